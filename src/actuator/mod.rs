@@ -1,0 +1,55 @@
+//! Actuators: reading a group's state and setting its desired capacity.
+//!
+//! The AWS Auto Scaling actuator and the simulated cloud implement the same
+//! trait, so the loop cannot tell them apart.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Where an instance is in its life, as far as serving goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lifecycle {
+    Pending,
+    InService,
+    /// Terminating, detaching, standby...: neither serving nor coming.
+    Leaving,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub lifecycle: Lifecycle,
+    pub launched_at: DateTime<Utc>,
+}
+
+/// A group as the cloud reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub desired: u32,
+    pub min: u32,
+    pub max: u32,
+    pub instances: Vec<Instance>,
+}
+
+/// Why an actuator call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[error("{0}")]
+pub struct ActuatorError(pub String);
+
+/// Reads and sizes groups.
+pub trait Actuator {
+    /// The state of each named group; a group that does not exist is absent
+    /// from the map.
+    fn describe(
+        &mut self,
+        groups: &[String],
+    ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send;
+
+    fn set_desired(
+        &mut self,
+        group: &str,
+        desired: u32,
+    ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send;
+}

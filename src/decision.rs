@@ -1,0 +1,164 @@
+//! The decision record: one per evaluation, one JSON line in the decisions
+//! log. A reader must be able to tell from one line why ebb did what it did,
+//! and `ebb log replay` must be able to re-run the core from it.
+
+use crate::governor::GovernorState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Capacity as observed at evaluation time, after warm-up is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedCapacity {
+    /// The group's desired capacity.
+    pub desired: u32,
+    /// Instances in service and past their warm-up.
+    pub in_service: u32,
+    /// Instances pending or still warming up.
+    pub warming: u32,
+}
+
+/// How one metric looked at evaluation time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecord {
+    pub name: String,
+    pub status: MetricStatus,
+    /// Latest accepted raw datapoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<f64>,
+    /// The smoothed value policies used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothed: Option<f64>,
+    /// Age of the latest accepted datapoint, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_s: Option<i64>,
+    /// Why the metric is not ok, or which datapoints were rejected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Source details (e.g. scrape targets that answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricStatus {
+    Ok,
+    Stale,
+    Missing,
+}
+
+/// What one policy recommended, and why, in one line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub name: String,
+    pub kind: String,
+    pub recommendation: Recommendation,
+    pub reason: String,
+    /// Policy-specific figures (e.g. a forecast and its interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A policy's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "capacity")]
+pub enum Recommendation {
+    /// This many instances.
+    Capacity(u32),
+    /// The policy has no opinion now (schedule outside its windows, forecast-only mode).
+    NoOpinion,
+    /// The policy's data is missing or stale: the target must not scale in.
+    MissingData,
+}
+
+/// One step the governor took on the way from recommendations to a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GovernorStep {
+    pub rule: GovernorRule,
+    /// Capacity after this step.
+    pub capacity: u32,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GovernorRule {
+    Combine,
+    MissingData,
+    Stabilized,
+    WarmingUp,
+    Cooldown,
+    StepLimited,
+    Clamped,
+}
+
+/// Which way the decision moves capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    ScaleOut,
+    ScaleIn,
+    Hold,
+}
+
+impl Action {
+    pub fn between(current: u32, desired: u32) -> Action {
+        match desired.cmp(&current) {
+            std::cmp::Ordering::Greater => Action::ScaleOut,
+            std::cmp::Ordering::Less => Action::ScaleIn,
+            std::cmp::Ordering::Equal => Action::Hold,
+        }
+    }
+}
+
+/// In which role the record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordRole {
+    /// The live policy of this instance.
+    #[default]
+    Live,
+    /// A shadow candidate: never acted on.
+    Shadow,
+    /// This instance is not the leader: evaluated, never acted on.
+    Standby,
+}
+
+/// The outcome of applying a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The Auto Scaling API was called and accepted the change.
+    pub applied: bool,
+    pub dry_run: bool,
+    /// The API call failed: the current capacity stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything about one evaluation of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub time: DateTime<Utc>,
+    pub target: String,
+    #[serde(default)]
+    pub role: RecordRole,
+    /// The policy bounds actually applied (policy bounds within the group's own).
+    pub min_capacity: u32,
+    pub max_capacity: u32,
+    pub capacity: ObservedCapacity,
+    pub metrics: Vec<MetricRecord>,
+    pub policies: Vec<PolicyRecord>,
+    pub steps: Vec<GovernorStep>,
+    /// The capacity ebb decided on.
+    pub desired: u32,
+    pub action: Action,
+    /// One-line summary of why.
+    pub reason: String,
+    /// Governor state before this evaluation, so the decision can be replayed.
+    pub governor_state: GovernorState,
+    pub outcome: Outcome,
+    /// Things worth knowing that are not errors (bounds clamped to the group's,
+    /// a change made outside ebb...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
+}

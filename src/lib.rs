@@ -1,0 +1,18 @@
+//! ebb keeps AWS Auto Scaling groups at the right size.
+//!
+//! Data flows one way: [`source`] fetches metrics, [`signal`] smooths them,
+//! [`policy`] recommends capacities, [`governor`] turns recommendations into
+//! one decision, [`actuator`] carries it out, and [`decision`] records it.
+//! [`evaluator`] joins the pure core (signal, policy, governor) for one
+//! target; [`daemon`] runs the loop; [`sim`] is a simulated cloud to run it on.
+
+pub mod actuator;
+pub mod clock;
+pub mod daemon;
+pub mod decision;
+pub mod evaluator;
+pub mod governor;
+pub mod policy;
+pub mod policy_file;
+pub mod signal;
+pub mod source;

@@ -1,0 +1,351 @@
+//! The policy file: one TOML file per scaling target, as users keep it in
+//! version control.
+//!
+//! These types are the file's schema (serde, unknown fields rejected) and,
+//! once [`load`] has validated them, the configuration the daemon, the
+//! simulator and `ebb check` all run from. Validation lives in [`validate`];
+//! reading files and turning errors into "file, field, what is wrong" lives
+//! in [`load`].
+
+pub mod load;
+pub mod validate;
+
+use chrono::NaiveTime;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use load::{LoadError, PolicyFileError, load_dir, load_file, load_paths, parse_str};
+
+/// One scaling target and everything ebb needs to size it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub target: TargetSpec,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, MetricSpec>,
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    #[serde(default)]
+    pub governor: GovernorSpec,
+}
+
+/// Which Auto Scaling group, its bounds, and how often to look at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Auto Scaling group name; also the target's name in the decisions log.
+    pub group: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub min_capacity: u32,
+    pub max_capacity: u32,
+    #[serde(with = "humantime_serde", default = "default_interval")]
+    pub interval: Duration,
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Whether ebb acts on a target or only records what it would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    Active,
+    DryRun,
+}
+
+/// A named metric: where it comes from and how it is smoothed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    pub source: MetricSourceSpec,
+    #[serde(default)]
+    pub smoothing: Smoothing,
+    /// A datapoint older than this is stale; the governor then holds.
+    #[serde(with = "humantime_serde", default = "default_stale_after")]
+    pub stale_after: Duration,
+    /// Reject values above this (absurd spikes, unit mistakes).
+    #[serde(default)]
+    pub max_value: Option<f64>,
+    /// For the simulator: what this metric measures, when its name does not say.
+    #[serde(default)]
+    pub simulated_as: Option<SimulatedMetric>,
+}
+
+fn default_stale_after() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Where a metric's datapoints come from. One table per kind, e.g.
+/// `[metrics.cpu.source.cloudwatch]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricSourceSpec {
+    Cloudwatch(CloudWatchMetric),
+}
+
+/// A CloudWatch metric: a plain metric stat, or a metric math expression over
+/// other queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchMetric {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub metric_name: Option<String>,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default)]
+    pub statistic: Option<String>,
+    #[serde(with = "humantime_serde", default = "default_period")]
+    pub period: Duration,
+    /// Metric math, e.g. `m1 / m2`, over the ids in `queries`.
+    #[serde(default)]
+    pub expression: Option<String>,
+    #[serde(default)]
+    pub queries: BTreeMap<String, CloudWatchStat>,
+    /// Periods not yet complete are ignored: how many of the latest to skip.
+    #[serde(default = "default_delay_periods")]
+    pub delay_periods: u32,
+}
+
+/// One metric stat inside a metric math expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchStat {
+    pub namespace: String,
+    pub metric_name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    pub statistic: String,
+}
+
+fn default_period() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_delay_periods() -> u32 {
+    2
+}
+
+/// What a metric measures, so the simulated cloud can publish it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimulatedMetric {
+    /// Average CPU utilization of serving instances, percent.
+    CpuUtilization,
+    /// Total requests per metric period across the fleet.
+    RequestCount,
+    /// Requests per metric period per serving instance.
+    RequestCountPerTarget,
+    /// The trace's raw load value per minute.
+    Load,
+}
+
+/// How raw datapoints become one value.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Smoothing {
+    /// The latest datapoint as it is.
+    #[default]
+    Latest,
+    /// Exponentially weighted moving average; a datapoint's weight halves every `half_life`.
+    Ewma {
+        #[serde(with = "humantime_serde")]
+        half_life: Duration,
+    },
+    /// An aggregate of the datapoints in the last `window`.
+    Window {
+        #[serde(with = "humantime_serde")]
+        window: Duration,
+        aggregate: WindowAggregate,
+        /// For `aggregate = "percentile"`: which one, 0-100.
+        #[serde(default)]
+        percentile: Option<f64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowAggregate {
+    Mean,
+    Median,
+    Max,
+    Percentile,
+}
+
+/// One recommender. Several on a target combine in the governor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PolicySpec {
+    TargetTracking(TargetTrackingSpec),
+    Schedule(ScheduleSpec),
+}
+
+impl PolicySpec {
+    pub fn name(&self) -> &str {
+        match self {
+            PolicySpec::TargetTracking(p) => &p.name,
+            PolicySpec::Schedule(p) => &p.name,
+        }
+    }
+}
+
+/// Keep a metric near a target value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTrackingSpec {
+    pub name: String,
+    /// Name of a metric in `[metrics]`.
+    pub metric: String,
+    pub target: f64,
+    #[serde(default)]
+    pub metric_type: MetricType,
+    /// Relative band around the target inside which nothing changes.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    #[serde(default)]
+    pub disable_scale_in: bool,
+}
+
+fn default_tolerance() -> f64 {
+    0.1
+}
+
+/// How a target-tracking metric relates to capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricType {
+    /// A per-instance ratio such as CPU %: capacity = serving x value / target.
+    #[default]
+    Utilization,
+    /// Load per serving instance (e.g. RequestCountPerTarget): total load =
+    /// value x serving; capacity = total / target.
+    LoadPerInstance,
+    /// Total fleet load (e.g. ALB RequestCount): capacity = value / target,
+    /// where target is the load one instance should carry.
+    LoadTotal,
+}
+
+/// Minimum capacity during recurring time windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    pub name: String,
+    /// IANA time zone name the windows are written in; UTC when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    pub windows: Vec<ScheduleWindow>,
+}
+
+/// e.g. `{ days = "mon-fri", start = "08:00", end = "18:00", min_capacity = 4 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleWindow {
+    /// Day list in cron style: `mon-fri`, `sat,sun`, `*`.
+    pub days: String,
+    #[serde(with = "hhmm")]
+    pub start: NaiveTime,
+    /// `end` before `start` means the window runs past midnight.
+    #[serde(with = "hhmm")]
+    pub end: NaiveTime,
+    pub min_capacity: u32,
+}
+
+/// Limits on how the combined recommendation becomes a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernorSpec {
+    #[serde(with = "humantime_serde", default = "default_scale_out_cooldown")]
+    pub scale_out_cooldown: Duration,
+    #[serde(with = "humantime_serde", default = "default_scale_in_cooldown")]
+    pub scale_in_cooldown: Duration,
+    /// Scale in only to the highest recommendation seen within this window.
+    #[serde(with = "humantime_serde", default = "default_stabilization")]
+    pub scale_in_stabilization: Duration,
+    #[serde(default)]
+    pub max_step_out: StepLimit,
+    #[serde(default)]
+    pub max_step_in: StepLimit,
+    /// Instances younger than this are not yet serving.
+    #[serde(with = "humantime_serde", default = "default_warmup")]
+    pub warmup: Duration,
+    #[serde(default)]
+    pub on_missing_data: MissingDataAction,
+}
+
+impl Default for GovernorSpec {
+    fn default() -> Self {
+        GovernorSpec {
+            scale_out_cooldown: default_scale_out_cooldown(),
+            scale_in_cooldown: default_scale_in_cooldown(),
+            scale_in_stabilization: default_stabilization(),
+            max_step_out: StepLimit::default(),
+            max_step_in: StepLimit::default(),
+            warmup: default_warmup(),
+            on_missing_data: MissingDataAction::default(),
+        }
+    }
+}
+
+fn default_scale_out_cooldown() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_scale_in_cooldown() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_stabilization() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_warmup() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// At most this many instances, and at most this share of current capacity,
+/// per decision. Either may be absent; the tighter of the two applies.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepLimit {
+    #[serde(default)]
+    pub instances: Option<u32>,
+    #[serde(default)]
+    pub percent: Option<f64>,
+}
+
+/// What the governor does when a policy's data is missing or stale.
+/// Scaling in on missing data is never allowed; `hold` also blocks scale-out
+/// from the policies that do have data, `scale-out-only` lets it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingDataAction {
+    #[default]
+    Hold,
+    ScaleOutOnly,
+}
+
+/// `HH:MM` times in schedule windows.
+mod hhmm {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "24:00" {
+            return Ok(NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"));
+        }
+        NaiveTime::parse_from_str(&text, "%H:%M")
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a time of day HH:MM")))
+    }
+}

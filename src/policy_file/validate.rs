@@ -1,0 +1,132 @@
+//! Semantic checks on a parsed policy file: what TOML and serde cannot say.
+//! Returns (field path, message) pairs; [`super::load`] adds file and line.
+
+use super::{MetricSourceSpec, PolicyFile, PolicySpec, Smoothing, WindowAggregate};
+use crate::policy::schedule::Schedule;
+
+pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut err = |field: String, msg: String| errors.push((field, msg));
+    let t = &file.target;
+    if t.group.trim().is_empty() {
+        err("target.group".into(), "must not be empty".into());
+    }
+    if t.min_capacity > t.max_capacity {
+        err(
+            "target.min_capacity".into(),
+            format!("min_capacity {} is greater than max_capacity {}", t.min_capacity, t.max_capacity),
+        );
+    }
+    if t.interval.as_secs() < 1 {
+        err("target.interval".into(), "must be at least 1s".into());
+    }
+    for (name, metric) in &file.metrics {
+        let at = |f: &str| format!("metrics.{name}.{f}");
+        match &metric.source {
+            MetricSourceSpec::Cloudwatch(cw) => {
+                let plain = cw.namespace.is_some() || cw.metric_name.is_some() || cw.statistic.is_some();
+                match (&cw.expression, plain) {
+                    (Some(_), true) => err(
+                        at("source.cloudwatch"),
+                        "give either namespace/metric_name/statistic or expression, not both".into(),
+                    ),
+                    (Some(_), false) if cw.queries.is_empty() => {
+                        err(at("source.cloudwatch.queries"), "an expression needs queries to refer to".into())
+                    }
+                    (None, _) => {
+                        for (field, value) in [
+                            ("namespace", &cw.namespace),
+                            ("metric_name", &cw.metric_name),
+                            ("statistic", &cw.statistic),
+                        ] {
+                            if value.is_none() {
+                                err(at(&format!("source.cloudwatch.{field}")), "missing".into());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if cw.period.as_secs() == 0 || cw.period.as_secs() % 60 != 0 {
+                    err(at("source.cloudwatch.period"), "must be a multiple of 60s".into());
+                }
+            }
+        }
+        match metric.smoothing {
+            Smoothing::Ewma { half_life } if half_life.is_zero() => {
+                err(at("smoothing.half_life"), "must be greater than zero".into())
+            }
+            Smoothing::Window {
+                window,
+                aggregate,
+                percentile,
+            } => {
+                if window.is_zero() {
+                    err(at("smoothing.window"), "must be greater than zero".into());
+                }
+                match (aggregate, percentile) {
+                    (WindowAggregate::Percentile, None) => {
+                        err(at("smoothing.percentile"), "needed with aggregate = \"percentile\"".into())
+                    }
+                    (WindowAggregate::Percentile, Some(p)) if !(0.0..=100.0).contains(&p) => {
+                        err(at("smoothing.percentile"), format!("{p} is not within 0-100"))
+                    }
+                    (WindowAggregate::Percentile, _) => {}
+                    (_, Some(_)) => err(
+                        at("smoothing.percentile"),
+                        "only used with aggregate = \"percentile\"".into(),
+                    ),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        if metric.stale_after.is_zero() {
+            err(at("stale_after"), "must be greater than zero".into());
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, policy) in file.policies.iter().enumerate() {
+        let at = |f: &str| format!("policies[{i}].{f}");
+        if !names.insert(policy.name().to_string()) {
+            err(at("name"), format!("policy name `{}` is used twice", policy.name()));
+        }
+        match policy {
+            PolicySpec::TargetTracking(tt) => {
+                if !file.metrics.contains_key(&tt.metric) {
+                    err(
+                        at("metric"),
+                        format!("metric `{}` is referenced but not defined in [metrics]", tt.metric),
+                    );
+                }
+                if !(tt.target > 0.0 && tt.target.is_finite()) {
+                    err(at("target"), format!("target value must be > 0, got {}", tt.target));
+                }
+                if !(0.0..1.0).contains(&tt.tolerance) {
+                    err(at("tolerance"), format!("must be within [0, 1), got {}", tt.tolerance));
+                }
+            }
+            PolicySpec::Schedule(s) => {
+                if let Err(e) = Schedule::new(s) {
+                    err(at("windows"), e);
+                }
+                if s.windows.is_empty() {
+                    err(at("windows"), "a schedule needs at least one window".into());
+                }
+            }
+        }
+    }
+    if file.policies.is_empty() {
+        err("policies".into(), "at least one policy is needed".into());
+    }
+    for (dir, limit) in [("max_step_out", &file.governor.max_step_out), ("max_step_in", &file.governor.max_step_in)] {
+        if limit.instances == Some(0) {
+            err(format!("governor.{dir}.instances"), "must be at least 1".into());
+        }
+        if let Some(p) = limit.percent
+            && !(p > 0.0 && p.is_finite())
+        {
+            err(format!("governor.{dir}.percent"), format!("must be > 0, got {p}"));
+        }
+    }
+    errors
+}
