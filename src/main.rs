@@ -1,3 +1,3 @@
-fn main() {
-    println!("ebb");
+fn main() -> std::process::ExitCode {
+    ebb::cli::main()
 }
