@@ -77,7 +77,9 @@ impl TargetEvaluator {
                 let window_start = now - signal.lookback();
                 // Only what is new since the last accepted datapoint; the first
                 // fetch (or one after a long outage) covers the smoothing window.
-                let since = signal.latest_time().map_or(window_start, |t| t.max(window_start));
+                let since = signal
+                    .latest_time()
+                    .map_or(window_start, |t| t.max(window_start));
                 MetricRequest {
                     key: MetricKey::new(self.name(), name),
                     spec: spec.clone(),
@@ -107,7 +109,12 @@ impl TargetEvaluator {
 
     /// Evaluates the target. The record's outcome says "not applied"; the
     /// caller fills it in with [`TargetEvaluator::settle`].
-    pub fn evaluate(&mut self, now: DateTime<Utc>, fetched: &FetchResults, group: &GroupState) -> DecisionRecord {
+    pub fn evaluate(
+        &mut self,
+        now: DateTime<Utc>,
+        fetched: &FetchResults,
+        group: &GroupState,
+    ) -> DecisionRecord {
         let mut notices = Vec::new();
         let capacity = self.observe(now, group);
         self.last_capacity = Some(capacity);
@@ -116,7 +123,8 @@ impl TargetEvaluator {
                 "desired capacity changed outside ebb: {last_set} -> {}",
                 group.desired
             ));
-            self.state.record_scaling(now, Action::between(last_set, group.desired));
+            self.state
+                .record_scaling(now, Action::between(last_set, group.desired));
             self.state.last_set = Some(group.desired);
         }
         let bounds = self.bounds(group, &mut notices);
@@ -140,8 +148,14 @@ impl TargetEvaluator {
             metrics: &values,
             fetched: &raw,
         };
-        let policies: Vec<_> = self.policies.iter_mut().map(|p| p.recommend(&input)).collect();
-        let verdict = self.governor.decide(&self.state, now, capacity, &policies, bounds);
+        let policies: Vec<_> = self
+            .policies
+            .iter_mut()
+            .map(|p| p.recommend(&input))
+            .collect();
+        let verdict = self
+            .governor
+            .decide(&self.state, now, capacity, &policies, bounds);
         let record = DecisionRecord {
             time: now,
             target: self.file.target.group.clone(),
@@ -203,7 +217,9 @@ impl TargetEvaluator {
     /// when it was applied or dry-run, and stays when the API call failed, so
     /// the next tick tries again.
     pub fn settle(&mut self, outcome: &Outcome) {
-        let Some(verdict) = self.pending.take() else { return };
+        let Some(verdict) = self.pending.take() else {
+            return;
+        };
         let mut next = verdict.next_state;
         if outcome.error.is_some() {
             next.last_scale_out = self.state.last_scale_out;
@@ -219,7 +235,10 @@ impl TargetEvaluator {
     /// The policy's bounds, kept within the group's own.
     fn bounds(&self, group: &GroupState, notices: &mut Vec<String>) -> (u32, u32) {
         let (min, max) = (self.file.target.min_capacity, self.file.target.max_capacity);
-        let (lo, hi) = (min.clamp(group.min, group.max), max.clamp(group.min, group.max));
+        let (lo, hi) = (
+            min.clamp(group.min, group.max),
+            max.clamp(group.min, group.max),
+        );
         if (lo, hi) != (min, max) {
             notices.push(format!(
                 "policy bounds [{min}, {max}] lie outside the group's [{}, {}]: using [{lo}, {hi}]",

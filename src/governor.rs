@@ -17,7 +17,9 @@
 //!
 //! Pure: time comes in as an argument and the state is a plain value.
 
-use crate::decision::{Action, GovernorRule, GovernorStep, ObservedCapacity, PolicyRecord, Recommendation};
+use crate::decision::{
+    Action, GovernorRule, GovernorStep, ObservedCapacity, PolicyRecord, Recommendation,
+};
 use crate::policy_file::{GovernorSpec, MissingDataAction, StepLimit};
 use crate::signal::to_chrono;
 use chrono::{DateTime, Utc};
@@ -93,7 +95,11 @@ impl Governor {
         let current = capacity.desired;
         let mut steps = Vec::new();
         let mut step = |rule: GovernorRule, capacity: u32, note: String| {
-            steps.push(GovernorStep { rule, capacity, note });
+            steps.push(GovernorStep {
+                rule,
+                capacity,
+                note,
+            });
             capacity
         };
 
@@ -111,8 +117,16 @@ impl Governor {
             .map(|p| p.name.as_str())
             .collect();
         let mut proposal = match offers.iter().max_by_key(|(c, _)| *c) {
-            Some((c, name)) => step(GovernorRule::Combine, *c, format!("largest recommendation: {name} ({c})")),
-            None => step(GovernorRule::Combine, current, "no policy recommends a capacity: hold".into()),
+            Some((c, name)) => step(
+                GovernorRule::Combine,
+                *c,
+                format!("largest recommendation: {name} ({c})"),
+            ),
+            None => step(
+                GovernorRule::Combine,
+                current,
+                "no policy recommends a capacity: hold".into(),
+            ),
         };
 
         // 2. missing data
@@ -136,16 +150,27 @@ impl Governor {
         // 3. bounds
         let bounded = proposal.clamp(min, max);
         if bounded != proposal {
-            proposal = step(GovernorRule::Clamped, bounded, format!("bounds [{min}, {max}]"));
+            proposal = step(
+                GovernorRule::Clamped,
+                bounded,
+                format!("bounds [{min}, {max}]"),
+            );
         }
 
         // 4. stabilization
         let mut next_state = state.clone();
         let window = to_chrono(self.spec.scale_in_stabilization);
-        next_state.recent.retain(|(t, _)| *t > now - window && *t <= now);
+        next_state
+            .recent
+            .retain(|(t, _)| *t > now - window && *t <= now);
         next_state.recent.push((now, proposal));
         if proposal < current {
-            let highest = next_state.recent.iter().map(|(_, c)| *c).max().unwrap_or(proposal);
+            let highest = next_state
+                .recent
+                .iter()
+                .map(|(_, c)| *c)
+                .max()
+                .unwrap_or(proposal);
             let stabilized = highest.min(current);
             if stabilized != proposal {
                 proposal = step(
@@ -164,7 +189,10 @@ impl Governor {
             proposal = step(
                 GovernorRule::WarmingUp,
                 current,
-                format!("{} instance(s) still warming up: no scale-in", capacity.warming),
+                format!(
+                    "{} instance(s) still warming up: no scale-in",
+                    capacity.warming
+                ),
             );
         }
 

@@ -16,4 +16,5 @@ pub mod governor;
 pub mod policy;
 pub mod policy_file;
 pub mod signal;
+pub mod sim;
 pub mod source;

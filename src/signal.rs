@@ -62,7 +62,11 @@ impl Signal {
     }
 
     /// Feeds what the source returned and reads the signal at `now`.
-    pub fn update(&mut self, now: DateTime<Utc>, fetched: Option<&Result<Series, FetchError>>) -> Reading {
+    pub fn update(
+        &mut self,
+        now: DateTime<Utc>,
+        fetched: Option<&Result<Series, FetchError>>,
+    ) -> Reading {
         let mut notes = Vec::new();
         let mut detail = None;
         match fetched {
@@ -83,7 +87,11 @@ impl Signal {
             return; // already seen: sources return overlapping windows
         }
         if let Some(reason) = self.rejection(point.value) {
-            notes.push(format!("rejected {} at {}: {reason}", point.value, point.time.format("%H:%M:%S")));
+            notes.push(format!(
+                "rejected {} at {}: {reason}",
+                point.value,
+                point.time.format("%H:%M:%S")
+            ));
             return;
         }
         match self.smoothing {
@@ -121,7 +129,12 @@ impl Signal {
         }
     }
 
-    fn read(&mut self, now: DateTime<Utc>, mut notes: Vec<String>, detail: Option<serde_json::Value>) -> Reading {
+    fn read(
+        &mut self,
+        now: DateTime<Utc>,
+        mut notes: Vec<String>,
+        detail: Option<serde_json::Value>,
+    ) -> Reading {
         let Some(latest) = self.latest else {
             notes.push("no datapoint yet".into());
             return Reading {
@@ -152,7 +165,10 @@ impl Signal {
     }
 
     fn smoothed(&mut self, now: DateTime<Utc>) -> f64 {
-        let latest = self.latest.expect("smoothed is read only after a datapoint").value;
+        let latest = self
+            .latest
+            .expect("smoothed is read only after a datapoint")
+            .value;
         match self.smoothing {
             Smoothing::Latest => latest,
             Smoothing::Ewma { .. } => self.ewma.unwrap_or(latest),
@@ -162,7 +178,8 @@ impl Signal {
                 percentile,
             } => {
                 let cutoff = now - to_chrono(window);
-                while self.window.len() > 1 && self.window.front().is_some_and(|p| p.time <= cutoff) {
+                while self.window.len() > 1 && self.window.front().is_some_and(|p| p.time <= cutoff)
+                {
                     self.window.pop_front();
                 }
                 let mut values: Vec<f64> = self.window.iter().map(|p| p.value).collect();

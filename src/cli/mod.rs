@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "ebb", version, about = "Keeps AWS Auto Scaling groups at the right size")]
+#[command(
+    name = "ebb",
+    version,
+    about = "Keeps AWS Auto Scaling groups at the right size"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -18,7 +18,13 @@ pub struct ControlLoop<C, S, A> {
 }
 
 impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
-    pub fn new(clock: C, source: S, actuator: A, targets: Vec<TargetEvaluator>, dry_run: bool) -> Self {
+    pub fn new(
+        clock: C,
+        source: S,
+        actuator: A,
+        targets: Vec<TargetEvaluator>,
+        dry_run: bool,
+    ) -> Self {
         ControlLoop {
             clock,
             source,
@@ -32,7 +38,11 @@ impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
     /// metric fetch and one batched group read.
     pub async fn evaluate_all(&mut self) -> Vec<DecisionRecord> {
         let now = self.clock.now();
-        let requests: Vec<_> = self.targets.iter().flat_map(|t| t.metric_requests(now)).collect();
+        let requests: Vec<_> = self
+            .targets
+            .iter()
+            .flat_map(|t| t.metric_requests(now))
+            .collect();
         let fetched = self.source.fetch(now, &requests).await;
         let names: Vec<String> = self.targets.iter().map(|t| t.name().to_string()).collect();
         let groups = self.actuator.describe(&names).await;
@@ -89,7 +99,10 @@ pub async fn apply<A: Actuator>(
             Err(e) => Outcome {
                 applied: false,
                 dry_run: false,
-                error: Some(format!("SetDesiredCapacity failed, capacity kept at {}: {e}", record.capacity.desired)),
+                error: Some(format!(
+                    "SetDesiredCapacity failed, capacity kept at {}: {e}",
+                    record.capacity.desired
+                )),
             },
         }
     };

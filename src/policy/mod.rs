@@ -34,6 +34,8 @@ pub trait Policy: Send {
 pub fn build(spec: &PolicySpec) -> Box<dyn Policy> {
     match spec {
         PolicySpec::TargetTracking(s) => Box::new(target_tracking::TargetTracking::new(s.clone())),
-        PolicySpec::Schedule(s) => Box::new(schedule::Schedule::new(s).expect("schedule validated at load")),
+        PolicySpec::Schedule(s) => {
+            Box::new(schedule::Schedule::new(s).expect("schedule validated at load"))
+        }
     }
 }

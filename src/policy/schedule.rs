@@ -29,9 +29,9 @@ impl Schedule {
     pub fn new(spec: &ScheduleSpec) -> Result<Schedule, String> {
         let timezone = match &spec.timezone {
             None => Tz::UTC,
-            Some(name) => name
-                .parse::<Tz>()
-                .map_err(|_| format!("`{name}` is not an IANA time zone name (e.g. Europe/Berlin)"))?,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                format!("`{name}` is not an IANA time zone name (e.g. Europe/Berlin)")
+            })?,
         };
         let windows = spec
             .windows
@@ -123,7 +123,10 @@ impl Policy for Schedule {
 
     fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord {
         let (recommendation, reason) = match self.active_minimum(input.now) {
-            Some((min, label)) => (Recommendation::Capacity(min), format!("window {label} active: at least {min}")),
+            Some((min, label)) => (
+                Recommendation::Capacity(min),
+                format!("window {label} active: at least {min}"),
+            ),
             None => (Recommendation::NoOpinion, "no window active".to_string()),
         };
         PolicyRecord {
@@ -135,4 +138,3 @@ impl Policy for Schedule {
         }
     }
 }
-

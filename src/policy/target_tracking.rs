@@ -55,11 +55,21 @@ impl Policy for TargetTracking {
                     );
                 }
                 let demand = serving as f64 * value / spec.target;
-                (demand, format!("{serving} serving x {value:.2}/{}", spec.target))
+                (
+                    demand,
+                    format!("{serving} serving x {value:.2}/{}", spec.target),
+                )
             }
-            MetricType::LoadTotal => (value / spec.target, format!("{value:.2}/{} per instance", spec.target)),
+            MetricType::LoadTotal => (
+                value / spec.target,
+                format!("{value:.2}/{} per instance", spec.target),
+            ),
         };
-        let ratio = if serving > 0 { demand / serving as f64 } else { f64::INFINITY };
+        let ratio = if serving > 0 {
+            demand / serving as f64
+        } else {
+            f64::INFINITY
+        };
         if (ratio - 1.0).abs() <= spec.tolerance {
             return self.record(
                 Recommendation::Capacity(current),
@@ -72,16 +82,25 @@ impl Policy for TargetTracking {
             );
         }
         let wanted = (demand - CEIL_EPSILON).ceil().max(0.0);
-        let wanted = if wanted >= u32::MAX as f64 { u32::MAX } else { wanted as u32 };
+        let wanted = if wanted >= u32::MAX as f64 {
+            u32::MAX
+        } else {
+            wanted as u32
+        };
         if spec.disable_scale_in && wanted < current {
             return self.record(
                 Recommendation::Capacity(current),
-                format!("{basis} = {demand:.2} instances, but scale-in is disabled: keep {current}"),
+                format!(
+                    "{basis} = {demand:.2} instances, but scale-in is disabled: keep {current}"
+                ),
             );
         }
         self.record(
             Recommendation::Capacity(wanted),
-            format!("{} {value:.2} vs target {}: {basis} = {demand:.2} -> {wanted}", spec.metric, spec.target),
+            format!(
+                "{} {value:.2} vs target {}: {basis} = {demand:.2} -> {wanted}",
+                spec.metric, spec.target
+            ),
         )
     }
 }

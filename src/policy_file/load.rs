@@ -124,7 +124,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
     for file in files {
         match load_file(&file) {
             Ok(policy) => {
-                if let Some((other, _)) = loaded.iter().find(|(_, p)| p.target.group == policy.target.group) {
+                if let Some((other, _)) = loaded
+                    .iter()
+                    .find(|(_, p)| p.target.group == policy.target.group)
+                {
                     errors.push(PolicyFileError {
                         file: file.clone(),
                         field: Some("target.group".into()),
@@ -142,7 +145,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
             Err(LoadError(mut e)) => errors.append(&mut e),
         }
     }
-    if errors.is_empty() { Ok(loaded) } else { Err(LoadError(errors)) }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadError(errors))
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -154,9 +161,12 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn line_of_field(text: &str, field: &str) -> Option<usize> {
     let last = field.rsplit('.').next()?;
     let last = last.split('[').next()?;
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.starts_with(&format!("{last} ")) || l.starts_with(&format!("{last}=")) || l.contains(&format!(".{last}]"))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(&format!("{last} "))
+                || l.starts_with(&format!("{last}="))
+                || l.contains(&format!(".{last}]"))
+        })
+        .map(|i| i + 1)
 }

@@ -14,7 +14,10 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     if t.min_capacity > t.max_capacity {
         err(
             "target.min_capacity".into(),
-            format!("min_capacity {} is greater than max_capacity {}", t.min_capacity, t.max_capacity),
+            format!(
+                "min_capacity {} is greater than max_capacity {}",
+                t.min_capacity, t.max_capacity
+            ),
         );
     }
     if t.interval.as_secs() < 1 {
@@ -24,15 +27,18 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
         let at = |f: &str| format!("metrics.{name}.{f}");
         match &metric.source {
             MetricSourceSpec::Cloudwatch(cw) => {
-                let plain = cw.namespace.is_some() || cw.metric_name.is_some() || cw.statistic.is_some();
+                let plain =
+                    cw.namespace.is_some() || cw.metric_name.is_some() || cw.statistic.is_some();
                 match (&cw.expression, plain) {
                     (Some(_), true) => err(
                         at("source.cloudwatch"),
-                        "give either namespace/metric_name/statistic or expression, not both".into(),
+                        "give either namespace/metric_name/statistic or expression, not both"
+                            .into(),
                     ),
-                    (Some(_), false) if cw.queries.is_empty() => {
-                        err(at("source.cloudwatch.queries"), "an expression needs queries to refer to".into())
-                    }
+                    (Some(_), false) if cw.queries.is_empty() => err(
+                        at("source.cloudwatch.queries"),
+                        "an expression needs queries to refer to".into(),
+                    ),
                     (None, _) => {
                         for (field, value) in [
                             ("namespace", &cw.namespace),
@@ -47,14 +53,18 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     _ => {}
                 }
                 if cw.period.as_secs() == 0 || cw.period.as_secs() % 60 != 0 {
-                    err(at("source.cloudwatch.period"), "must be a multiple of 60s".into());
+                    err(
+                        at("source.cloudwatch.period"),
+                        "must be a multiple of 60s".into(),
+                    );
                 }
             }
         }
         match metric.smoothing {
-            Smoothing::Ewma { half_life } if half_life.is_zero() => {
-                err(at("smoothing.half_life"), "must be greater than zero".into())
-            }
+            Smoothing::Ewma { half_life } if half_life.is_zero() => err(
+                at("smoothing.half_life"),
+                "must be greater than zero".into(),
+            ),
             Smoothing::Window {
                 window,
                 aggregate,
@@ -64,12 +74,14 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     err(at("smoothing.window"), "must be greater than zero".into());
                 }
                 match (aggregate, percentile) {
-                    (WindowAggregate::Percentile, None) => {
-                        err(at("smoothing.percentile"), "needed with aggregate = \"percentile\"".into())
-                    }
-                    (WindowAggregate::Percentile, Some(p)) if !(0.0..=100.0).contains(&p) => {
-                        err(at("smoothing.percentile"), format!("{p} is not within 0-100"))
-                    }
+                    (WindowAggregate::Percentile, None) => err(
+                        at("smoothing.percentile"),
+                        "needed with aggregate = \"percentile\"".into(),
+                    ),
+                    (WindowAggregate::Percentile, Some(p)) if !(0.0..=100.0).contains(&p) => err(
+                        at("smoothing.percentile"),
+                        format!("{p} is not within 0-100"),
+                    ),
                     (WindowAggregate::Percentile, _) => {}
                     (_, Some(_)) => err(
                         at("smoothing.percentile"),
@@ -88,21 +100,33 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     for (i, policy) in file.policies.iter().enumerate() {
         let at = |f: &str| format!("policies[{i}].{f}");
         if !names.insert(policy.name().to_string()) {
-            err(at("name"), format!("policy name `{}` is used twice", policy.name()));
+            err(
+                at("name"),
+                format!("policy name `{}` is used twice", policy.name()),
+            );
         }
         match policy {
             PolicySpec::TargetTracking(tt) => {
                 if !file.metrics.contains_key(&tt.metric) {
                     err(
                         at("metric"),
-                        format!("metric `{}` is referenced but not defined in [metrics]", tt.metric),
+                        format!(
+                            "metric `{}` is referenced but not defined in [metrics]",
+                            tt.metric
+                        ),
                     );
                 }
                 if !(tt.target > 0.0 && tt.target.is_finite()) {
-                    err(at("target"), format!("target value must be > 0, got {}", tt.target));
+                    err(
+                        at("target"),
+                        format!("target value must be > 0, got {}", tt.target),
+                    );
                 }
                 if !(0.0..1.0).contains(&tt.tolerance) {
-                    err(at("tolerance"), format!("must be within [0, 1), got {}", tt.tolerance));
+                    err(
+                        at("tolerance"),
+                        format!("must be within [0, 1), got {}", tt.tolerance),
+                    );
                 }
             }
             PolicySpec::Schedule(s) => {
@@ -118,14 +142,23 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     if file.policies.is_empty() {
         err("policies".into(), "at least one policy is needed".into());
     }
-    for (dir, limit) in [("max_step_out", &file.governor.max_step_out), ("max_step_in", &file.governor.max_step_in)] {
+    for (dir, limit) in [
+        ("max_step_out", &file.governor.max_step_out),
+        ("max_step_in", &file.governor.max_step_in),
+    ] {
         if limit.instances == Some(0) {
-            err(format!("governor.{dir}.instances"), "must be at least 1".into());
+            err(
+                format!("governor.{dir}.instances"),
+                "must be at least 1".into(),
+            );
         }
         if let Some(p) = limit.percent
             && !(p > 0.0 && p.is_finite())
         {
-            err(format!("governor.{dir}.percent"), format!("must be > 0, got {p}"));
+            err(
+                format!("governor.{dir}.percent"),
+                format!("must be > 0, got {p}"),
+            );
         }
     }
     errors
