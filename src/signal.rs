@@ -69,17 +69,30 @@ impl Signal {
     ) -> Reading {
         let mut notes = Vec::new();
         let mut detail = None;
+        let mut stale_now = None;
         match fetched {
             None => notes.push("no answer from the source".to_string()),
             Some(Err(e)) => notes.push(format!("fetch failed: {e}")),
             Some(Ok(series)) => {
                 detail = series.detail.clone();
+                stale_now = series.stale.clone();
                 for point in &series.points {
                     self.accept(*point, &mut notes);
                 }
             }
         }
-        self.read(now, notes, detail)
+        let mut reading = self.read(now, notes, detail);
+        if let Some(reason) = stale_now {
+            reading
+                .record
+                .notes
+                .push(format!("source says stale: {reason}"));
+            if reading.record.status == MetricStatus::Ok {
+                reading.value = None;
+                reading.record.status = MetricStatus::Stale;
+            }
+        }
+        reading
     }
 
     fn accept(&mut self, point: Datapoint, notes: &mut Vec<String>) {
@@ -230,4 +243,59 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 pub(crate) fn to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy_file::{CloudWatchMetric, MetricSourceSpec};
+
+    fn spec() -> MetricSpec {
+        MetricSpec {
+            source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
+                namespace: None,
+                metric_name: None,
+                dimensions: Default::default(),
+                statistic: None,
+                period: std::time::Duration::from_secs(60),
+                expression: None,
+                queries: Default::default(),
+                delay_periods: 0,
+            }),
+            smoothing: Smoothing::Latest,
+            stale_after: std::time::Duration::from_secs(300),
+            max_value: None,
+            simulated_as: None,
+        }
+    }
+
+    #[test]
+    fn a_series_marked_stale_makes_the_signal_stale_at_once() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut signal = Signal::new("m", &spec());
+        let fresh = Series {
+            points: vec![Datapoint {
+                time: t0,
+                value: 5.0,
+            }],
+            ..Series::default()
+        };
+        let ok = signal.update(t0, Some(&Ok(fresh)));
+        assert_eq!(ok.value, Some(5.0));
+        let stale = Series {
+            stale: Some("1 of 4 targets answered".into()),
+            ..Series::default()
+        };
+        let later = t0 + Duration::seconds(60);
+        let reading = signal.update(later, Some(&Ok(stale)));
+        assert_eq!(reading.value, None);
+        assert_eq!(reading.record.status, MetricStatus::Stale);
+        assert!(
+            reading
+                .record
+                .notes
+                .iter()
+                .any(|n| n.contains("1 of 4 targets answered"))
+        );
+    }
 }

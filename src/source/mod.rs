@@ -49,6 +49,11 @@ pub struct Series {
     /// targets answered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
+    /// Set when the source answered but its answer cannot be trusted now
+    /// (e.g. too few scrape targets answered): the metric is stale at once,
+    /// whatever the age of its last datapoint, so the governor holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
 }
 
 /// Why a source could not deliver a metric.
