@@ -77,6 +77,19 @@ pub struct MetricSpec {
     pub simulated_as: Option<SimulatedMetric>,
 }
 
+impl MetricSpec {
+    /// What the simulated cloud should publish for this metric: `simulated_as`
+    /// when given, else what a well-known CloudWatch metric name says.
+    pub fn simulated_kind(&self) -> Option<SimulatedMetric> {
+        self.simulated_as.or(match self.source.cloudwatch()?.metric_name.as_deref() {
+            Some("CPUUtilization") => Some(SimulatedMetric::CpuUtilization),
+            Some("RequestCount") => Some(SimulatedMetric::RequestCount),
+            Some("RequestCountPerTarget") => Some(SimulatedMetric::RequestCountPerTarget),
+            _ => None,
+        })
+    }
+}
+
 fn default_stale_after() -> Duration {
     Duration::from_secs(300)
 }
@@ -87,6 +100,15 @@ fn default_stale_after() -> Duration {
 #[serde(rename_all = "kebab-case")]
 pub enum MetricSourceSpec {
     Cloudwatch(CloudWatchMetric),
+}
+
+impl MetricSourceSpec {
+    /// The CloudWatch query, when the metric comes from CloudWatch.
+    pub fn cloudwatch(&self) -> Option<&CloudWatchMetric> {
+        match self {
+            MetricSourceSpec::Cloudwatch(cw) => Some(cw),
+        }
+    }
 }
 
 /// A CloudWatch metric: a plain metric stat, or a metric math expression over

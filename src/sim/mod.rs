@@ -2,3 +2,5 @@
 //! an Auto Scaling group that replays a load trace, on a simulated clock.
 
 pub mod trace;
+pub mod cloud;
+pub mod synth;
