@@ -1,6 +1,8 @@
 //! The `ebb` command line: one module per subcommand.
 
 pub mod check;
+pub mod simulate;
+pub mod trace;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +22,12 @@ pub struct Cli {
 pub enum Command {
     /// Validate policy files; exits non-zero on any error.
     Check(check::CheckArgs),
+    /// Replay a load trace through a policy on a simulated cloud, beside AWS
+    /// target tracking, the Kubernetes HPA and an oracle.
+    Simulate(simulate::SimulateArgs),
+    /// Make load traces.
+    #[command(subcommand)]
+    Trace(trace::TraceCommand),
 }
 
 /// Runs the command line; the exit code says whether it succeeded.
@@ -27,6 +35,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Trace(command) => trace::run(command),
     };
     match result {
         Ok(code) => code,

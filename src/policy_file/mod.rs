@@ -81,12 +81,13 @@ impl MetricSpec {
     /// What the simulated cloud should publish for this metric: `simulated_as`
     /// when given, else what a well-known CloudWatch metric name says.
     pub fn simulated_kind(&self) -> Option<SimulatedMetric> {
-        self.simulated_as.or(match self.source.cloudwatch()?.metric_name.as_deref() {
-            Some("CPUUtilization") => Some(SimulatedMetric::CpuUtilization),
-            Some("RequestCount") => Some(SimulatedMetric::RequestCount),
-            Some("RequestCountPerTarget") => Some(SimulatedMetric::RequestCountPerTarget),
-            _ => None,
-        })
+        self.simulated_as
+            .or(match self.source.cloudwatch()?.metric_name.as_deref() {
+                Some("CPUUtilization") => Some(SimulatedMetric::CpuUtilization),
+                Some("RequestCount") => Some(SimulatedMetric::RequestCount),
+                Some("RequestCountPerTarget") => Some(SimulatedMetric::RequestCountPerTarget),
+                _ => None,
+            })
     }
 }
 

@@ -97,7 +97,13 @@ pub struct SimCloud {
 
 impl SimCloud {
     /// A group named `group` with `initial` instances, all in service at `start`.
-    pub fn new(group: &str, trace: Arc<Trace>, config: CloudConfig, initial: u32, start: DateTime<Utc>) -> SimCloud {
+    pub fn new(
+        group: &str,
+        trace: Arc<Trace>,
+        config: CloudConfig,
+        initial: u32,
+        start: DateTime<Utc>,
+    ) -> SimCloud {
         let initial = initial.clamp(config.min, config.max);
         let long_ago = start - Duration::days(1);
         let instances = (0..u64::from(initial))
@@ -150,7 +156,11 @@ impl SimCloud {
             if minute + Duration::minutes(1) > now {
                 break;
             }
-            let serving = self.instances.iter().filter(|i| i.ready_at <= minute).count() as u32;
+            let serving = self
+                .instances
+                .iter()
+                .filter(|i| i.ready_at <= minute)
+                .count() as u32;
             let load = self.trace.load_at(minute + Duration::seconds(30));
             self.samples.push(Sample {
                 time: minute,
@@ -186,7 +196,10 @@ impl SimCloud {
 
     /// Instances in service now.
     pub fn serving(&self) -> u32 {
-        self.instances.iter().filter(|i| i.ready_at <= self.now).count() as u32
+        self.instances
+            .iter()
+            .filter(|i| i.ready_at <= self.now)
+            .count() as u32
     }
 
     pub fn desired(&self) -> u32 {
@@ -226,7 +239,10 @@ impl SimCloud {
     pub fn latest_published(&self, kind: SimulatedMetric) -> Option<(DateTime<Utc>, f64)> {
         let visible = self.published_minutes(self.config.publish_delay);
         let sample = self.samples[..visible].last()?;
-        Some((sample.time, sample.metric(kind, self.config.capacity_per_instance)))
+        Some((
+            sample.time,
+            sample.metric(kind, self.config.capacity_per_instance),
+        ))
     }
 
     /// How many recorded minutes are visible with a publishing delay.
@@ -240,7 +256,8 @@ impl SimCloud {
     pub fn series(&self, spec: &MetricSpec, since: DateTime<Utc>) -> Result<Series, FetchError> {
         let Some(kind) = spec.simulated_kind() else {
             return Err(FetchError(
-                "the simulator cannot tell what this metric measures: set `simulated_as` on it".into(),
+                "the simulator cannot tell what this metric measures: set `simulated_as` on it"
+                    .into(),
             ));
         };
         let cpi = self.config.capacity_per_instance;
@@ -255,7 +272,10 @@ impl SimCloud {
                     value: s.metric(kind, cpi),
                 })
                 .collect();
-            return Ok(Series { points, detail: None });
+            return Ok(Series {
+                points,
+                detail: None,
+            });
         };
         let period_minutes = (cw.period.as_secs() / 60).max(1) as i64;
         let period = Duration::minutes(period_minutes);
@@ -266,7 +286,11 @@ impl SimCloud {
         let statistic = cw.statistic.as_deref().unwrap_or("Average");
         let mut points = Vec::new();
         let first_bucket = bucket_start(since.max(self.start), period);
-        let mut bucket = if first_bucket < since { first_bucket + period } else { first_bucket };
+        let mut bucket = if first_bucket < since {
+            first_bucket + period
+        } else {
+            first_bucket
+        };
         loop {
             let end = bucket + period;
             if end > settled_end {
@@ -277,12 +301,21 @@ impl SimCloud {
             if to < from + period_minutes as usize {
                 break;
             }
-            let mut values: Vec<f64> = self.samples[from..to].iter().map(|s| s.metric(kind, cpi)).collect();
+            let mut values: Vec<f64> = self.samples[from..to]
+                .iter()
+                .map(|s| s.metric(kind, cpi))
+                .collect();
             let value = aggregate(statistic, &mut values).map_err(FetchError)?;
-            points.push(Datapoint { time: bucket, value });
+            points.push(Datapoint {
+                time: bucket,
+                value,
+            });
             bucket = end;
         }
-        Ok(Series { points, detail: None })
+        Ok(Series {
+            points,
+            detail: None,
+        })
     }
 }
 
@@ -304,7 +337,9 @@ fn aggregate(statistic: &str, values: &mut [f64]) -> Result<f64, String> {
         "SampleCount" => n,
         other => {
             let Some(q) = other.strip_prefix('p').and_then(|p| p.parse::<f64>().ok()) else {
-                return Err(format!("the simulator does not know the statistic `{other}`"));
+                return Err(format!(
+                    "the simulator does not know the statistic `{other}`"
+                ));
             };
             crate::signal::quantile(values, q / 100.0)
         }
@@ -347,7 +382,8 @@ impl Actuator for SimHandle {
     fn describe(
         &mut self,
         groups: &[String],
-    ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send {
+    ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
+    {
         let states = self.with(|cloud| {
             groups
                 .iter()
@@ -396,7 +432,12 @@ mod tests {
         cloudwatch_spec("CPUUtilization", period_minutes, statistic, delay_periods)
     }
 
-    fn cloudwatch_spec(name: &str, period_minutes: u64, statistic: &str, delay_periods: u32) -> MetricSpec {
+    fn cloudwatch_spec(
+        name: &str,
+        period_minutes: u64,
+        statistic: &str,
+        delay_periods: u32,
+    ) -> MetricSpec {
         MetricSpec {
             source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
                 namespace: Some("AWS/EC2".into()),
@@ -442,7 +483,11 @@ mod tests {
         cloud.set_desired(5).unwrap();
         cloud.set_desired(3).unwrap();
         let state = cloud.group_state();
-        let pending = state.instances.iter().filter(|i| i.lifecycle == Lifecycle::Pending).count();
+        let pending = state
+            .instances
+            .iter()
+            .filter(|i| i.lifecycle == Lifecycle::Pending)
+            .count();
         assert_eq!((state.instances.len(), pending), (3, 1));
     }
 
@@ -456,15 +501,25 @@ mod tests {
         assert_eq!(one_minute.points.len(), 8);
         assert_eq!(one_minute.points[0].value, 75.0);
         let five_minute = cloud.series(&cpu_spec(5, "Maximum", 0), start).unwrap();
-        assert_eq!(five_minute.points.len(), 1, "the second period is not yet published");
+        assert_eq!(
+            five_minute.points.len(),
+            1,
+            "the second period is not yet published"
+        );
         let delayed = cloud.series(&cpu_spec(1, "Average", 4), start).unwrap();
-        assert_eq!(delayed.points.len(), 6, "the source ignores its own delay periods too");
+        assert_eq!(
+            delayed.points.len(),
+            6,
+            "the source ignores its own delay periods too"
+        );
     }
 
     #[test]
     fn unknown_metric_kind_is_an_error_not_a_guess() {
         let spec = cloudwatch_spec("Latency", 1, "Average", 0);
-        let err = flat_cloud(1.0).series(&spec, DateTime::UNIX_EPOCH).unwrap_err();
+        let err = flat_cloud(1.0)
+            .series(&spec, DateTime::UNIX_EPOCH)
+            .unwrap_err();
         assert!(err.0.contains("simulated_as"), "{err}");
     }
 }

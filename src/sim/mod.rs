@@ -1,6 +1,10 @@
 //! The simulated cloud and `ebb simulate`: the real control loop run against
 //! an Auto Scaling group that replays a load trace, on a simulated clock.
 
-pub mod trace;
+pub mod baseline;
 pub mod cloud;
+pub mod plot;
+pub mod run;
+pub mod score;
 pub mod synth;
+pub mod trace;

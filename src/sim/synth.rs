@@ -97,7 +97,8 @@ pub fn synthesize(spec: &SynthSpec) -> Trace {
         }
         if let Some(b) = &mut burst {
             if b.rise_left > 0 {
-                value += b.height * f64::from(b.rise_total - b.rise_left + 1) / f64::from(b.rise_total);
+                value +=
+                    b.height * f64::from(b.rise_total - b.rise_left + 1) / f64::from(b.rise_total);
                 b.rise_left -= 1;
             } else {
                 b.height *= b.decay_per_step;
@@ -109,7 +110,8 @@ pub fn synthesize(spec: &SynthSpec) -> Trace {
         }
         values.push(value.max(0.0));
     }
-    Trace::new(spec.start, spec.step, values).expect("synthesized values are finite and non-negative")
+    Trace::new(spec.start, spec.step, values)
+        .expect("synthesized values are finite and non-negative")
 }
 
 /// Share of the daily peak at a time of day: about 15% at 04:00 UTC, 100% at
@@ -140,7 +142,10 @@ mod tests {
             ..SynthSpec::default()
         };
         assert_eq!(synthesize(&spec), synthesize(&spec));
-        assert_ne!(synthesize(&spec), synthesize(&SynthSpec { seed: 2, ..spec }));
+        assert_ne!(
+            synthesize(&spec),
+            synthesize(&SynthSpec { seed: 2, ..spec })
+        );
     }
 
     #[test]
@@ -152,7 +157,12 @@ mod tests {
             trace.values()[from..from + 60].iter().sum::<f64>() / 60.0
         };
         // Day 0 is a Monday.
-        assert!(mean_at(0, 15) > 3.0 * mean_at(0, 4), "{} vs {}", mean_at(0, 15), mean_at(0, 4));
+        assert!(
+            mean_at(0, 15) > 3.0 * mean_at(0, 4),
+            "{} vs {}",
+            mean_at(0, 15),
+            mean_at(0, 4)
+        );
         assert!(mean_at(5, 15) < 0.8 * mean_at(1, 15), "weekend not lighter");
     }
 

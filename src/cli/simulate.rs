@@ -1,0 +1,160 @@
+//! `ebb simulate`: replay a load trace through a policy on the simulated
+//! cloud, beside emulations of AWS target tracking, the Kubernetes HPA and an
+//! oracle, and compare them.
+
+use super::trace::SynthArgs;
+use crate::policy_file::load_file;
+use crate::sim::plot::plot;
+use crate::sim::run::{SimOptions, SimReport, simulate};
+use crate::sim::trace::Trace;
+use anyhow::Context;
+use clap::Args;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The policy file to replay.
+    pub policy: PathBuf,
+    /// Load trace CSV (`timestamp,value`); a synthetic trace when absent.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub synth: SynthArgs,
+    /// Load one instance serves at 100% utilization, in the trace's units.
+    #[arg(long)]
+    pub capacity_per_instance: Option<f64>,
+    /// Time from launch to in service.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub boot_time: std::time::Duration,
+    /// How long after a period ends its metrics become visible.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub publish_delay: std::time::Duration,
+    /// Write an SVG of demand and each controller's capacity.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write ebb's decision records as JSON lines.
+    #[arg(long)]
+    pub decisions: Option<PathBuf>,
+    /// Run only ebb, not the baselines.
+    #[arg(long)]
+    pub no_baselines: bool,
+}
+
+pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let file = match load_file(&args.policy) {
+        Ok(file) => file,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (trace, trace_name) = match &args.trace {
+        Some(path) => (Trace::load(path)?, path.display().to_string()),
+        None => (
+            args.synth.trace(),
+            format!(
+                "synthetic {:?}, {} days, seed {}",
+                args.synth.shape, args.synth.days, args.synth.seed
+            )
+            .to_lowercase(),
+        ),
+    };
+    let options = SimOptions {
+        capacity_per_instance: args.capacity_per_instance,
+        boot_time: crate::signal::to_chrono(args.boot_time),
+        publish_delay: crate::signal::to_chrono(args.publish_delay),
+        baselines: !args.no_baselines,
+        keep_decisions: args.decisions.is_some(),
+    };
+    let report = simulate(&file, Arc::new(trace), &options)
+        .with_context(|| format!("simulating {}", args.policy.display()))?;
+    if let Some(path) = &args.decisions {
+        write_decisions(&report, path)?;
+    }
+    if let Some(path) = &args.plot {
+        plot(&report, path).map_err(anyhow::Error::msg)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", format_report(&report, &trace_name));
+        if let Some(path) = &args.plot {
+            println!("plot: {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_decisions(report: &SimReport, path: &std::path::Path) -> anyhow::Result<()> {
+    let context = || format!("writing {}", path.display());
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).with_context(context)?);
+    for record in &report.decisions {
+        serde_json::to_writer(&mut out, record).with_context(context)?;
+        out.write_all(b"\n").with_context(context)?;
+    }
+    out.flush().with_context(context)
+}
+
+/// The comparison table a user reads.
+pub fn format_report(report: &SimReport, trace_name: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "trace: {trace_name}: {} minutes from {}, peak load {:.1}",
+        report.minutes,
+        report.trace_start.format("%Y-%m-%d %H:%M"),
+        report.peak_load
+    );
+    let _ = writeln!(
+        out,
+        "cloud: {:.1} load per instance, boot {}s, metrics published {}s late; baselines track {}",
+        report.capacity_per_instance,
+        report.boot_time_s,
+        report.publish_delay_s,
+        report.baselines_track
+    );
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:>9} {:>9} {:>8} {:>8} {:>8} {:>11} {:>8} {:>8}",
+        "controller",
+        "theta_U%",
+        "theta_O%",
+        "tau_U%",
+        "tau_O%",
+        "changes",
+        "inst-hours",
+        "at-max%",
+        "util%"
+    );
+    for run in &report.runs {
+        let s = &run.score;
+        let _ = writeln!(
+            out,
+            "{:<24} {:>9.2} {:>9.2} {:>8.2} {:>8.2} {:>8} {:>11.1} {:>8.2} {:>8.1}",
+            run.name,
+            s.under_accuracy,
+            s.over_accuracy,
+            s.under_timeshare,
+            s.over_timeshare,
+            s.capacity_changes,
+            s.instance_hours,
+            s.time_at_max,
+            s.mean_utilization
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ntheta_U/theta_O: average shortfall/excess vs demand; tau_U/tau_O: share of time under/over-provisioned (SPEC RG elasticity metrics)"
+    );
+    out
+}

@@ -1,0 +1,268 @@
+//! One simulation run: ebb's real control loop and the baselines, each on its
+//! own copy of the simulated cloud, replaying the same trace.
+
+use super::baseline::{AwsTargetTracking, Baseline, KubernetesHpa, Oracle, TrackedMetric};
+use super::cloud::{CloudConfig, Sample, SimCloud, SimHandle, demand};
+use super::score::{Score, score};
+use super::trace::Trace;
+use crate::clock::ManualClock;
+use crate::daemon::ControlLoop;
+use crate::decision::DecisionRecord;
+use crate::evaluator::TargetEvaluator;
+use crate::policy_file::{MetricType, Mode, PolicyFile, PolicySpec, SimulatedMetric};
+use crate::signal::to_chrono;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// How to simulate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    /// Load one instance serves at 100% utilization; derived from the trace
+    /// and the policy's max capacity when absent.
+    pub capacity_per_instance: Option<f64>,
+    pub boot_time: Duration,
+    pub publish_delay: Duration,
+    /// Run the AWS, HPA and oracle baselines beside ebb.
+    pub baselines: bool,
+    /// Keep every decision record of ebb's run.
+    pub keep_decisions: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            capacity_per_instance: None,
+            boot_time: Duration::minutes(5),
+            publish_delay: Duration::minutes(2),
+            baselines: true,
+            keep_decisions: false,
+        }
+    }
+}
+
+/// Why a policy cannot be simulated.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(
+        "metric `{0}`: the simulator cannot tell what it measures; set `simulated_as` to cpu-utilization, request-count, request-count-per-target or load"
+    )]
+    UnknownMetric(String),
+    #[error("--capacity-per-instance must be a positive number, got {0}")]
+    BadCapacity(f64),
+    #[error("the trace is all zeros: there is no load to scale on")]
+    NoLoad,
+}
+
+/// One controller's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControllerRun {
+    pub name: String,
+    pub score: Score,
+    /// Every minute of the run.
+    #[serde(skip)]
+    pub samples: Vec<Sample>,
+}
+
+/// Everything a simulation found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimReport {
+    pub target: String,
+    pub trace_start: DateTime<Utc>,
+    pub trace_end: DateTime<Utc>,
+    pub minutes: usize,
+    pub peak_load: f64,
+    pub capacity_per_instance: f64,
+    pub boot_time_s: i64,
+    pub publish_delay_s: i64,
+    /// What the baselines track, in words.
+    pub baselines_track: String,
+    /// ebb first, then the baselines.
+    pub runs: Vec<ControllerRun>,
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub decisions: Vec<DecisionRecord>,
+}
+
+/// Replays `trace` through the policy and the baselines.
+pub fn simulate(
+    file: &PolicyFile,
+    trace: Arc<Trace>,
+    options: &SimOptions,
+) -> Result<SimReport, SimError> {
+    for (name, spec) in &file.metrics {
+        if spec.simulated_kind().is_none() {
+            return Err(SimError::UnknownMetric(name.clone()));
+        }
+    }
+    let mut notes = Vec::new();
+    let capacity_per_instance = match options.capacity_per_instance {
+        Some(c) if c > 0.0 && c.is_finite() => c,
+        Some(c) => return Err(SimError::BadCapacity(c)),
+        None => {
+            let c = default_capacity_per_instance(&trace, file.target.max_capacity)
+                .ok_or(SimError::NoLoad)?;
+            notes.push(format!(
+                "capacity per instance {c:.1} (chosen so the trace's 99th-percentile load needs 45% of max capacity; set --capacity-per-instance to your fleet's)"
+            ));
+            c
+        }
+    };
+    let start = trace.start();
+    let end = trace.end() + trace.step();
+    let config = CloudConfig {
+        capacity_per_instance,
+        boot_time: options.boot_time,
+        publish_delay: options.publish_delay,
+        min: file.target.min_capacity,
+        max: file.target.max_capacity,
+    };
+    // Every controller starts at twice the initial demand, all in service.
+    let initial = 2 * demand(trace.load_at(start), capacity_per_instance);
+    let cloud = SimCloud::new(&file.target.group, trace.clone(), config, initial, start);
+
+    let mut active = file.clone();
+    if active.target.mode == Mode::DryRun {
+        active.target.mode = Mode::Active;
+        notes.push("the policy is in dry-run mode; simulated as if active".into());
+    }
+    let (ebb_samples, decisions) =
+        run_ebb(active, cloud.clone(), start, end, options.keep_decisions);
+    let mut runs = vec![ControllerRun {
+        name: format!("ebb ({})", file.target.group),
+        score: score(
+            &ebb_samples,
+            capacity_per_instance,
+            file.target.max_capacity,
+        ),
+        samples: ebb_samples,
+    }];
+
+    let tracked = tracked_metric(file);
+    if options.baselines {
+        let baselines: Vec<Box<dyn Baseline>> = vec![
+            Box::new(AwsTargetTracking::new(tracked)),
+            Box::new(KubernetesHpa::new(tracked)),
+            Box::new(Oracle::new(trace.clone(), tracked)),
+        ];
+        for mut baseline in baselines {
+            let samples = run_baseline(baseline.as_mut(), cloud.clone(), start, end);
+            runs.push(ControllerRun {
+                name: baseline.name().to_string(),
+                score: score(&samples, capacity_per_instance, file.target.max_capacity),
+                samples,
+            });
+        }
+    }
+    Ok(SimReport {
+        target: file.target.group.clone(),
+        trace_start: start,
+        trace_end: end,
+        minutes: runs[0].samples.len(),
+        peak_load: trace.peak(),
+        capacity_per_instance,
+        boot_time_s: options.boot_time.num_seconds(),
+        publish_delay_s: options.publish_delay.num_seconds(),
+        baselines_track: format!("{:?} at {}", tracked.kind, tracked.target),
+        runs,
+        notes,
+        decisions,
+    })
+}
+
+/// Runs the real control loop on the simulated cloud, on a simulated clock.
+fn run_ebb(
+    file: PolicyFile,
+    cloud: SimCloud,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    keep_decisions: bool,
+) -> (Vec<Sample>, Vec<DecisionRecord>) {
+    let interval = to_chrono(file.target.interval).max(Duration::seconds(1));
+    let handle = SimHandle::new(cloud);
+    let clock = ManualClock::new(start);
+    let evaluator = TargetEvaluator::new(file);
+    let mut control = ControlLoop::new(
+        clock.clone(),
+        handle.clone(),
+        handle.clone(),
+        vec![evaluator],
+        false,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime needs no resources that can fail");
+    let mut decisions = Vec::new();
+    let (mut next_minute, mut next_evaluation) = (start + Duration::minutes(1), start + interval);
+    while next_minute <= end {
+        let now = next_minute.min(next_evaluation);
+        clock.set(now);
+        handle.with(|c| c.advance_to(now));
+        if now == next_evaluation {
+            let records = runtime.block_on(control.evaluate_all());
+            if keep_decisions {
+                decisions.extend(records);
+            }
+            next_evaluation += interval;
+        }
+        if now == next_minute {
+            next_minute += Duration::minutes(1);
+        }
+    }
+    (handle.with(|c| c.samples().to_vec()), decisions)
+}
+
+/// Steps a baseline once a minute on its own cloud.
+fn run_baseline(
+    baseline: &mut dyn Baseline,
+    mut cloud: SimCloud,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<Sample> {
+    let mut now = start + Duration::minutes(1);
+    while now <= end {
+        cloud.advance_to(now);
+        baseline.step(&mut cloud);
+        now += Duration::minutes(1);
+    }
+    cloud.samples().to_vec()
+}
+
+/// The metric and target the baselines track: those of the policy's first
+/// target-tracking policy, as a per-instance figure (AWS and the HPA track
+/// per-instance metrics); CPU at 50% when the policy has none.
+pub fn tracked_metric(file: &PolicyFile) -> TrackedMetric {
+    let first = file.policies.iter().find_map(|p| match p {
+        PolicySpec::TargetTracking(tt) => Some(tt),
+        _ => None,
+    });
+    let Some(tt) = first else {
+        return TrackedMetric {
+            kind: SimulatedMetric::CpuUtilization,
+            target: 50.0,
+        };
+    };
+    let kind = file
+        .metrics
+        .get(&tt.metric)
+        .and_then(|m| m.simulated_kind());
+    let kind = match (tt.metric_type, kind) {
+        (MetricType::Utilization, Some(kind)) => kind,
+        (MetricType::Utilization, None) => SimulatedMetric::CpuUtilization,
+        (MetricType::LoadPerInstance | MetricType::LoadTotal, _) => {
+            SimulatedMetric::RequestCountPerTarget
+        }
+    };
+    TrackedMetric {
+        kind,
+        target: tt.target,
+    }
+}
+
+/// A capacity per instance that makes the trace's 99th-percentile load need
+/// 45% of max capacity, so a policy targeting ~50% utilization has room.
+fn default_capacity_per_instance(trace: &Trace, max_capacity: u32) -> Option<f64> {
+    let mut values = trace.values().to_vec();
+    let p99 = crate::signal::quantile(&mut values, 0.99);
+    (p99 > 0.0).then(|| p99 / (0.45 * f64::from(max_capacity.max(1))))
+}
