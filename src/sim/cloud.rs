@@ -275,6 +275,7 @@ impl SimCloud {
             return Ok(Series {
                 points,
                 detail: None,
+                stale: None,
             });
         };
         let period_minutes = (cw.period.as_secs() / 60).max(1) as i64;
@@ -315,6 +316,7 @@ impl SimCloud {
         Ok(Series {
             points,
             detail: None,
+            stale: None,
         })
     }
 }
