@@ -1,0 +1,172 @@
+//! `ebb simulate` and `ebb trace synth` as a user runs them.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::Path;
+
+fn ebb() -> Command {
+    Command::cargo_bin("ebb").expect("the ebb binary is built")
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn simulate_without_a_trace_prints_the_comparison_and_writes_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("demo.svg");
+    let output = ebb()
+        .args([
+            "simulate",
+            &example("web-cpu.toml"),
+            "--days",
+            "2",
+            "--plot",
+        ])
+        .arg(&plot)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).unwrap();
+    for row in [
+        "ebb (web-cpu)",
+        "aws-target-tracking",
+        "kubernetes-hpa",
+        "oracle",
+        "tau_U%",
+    ] {
+        assert!(text.contains(row), "missing {row} in:\n{text}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("demand") && svg.contains("oracle"));
+}
+
+#[test]
+fn simulate_json_reports_scores_that_add_up() {
+    let output = ebb()
+        .args([
+            "simulate",
+            &example("web-cpu.toml"),
+            "--days",
+            "1",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(report["minutes"], 1440);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in runs {
+        let score = &run["score"];
+        let under = score["under_timeshare"].as_f64().unwrap();
+        let over = score["over_timeshare"].as_f64().unwrap();
+        assert!(under + over <= 100.0 + 1e-9, "{run}");
+        assert!(
+            score["instance_hours"].as_f64().unwrap() >= 2.0 * 24.0,
+            "at least min capacity all day: {run}"
+        );
+    }
+    let oracle = runs.iter().find(|r| r["name"] == "oracle").unwrap();
+    assert_eq!(oracle["score"]["under_timeshare"].as_f64().unwrap(), 0.0);
+}
+
+#[test]
+fn simulate_replays_a_trace_file_and_writes_the_decisions_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.csv");
+    let decisions = dir.path().join("decisions.jsonl");
+    ebb()
+        .args([
+            "trace", "synth", "--days", "1", "--shape", "spiky", "--seed", "7", "--out",
+        ])
+        .arg(&trace)
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(&trace).unwrap();
+    assert!(csv.starts_with("timestamp,value\n"));
+    assert_eq!(csv.lines().count(), 1 + 1440);
+
+    ebb()
+        .args([
+            "simulate",
+            &example("web-requests.toml"),
+            "--capacity-per-instance",
+            "400",
+            "--trace",
+        ])
+        .arg(&trace)
+        .arg("--decisions")
+        .arg(&decisions)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ebb (web-requests)"))
+        .stdout(predicate::str::contains(
+            "dry-run mode; simulated as if active",
+        ));
+    let log = std::fs::read_to_string(&decisions).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // One evaluation a minute, the first one a minute in.
+    assert_eq!(records.len(), 1440);
+    assert!(records.iter().all(|r| r["target"] == "web-requests"));
+    let scaled = records
+        .iter()
+        .filter(|r| r["outcome"]["applied"] == true)
+        .count();
+    assert!(
+        scaled > 10,
+        "a spiky day needs scaling, got {scaled} actions"
+    );
+}
+
+#[test]
+fn simulate_rejects_a_bad_trace_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("bad.csv");
+    std::fs::write(
+        &trace,
+        "timestamp,value\n2026-01-01 00:00:00,5\n2026-01-01 00:01:00,lots\n",
+    )
+    .unwrap();
+    ebb()
+        .args(["simulate", &example("web-cpu.toml"), "--trace"])
+        .arg(&trace)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("bad.csv, line 3")
+                .and(predicate::str::contains("`lots` is not a number")),
+        );
+}
+
+#[test]
+fn simulate_refuses_a_metric_it_cannot_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("latency.toml");
+    let text = std::fs::read_to_string(example("web-cpu.toml"))
+        .unwrap()
+        .replace("\"CPUUtilization\"", "\"TargetResponseTime\"");
+    std::fs::write(&policy, text).unwrap();
+    ebb()
+        .arg("simulate")
+        .arg(&policy)
+        .args(["--days", "1"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("metric `cpu`").and(predicate::str::contains("simulated_as")),
+        );
+}
