@@ -142,6 +142,9 @@ pub struct DecisionRecord {
     pub target: String,
     #[serde(default)]
     pub role: RecordRole,
+    /// For a shadow record: the candidate policy file's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<String>,
     /// The policy bounds actually applied (policy bounds within the group's own).
     pub min_capacity: u32,
     pub max_capacity: u32,

@@ -23,6 +23,10 @@ pub struct TargetEvaluator {
     pending: Option<Verdict>,
     /// Capacity at the last successful look at the group.
     last_capacity: Option<ObservedCapacity>,
+    /// For a shadow candidate: its file name. `None` for the live policy.
+    candidate: Option<String>,
+    /// Shadow candidates evaluated beside the live policy.
+    shadows: Vec<TargetEvaluator>,
 }
 
 impl TargetEvaluator {
@@ -43,6 +47,30 @@ impl TargetEvaluator {
             state: GovernorState::default(),
             pending: None,
             last_capacity: None,
+            candidate: None,
+            shadows: Vec::new(),
+        }
+    }
+
+    /// Adds shadow candidates (name, validated file for the same group): they
+    /// see the same metrics and group every tick and are never acted on.
+    pub fn with_shadows(mut self, candidates: Vec<(String, PolicyFile)>) -> TargetEvaluator {
+        self.shadows = candidates
+            .into_iter()
+            .map(|(name, file)| TargetEvaluator {
+                candidate: Some(name),
+                ..TargetEvaluator::new(file)
+            })
+            .collect();
+        self
+    }
+
+    /// The name metric keys are filed under: a shadow's metrics may share
+    /// names with the live policy's and still differ.
+    fn metric_owner(&self) -> String {
+        match &self.candidate {
+            None => self.file.target.group.clone(),
+            Some(candidate) => format!("{}~shadow:{candidate}", self.file.target.group),
         }
     }
 
@@ -81,11 +109,12 @@ impl TargetEvaluator {
                     .latest_time()
                     .map_or(window_start, |t| t.max(window_start));
                 MetricRequest {
-                    key: MetricKey::new(self.name(), name),
+                    key: MetricKey::new(self.metric_owner(), name),
                     spec: spec.clone(),
                     since,
                 }
             })
+            .chain(self.shadows.iter().flat_map(|s| s.metric_requests(now)))
             .collect()
     }
 
@@ -132,8 +161,9 @@ impl TargetEvaluator {
         let mut values = BTreeMap::new();
         let mut raw = BTreeMap::new();
         let mut metrics = Vec::new();
+        let owner = self.metric_owner();
         for (name, signal) in self.signals.iter_mut() {
-            let key = MetricKey::new(self.file.target.group.clone(), name.clone());
+            let key = MetricKey::new(owner.clone(), name.clone());
             let answer = fetched.get(&key);
             if let Some(Ok(series)) = answer {
                 raw.insert(name.clone(), series.points.clone());
@@ -159,7 +189,12 @@ impl TargetEvaluator {
         let record = DecisionRecord {
             time: now,
             target: self.file.target.group.clone(),
-            role: RecordRole::Live,
+            role: if self.candidate.is_some() {
+                RecordRole::Shadow
+            } else {
+                RecordRole::Live
+            },
+            candidate: self.candidate.clone(),
             min_capacity: bounds.0,
             max_capacity: bounds.1,
             capacity,
@@ -181,6 +216,31 @@ impl TargetEvaluator {
         record
     }
 
+    /// Evaluates every shadow candidate on the inputs the live policy saw.
+    /// Their decisions are recorded as dry runs and never acted on; each
+    /// candidate's own state moves on as if it had acted, so its cooldowns
+    /// and windows behave as they would live.
+    pub fn evaluate_shadows(
+        &mut self,
+        now: DateTime<Utc>,
+        fetched: &FetchResults,
+        group: &GroupState,
+    ) -> Vec<DecisionRecord> {
+        self.shadows
+            .iter_mut()
+            .map(|shadow| {
+                let mut record = shadow.evaluate(now, fetched, group);
+                record.outcome = Outcome {
+                    applied: false,
+                    dry_run: true,
+                    error: None,
+                };
+                shadow.settle(&record.outcome);
+                record
+            })
+            .collect()
+    }
+
     /// The record of an evaluation that could not happen because the group's
     /// state could not be read: capacity stays as it is.
     pub fn unavailable(&mut self, now: DateTime<Utc>, error: String) -> DecisionRecord {
@@ -194,6 +254,7 @@ impl TargetEvaluator {
             time: now,
             target: self.file.target.group.clone(),
             role: RecordRole::Live,
+            candidate: None,
             min_capacity: self.file.target.min_capacity,
             max_capacity: self.file.target.max_capacity,
             capacity,

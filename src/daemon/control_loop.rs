@@ -54,15 +54,15 @@ impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
                     .ok_or_else(|| format!("Auto Scaling group `{}` not found", target.name())),
                 Err(e) => Err(format!("describing groups failed: {e}")),
             };
-            let record = match group {
+            match group {
                 Ok(group) => {
                     let mut record = target.evaluate(now, &fetched, group);
                     apply(&mut self.actuator, target, &mut record, self.dry_run).await;
-                    record
+                    records.push(record);
+                    records.extend(target.evaluate_shadows(now, &fetched, group));
                 }
-                Err(error) => target.unavailable(now, error),
-            };
-            records.push(record);
+                Err(error) => records.push(target.unavailable(now, error)),
+            }
         }
         records
     }

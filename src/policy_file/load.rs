@@ -152,6 +152,47 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
     }
 }
 
+/// Loads the shadow candidates a policy file names, relative to its folder.
+/// Each must target the same group and name no shadows of its own.
+pub fn load_shadows(
+    path: &Path,
+    file: &PolicyFile,
+) -> Result<Vec<(PathBuf, PolicyFile)>, LoadError> {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    let refuse = |message: String| PolicyFileError {
+        file: path.to_path_buf(),
+        field: Some("target.shadows".into()),
+        line: None,
+        message,
+    };
+    for relative in &file.target.shadows {
+        let candidate_path = folder.join(relative);
+        match load_file(&candidate_path) {
+            Ok(candidate) if candidate.target.group != file.target.group => {
+                errors.push(refuse(format!(
+                    "shadow {} targets group `{}`, not `{}`",
+                    candidate_path.display(),
+                    candidate.target.group,
+                    file.target.group
+                )))
+            }
+            Ok(candidate) if !candidate.target.shadows.is_empty() => errors.push(refuse(format!(
+                "shadow {} names shadows of its own; a candidate cannot have candidates",
+                candidate_path.display()
+            ))),
+            Ok(candidate) => loaded.push((candidate_path, candidate)),
+            Err(LoadError(mut e)) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadError(errors))
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

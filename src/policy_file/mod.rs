@@ -13,9 +13,12 @@ pub mod validate;
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{LoadError, PolicyFileError, load_dir, load_file, load_paths, parse_str};
+pub use load::{
+    LoadError, PolicyFileError, load_dir, load_file, load_paths, load_shadows, parse_str,
+};
 
 /// One scaling target and everything ebb needs to size it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +47,11 @@ pub struct TargetSpec {
     pub interval: Duration,
     #[serde(default)]
     pub mode: Mode,
+    /// Candidate policy files for the same group, relative to this file's
+    /// folder: evaluated every tick on the same inputs, never acted on, their
+    /// would-be decisions logged with the role `shadow`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadows: Vec<PathBuf>,
 }
 
 fn default_interval() -> Duration {

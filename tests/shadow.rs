@@ -1,0 +1,143 @@
+//! Shadow candidates: evaluated on the live policy's inputs every tick,
+//! recorded as `shadow`, never acted on.
+
+use chrono::Duration;
+use ebb::clock::ManualClock;
+use ebb::daemon::ControlLoop;
+use ebb::decision::RecordRole;
+use ebb::evaluator::TargetEvaluator;
+use ebb::policy_file::{load_file, load_shadows};
+use ebb::sim::cloud::{CloudConfig, SimCloud, SimHandle};
+use ebb::sim::trace::Trace;
+use std::path::Path;
+use std::sync::Arc;
+
+fn policy(group: &str, target: f64, shadows: &str) -> String {
+    format!(
+        r#"
+[target]
+group = "{group}"
+min_capacity = 1
+max_capacity = 30
+interval = "1m"
+{shadows}
+
+[metrics.cpu.source.cloudwatch]
+namespace = "AWS/EC2"
+metric_name = "CPUUtilization"
+statistic = "Average"
+period = "1m"
+
+[[policies]]
+kind = "target-tracking"
+name = "cpu"
+metric = "cpu"
+target = {target}
+"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn shadows_are_recorded_and_never_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("candidates")).unwrap();
+    let live_path = write(
+        dir.path(),
+        "web.toml",
+        &policy("web", 50.0, r#"shadows = ["candidates/hot.toml"]"#),
+    );
+    write(
+        &dir.path().join("candidates"),
+        "hot.toml",
+        &policy("web", 80.0, ""),
+    );
+    let live = load_file(&live_path).unwrap();
+    let shadows: Vec<_> = load_shadows(&live_path, &live)
+        .unwrap()
+        .into_iter()
+        .map(|(path, file)| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                file,
+            )
+        })
+        .collect();
+    assert_eq!(shadows.len(), 1);
+
+    // Load that needs ~8 instances at 50% CPU and ~5 at 80%.
+    let start = chrono::DateTime::from_timestamp(1_767_571_200, 0).unwrap();
+    let trace = Trace::new(start, Duration::minutes(1), vec![400.0; 90]).unwrap();
+    let config = CloudConfig {
+        capacity_per_instance: 100.0,
+        boot_time: Duration::minutes(2),
+        publish_delay: Duration::minutes(1),
+        min: 1,
+        max: 30,
+    };
+    let handle = SimHandle::new(SimCloud::new("web", Arc::new(trace), config, 2, start));
+    let clock = ManualClock::new(start);
+    let evaluator = TargetEvaluator::new(live).with_shadows(shadows);
+    let mut control = ControlLoop::new(
+        clock.clone(),
+        handle.clone(),
+        handle.clone(),
+        vec![evaluator],
+        false,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut records = Vec::new();
+    for minute in 1..=60 {
+        let now = start + Duration::minutes(minute);
+        clock.set(now);
+        handle.with(|c| c.advance_to(now));
+        records.extend(runtime.block_on(control.evaluate_all()));
+    }
+    let (live, shadow): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.role == RecordRole::Live);
+    assert_eq!((live.len(), shadow.len()), (60, 60));
+    assert!(
+        shadow
+            .iter()
+            .all(|r| r.candidate.as_deref() == Some("hot.toml"))
+    );
+    assert!(
+        shadow
+            .iter()
+            .all(|r| r.outcome.dry_run && !r.outcome.applied)
+    );
+    assert!(live.iter().all(|r| r.candidate.is_none()));
+    // The group followed the live policy only: 400 load at 50% is 8 instances.
+    assert_eq!(handle.with(|c| c.desired()), 8);
+    assert_eq!(live.last().unwrap().desired, 8);
+    // The candidate, seeing the same 8 instances at 50%, would have scaled in
+    // towards 5: its decisions differ and were not carried out.
+    let would_scale_in = shadow.iter().filter(|r| r.desired < 8).count();
+    assert!(would_scale_in > 0, "the candidate never disagreed");
+    // Every set call came from the live policy.
+    let live_actions = live.iter().filter(|r| r.outcome.applied).count() as u32;
+    assert_eq!(handle.with(|c| c.set_calls()), live_actions);
+}
+
+#[test]
+fn a_shadow_for_another_group_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let live_path = write(
+        dir.path(),
+        "web.toml",
+        &policy("web", 50.0, r#"shadows = ["other.toml"]"#),
+    );
+    write(dir.path(), "other.toml", &policy("api", 50.0, ""));
+    let live = load_file(&live_path).unwrap();
+    let err = load_shadows(&live_path, &live).unwrap_err().to_string();
+    assert!(
+        err.contains("target.shadows") && err.contains("targets group `api`, not `web`"),
+        "{err}"
+    );
+}
