@@ -8,6 +8,7 @@ use ebb::decision::RecordRole;
 use ebb::evaluator::TargetEvaluator;
 use ebb::policy_file::{load_file, load_shadows};
 use ebb::sim::cloud::{CloudConfig, SimCloud, SimHandle};
+use ebb::sim::run::drive;
 use ebb::sim::trace::Trace;
 use std::path::Path;
 use std::sync::Arc;
@@ -90,16 +91,13 @@ fn shadows_are_recorded_and_never_acted_on() {
         vec![evaluator],
         false,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let mut records = Vec::new();
-    for minute in 1..=60 {
-        let now = start + Duration::minutes(minute);
-        clock.set(now);
-        handle.with(|c| c.advance_to(now));
-        records.extend(runtime.block_on(control.evaluate_all()));
-    }
+    drive(
+        &mut control,
+        start + Duration::minutes(60),
+        Duration::minutes(1),
+        |r| records.extend(r),
+    );
     let (live, shadow): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.role == RecordRole::Live);
     assert_eq!((live.len(), shadow.len()), (60, 60));
     assert!(

@@ -5,7 +5,7 @@ use super::baseline::{AwsTargetTracking, Baseline, KubernetesHpa, Oracle, Tracke
 use super::cloud::{CloudConfig, Sample, SimCloud, SimHandle, demand};
 use super::score::{Score, score};
 use super::trace::Trace;
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::daemon::ControlLoop;
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
@@ -178,38 +178,53 @@ fn run_ebb(
     end: DateTime<Utc>,
     keep_decisions: bool,
 ) -> (Vec<Sample>, Vec<DecisionRecord>) {
-    let interval = to_chrono(file.target.interval).max(Duration::seconds(1));
+    let interval = to_chrono(file.target.interval);
     let handle = SimHandle::new(cloud);
     let clock = ManualClock::new(start);
     let evaluator = TargetEvaluator::new(file);
     let mut control = ControlLoop::new(
-        clock.clone(),
+        clock,
         handle.clone(),
         handle.clone(),
         vec![evaluator],
         false,
     );
+    let mut decisions = Vec::new();
+    drive(&mut control, end, interval, |records| {
+        if keep_decisions {
+            decisions.extend(records);
+        }
+    });
+    (handle.with(|c| c.samples().to_vec()), decisions)
+}
+
+/// Drives a loop on a simulated cloud from the clock's time to `end`: the
+/// cloud records every minute, the loop evaluates every `interval`, and
+/// `each` receives the records of every evaluation.
+pub fn drive(
+    control: &mut ControlLoop<ManualClock, SimHandle, SimHandle>,
+    end: DateTime<Utc>,
+    interval: Duration,
+    mut each: impl FnMut(Vec<DecisionRecord>),
+) {
+    let interval = interval.max(Duration::seconds(1));
+    let start = control.clock.now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime needs no resources that can fail");
-    let mut decisions = Vec::new();
     let (mut next_minute, mut next_evaluation) = (start + Duration::minutes(1), start + interval);
     while next_minute <= end {
         let now = next_minute.min(next_evaluation);
-        clock.set(now);
-        handle.with(|c| c.advance_to(now));
+        control.clock.set(now);
+        control.source.with(|c| c.advance_to(now));
         if now == next_evaluation {
-            let records = runtime.block_on(control.evaluate_all());
-            if keep_decisions {
-                decisions.extend(records);
-            }
+            each(runtime.block_on(control.evaluate_all()));
             next_evaluation += interval;
         }
         if now == next_minute {
             next_minute += Duration::minutes(1);
         }
     }
-    (handle.with(|c| c.samples().to_vec()), decisions)
 }
 
 /// Steps a baseline once a minute on its own cloud.
