@@ -7,6 +7,7 @@
 //! target; [`daemon`] runs the loop; [`sim`] is a simulated cloud to run it on.
 
 pub mod actuator;
+pub mod alert;
 pub mod cli;
 pub mod clock;
 pub mod daemon;

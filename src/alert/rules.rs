@@ -1,0 +1,923 @@
+//! Alert rules: each looks at every live decision record of the targets it
+//! watches and says whether its condition holds; the [`RuleEngine`] turns
+//! that into events: fire once, repeat at an interval while the condition
+//! holds, resolve when it clears.
+//!
+//! Pure: the record's time is the only clock, so replaying a decisions log
+//! gives the same alerts.
+
+use super::{AlertConfigError, AlertEvent, AlertStatus, AlertsConfig, Severity};
+use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+/// A rule as written in `[[alerts.rules]]`; validated into a [`Rule`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub kind: RuleKindName,
+    /// Defaults to the kind; must be unique (it is `alertname` in Alertmanager).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Targets the rule watches; empty means all.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// metric-stale: fire when stale for more than this many evaluations in a row.
+    #[serde(default)]
+    pub evaluations: Option<u32>,
+    /// pinned-at-max: fire when at max capacity for this long.
+    #[serde(default, rename = "for", with = "humantime_serde")]
+    pub for_duration: Option<Duration>,
+    /// flapping: fire on more than this many direction changes within `window`.
+    #[serde(default)]
+    pub changes: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub window: Option<Duration>,
+}
+
+/// The rule kinds, as spelled in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleKindName {
+    ApiCallFailed,
+    MetricStale,
+    PinnedAtMax,
+    ForecastAboveMax,
+    Flapping,
+    ExternalChange,
+    PolicyReloadFailed,
+}
+
+impl RuleKindName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKindName::ApiCallFailed => "api-call-failed",
+            RuleKindName::MetricStale => "metric-stale",
+            RuleKindName::PinnedAtMax => "pinned-at-max",
+            RuleKindName::ForecastAboveMax => "forecast-above-max",
+            RuleKindName::Flapping => "flapping",
+            RuleKindName::ExternalChange => "external-change",
+            RuleKindName::PolicyReloadFailed => "policy-reload-failed",
+        }
+    }
+}
+
+/// What a rule watches for, with exactly the parameters that kind needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// The Auto Scaling API call (describe or set) failed.
+    ApiCallFailed,
+    /// Some metric was stale or missing for more than `evaluations` evaluations in a row.
+    MetricStale { evaluations: u32 },
+    /// Capacity at max, with policies asking for max or more, for `duration`.
+    PinnedAtMax { duration: Duration },
+    /// A predictive policy forecasts a need above max capacity.
+    ForecastAboveMax,
+    /// More than `changes` scale-out/scale-in reversals within `window`.
+    Flapping { changes: u32, window: Duration },
+    /// Someone else changed the group's desired capacity.
+    ExternalChange,
+    /// A policy file failed to load on reload (the old policy stays).
+    PolicyReloadFailed,
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub kind: RuleKind,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub targets: Vec<String>,
+}
+
+impl Rule {
+    /// Checks that the rule has the parameters its kind needs and no others.
+    pub fn from_config(index: usize, config: &RuleConfig) -> Result<Rule, AlertConfigError> {
+        let kind_name = config.kind.as_str();
+        let err = |message: String| AlertConfigError::Rule {
+            index,
+            kind: kind_name.to_string(),
+            message,
+        };
+        let given: [(&str, bool); 4] = [
+            ("evaluations", config.evaluations.is_some()),
+            ("for", config.for_duration.is_some()),
+            ("changes", config.changes.is_some()),
+            ("window", config.window.is_some()),
+        ];
+        let needs: &[&str] = match config.kind {
+            RuleKindName::MetricStale => &["evaluations"],
+            RuleKindName::PinnedAtMax => &["for"],
+            RuleKindName::Flapping => &["changes", "window"],
+            _ => &[],
+        };
+        for (field, present) in given {
+            match (needs.contains(&field), present) {
+                (true, false) => return Err(err(format!("`{field}` is required for this kind"))),
+                (false, true) => return Err(err(format!("`{field}` does not apply to this kind"))),
+                _ => {}
+            }
+        }
+        let kind = match config.kind {
+            RuleKindName::ApiCallFailed => RuleKind::ApiCallFailed,
+            RuleKindName::MetricStale => RuleKind::MetricStale {
+                evaluations: config.evaluations.unwrap_or_default(),
+            },
+            RuleKindName::PinnedAtMax => {
+                let duration = config.for_duration.unwrap_or_default();
+                if duration.is_zero() {
+                    return Err(err("`for` must be longer than zero".into()));
+                }
+                RuleKind::PinnedAtMax { duration }
+            }
+            RuleKindName::ForecastAboveMax => RuleKind::ForecastAboveMax,
+            RuleKindName::Flapping => {
+                let window = config.window.unwrap_or_default();
+                if window.is_zero() {
+                    return Err(err("`window` must be longer than zero".into()));
+                }
+                RuleKind::Flapping {
+                    changes: config.changes.unwrap_or_default(),
+                    window,
+                }
+            }
+            RuleKindName::ExternalChange => RuleKind::ExternalChange,
+            RuleKindName::PolicyReloadFailed => RuleKind::PolicyReloadFailed,
+        };
+        let name = config.name.clone().unwrap_or_else(|| kind_name.to_string());
+        if name.is_empty() {
+            return Err(err("`name` must not be empty".into()));
+        }
+        for key in config.labels.keys() {
+            if !valid_label_name(key) {
+                return Err(err(format!(
+                    "label `{key}` is not a valid label name (letters, digits and _, not starting with a digit)"
+                )));
+            }
+            if matches!(key.as_str(), "alertname" | "target" | "severity") {
+                return Err(err(format!(
+                    "label `{key}` is set by ebb and cannot be overridden"
+                )));
+            }
+        }
+        Ok(Rule {
+            name,
+            kind,
+            severity: config.severity,
+            labels: config.labels.clone(),
+            targets: config.targets.clone(),
+        })
+    }
+
+    fn watches(&self, target: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|t| t == target)
+    }
+}
+
+/// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// What a rule saw in one record.
+enum Condition {
+    Holds {
+        summary: String,
+        description: String,
+    },
+    Clear,
+}
+
+/// What a rule remembers about one target.
+#[derive(Debug, Default)]
+struct Track {
+    /// When the current run of the condition started (stale, pinned).
+    since: Option<DateTime<Utc>>,
+    /// Consecutive evaluations the condition held (stale).
+    count: u32,
+    /// Recent scale-out/scale-in decisions (flapping).
+    moves: VecDeque<(DateTime<Utc>, Action)>,
+    firing: Option<Firing>,
+}
+
+#[derive(Debug, Clone)]
+struct Firing {
+    starts_at: DateTime<Utc>,
+    last_sent: DateTime<Utc>,
+    summary: String,
+    description: String,
+}
+
+/// Runs every rule on every record and remembers what is firing.
+pub struct RuleEngine {
+    rules: Vec<Rule>,
+    repeat_interval: chrono::Duration,
+    /// Keyed by (rule index, target).
+    tracks: HashMap<(usize, String), Track>,
+}
+
+impl RuleEngine {
+    pub fn new(rules: Vec<Rule>, repeat_interval: Duration) -> RuleEngine {
+        RuleEngine {
+            rules,
+            repeat_interval: chrono::Duration::from_std(repeat_interval)
+                .unwrap_or(chrono::Duration::MAX),
+            tracks: HashMap::new(),
+        }
+    }
+
+    /// Validates every rule of the `[alerts]` section; names must be unique.
+    pub fn from_config(config: &AlertsConfig) -> Result<RuleEngine, AlertConfigError> {
+        let mut rules: Vec<Rule> = Vec::with_capacity(config.rules.len());
+        for (index, rc) in config.rules.iter().enumerate() {
+            let rule = Rule::from_config(index, rc)?;
+            if rules.iter().any(|r| r.name == rule.name) {
+                return Err(AlertConfigError::Rule {
+                    index,
+                    kind: rc.kind.as_str().to_string(),
+                    message: format!(
+                        "name `{}` is used by another rule; give each rule a unique `name`",
+                        rule.name
+                    ),
+                });
+            }
+            rules.push(rule);
+        }
+        Ok(RuleEngine::new(rules, config.repeat_interval))
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Evaluates every rule on a live record and returns the events due.
+    /// Shadow and standby records are never acted on, so they raise nothing.
+    pub fn observe(&mut self, record: &DecisionRecord) -> Vec<AlertEvent> {
+        if record.role != RecordRole::Live {
+            return Vec::new();
+        }
+        let mut events = Vec::new();
+        for index in 0..self.rules.len() {
+            let rule = &self.rules[index];
+            if rule.kind == RuleKind::PolicyReloadFailed || !rule.watches(&record.target) {
+                continue;
+            }
+            let track = self
+                .tracks
+                .entry((index, record.target.clone()))
+                .or_default();
+            let condition = evaluate(rule.kind, track, record);
+            if let Some(event) = step(
+                rule,
+                &record.target,
+                track,
+                condition,
+                record.time,
+                self.repeat_interval,
+            ) {
+                events.push(event);
+            }
+        }
+        events
+    }
+
+    /// Evaluates the policy-reload rules: `failures` maps each policy file
+    /// that failed to its error; files that were failing and are not in it
+    /// now loaded, and their alerts resolve.
+    pub fn policy_reload(
+        &mut self,
+        at: DateTime<Utc>,
+        failures: &BTreeMap<String, String>,
+    ) -> Vec<AlertEvent> {
+        let mut events = Vec::new();
+        for index in 0..self.rules.len() {
+            let rule = &self.rules[index];
+            if rule.kind != RuleKind::PolicyReloadFailed {
+                continue;
+            }
+            let mut files: Vec<String> = self
+                .tracks
+                .iter()
+                .filter(|((i, _), t)| *i == index && t.firing.is_some())
+                .map(|((_, file), _)| file.clone())
+                .collect();
+            files.extend(failures.keys().cloned());
+            files.sort();
+            files.dedup();
+            for file in files {
+                let condition = match failures.get(&file) {
+                    Some(error) => Condition::Holds {
+                        summary: format!(
+                            "{file}: policy reload failed, the old policy stays in force"
+                        ),
+                        description: error.clone(),
+                    },
+                    None => Condition::Clear,
+                };
+                let track = self.tracks.entry((index, file.clone())).or_default();
+                if let Some(event) = step(rule, &file, track, condition, at, self.repeat_interval) {
+                    events.push(event);
+                }
+            }
+        }
+        events
+    }
+}
+
+/// Moves one (rule, target) along: fire, repeat, resolve or nothing.
+fn step(
+    rule: &Rule,
+    target: &str,
+    track: &mut Track,
+    condition: Condition,
+    at: DateTime<Utc>,
+    repeat_interval: chrono::Duration,
+) -> Option<AlertEvent> {
+    let event = |status, firing: &Firing, repeat, ends_at| AlertEvent {
+        status,
+        rule: rule.name.clone(),
+        target: target.to_string(),
+        severity: rule.severity,
+        labels: rule.labels.clone(),
+        summary: firing.summary.clone(),
+        description: firing.description.clone(),
+        starts_at: firing.starts_at,
+        ends_at,
+        at,
+        repeat,
+    };
+    match (condition, track.firing.as_mut()) {
+        (
+            Condition::Holds {
+                summary,
+                description,
+            },
+            None,
+        ) => {
+            let firing = Firing {
+                starts_at: track.since.unwrap_or(at),
+                last_sent: at,
+                summary,
+                description,
+            };
+            let e = event(AlertStatus::Firing, &firing, false, None);
+            track.firing = Some(firing);
+            Some(e)
+        }
+        (
+            Condition::Holds {
+                summary,
+                description,
+            },
+            Some(firing),
+        ) => {
+            firing.summary = summary;
+            firing.description = description;
+            if at - firing.last_sent >= repeat_interval {
+                firing.last_sent = at;
+                Some(event(AlertStatus::Firing, firing, true, None))
+            } else {
+                None
+            }
+        }
+        (Condition::Clear, Some(_)) => {
+            let firing = track.firing.take().expect("matched Some");
+            Some(event(AlertStatus::Resolved, &firing, false, Some(at)))
+        }
+        (Condition::Clear, None) => None,
+    }
+}
+
+/// Whether a rule's condition holds for this record, updating what the rule
+/// remembers about the target.
+fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    match kind {
+        RuleKind::ApiCallFailed => match &record.outcome.error {
+            Some(error) => Condition::Holds {
+                summary: format!(
+                    "{target}: Auto Scaling API call failed, capacity kept at {}",
+                    record.capacity.desired
+                ),
+                description: error.clone(),
+            },
+            None => Condition::Clear,
+        },
+        RuleKind::MetricStale { evaluations } => {
+            let bad: Vec<String> = record
+                .metrics
+                .iter()
+                .filter(|m| m.status != MetricStatus::Ok)
+                .map(|m| {
+                    let status = match m.status {
+                        MetricStatus::Stale => "stale",
+                        MetricStatus::Missing => "missing",
+                        MetricStatus::Ok => "ok",
+                    };
+                    match m.age_s {
+                        Some(age) => format!("{} ({status}, last datapoint {age}s old)", m.name),
+                        None => format!("{} ({status})", m.name),
+                    }
+                })
+                .collect();
+            if bad.is_empty() {
+                track.count = 0;
+                track.since = None;
+                return Condition::Clear;
+            }
+            track.count += 1;
+            track.since.get_or_insert(record.time);
+            if track.count > evaluations {
+                Condition::Holds {
+                    summary: format!(
+                        "{target}: metrics stale for {} evaluations in a row",
+                        track.count
+                    ),
+                    description: format!(
+                        "{}; ebb holds capacity and will not scale in",
+                        bad.join(", ")
+                    ),
+                }
+            } else {
+                Condition::Clear
+            }
+        }
+        RuleKind::PinnedAtMax { duration } => {
+            let wanted = record
+                .policies
+                .iter()
+                .filter_map(|p| match p.recommendation {
+                    Recommendation::Capacity(c) => Some(c),
+                    _ => None,
+                })
+                .max();
+            let pinned = record.desired >= record.max_capacity
+                && wanted.is_some_and(|w| w >= record.max_capacity);
+            if !pinned {
+                track.since = None;
+                return Condition::Clear;
+            }
+            let since = *track.since.get_or_insert(record.time);
+            let held = record.time - since;
+            if held.to_std().unwrap_or_default() >= duration {
+                Condition::Holds {
+                    summary: format!(
+                        "{target}: pinned at max capacity {} for {}",
+                        record.max_capacity,
+                        humantime::format_duration(Duration::from_secs(
+                            held.num_seconds().max(0) as u64
+                        ))
+                    ),
+                    description: format!(
+                        "policies ask for up to {} instances; demand exceeds what the policy allows (max_capacity {})",
+                        wanted.unwrap_or_default(),
+                        record.max_capacity
+                    ),
+                }
+            } else {
+                Condition::Clear
+            }
+        }
+        RuleKind::ForecastAboveMax => match forecast_above_max(record) {
+            Some(description) => Condition::Holds {
+                summary: format!(
+                    "{target}: forecast needs more than max capacity {}",
+                    record.max_capacity
+                ),
+                description,
+            },
+            None => Condition::Clear,
+        },
+        RuleKind::Flapping { changes, window } => {
+            let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+            if record.action != Action::Hold && record.outcome.error.is_none() {
+                track.moves.push_back((record.time, record.action));
+            }
+            while track
+                .moves
+                .front()
+                .is_some_and(|(t, _)| record.time - *t > window)
+            {
+                track.moves.pop_front();
+            }
+            let reversals = track
+                .moves
+                .iter()
+                .zip(track.moves.iter().skip(1))
+                .filter(|(a, b)| a.1 != b.1)
+                .count() as u32;
+            if reversals > changes {
+                Condition::Holds {
+                    summary: format!(
+                        "{target}: flapping, {reversals} direction changes within {}",
+                        humantime::format_duration(window.to_std().unwrap_or_default())
+                    ),
+                    description: format!(
+                        "{} scaling decisions in the window; consider a longer stabilization window or cooldowns",
+                        track.moves.len()
+                    ),
+                }
+            } else {
+                Condition::Clear
+            }
+        }
+        RuleKind::ExternalChange => {
+            let notices: Vec<&str> = record
+                .notices
+                .iter()
+                .filter(|n| n.contains("outside ebb"))
+                .map(String::as_str)
+                .collect();
+            if notices.is_empty() {
+                Condition::Clear
+            } else {
+                Condition::Holds {
+                    summary: format!("{target}: desired capacity changed outside ebb"),
+                    description: notices.join("; "),
+                }
+            }
+        }
+        RuleKind::PolicyReloadFailed => Condition::Clear,
+    }
+}
+
+/// Looks for a forecast above max capacity in whatever a predictive policy
+/// recorded: its recommendation, any capacity figure in its detail, or a
+/// notice about the forecast. Generic on purpose: the predictive policy's
+/// detail fields may grow without this rule changing.
+fn forecast_above_max(record: &DecisionRecord) -> Option<String> {
+    let max = record.max_capacity;
+    for policy in &record.policies {
+        let kind = policy.kind.to_ascii_lowercase();
+        if !(kind.contains("predict") || kind.contains("forecast")) {
+            continue;
+        }
+        if let Recommendation::Capacity(c) = policy.recommendation
+            && c > max
+        {
+            return Some(format!(
+                "policy `{}` recommends {c} > max {max}: {}",
+                policy.name, policy.reason
+            ));
+        }
+        let mut found = Vec::new();
+        if let Some(detail) = &policy.detail {
+            capacity_figures(detail, "", &mut found);
+        }
+        if let Some((key, value)) = found
+            .into_iter()
+            .filter(|(_, v)| *v > f64::from(max))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            return Some(format!(
+                "policy `{}` forecasts {key} = {value} > max {max}: {}",
+                policy.name, policy.reason
+            ));
+        }
+    }
+    record
+        .notices
+        .iter()
+        .find(|n| {
+            let n = n.to_ascii_lowercase();
+            n.contains("forecast")
+                && (n.contains("above max") || n.contains("exceeds max") || n.contains("over max"))
+        })
+        .cloned()
+}
+
+/// Numeric fields whose key mentions capacity, anywhere in a JSON value.
+fn capacity_figures(value: &serde_json::Value, path: &str, out: &mut Vec<(String, f64)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if key.to_ascii_lowercase().contains("capacity")
+                    && let Some(n) = v.as_f64()
+                {
+                    out.push((here.clone(), n));
+                }
+                capacity_figures(v, &here, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                capacity_figures(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{MetricRecord, ObservedCapacity, Outcome, PolicyRecord};
+    use crate::governor::GovernorState;
+    use chrono::TimeZone;
+
+    fn t(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    fn record(min: i64, desired: u32, action: Action) -> DecisionRecord {
+        DecisionRecord {
+            time: t(min),
+            target: "web".into(),
+            role: RecordRole::Live,
+            min_capacity: 2,
+            max_capacity: 10,
+            capacity: ObservedCapacity {
+                desired,
+                in_service: desired,
+                warming: 0,
+            },
+            metrics: vec![MetricRecord {
+                name: "cpu".into(),
+                status: MetricStatus::Ok,
+                raw: Some(50.0),
+                smoothed: Some(50.0),
+                age_s: Some(60),
+                notes: vec![],
+                detail: None,
+            }],
+            policies: vec![PolicyRecord {
+                name: "cpu-target".into(),
+                kind: "target-tracking".into(),
+                recommendation: Recommendation::Capacity(desired),
+                reason: "r".into(),
+                detail: None,
+            }],
+            steps: vec![],
+            desired,
+            action,
+            reason: "because".into(),
+            governor_state: GovernorState::default(),
+            outcome: Outcome {
+                applied: action != Action::Hold,
+                dry_run: false,
+                error: None,
+            },
+            notices: vec![],
+        }
+    }
+
+    fn engine(toml_rules: &str) -> RuleEngine {
+        let config: AlertsConfig =
+            toml::from_str(&format!("repeat_interval = \"30m\"\n{toml_rules}")).unwrap();
+        RuleEngine::from_config(&config).unwrap()
+    }
+
+    fn statuses(events: &[AlertEvent]) -> Vec<(AlertStatus, bool)> {
+        events.iter().map(|e| (e.status, e.repeat)).collect()
+    }
+
+    #[test]
+    fn api_failure_fires_once_repeats_after_interval_and_resolves() {
+        let mut e = engine(
+            "[[rules]]\nkind = \"api-call-failed\"\nseverity = \"critical\"\nlabels = { team = \"web\" }",
+        );
+        let failed = |min| {
+            let mut r = record(min, 4, Action::ScaleOut);
+            r.outcome.error = Some("SetDesiredCapacity failed: throttled".into());
+            r
+        };
+        let fired = e.observe(&failed(0));
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert_eq!(fired[0].severity, Severity::Critical);
+        assert_eq!(fired[0].labels["team"], "web");
+        assert!(fired[0].description.contains("throttled"));
+        assert!(
+            e.observe(&failed(1)).is_empty(),
+            "no repeat before the interval"
+        );
+        assert!(e.observe(&failed(29)).is_empty());
+        assert_eq!(
+            statuses(&e.observe(&failed(30))),
+            vec![(AlertStatus::Firing, true)]
+        );
+        assert!(e.observe(&failed(31)).is_empty());
+        let resolved = e.observe(&record(32, 4, Action::Hold));
+        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+        assert_eq!(resolved[0].starts_at, t(0));
+        assert_eq!(resolved[0].ends_at, Some(t(32)));
+        assert!(e.observe(&record(33, 4, Action::Hold)).is_empty());
+    }
+
+    #[test]
+    fn stale_fires_only_after_more_than_n_evaluations() {
+        let mut e = engine("[[rules]]\nkind = \"metric-stale\"\nevaluations = 3");
+        let stale = |min| {
+            let mut r = record(min, 4, Action::Hold);
+            r.metrics[0].status = MetricStatus::Stale;
+            r.metrics[0].age_s = Some(900);
+            r
+        };
+        for m in 0..3 {
+            assert!(e.observe(&stale(m)).is_empty(), "evaluation {m}");
+        }
+        let fired = e.observe(&stale(3));
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert_eq!(
+            fired[0].starts_at,
+            t(0),
+            "starts when the metric went stale"
+        );
+        assert!(
+            fired[0]
+                .description
+                .contains("cpu (stale, last datapoint 900s old)")
+        );
+        assert_eq!(
+            statuses(&e.observe(&record(4, 4, Action::Hold))),
+            vec![(AlertStatus::Resolved, false)]
+        );
+        // The count restarts after a good evaluation.
+        assert!(e.observe(&stale(5)).is_empty());
+    }
+
+    #[test]
+    fn pinned_at_max_needs_the_duration_and_demand() {
+        let mut e = engine("[[rules]]\nkind = \"pinned-at-max\"\nfor = \"10m\"");
+        let pinned = |min| {
+            let mut r = record(min, 10, Action::Hold);
+            r.policies[0].recommendation = Recommendation::Capacity(14);
+            r
+        };
+        assert!(e.observe(&pinned(0)).is_empty());
+        assert!(e.observe(&pinned(9)).is_empty());
+        let fired = e.observe(&pinned(10));
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert!(
+            fired[0]
+                .summary
+                .contains("pinned at max capacity 10 for 10m"),
+            "{}",
+            fired[0].summary
+        );
+        assert!(fired[0].description.contains("up to 14"));
+        // At max but nobody asks for max any more: clears.
+        let mut calm = record(11, 10, Action::Hold);
+        calm.policies[0].recommendation = Recommendation::Capacity(6);
+        assert_eq!(
+            statuses(&e.observe(&calm)),
+            vec![(AlertStatus::Resolved, false)]
+        );
+    }
+
+    #[test]
+    fn flapping_counts_direction_changes_within_the_window() {
+        let mut e = engine("[[rules]]\nkind = \"flapping\"\nchanges = 2\nwindow = \"30m\"");
+        assert!(e.observe(&record(0, 5, Action::ScaleOut)).is_empty());
+        assert!(e.observe(&record(5, 4, Action::ScaleIn)).is_empty());
+        assert!(e.observe(&record(6, 4, Action::Hold)).is_empty());
+        assert!(e.observe(&record(10, 5, Action::ScaleOut)).is_empty());
+        let fired = e.observe(&record(15, 4, Action::ScaleIn));
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert!(fired[0].summary.contains("3 direction changes within 30m"));
+        // Two moves in the same direction are not a reversal; old moves age out.
+        assert!(e.observe(&record(20, 3, Action::ScaleIn)).is_empty());
+        assert_eq!(
+            statuses(&e.observe(&record(44, 3, Action::Hold))),
+            vec![(AlertStatus::Resolved, false)]
+        );
+    }
+
+    #[test]
+    fn forecast_above_max_reads_predictive_records_generically() {
+        let mut e = engine("[[rules]]\nkind = \"forecast-above-max\"");
+        let mut r = record(0, 8, Action::Hold);
+        r.policies.push(PolicyRecord {
+            name: "daily".into(),
+            kind: "predictive".into(),
+            recommendation: Recommendation::NoOpinion,
+            reason: "forecast-only".into(),
+            detail: Some(
+                serde_json::json!({"forecast": {"value": 900.0, "capacity": 12, "upper": 1000.0}}),
+            ),
+        });
+        let fired = e.observe(&r);
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert!(
+            fired[0]
+                .description
+                .contains("forecast.capacity = 12 > max 10"),
+            "{}",
+            fired[0].description
+        );
+        // Metric values (not capacities) above max do not count.
+        r.policies[1].detail =
+            Some(serde_json::json!({"forecast": {"value": 900.0, "capacity": 9}}));
+        r.time = t(1);
+        assert_eq!(
+            statuses(&e.observe(&r)),
+            vec![(AlertStatus::Resolved, false)]
+        );
+        // A recommendation above max (before clamping) counts, as does a notice.
+        r.policies[1].recommendation = Recommendation::Capacity(11);
+        r.time = t(2);
+        assert_eq!(statuses(&e.observe(&r)), vec![(AlertStatus::Firing, false)]);
+        let mut n = record(3, 8, Action::Hold);
+        n.notices
+            .push("forecast 13 is above max capacity 10".into());
+        assert!(e.observe(&n).is_empty(), "still firing, no repeat yet");
+    }
+
+    #[test]
+    fn external_change_and_policy_reload() {
+        let mut e = engine(
+            "[[rules]]\nkind = \"external-change\"\n[[rules]]\nkind = \"policy-reload-failed\"\nseverity = \"critical\"",
+        );
+        let mut r = record(0, 6, Action::Hold);
+        r.notices
+            .push("desired capacity changed outside ebb: 4 -> 6".into());
+        let fired = e.observe(&r);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].rule, "external-change");
+        assert!(fired[0].description.contains("4 -> 6"));
+        assert_eq!(
+            statuses(&e.observe(&record(1, 6, Action::Hold))),
+            vec![(AlertStatus::Resolved, false)]
+        );
+
+        let mut failures = BTreeMap::new();
+        failures.insert(
+            "policies/web.toml".to_string(),
+            "policies.0.target: missing".to_string(),
+        );
+        let fired = e.policy_reload(t(2), &failures);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].target, "policies/web.toml");
+        assert_eq!(fired[0].severity, Severity::Critical);
+        assert!(e.policy_reload(t(3), &failures).is_empty());
+        let resolved = e.policy_reload(t(4), &BTreeMap::new());
+        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+    }
+
+    #[test]
+    fn shadow_records_and_unwatched_targets_raise_nothing() {
+        let mut e = engine("[[rules]]\nkind = \"api-call-failed\"\ntargets = [\"api\"]");
+        let mut r = record(0, 4, Action::ScaleOut);
+        r.outcome.error = Some("boom".into());
+        assert!(e.observe(&r).is_empty(), "rule watches only `api`");
+        r.target = "api".into();
+        r.role = RecordRole::Shadow;
+        assert!(
+            e.observe(&r).is_empty(),
+            "shadow records are never acted on"
+        );
+        r.role = RecordRole::Live;
+        assert_eq!(e.observe(&r).len(), 1);
+    }
+
+    #[test]
+    fn bad_rules_say_which_and_why() {
+        let check = |rules: &str| {
+            let config: AlertsConfig = toml::from_str(rules).unwrap();
+            RuleEngine::from_config(&config)
+                .err()
+                .expect("should fail")
+                .to_string()
+        };
+        assert_eq!(
+            check("[[rules]]\nkind = \"metric-stale\""),
+            "alerts.rules[0] (metric-stale): `evaluations` is required for this kind"
+        );
+        assert_eq!(
+            check(
+                "[[rules]]\nkind = \"api-call-failed\"\n[[rules]]\nkind = \"api-call-failed\"\nwindow = \"5m\""
+            ),
+            "alerts.rules[1] (api-call-failed): `window` does not apply to this kind"
+        );
+        assert!(
+            check("[[rules]]\nkind = \"external-change\"\n[[rules]]\nkind = \"external-change\"")
+                .contains("unique")
+        );
+        assert!(
+            check("[[rules]]\nkind = \"external-change\"\nlabels = { \"bad-label\" = \"x\" }")
+                .contains("bad-label")
+        );
+        let unknown = toml::from_str::<AlertsConfig>(
+            "[[rules]]\nkind = \"api-call-failed\"\nseverity = \"page\"",
+        );
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("unknown variant `page`")
+        );
+    }
+}
