@@ -21,6 +21,7 @@ fn record(time: DateTime<Utc>, error: Option<&str>) -> DecisionRecord {
         time,
         target: "web".into(),
         role: RecordRole::Live,
+        candidate: None,
         min_capacity: 2,
         max_capacity: 10,
         capacity: ObservedCapacity {

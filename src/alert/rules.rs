@@ -638,6 +638,7 @@ mod tests {
             time: t(min),
             target: "web".into(),
             role: RecordRole::Live,
+            candidate: None,
             min_capacity: 2,
             max_capacity: 10,
             capacity: ObservedCapacity {
