@@ -1,6 +1,7 @@
 //! The `ebb` command line: one module per subcommand.
 
 pub mod check;
+pub mod log;
 pub mod simulate;
 pub mod trace;
 
@@ -28,6 +29,8 @@ pub enum Command {
     /// Make load traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// Read a decisions log: tail, explain one decision, stats.
+    Log(log::LogArgs),
 }
 
 /// Runs the command line; the exit code says whether it succeeded.
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Trace(command) => trace::run(command),
+        Command::Log(args) => log::run(args),
     };
     match result {
         Ok(code) => code,

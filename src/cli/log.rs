@@ -1,0 +1,546 @@
+//! `ebb log`: read a decisions log (one JSON [`DecisionRecord`] per line)
+//! the way an operator asks about it: what happened lately (`tail`), why this
+//! decision (`explain`), and how often each outcome (`stats`).
+//!
+//! Lines that do not parse (a torn last line, a hand edit) are skipped with a
+//! warning naming file and line, so one bad line never hides the rest.
+
+use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Where the daemon writes its decisions log unless configured otherwise.
+pub const DEFAULT_DECISIONS_LOG: &str = "/var/log/ebb/decisions.jsonl";
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The decisions log to read.
+    #[arg(long, short, global = true, env = "EBB_DECISIONS_LOG", default_value = DEFAULT_DECISIONS_LOG)]
+    pub file: PathBuf,
+    #[command(subcommand)]
+    pub command: LogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Print the latest decisions, one readable line each.
+    Tail(TailArgs),
+    /// Print the full reasoning behind one decision of a target.
+    Explain(ExplainArgs),
+    /// Count decisions, scale-outs, scale-ins, holds and errors per target.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Only this target (Auto Scaling group).
+    #[arg(long, short)]
+    pub target: Option<String>,
+    /// How many of the latest decisions to print.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub lines: usize,
+    /// Keep printing decisions as they are appended (follows log rotation).
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The target (Auto Scaling group).
+    pub target: String,
+    /// The decision in force at this time (the last one at or before it),
+    /// e.g. `2026-11-25T09:30:00Z` or `2026-11-25 09:30`; default: the latest.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+    /// Print the record as JSON instead.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only this target.
+    #[arg(long, short)]
+    pub target: Option<String>,
+}
+
+pub fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match args.command {
+        LogCommand::Tail(tail) => run_tail(&args.file, tail, &mut out),
+        LogCommand::Explain(explain) => run_explain(&args.file, explain, &mut out),
+        LogCommand::Stats(stats) => run_stats(&args.file, stats, &mut out),
+    };
+    // `ebb log tail | head` closes the pipe early: that is not an error.
+    match result {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        other => other,
+    }
+}
+
+/// Accepts RFC 3339 and the shorter forms people type (UTC assumed).
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(DateTime::<Utc>::from(t));
+    }
+    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!(
+        "`{s}` is not a time; use e.g. 2026-11-25T09:30:00Z or \"2026-11-25 09:30\" (UTC)"
+    ))
+}
+
+/// Reads records line by line, warning about (and skipping) bad lines.
+struct Records {
+    path: PathBuf,
+    reader: BufReader<File>,
+    line_no: usize,
+    skipped: usize,
+    line: String,
+    /// Following a live file: a line without its newline is still being written.
+    following: bool,
+}
+
+impl Records {
+    fn open(path: &Path) -> anyhow::Result<Records> {
+        let file = File::open(path)
+            .with_context(|| format!("cannot open decisions log `{}`", path.display()))?;
+        Ok(Records {
+            path: path.to_path_buf(),
+            reader: BufReader::new(file),
+            line_no: 0,
+            skipped: 0,
+            line: String::new(),
+            following: false,
+        })
+    }
+
+    /// The next record; `Ok(None)` at the current end of the file.
+    fn next_record(&mut self) -> anyhow::Result<Option<DecisionRecord>> {
+        loop {
+            self.line.clear();
+            let n = self
+                .reader
+                .read_line(&mut self.line)
+                .with_context(|| format!("reading `{}`", self.path.display()))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if self.following && !self.line.ends_with('\n') {
+                // Read it again, whole, once the writer finished it.
+                self.reader.seek(SeekFrom::Current(-(n as i64)))?;
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let text = self.line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<DecisionRecord>(text) {
+                Ok(record) => return Ok(Some(record)),
+                Err(e) => {
+                    self.skipped += 1;
+                    eprintln!(
+                        "warning: {}:{}: not a decision record, skipped: {e}",
+                        self.path.display(),
+                        self.line_no
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn run_tail(path: &Path, args: TailArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut records = Records::open(path)?;
+    records.following = args.follow;
+    let wanted = |r: &DecisionRecord| args.target.as_deref().is_none_or(|t| r.target == t);
+    let mut last = VecDeque::with_capacity(args.lines.min(10_000));
+    while let Some(record) = records.next_record()? {
+        if wanted(&record) {
+            if last.len() == args.lines {
+                last.pop_front();
+            }
+            if args.lines > 0 {
+                last.push_back(record);
+            }
+        }
+    }
+    for record in &last {
+        writeln!(out, "{}", one_line(record))?;
+    }
+    out.flush()?;
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow(path, records, &wanted, out)
+}
+
+/// Prints records as they are appended; reopens the file when logrotate
+/// moves it away or truncates it.
+fn follow(
+    path: &Path,
+    mut records: Records,
+    wanted: &dyn Fn(&DecisionRecord) -> bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use std::os::unix::fs::MetadataExt;
+    records.following = true;
+    let mut inode = records.reader.get_ref().metadata()?.ino();
+    loop {
+        while let Some(record) = records.next_record()? {
+            if wanted(&record) {
+                writeln!(out, "{}", one_line(&record))?;
+            }
+        }
+        out.flush()?;
+        std::thread::sleep(Duration::from_millis(250));
+        let position = records.reader.stream_position()?;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.ino() != inode || meta.len() < position => {
+                records = Records::open(path)?;
+                records.following = true;
+                inode = records.reader.get_ref().metadata()?.ino();
+            }
+            // Rotated away and not yet recreated: keep reading the old file.
+            _ => {}
+        }
+    }
+}
+
+fn kebab<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
+}
+
+fn outcome_word(record: &DecisionRecord) -> &'static str {
+    if record.outcome.error.is_some() {
+        "FAILED"
+    } else if record.role != RecordRole::Live {
+        "not acted on"
+    } else if record.action == Action::Hold {
+        "hold"
+    } else if record.outcome.dry_run {
+        "dry-run"
+    } else if record.outcome.applied {
+        "applied"
+    } else {
+        "not applied"
+    }
+}
+
+/// One decision as one line: when, what, which way, how it went, why.
+pub fn one_line(record: &DecisionRecord) -> String {
+    let role = match (record.role, &record.candidate) {
+        (RecordRole::Live, _) => String::new(),
+        (role, Some(candidate)) => format!(" ({} {candidate})", kebab(&role)),
+        (role, None) => format!(" ({})", kebab(&role)),
+    };
+    let metrics: Vec<String> = record
+        .metrics
+        .iter()
+        .map(|m| match (m.status, m.smoothed) {
+            (MetricStatus::Ok, Some(v)) => format!("{}={}", m.name, short_number(v)),
+            (status, _) => format!("{}={}", m.name, kebab(&status)),
+        })
+        .collect();
+    let mut line = format!(
+        "{} {}{role} {} {}->{} [{}]",
+        record.time.format("%Y-%m-%dT%H:%M:%SZ"),
+        record.target,
+        kebab(&record.action),
+        record.capacity.desired,
+        record.desired,
+        outcome_word(record),
+    );
+    if !metrics.is_empty() {
+        let _ = write!(line, " {}", metrics.join(" "));
+    }
+    let _ = write!(line, " | {}", record.reason);
+    if let Some(error) = &record.outcome.error {
+        let _ = write!(line, " | error: {error}");
+    }
+    if !record.notices.is_empty() {
+        let _ = write!(line, " | notice: {}", record.notices.join("; "));
+    }
+    line
+}
+
+fn short_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn run_explain(path: &Path, args: ExplainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut records = Records::open(path)?;
+    let mut chosen: Option<DecisionRecord> = None;
+    let mut first_time: Option<DateTime<Utc>> = None;
+    let mut targets: BTreeMap<String, ()> = BTreeMap::new();
+    while let Some(record) = records.next_record()? {
+        targets.insert(record.target.clone(), ());
+        // The live record explains what ebb did; shadows are other questions.
+        if record.target != args.target || record.role == RecordRole::Shadow {
+            continue;
+        }
+        first_time.get_or_insert(record.time);
+        if args.at.is_none_or(|at| record.time <= at)
+            && chosen.as_ref().is_none_or(|c| record.time >= c.time)
+        {
+            chosen = Some(record);
+        }
+    }
+    let Some(record) = chosen else {
+        if let (Some(first), Some(at)) = (first_time, args.at) {
+            bail!(
+                "no decision for `{}` at or before {} in `{}`: its first is at {}",
+                args.target,
+                at.to_rfc3339(),
+                path.display(),
+                first.to_rfc3339()
+            );
+        }
+        let known: Vec<&str> = targets.keys().map(String::as_str).collect();
+        bail!(
+            "no decisions for target `{}` in `{}`; targets in the log: {}",
+            args.target,
+            path.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&record)?)?;
+    } else {
+        write!(out, "{}", explain(&record))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The full reasoning of one decision, section by section.
+pub fn explain(r: &DecisionRecord) -> String {
+    let mut out = String::new();
+    let role = match r.role {
+        RecordRole::Live => String::new(),
+        role => format!(" ({})", kebab(&role)),
+    };
+    let _ = writeln!(out, "{} at {}{role}", r.target, r.time.to_rfc3339());
+    let _ = writeln!(
+        out,
+        "decision:  {} {} -> {} [{}]",
+        kebab(&r.action),
+        r.capacity.desired,
+        r.desired,
+        outcome_word(r)
+    );
+    let _ = writeln!(out, "reason:    {}", r.reason);
+    let _ = writeln!(
+        out,
+        "capacity:  desired {}, in service {}, warming {}; bounds {}..={}",
+        r.capacity.desired,
+        r.capacity.in_service,
+        r.capacity.warming,
+        r.min_capacity,
+        r.max_capacity
+    );
+    let _ = writeln!(out, "metrics:");
+    if r.metrics.is_empty() {
+        let _ = writeln!(out, "  (none read)");
+    }
+    for m in &r.metrics {
+        let mut line = format!("  {:<16} {:<8}", m.name, kebab(&m.status));
+        if let Some(raw) = m.raw {
+            let _ = write!(line, " raw {}", short_number(raw));
+        }
+        if let Some(s) = m.smoothed {
+            let _ = write!(line, " smoothed {}", short_number(s));
+        }
+        if let Some(age) = m.age_s {
+            let _ = write!(line, " age {age}s");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        for note in &m.notes {
+            let _ = writeln!(out, "      note: {note}");
+        }
+        if let Some(detail) = &m.detail {
+            let _ = writeln!(out, "      detail: {detail}");
+        }
+    }
+    let _ = writeln!(out, "policies:");
+    if r.policies.is_empty() {
+        let _ = writeln!(out, "  (none evaluated)");
+    }
+    for p in &r.policies {
+        let rec = match p.recommendation {
+            Recommendation::Capacity(c) => format!("capacity {c}"),
+            Recommendation::NoOpinion => "no opinion".into(),
+            Recommendation::MissingData => "missing data".into(),
+        };
+        let _ = writeln!(out, "  {} ({}): {rec}: {}", p.name, p.kind, p.reason);
+        if let Some(detail) = &p.detail {
+            let _ = writeln!(out, "      detail: {detail}");
+        }
+    }
+    let _ = writeln!(out, "governor:");
+    if r.steps.is_empty() {
+        let _ = writeln!(out, "  (no steps)");
+    }
+    for s in &r.steps {
+        let _ = writeln!(
+            out,
+            "  {:<12} -> {:<4} {}",
+            kebab(&s.rule),
+            s.capacity,
+            s.note
+        );
+    }
+    let outcome = match (&r.outcome.error, r.outcome.applied, r.outcome.dry_run) {
+        (Some(e), _, _) => format!("FAILED, capacity kept: {e}"),
+        (None, true, _) => "applied".into(),
+        (None, false, true) => "dry run: nothing changed".into(),
+        (None, false, false) if r.action == Action::Hold => "hold: nothing to change".into(),
+        (None, false, false) => "not applied".into(),
+    };
+    let _ = writeln!(out, "outcome:   {outcome}");
+    for n in &r.notices {
+        let _ = writeln!(out, "notice:    {n}");
+    }
+    let state = &r.governor_state;
+    let when = |t: Option<DateTime<Utc>>| t.map_or("never".to_string(), |t| t.to_rfc3339());
+    let _ = writeln!(
+        out,
+        "state before: last scale-out {}, last scale-in {}, last set {}",
+        when(state.last_scale_out),
+        when(state.last_scale_in),
+        state
+            .last_set
+            .map_or("unknown".to_string(), |c| c.to_string())
+    );
+    out
+}
+
+/// Counts for one target.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TargetStats {
+    pub decisions: u64,
+    pub scale_outs: u64,
+    pub scale_ins: u64,
+    pub holds: u64,
+    pub errors: u64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+impl TargetStats {
+    fn add(&mut self, r: &DecisionRecord) {
+        self.decisions += 1;
+        match r.action {
+            Action::ScaleOut => self.scale_outs += 1,
+            Action::ScaleIn => self.scale_ins += 1,
+            Action::Hold => self.holds += 1,
+        }
+        if r.outcome.error.is_some() {
+            self.errors += 1;
+        }
+        self.first = Some(self.first.map_or(r.time, |f| f.min(r.time)));
+        self.last = Some(self.last.map_or(r.time, |l| l.max(r.time)));
+    }
+}
+
+fn run_stats(path: &Path, args: StatsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut records = Records::open(path)?;
+    // Live decisions only: shadow and standby records were never acted on.
+    let mut per_target: BTreeMap<String, TargetStats> = BTreeMap::new();
+    let mut others = 0u64;
+    while let Some(record) = records.next_record()? {
+        if args.target.as_deref().is_some_and(|t| t != record.target) {
+            continue;
+        }
+        if record.role != RecordRole::Live {
+            others += 1;
+            continue;
+        }
+        per_target
+            .entry(record.target.clone())
+            .or_default()
+            .add(&record);
+    }
+    if per_target.is_empty() && args.target.is_some() {
+        bail!(
+            "no live decisions for target `{}` in `{}`",
+            args.target.unwrap_or_default(),
+            path.display()
+        );
+    }
+    write!(out, "{}", stats_table(&per_target))?;
+    if others > 0 {
+        writeln!(out, "({others} shadow/standby records not counted)")?;
+    }
+    if records.skipped > 0 {
+        writeln!(out, "({} unreadable lines skipped)", records.skipped)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn stats_table(per_target: &BTreeMap<String, TargetStats>) -> String {
+    let width = per_target
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("target".len());
+    let mut out = format!(
+        "{:<width$}  {:>9}  {:>10}  {:>9}  {:>6}  {:>6}  from .. to\n",
+        "target", "decisions", "scale-outs", "scale-ins", "holds", "errors"
+    );
+    let fmt_time = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".to_string(), |t| {
+            t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        })
+    };
+    for (target, s) in per_target {
+        let _ = writeln!(
+            out,
+            "{target:<width$}  {:>9}  {:>10}  {:>9}  {:>6}  {:>6}  {} .. {}",
+            s.decisions,
+            s.scale_outs,
+            s.scale_ins,
+            s.holds,
+            s.errors,
+            fmt_time(s.first),
+            fmt_time(s.last)
+        );
+    }
+    out
+}

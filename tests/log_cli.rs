@@ -1,0 +1,405 @@
+//! `ebb log` as an operator runs it, on decisions logs the tests make: one
+//! written by `ebb simulate --decisions` (the real writer), and one built by
+//! hand with failures, notices, shadow records and a broken line.
+
+use assert_cmd::Command;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ebb::decision::{
+    Action, DecisionRecord, GovernorRule, GovernorStep, MetricRecord, MetricStatus,
+    ObservedCapacity, Outcome, PolicyRecord, Recommendation, RecordRole,
+};
+use ebb::governor::GovernorState;
+use predicates::prelude::*;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+fn ebb() -> Command {
+    let mut cmd = Command::cargo_bin("ebb").unwrap();
+    cmd.env_remove("EBB_DECISIONS_LOG");
+    cmd
+}
+
+fn t(min: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap() + Duration::minutes(min)
+}
+
+fn record(target: &str, min: i64, from: u32, to: u32) -> DecisionRecord {
+    DecisionRecord {
+        time: t(min),
+        target: target.into(),
+        role: RecordRole::Live,
+        candidate: None,
+        min_capacity: 2,
+        max_capacity: 10,
+        capacity: ObservedCapacity {
+            desired: from,
+            in_service: from,
+            warming: 0,
+        },
+        metrics: vec![MetricRecord {
+            name: "cpu".into(),
+            status: MetricStatus::Ok,
+            raw: Some(71.5),
+            smoothed: Some(68.25),
+            age_s: Some(120),
+            notes: vec![],
+            detail: None,
+        }],
+        policies: vec![PolicyRecord {
+            name: "cpu-50".into(),
+            kind: "target-tracking".into(),
+            recommendation: Recommendation::Capacity(to),
+            reason: format!("cpu 68.25 over target 50: {to}"),
+            detail: None,
+        }],
+        steps: vec![GovernorStep {
+            rule: GovernorRule::Combine,
+            capacity: to,
+            note: "largest recommendation: cpu-50".into(),
+        }],
+        desired: to,
+        action: Action::between(from, to),
+        reason: format!("{from} -> {to}: cpu-50"),
+        governor_state: GovernorState::default(),
+        outcome: Outcome {
+            applied: from != to,
+            dry_run: false,
+            error: None,
+        },
+        notices: vec![],
+    }
+}
+
+/// A hand-made log: two targets, a failed call, a notice, a shadow record,
+/// a line that is not a record.
+fn hand_made_log(dir: &Path) -> PathBuf {
+    let mut records = vec![
+        record("web", 0, 4, 4),
+        record("api", 0, 2, 2),
+        record("web", 1, 4, 6),
+        record("web", 2, 6, 6),
+        record("api", 2, 2, 3),
+    ];
+    let mut failed = record("web", 3, 6, 8);
+    failed.outcome = Outcome {
+        applied: false,
+        dry_run: false,
+        error: Some("SetDesiredCapacity failed, capacity kept at 6: Throttling".into()),
+    };
+    records.push(failed);
+    let mut external = record("web", 4, 7, 7);
+    external
+        .notices
+        .push("desired capacity changed outside ebb: 6 -> 7".into());
+    records.push(external);
+    let mut shadow = record("web", 4, 7, 5);
+    shadow.role = RecordRole::Shadow;
+    shadow.candidate = Some("web-v2.toml".into());
+    records.push(shadow);
+    records.push(record("web", 5, 7, 5));
+
+    let path = dir.join("decisions.jsonl");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        writeln!(f, "{}", serde_json::to_string(r).unwrap()).unwrap();
+        if i == 3 {
+            writeln!(f, "{{\"time\": \"torn").unwrap();
+        }
+    }
+    path
+}
+
+#[test]
+fn tail_prints_the_latest_decisions_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = hand_made_log(dir.path());
+    let out = ebb()
+        .args(["log", "tail", "-n", "3", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "decisions.jsonl:5: not a decision record, skipped",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "2026-11-25T09:04:00Z web hold 7->7 [hold] cpu=68.25 | 7 -> 7: cpu-50 | notice: desired capacity changed outside ebb: 6 -> 7",
+            "2026-11-25T09:04:00Z web (shadow web-v2.toml) scale-in 7->5 [not acted on] cpu=68.25 | 7 -> 5: cpu-50",
+            "2026-11-25T09:05:00Z web scale-in 7->5 [applied] cpu=68.25 | 7 -> 5: cpu-50",
+        ]
+    );
+
+    // --target, and the file from the environment as the unit file sets it.
+    let out = ebb()
+        .args(["log", "tail", "--target", "api"])
+        .env("EBB_DECISIONS_LOG", &log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(out.lines().count(), 2);
+    assert!(out.lines().all(|l| l.contains(" api ")), "{out}");
+    assert!(out.contains("scale-out 2->3 [applied]"));
+
+    let failed = ebb()
+        .args(["log", "tail", "-f"])
+        .arg(&log)
+        .assert()
+        .success();
+    let out = String::from_utf8(failed.get_output().stdout.clone()).unwrap();
+    assert!(out.contains(
+        "web scale-out 6->8 [FAILED] cpu=68.25 | 6 -> 8: cpu-50 | error: SetDesiredCapacity failed, capacity kept at 6: Throttling"
+    ));
+}
+
+#[test]
+fn explain_prints_the_full_reasoning_of_the_decision_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = hand_made_log(dir.path());
+    // 09:03:30 falls after the failed 09:03 decision and before the next.
+    let out = ebb()
+        .args([
+            "log",
+            "explain",
+            "--at",
+            "2026-11-25T09:03:30Z",
+            "web",
+            "--file",
+        ])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let expected = "\
+web at 2026-11-25T09:03:00+00:00
+decision:  scale-out 6 -> 8 [FAILED]
+reason:    6 -> 8: cpu-50
+capacity:  desired 6, in service 6, warming 0; bounds 2..=10
+metrics:
+  cpu              ok       raw 71.50 smoothed 68.25 age 120s
+policies:
+  cpu-50 (target-tracking): capacity 8: cpu 68.25 over target 50: 8
+governor:
+  combine      -> 8    largest recommendation: cpu-50
+outcome:   FAILED, capacity kept: SetDesiredCapacity failed, capacity kept at 6: Throttling
+state before: last scale-out never, last scale-in never, last set unknown
+";
+    assert_eq!(out, expected);
+
+    // Default: the latest live decision (not the shadow one at the same time).
+    ebb()
+        .args(["log", "explain", "web", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "web at 2026-11-25T09:05:00+00:00\ndecision:  scale-in 7 -> 5 [applied]",
+        ));
+    // Short time forms, and --json for the raw record.
+    let json = ebb()
+        .args([
+            "log",
+            "explain",
+            "--json",
+            "--at",
+            "2026-11-25 09:04",
+            "web",
+            "--file",
+        ])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let record: DecisionRecord = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        record.notices,
+        vec!["desired capacity changed outside ebb: 6 -> 7".to_string()]
+    );
+}
+
+#[test]
+fn explain_errors_say_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = hand_made_log(dir.path());
+    ebb()
+        .args(["log", "explain", "nope", "--file"])
+        .arg(&log)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("no decisions for target `nope`")
+                .and(predicate::str::contains("targets in the log: api, web")),
+        );
+    ebb()
+        .args([
+            "log",
+            "explain",
+            "--at",
+            "2026-11-25T08:00:00Z",
+            "web",
+            "--file",
+        ])
+        .arg(&log)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "its first is at 2026-11-25T09:00:00+00:00",
+        ));
+    ebb()
+        .args(["log", "explain", "--at", "yesterday", "web", "--file"])
+        .arg(&log)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`yesterday` is not a time"));
+    ebb()
+        .args(["log", "stats", "--file"])
+        .arg(dir.path().join("missing.jsonl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot open decisions log"));
+}
+
+#[test]
+fn stats_counts_the_hand_made_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = hand_made_log(dir.path());
+    let out = ebb()
+        .args(["log", "stats", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let expected = "\
+target  decisions  scale-outs  scale-ins   holds  errors  from .. to
+api             2           1          0       1       0  2026-11-25T09:00:00Z .. 2026-11-25T09:02:00Z
+web             6           2          1       3       1  2026-11-25T09:00:00Z .. 2026-11-25T09:05:00Z
+(1 shadow/standby records not counted)
+(1 unreadable lines skipped)
+";
+    assert_eq!(out, expected);
+}
+
+/// The real writer's output: `ebb simulate --decisions` over a synthetic day,
+/// and stats must agree with counting the JSON lines directly.
+#[test]
+fn stats_agree_with_a_simulated_days_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sim.jsonl");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-cpu.toml");
+    ebb()
+        .arg("simulate")
+        .arg(&policy)
+        .args(["--days", "1", "--no-baselines", "--decisions"])
+        .arg(&log)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<DecisionRecord> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |a: Action| records.iter().filter(|r| r.action == a).count();
+    let target = &records[0].target;
+    assert!(
+        count(Action::ScaleOut) > 0 && count(Action::ScaleIn) > 0,
+        "a day of diurnal load scales both ways"
+    );
+
+    let out = ebb()
+        .args(["log", "stats", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[0], target);
+    assert_eq!(row[1], records.len().to_string());
+    assert_eq!(row[2], count(Action::ScaleOut).to_string());
+    assert_eq!(row[3], count(Action::ScaleIn).to_string());
+    assert_eq!(row[4], count(Action::Hold).to_string());
+    assert_eq!(row[5], "0");
+
+    // tail agrees with the last line of the file.
+    let last = records.last().unwrap();
+    ebb()
+        .args(["log", "tail", "-n", "1", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(format!(
+            "{} {} {}",
+            last.time.format("%Y-%m-%dT%H:%M:%SZ"),
+            last.target,
+            serde_json::to_value(last.action).unwrap().as_str().unwrap()
+        )));
+}
+
+/// `--follow` prints appended records, waits out a line being written, and
+/// follows logrotate's move-and-recreate.
+#[test]
+fn tail_follow_sees_appends_and_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("decisions.jsonl");
+    let line = |r: &DecisionRecord| format!("{}\n", serde_json::to_string(r).unwrap());
+    std::fs::write(&log, line(&record("web", 0, 4, 4))).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ebb"))
+        .args(["log", "tail", "--follow", "--file"])
+        .arg(&log)
+        .env_remove("EBB_DECISIONS_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || {
+        lines
+            .next()
+            .expect("ebb log tail --follow stopped")
+            .unwrap()
+    };
+    assert!(next().contains("09:00:00Z web hold"));
+
+    // Appended in two writes: the half line must not be reported as broken.
+    let appended = line(&record("web", 1, 4, 6));
+    let (a, b) = appended.split_at(40);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(a.as_bytes()).unwrap();
+    f.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    f.write_all(b.as_bytes()).unwrap();
+    f.flush().unwrap();
+    assert!(next().contains("09:01:00Z web scale-out 4->6 [applied]"));
+
+    // logrotate: move away, create anew.
+    std::fs::rename(&log, dir.path().join("decisions.jsonl.1")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    std::fs::write(&log, line(&record("web", 2, 6, 5))).unwrap();
+    assert!(next().contains("09:02:00Z web scale-in 6->5"));
+
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("skipped"),
+        "no line was reported broken: {stderr}"
+    );
+}
