@@ -170,3 +170,61 @@ fn simulate_refuses_a_metric_it_cannot_model() {
             predicate::str::contains("metric `cpu`").and(predicate::str::contains("simulated_as")),
         );
 }
+
+#[test]
+fn diff_prints_changes_and_exits_non_zero_when_a_guard_is_crossed() {
+    let dir = tempfile::tempdir().unwrap();
+    let hotter = dir.path().join("hotter.toml");
+    let text = std::fs::read_to_string(example("web-cpu.toml"))
+        .unwrap()
+        .replace("target = 50.0", "target = 80.0");
+    std::fs::write(&hotter, text).unwrap();
+    let plot = dir.path().join("diff.svg");
+    // Running hotter saves instance-hours and costs under-provisioned time.
+    ebb()
+        .args(["diff", &example("web-cpu.toml")])
+        .arg(&hotter)
+        .args([
+            "--days", "2", "--shape", "spiky", "--price", "0.05", "--plot",
+        ])
+        .arg(&plot)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("policies[0].target: 50.0 -> 80.0"))
+        .stdout(predicate::str::contains("Guards: none crossed."));
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("new: "));
+    let output = ebb()
+        .args(["diff", &example("web-cpu.toml")])
+        .arg(&hotter)
+        .args([
+            "--days",
+            "2",
+            "--shape",
+            "spiky",
+            "--markdown",
+            "--max-under-increase",
+            "0.1",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).unwrap();
+    assert!(text.contains("| instance-hours |"), "{text}");
+    assert!(
+        text.contains("**GUARD CROSSED:** under-provisioned time grows"),
+        "{text}"
+    );
+    let hours: Vec<f64> = text
+        .lines()
+        .find(|l| l.starts_with("| instance-hours"))
+        .unwrap()
+        .split('|')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert!(
+        hours[1] < hours[0],
+        "80% target should use fewer instance-hours: {hours:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `ebb` command line: one module per subcommand.
 
 pub mod check;
+pub mod diff;
 pub mod log;
 pub mod simulate;
 pub mod trace;
@@ -26,6 +27,9 @@ pub enum Command {
     /// Replay a load trace through a policy on a simulated cloud, beside AWS
     /// target tracking, the Kubernetes HPA and an oracle.
     Simulate(simulate::SimulateArgs),
+    /// Replay the same history through two versions of a policy and compare
+    /// them; exits 1 when a guard is crossed.
+    Diff(diff::DiffArgs),
     /// Make load traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
@@ -39,6 +43,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Trace(command) => trace::run(command),
         Command::Log(args) => log::run(args),
     };

@@ -15,10 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-#[derive(Debug, Args)]
-pub struct SimulateArgs {
-    /// The policy file to replay.
-    pub policy: PathBuf,
+/// What to replay and on what cloud; shared by `ebb simulate` and `ebb diff`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
     /// Load trace CSV (`timestamp,value`); a synthetic trace when absent.
     #[arg(long)]
     pub trace: Option<PathBuf>,
@@ -33,6 +32,35 @@ pub struct SimulateArgs {
     /// How long after a period ends its metrics become visible.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub publish_delay: std::time::Duration,
+}
+
+impl ReplayArgs {
+    /// The trace to replay and its name for reports.
+    pub fn load_trace(&self) -> anyhow::Result<(Arc<Trace>, String)> {
+        Ok(match &self.trace {
+            Some(path) => (Arc::new(Trace::load(path)?), path.display().to_string()),
+            None => (Arc::new(self.synth.trace()), self.synth.describe()),
+        })
+    }
+
+    /// Simulation options for these settings.
+    pub fn options(&self, baselines: bool, keep_decisions: bool) -> SimOptions {
+        SimOptions {
+            capacity_per_instance: self.capacity_per_instance,
+            boot_time: crate::signal::to_chrono(self.boot_time),
+            publish_delay: crate::signal::to_chrono(self.publish_delay),
+            baselines,
+            keep_decisions,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The policy file to replay.
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
     /// Write an SVG of demand and each controller's capacity.
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -55,25 +83,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let (trace, trace_name) = match &args.trace {
-        Some(path) => (Trace::load(path)?, path.display().to_string()),
-        None => (
-            args.synth.trace(),
-            format!(
-                "synthetic {:?}, {} days, seed {}",
-                args.synth.shape, args.synth.days, args.synth.seed
-            )
-            .to_lowercase(),
-        ),
-    };
-    let options = SimOptions {
-        capacity_per_instance: args.capacity_per_instance,
-        boot_time: crate::signal::to_chrono(args.boot_time),
-        publish_delay: crate::signal::to_chrono(args.publish_delay),
-        baselines: !args.no_baselines,
-        keep_decisions: args.decisions.is_some(),
-    };
-    let report = simulate(&file, Arc::new(trace), &options)
+    let (trace, trace_name) = args.replay.load_trace()?;
+    let options = args
+        .replay
+        .options(!args.no_baselines, args.decisions.is_some());
+    let report = simulate(&file, trace, &options)
         .with_context(|| format!("simulating {}", args.policy.display()))?;
     if let Some(path) = &args.decisions {
         write_decisions(&report, path)?;

@@ -33,6 +33,15 @@ pub struct SynthArgs {
 }
 
 impl SynthArgs {
+    /// The trace in words, for reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "synthetic {:?}, {} days, seed {}",
+            self.shape, self.days, self.seed
+        )
+        .to_lowercase()
+    }
+
     pub fn trace(&self) -> Trace {
         synthesize(&SynthSpec {
             shape: self.shape,
