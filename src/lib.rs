@@ -19,3 +19,4 @@ pub mod policy_file;
 pub mod signal;
 pub mod sim;
 pub mod source;
+pub mod telemetry;

@@ -1,66 +1,27 @@
 //! Alert delivery against real HTTP receivers on 127.0.0.1, and against a
 //! real Alertmanager (Debian's `prometheus-alertmanager`) when installed.
 
+mod fixtures;
 mod http_receiver;
 
-use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ebb::alert::{AlertMetrics, Alerter, AlertsConfig};
-use ebb::decision::{
-    Action, DecisionRecord, MetricRecord, MetricStatus, ObservedCapacity, Outcome, PolicyRecord,
-    Recommendation, RecordRole,
-};
-use ebb::governor::GovernorState;
+use ebb::decision::DecisionRecord;
+use fixtures::t;
 use http_receiver::Receiver;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A scale-out of `web` from 4 to 6; `error` makes it a failed API call.
 fn record(time: DateTime<Utc>, error: Option<&str>) -> DecisionRecord {
-    DecisionRecord {
-        time,
-        target: "web".into(),
-        role: RecordRole::Live,
-        candidate: None,
-        min_capacity: 2,
-        max_capacity: 10,
-        capacity: ObservedCapacity {
-            desired: 4,
-            in_service: 4,
-            warming: 0,
-        },
-        metrics: vec![MetricRecord {
-            name: "cpu".into(),
-            status: MetricStatus::Ok,
-            raw: Some(70.0),
-            smoothed: Some(70.0),
-            age_s: Some(60),
-            notes: vec![],
-            detail: None,
-        }],
-        policies: vec![PolicyRecord {
-            name: "cpu".into(),
-            kind: "target-tracking".into(),
-            recommendation: Recommendation::Capacity(6),
-            reason: "cpu 70 > 50".into(),
-            detail: None,
-        }],
-        steps: vec![],
-        desired: 6,
-        action: Action::ScaleOut,
-        reason: "scale out".into(),
-        governor_state: GovernorState::default(),
-        outcome: Outcome {
-            applied: error.is_none(),
-            dry_run: false,
-            error: error.map(String::from),
-        },
-        notices: vec![],
+    let mut r = fixtures::decision("web", time, 4, 6);
+    if let Some(error) = error {
+        r.outcome.applied = false;
+        r.outcome.error = Some(error.to_string());
     }
-}
-
-fn t(min: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap() + ChronoDuration::minutes(min)
+    r
 }
 
 /// An `[alerts]` section with one api-call-failed rule and the given sinks.

@@ -2,13 +2,11 @@
 //! written by `ebb simulate --decisions` (the real writer), and one built by
 //! hand with failures, notices, shadow records and a broken line.
 
+mod fixtures;
+
 use assert_cmd::Command;
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use ebb::decision::{
-    Action, DecisionRecord, GovernorRule, GovernorStep, MetricRecord, MetricStatus,
-    ObservedCapacity, Outcome, PolicyRecord, Recommendation, RecordRole,
-};
-use ebb::governor::GovernorState;
+use ebb::decision::{Action, DecisionRecord, Outcome, RecordRole};
+use fixtures::t;
 use predicates::prelude::*;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,55 +17,8 @@ fn ebb() -> Command {
     cmd
 }
 
-fn t(min: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap() + Duration::minutes(min)
-}
-
 fn record(target: &str, min: i64, from: u32, to: u32) -> DecisionRecord {
-    DecisionRecord {
-        time: t(min),
-        target: target.into(),
-        role: RecordRole::Live,
-        candidate: None,
-        min_capacity: 2,
-        max_capacity: 10,
-        capacity: ObservedCapacity {
-            desired: from,
-            in_service: from,
-            warming: 0,
-        },
-        metrics: vec![MetricRecord {
-            name: "cpu".into(),
-            status: MetricStatus::Ok,
-            raw: Some(71.5),
-            smoothed: Some(68.25),
-            age_s: Some(120),
-            notes: vec![],
-            detail: None,
-        }],
-        policies: vec![PolicyRecord {
-            name: "cpu-50".into(),
-            kind: "target-tracking".into(),
-            recommendation: Recommendation::Capacity(to),
-            reason: format!("cpu 68.25 over target 50: {to}"),
-            detail: None,
-        }],
-        steps: vec![GovernorStep {
-            rule: GovernorRule::Combine,
-            capacity: to,
-            note: "largest recommendation: cpu-50".into(),
-        }],
-        desired: to,
-        action: Action::between(from, to),
-        reason: format!("{from} -> {to}: cpu-50"),
-        governor_state: GovernorState::default(),
-        outcome: Outcome {
-            applied: from != to,
-            dry_run: false,
-            error: None,
-        },
-        notices: vec![],
-    }
+    fixtures::decision(target, t(min), from, to)
 }
 
 /// A hand-made log: two targets, a failed call, a notice, a shadow record,

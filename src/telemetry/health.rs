@@ -1,0 +1,123 @@
+//! Per-target health for `/healthz`: healthy when every target's last
+//! evaluation succeeded and is recent (within a few of its intervals).
+
+use crate::clock::Clock;
+use crate::decision::{DecisionRecord, RecordRole};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+struct TargetHealth {
+    interval: Duration,
+    last: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+/// What the loop last told us about each target.
+pub struct Health {
+    clock: Arc<dyn Clock>,
+    stale_after_intervals: u32,
+    targets: Mutex<BTreeMap<String, TargetHealth>>,
+}
+
+/// The `/healthz` body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    /// "ok" or "unhealthy".
+    pub status: &'static str,
+    pub targets: BTreeMap<String, TargetReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetReport {
+    pub healthy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evaluation: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_s: Option<i64>,
+    /// Why it is unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl HealthReport {
+    pub fn healthy(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+impl Health {
+    pub fn new(clock: Arc<dyn Clock>, stale_after_intervals: u32) -> Health {
+        Health {
+            clock,
+            stale_after_intervals,
+            targets: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Declares the targets the daemon evaluates (at start and on reload);
+    /// targets no longer listed are forgotten.
+    pub fn set_targets(&self, targets: &[(String, Duration)]) {
+        let mut map = self.targets.lock().expect("health lock poisoned");
+        map.retain(|name, _| targets.iter().any(|(n, _)| n == name));
+        for (name, interval) in targets {
+            map.entry(name.clone())
+                .and_modify(|t| t.interval = *interval)
+                .or_insert(TargetHealth {
+                    interval: *interval,
+                    last: None,
+                    error: None,
+                });
+        }
+    }
+
+    /// Takes in a live evaluation: it succeeded unless its outcome has an error.
+    pub fn observe(&self, record: &DecisionRecord) {
+        if record.role != RecordRole::Live {
+            return;
+        }
+        let mut map = self.targets.lock().expect("health lock poisoned");
+        if let Some(t) = map.get_mut(&record.target) {
+            t.last = Some(record.time);
+            t.error = record.outcome.error.clone();
+        }
+    }
+
+    pub fn report(&self) -> HealthReport {
+        let now = self.clock.now();
+        let map = self.targets.lock().expect("health lock poisoned");
+        let mut targets = BTreeMap::new();
+        for (name, t) in map.iter() {
+            let max_age = t.interval * self.stale_after_intervals;
+            let age = t.last.map(|last| now - last);
+            let problem = match (&t.error, age) {
+                (_, None) => Some("not evaluated yet".to_string()),
+                (Some(e), _) => Some(format!("last evaluation failed: {e}")),
+                (None, Some(age)) if age.to_std().unwrap_or_default() > max_age => Some(format!(
+                    "last evaluation {}s ago, more than {} intervals ({}s)",
+                    age.num_seconds(),
+                    self.stale_after_intervals,
+                    max_age.as_secs()
+                )),
+                (None, Some(_)) => None,
+            };
+            targets.insert(
+                name.clone(),
+                TargetReport {
+                    healthy: problem.is_none(),
+                    last_evaluation: t.last,
+                    age_s: age.map(|a| a.num_seconds()),
+                    problem,
+                },
+            );
+        }
+        let all_ok = targets.values().all(|t| t.healthy);
+        HealthReport {
+            status: if all_ok { "ok" } else { "unhealthy" },
+            targets,
+        }
+    }
+}

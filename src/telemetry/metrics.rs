@@ -1,0 +1,305 @@
+//! The series ebb exports about itself (prometheus-client, OpenMetrics text).
+//!
+//! Per target: evaluations and their duration, decisions by action and
+//! outcome, the group's desired/in-service/warming capacity, the decided
+//! capacity and bounds, each policy's recommendation, each metric's age and
+//! staleness. Per AWS operation: calls, errors, latency. Per alert sink:
+//! sent, failed, dropped.
+
+use crate::alert::AlertMetrics;
+use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub target: String,
+    /// scale-out, scale-in, hold.
+    pub action: String,
+    /// applied, dry-run, failed, none (a hold, or not acted on).
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub target: String,
+    pub policy: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MetricLabels {
+    pub target: String,
+    pub metric: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn evaluation_histogram() -> Histogram {
+    // 1 ms .. ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn api_histogram() -> Histogram {
+    // 5 ms .. ~40 s: AWS calls, retries included.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// Every series, and the registry that serves them.
+pub struct Metrics {
+    registry: Registry,
+    pub evaluations: Family<TargetLabels, Counter>,
+    pub evaluation_duration: HistogramFamily<TargetLabels>,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub desired_capacity: Family<TargetLabels, Gauge>,
+    pub in_service_capacity: Family<TargetLabels, Gauge>,
+    pub warming_capacity: Family<TargetLabels, Gauge>,
+    pub decided_capacity: Family<TargetLabels, Gauge>,
+    pub min_capacity: Family<TargetLabels, Gauge>,
+    pub max_capacity: Family<TargetLabels, Gauge>,
+    pub recommendation: Family<PolicyLabels, Gauge>,
+    pub metric_age: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    pub metric_stale: Family<MetricLabels, Gauge>,
+    pub aws_calls: Family<OperationLabels, Counter>,
+    pub aws_errors: Family<OperationLabels, Counter>,
+    pub aws_duration: HistogramFamily<OperationLabels>,
+    pub alerts: AlertMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            evaluations: Family::default(),
+            evaluation_duration: Family::new_with_constructor(evaluation_histogram),
+            decisions: Family::default(),
+            desired_capacity: Family::default(),
+            in_service_capacity: Family::default(),
+            warming_capacity: Family::default(),
+            decided_capacity: Family::default(),
+            min_capacity: Family::default(),
+            max_capacity: Family::default(),
+            recommendation: Family::default(),
+            metric_age: Family::default(),
+            metric_stale: Family::default(),
+            aws_calls: Family::default(),
+            aws_errors: Family::default(),
+            aws_duration: Family::new_with_constructor(api_histogram),
+            alerts: AlertMetrics::default(),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "ebb_evaluations",
+            "Evaluations per target",
+            m.evaluations.clone(),
+        );
+        r.register(
+            "ebb_evaluation_duration_seconds",
+            "Time to evaluate a target: fetch, decide, apply",
+            m.evaluation_duration.clone(),
+        );
+        r.register(
+            "ebb_decisions",
+            "Decisions by action and outcome",
+            m.decisions.clone(),
+        );
+        r.register(
+            "ebb_desired_capacity",
+            "The group's desired capacity as read",
+            m.desired_capacity.clone(),
+        );
+        r.register(
+            "ebb_in_service_capacity",
+            "Instances in service and past their warm-up",
+            m.in_service_capacity.clone(),
+        );
+        r.register(
+            "ebb_warming_capacity",
+            "Instances pending or warming up",
+            m.warming_capacity.clone(),
+        );
+        r.register(
+            "ebb_decided_capacity",
+            "The capacity ebb decided on",
+            m.decided_capacity.clone(),
+        );
+        r.register(
+            "ebb_min_capacity",
+            "The lower bound applied",
+            m.min_capacity.clone(),
+        );
+        r.register(
+            "ebb_max_capacity",
+            "The upper bound applied",
+            m.max_capacity.clone(),
+        );
+        r.register(
+            "ebb_policy_recommendation",
+            "Each policy's recommended capacity (absent when it has no opinion)",
+            m.recommendation.clone(),
+        );
+        r.register(
+            "ebb_metric_age_seconds",
+            "Age of the latest accepted datapoint",
+            m.metric_age.clone(),
+        );
+        r.register(
+            "ebb_metric_stale",
+            "1 when the metric is stale or missing (ebb holds), else 0",
+            m.metric_stale.clone(),
+        );
+        r.register(
+            "ebb_aws_api_calls",
+            "AWS API calls by operation",
+            m.aws_calls.clone(),
+        );
+        r.register(
+            "ebb_aws_api_errors",
+            "AWS API calls that failed, by operation",
+            m.aws_errors.clone(),
+        );
+        r.register(
+            "ebb_aws_api_call_duration_seconds",
+            "AWS API call latency by operation",
+            m.aws_duration.clone(),
+        );
+        m.alerts.register(r);
+        m
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The OpenMetrics text exposition of every series.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Records one AWS API call.
+    pub fn aws_call(&self, operation: &str, took: Duration, ok: bool) {
+        let labels = OperationLabels {
+            operation: operation.to_string(),
+        };
+        self.aws_calls.get_or_create(&labels).inc();
+        if !ok {
+            self.aws_errors.get_or_create(&labels).inc();
+        }
+        self.aws_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// Takes in one evaluation. Shadow and standby records count as
+    /// evaluations but do not move the live target's gauges.
+    pub fn observe_record(&self, record: &DecisionRecord, took: Duration) {
+        let target = TargetLabels {
+            target: record.target.clone(),
+        };
+        self.evaluations.get_or_create(&target).inc();
+        self.evaluation_duration
+            .get_or_create(&target)
+            .observe(took.as_secs_f64());
+        if record.role != RecordRole::Live {
+            return;
+        }
+        let action = match record.action {
+            Action::ScaleOut => "scale-out",
+            Action::ScaleIn => "scale-in",
+            Action::Hold => "hold",
+        };
+        let outcome = if record.outcome.error.is_some() {
+            "failed"
+        } else if record.action == Action::Hold {
+            "none"
+        } else if record.outcome.dry_run {
+            "dry-run"
+        } else if record.outcome.applied {
+            "applied"
+        } else {
+            "none"
+        };
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                target: record.target.clone(),
+                action: action.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.desired_capacity
+            .get_or_create(&target)
+            .set(record.capacity.desired.into());
+        self.in_service_capacity
+            .get_or_create(&target)
+            .set(record.capacity.in_service.into());
+        self.warming_capacity
+            .get_or_create(&target)
+            .set(record.capacity.warming.into());
+        self.decided_capacity
+            .get_or_create(&target)
+            .set(record.desired.into());
+        self.min_capacity
+            .get_or_create(&target)
+            .set(record.min_capacity.into());
+        self.max_capacity
+            .get_or_create(&target)
+            .set(record.max_capacity.into());
+        for policy in &record.policies {
+            let labels = PolicyLabels {
+                target: record.target.clone(),
+                policy: policy.name.clone(),
+                kind: policy.kind.clone(),
+            };
+            match policy.recommendation {
+                Recommendation::Capacity(c) => {
+                    self.recommendation.get_or_create(&labels).set(c.into());
+                }
+                // No number to show: the series disappears rather than lie.
+                Recommendation::NoOpinion | Recommendation::MissingData => {
+                    self.recommendation.remove(&labels);
+                }
+            }
+        }
+        for metric in &record.metrics {
+            let labels = MetricLabels {
+                target: record.target.clone(),
+                metric: metric.name.clone(),
+            };
+            let stale = metric.status != MetricStatus::Ok;
+            self.metric_stale.get_or_create(&labels).set(stale.into());
+            match metric.age_s {
+                Some(age) => {
+                    self.metric_age.get_or_create(&labels).set(age as f64);
+                }
+                None => {
+                    self.metric_age.remove(&labels);
+                }
+            }
+        }
+    }
+}

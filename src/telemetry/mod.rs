@@ -1,0 +1,81 @@
+//! ebb's own health: Prometheus metrics about what it does, a `/healthz`
+//! that says whether every target was evaluated successfully and recently,
+//! and systemd notifications (readiness, status, watchdog).
+//!
+//! [`metrics`] holds the series, [`health`] the per-target verdicts,
+//! [`server`] serves both over HTTP, [`systemd`] talks to the service
+//! manager. The daemon feeds [`Telemetry::observe`] every decision record.
+
+pub mod health;
+pub mod metrics;
+pub mod server;
+pub mod systemd;
+
+use crate::clock::Clock;
+use crate::decision::DecisionRecord;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use health::{Health, HealthReport};
+pub use metrics::Metrics;
+
+/// The `[telemetry]` section of the daemon config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Serve `/metrics` and `/healthz`; `false` turns the listener off.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Where to listen. Loopback by default: metrics name every group.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// A target whose last evaluation is older than this many of its
+    /// intervals makes `/healthz` answer 503.
+    #[serde(default = "default_stale_after_intervals")]
+    pub stale_after_intervals: u32,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            enabled: default_enabled(),
+            listen: default_listen(),
+            stale_after_intervals: default_stale_after_intervals(),
+        }
+    }
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
+fn default_stale_after_intervals() -> u32 {
+    3
+}
+
+/// Metrics and health, shared by the loop (writer) and the HTTP server (reader).
+pub struct Telemetry {
+    pub metrics: Metrics,
+    pub health: Health,
+}
+
+impl Telemetry {
+    pub fn new(config: &TelemetryConfig, clock: Arc<dyn Clock>) -> Telemetry {
+        Telemetry {
+            metrics: Metrics::new(),
+            health: Health::new(clock, config.stale_after_intervals.max(1)),
+        }
+    }
+
+    /// Takes in one evaluation: its record and how long it took.
+    pub fn observe(&self, record: &DecisionRecord, took: Duration) {
+        self.metrics.observe_record(record, took);
+        self.health.observe(record);
+    }
+}

@@ -1,0 +1,326 @@
+//! ebb's own `/metrics` and `/healthz`, scraped over loopback and parsed
+//! with a Prometheus text parser.
+
+mod fixtures;
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use ebb::alert::queue::SinkLabels;
+use ebb::clock::ManualClock;
+use ebb::decision::{
+    DecisionRecord, MetricRecord, MetricStatus, PolicyRecord, Recommendation, RecordRole,
+};
+use ebb::telemetry::{Telemetry, TelemetryConfig, server};
+use prometheus_parse::{Scrape, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()
+}
+
+/// 5 -> 7 with one warming instance, a stale second metric and a policy
+/// with no opinion; `error` makes it a failed API call.
+fn record(target: &str, at: DateTime<Utc>, error: Option<&str>) -> DecisionRecord {
+    let mut r = fixtures::decision(target, at, 5, 7);
+    r.capacity.in_service = 4;
+    r.capacity.warming = 1;
+    r.max_capacity = 12;
+    r.metrics.push(MetricRecord {
+        name: "requests".into(),
+        status: MetricStatus::Stale,
+        raw: None,
+        smoothed: None,
+        age_s: Some(1200),
+        notes: vec!["stale".into()],
+        detail: None,
+    });
+    r.policies.push(PolicyRecord {
+        name: "office-hours".into(),
+        kind: "schedule".into(),
+        recommendation: Recommendation::NoOpinion,
+        reason: "outside windows".into(),
+        detail: None,
+    });
+    if let Some(error) = error {
+        r.outcome.applied = false;
+        r.outcome.error = Some(error.to_string());
+    }
+    r
+}
+
+struct Served {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+async fn serve(telemetry: Arc<Telemetry>) -> Served {
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(server::serve(listener, telemetry, async {
+        let _ = rx.await;
+    }));
+    Served {
+        url,
+        stop: Some(tx),
+        task,
+    }
+}
+
+fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            Value::Summary(_) => f64::NAN,
+        })
+}
+
+#[tokio::test]
+async fn metrics_endpoint_carries_every_series() {
+    let clock = ManualClock::new(t0());
+    let telemetry = Arc::new(Telemetry::new(
+        &TelemetryConfig::default(),
+        Arc::new(clock.clone()),
+    ));
+    telemetry
+        .health
+        .set_targets(&[("web".into(), Duration::from_secs(60))]);
+    telemetry.observe(&record("web", t0(), None), Duration::from_millis(42));
+    telemetry.observe(
+        &record("web", t0() + ChronoDuration::minutes(1), Some("Throttling")),
+        Duration::from_millis(7),
+    );
+    let mut shadow = record("web", t0(), None);
+    shadow.role = RecordRole::Shadow;
+    shadow.desired = 11;
+    telemetry.observe(&shadow, Duration::from_millis(3));
+    telemetry
+        .metrics
+        .aws_call("SetDesiredCapacity", Duration::from_millis(120), true);
+    telemetry
+        .metrics
+        .aws_call("SetDesiredCapacity", Duration::from_millis(80), false);
+    telemetry
+        .metrics
+        .aws_call("GetMetricData", Duration::from_millis(300), true);
+    let sink = SinkLabels {
+        sink: "slack".into(),
+    };
+    telemetry.metrics.alerts.sent.get_or_create(&sink).inc();
+    telemetry
+        .metrics
+        .alerts
+        .dropped
+        .get_or_create(&sink)
+        .inc_by(3);
+
+    let served = serve(telemetry.clone()).await;
+    let response = reqwest::get(format!("{}/metrics", served.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let web = [("target", "web")];
+
+    assert_eq!(
+        sample(&scrape, "ebb_evaluations_total", &web),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&scrape, "ebb_evaluation_duration_seconds_count", &web),
+        Some(3.0)
+    );
+    assert!(sample(&scrape, "ebb_evaluation_duration_seconds_sum", &web).unwrap() > 0.05);
+    assert_eq!(
+        sample(
+            &scrape,
+            "ebb_decisions_total",
+            &[
+                ("target", "web"),
+                ("action", "scale-out"),
+                ("outcome", "applied")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "ebb_decisions_total",
+            &[
+                ("target", "web"),
+                ("action", "scale-out"),
+                ("outcome", "failed")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&scrape, "ebb_desired_capacity", &web), Some(5.0));
+    assert_eq!(sample(&scrape, "ebb_in_service_capacity", &web), Some(4.0));
+    assert_eq!(sample(&scrape, "ebb_warming_capacity", &web), Some(1.0));
+    assert_eq!(
+        sample(&scrape, "ebb_decided_capacity", &web),
+        Some(7.0),
+        "the shadow's 11 is not the live decision"
+    );
+    assert_eq!(sample(&scrape, "ebb_max_capacity", &web), Some(12.0));
+    assert_eq!(
+        sample(
+            &scrape,
+            "ebb_policy_recommendation",
+            &[
+                ("target", "web"),
+                ("policy", "cpu-50"),
+                ("kind", "target-tracking")
+            ]
+        ),
+        Some(7.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "ebb_policy_recommendation",
+            &[("policy", "office-hours")]
+        ),
+        None,
+        "no opinion, no series"
+    );
+    assert_eq!(
+        sample(&scrape, "ebb_metric_age_seconds", &[("metric", "requests")]),
+        Some(1200.0)
+    );
+    assert_eq!(
+        sample(&scrape, "ebb_metric_stale", &[("metric", "requests")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "ebb_metric_stale", &[("metric", "cpu")]),
+        Some(0.0)
+    );
+    let set = [("operation", "SetDesiredCapacity")];
+    assert_eq!(sample(&scrape, "ebb_aws_api_calls_total", &set), Some(2.0));
+    assert_eq!(sample(&scrape, "ebb_aws_api_errors_total", &set), Some(1.0));
+    assert_eq!(
+        sample(&scrape, "ebb_aws_api_call_duration_seconds_count", &set),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "ebb_aws_api_calls_total",
+            &[("operation", "GetMetricData")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "ebb_alerts_sent_total", &[("sink", "slack")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "ebb_alerts_dropped_total", &[("sink", "slack")]),
+        Some(3.0)
+    );
+    assert!(text.contains("# TYPE ebb_alerts_sent counter"));
+    assert!(text.trim_end().ends_with("# EOF"));
+
+    let missing = reqwest::get(format!("{}/nope", served.url)).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_is_200_only_when_every_target_evaluated_well_and_recently() {
+    let clock = ManualClock::new(t0());
+    let telemetry = Arc::new(Telemetry::new(
+        &TelemetryConfig::default(),
+        Arc::new(clock.clone()),
+    ));
+    telemetry.health.set_targets(&[
+        ("web".into(), Duration::from_secs(60)),
+        ("api".into(), Duration::from_secs(30)),
+    ]);
+    let served = serve(telemetry.clone()).await;
+    let get = || async {
+        let r = reqwest::get(format!("{}/healthz", served.url))
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        (status, body)
+    };
+
+    let (status, body) = get().await;
+    assert_eq!(status, 503);
+    assert_eq!(body["targets"]["web"]["problem"], "not evaluated yet");
+
+    telemetry.observe(&record("web", t0(), None), Duration::ZERO);
+    telemetry.observe(&record("api", t0(), None), Duration::ZERO);
+    clock.advance(ChronoDuration::seconds(30));
+    let (status, body) = get().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["targets"]["web"]["age_s"], 30);
+
+    telemetry.observe(
+        &record(
+            "api",
+            t0() + ChronoDuration::seconds(30),
+            Some("describing groups failed: timeout"),
+        ),
+        Duration::ZERO,
+    );
+    let (status, body) = get().await;
+    assert_eq!(status, 503);
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(
+        body["targets"]["api"]["problem"],
+        "last evaluation failed: describing groups failed: timeout"
+    );
+    assert_eq!(body["targets"]["web"]["healthy"], true);
+
+    // api recovers; then web goes quiet for more than 3 of its intervals.
+    telemetry.observe(
+        &record("api", t0() + ChronoDuration::seconds(200), None),
+        Duration::ZERO,
+    );
+    clock.advance(ChronoDuration::seconds(181));
+    let (status, body) = get().await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body["targets"]["web"]["problem"],
+        "last evaluation 211s ago, more than 3 intervals (180s)"
+    );
+    assert_eq!(body["targets"]["api"]["healthy"], true);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_clear_startup_error() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = server::bind(addr).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("telemetry.listen {addr}: cannot listen:")),
+        "{err}"
+    );
+}
