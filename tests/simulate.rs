@@ -1,4 +1,4 @@
-//! `ebb simulate` and `ebb trace synth` as a user runs them.
+//! The tuning workflow as a user runs it: `ebb trace synth`, `ebb simulate`, `ebb diff`, and the lint of `ebb check`.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -227,4 +227,37 @@ fn diff_prints_changes_and_exits_non_zero_when_a_guard_is_crossed() {
         hours[1] < hours[0],
         "80% target should use fewer instance-hours: {hours:?}"
     );
+}
+
+#[test]
+fn check_lints_valid_but_unwise_settings_and_strict_fails_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("hasty.toml");
+    let text = std::fs::read_to_string(example("web-cpu.toml"))
+        .unwrap()
+        .replace("scale_in_cooldown = \"5m\"", "scale_in_cooldown = \"1m\"");
+    std::fs::write(&policy, text).unwrap();
+    ebb().arg("check").arg(&policy).assert().success().stderr(
+        predicate::str::contains("warning: ").and(predicate::str::contains(
+            "governor.scale_in_cooldown: scale_in_cooldown (1m) is shorter than warmup (5m)",
+        )),
+    );
+    ebb()
+        .args(["check", "--strict"])
+        .arg(&policy)
+        .assert()
+        .code(1);
+
+    // Against a trace whose peak needs more than max capacity at the target.
+    let trace = dir.path().join("peak.csv");
+    std::fs::write(&trace, "0,100\n60,100000\n").unwrap();
+    ebb()
+        .args(["check", "--capacity-per-instance", "100", "--trace"])
+        .arg(&trace)
+        .arg(example("web-cpu.toml"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "target.max_capacity: the trace's peak load 100000.0 needs 2000 instances",
+        ));
 }

@@ -1,6 +1,9 @@
-//! `ebb check`: validate policy files with the same code the daemon loads them with.
+//! `ebb check`: validate policy files with the same code the daemon loads them
+//! with, then lint them for settings that are valid but probably wrong.
 
+use crate::policy_file::lint::{lint, lint_against_trace};
 use crate::policy_file::load_paths;
+use crate::sim::trace::Trace;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,19 +13,45 @@ pub struct CheckArgs {
     /// Policy files or directories of them.
     #[arg(default_value = "policies")]
     pub paths: Vec<PathBuf>,
+    /// Treat lint warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// A trace of the load the policies face, to check max capacity can serve its peak.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Load one instance serves at 100% utilization, for checking utilization
+    /// policies against --trace.
+    #[arg(long)]
+    pub capacity_per_instance: Option<f64>,
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    match load_paths(&args.paths) {
-        Ok(files) => {
-            for (path, file) in &files {
-                println!("ok: {} (group {})", path.display(), file.target.group);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+    let files = match load_paths(&args.paths) {
+        Ok(files) => files,
         Err(errors) => {
             eprintln!("{errors}");
-            Ok(ExitCode::FAILURE)
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let trace = args.trace.as_deref().map(Trace::load).transpose()?;
+    let mut warned = 0;
+    for (path, file) in &files {
+        let mut warnings = lint(file);
+        if let Some(trace) = &trace {
+            warnings.extend(lint_against_trace(file, trace, args.capacity_per_instance));
+        }
+        for w in &warnings {
+            let level = if args.strict { "error" } else { "warning" };
+            eprintln!("{level}: {}: {}: {}", path.display(), w.field, w.message);
+        }
+        warned += warnings.len();
+        if warnings.is_empty() {
+            println!("ok: {} (group {})", path.display(), file.target.group);
         }
     }
+    Ok(if args.strict && warned > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

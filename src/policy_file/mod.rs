@@ -7,6 +7,7 @@
 //! reading files and turning errors into "file, field, what is wrong" lives
 //! in [`load`].
 
+pub mod lint;
 pub mod load;
 pub mod validate;
 
