@@ -16,6 +16,7 @@ pub mod evaluator;
 pub mod governor;
 pub mod policy;
 pub mod policy_file;
+pub mod replay;
 pub mod signal;
 pub mod sim;
 pub mod source;

@@ -38,6 +38,21 @@ pub enum LogCommand {
     Explain(ExplainArgs),
     /// Count decisions, scale-outs, scale-ins, holds and errors per target.
     Stats(StatsArgs),
+    /// Re-run the core on one decision's recorded inputs and check it
+    /// reproduces the decision; exits 1 on a mismatch.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The target (Auto Scaling group).
+    pub target: String,
+    /// The decision in force at this time; default: the latest.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+    /// The policy file the daemon ran with for that target.
+    #[arg(long)]
+    pub policy: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +95,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
         LogCommand::Tail(tail) => run_tail(&args.file, tail, &mut out),
         LogCommand::Explain(explain) => run_explain(&args.file, explain, &mut out),
         LogCommand::Stats(stats) => run_stats(&args.file, stats, &mut out),
+        LogCommand::Replay(replay) => run_replay(&args.file, replay, &mut out),
     };
     // `ebb log tail | head` closes the pipe early: that is not an error.
     match result {
@@ -300,7 +316,13 @@ fn short_number(v: f64) -> String {
     }
 }
 
-fn run_explain(path: &Path, args: ExplainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+/// The live decision of `target` in force at `at` (the last one at or before
+/// it; the latest when `at` is absent).
+fn find_decision(
+    path: &Path,
+    target: &str,
+    at: Option<DateTime<Utc>>,
+) -> anyhow::Result<DecisionRecord> {
     let mut records = Records::open(path)?;
     let mut chosen: Option<DecisionRecord> = None;
     let mut first_time: Option<DateTime<Utc>> = None;
@@ -308,44 +330,88 @@ fn run_explain(path: &Path, args: ExplainArgs, out: &mut dyn Write) -> anyhow::R
     while let Some(record) = records.next_record()? {
         targets.insert(record.target.clone(), ());
         // The live record explains what ebb did; shadows are other questions.
-        if record.target != args.target || record.role == RecordRole::Shadow {
+        if record.target != target || record.role == RecordRole::Shadow {
             continue;
         }
         first_time.get_or_insert(record.time);
-        if args.at.is_none_or(|at| record.time <= at)
+        if at.is_none_or(|at| record.time <= at)
             && chosen.as_ref().is_none_or(|c| record.time >= c.time)
         {
             chosen = Some(record);
         }
     }
-    let Some(record) = chosen else {
-        if let (Some(first), Some(at)) = (first_time, args.at) {
-            bail!(
-                "no decision for `{}` at or before {} in `{}`: its first is at {}",
-                args.target,
-                at.to_rfc3339(),
-                path.display(),
-                first.to_rfc3339()
-            );
-        }
-        let known: Vec<&str> = targets.keys().map(String::as_str).collect();
+    if let Some(record) = chosen {
+        return Ok(record);
+    }
+    if let (Some(first), Some(at)) = (first_time, at) {
         bail!(
-            "no decisions for target `{}` in `{}`; targets in the log: {}",
-            args.target,
+            "no decision for `{target}` at or before {} in `{}`: its first is at {}",
+            at.to_rfc3339(),
             path.display(),
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
+            first.to_rfc3339()
         );
-    };
+    }
+    let known: Vec<&str> = targets.keys().map(String::as_str).collect();
+    bail!(
+        "no decisions for target `{target}` in `{}`; targets in the log: {}",
+        path.display(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    );
+}
+
+fn run_explain(path: &Path, args: ExplainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let record = find_decision(path, &args.target, args.at)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&record)?)?;
     } else {
         write!(out, "{}", explain(&record))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_replay(path: &Path, args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let file = match crate::policy_file::load_file(&args.policy) {
+        Ok(file) => file,
+        Err(errors) => bail!("{errors}"),
+    };
+    let record = find_decision(path, &args.target, args.at)?;
+    let result = crate::replay::replay(&file, &record);
+    writeln!(
+        out,
+        "decision of {} at {}: desired {} ({:?}), replayed: desired {}",
+        record.target,
+        record.time.to_rfc3339(),
+        record.desired,
+        record.action,
+        result.desired
+    )?;
+    if !result.taken_as_recorded.is_empty() {
+        writeln!(
+            out,
+            "taken as recorded (they learn from history a record does not hold): {}",
+            result.taken_as_recorded.join(", ")
+        )?;
+    }
+    if result.mismatches.is_empty() {
+        writeln!(
+            out,
+            "reproduced: every policy recommendation, governor step and the decision match"
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "MISMATCH in {} field(s):", result.mismatches.len())?;
+    for m in &result.mismatches {
+        writeln!(
+            out,
+            "  {}:\n    recorded: {}\n    replayed: {}",
+            m.field, m.recorded, m.replayed
+        )?;
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// The full reasoning of one decision, section by section.
