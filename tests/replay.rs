@@ -67,12 +67,16 @@ fn log_replay_reproduces_a_decision_and_catches_a_tampered_one() {
         .find(|(_, r)| r["outcome"]["applied"] == true && r["action"] == "scale-out")
         .expect("a spiky day scales out");
     let at = scaled["time"].as_str().unwrap().to_string();
-    Command::cargo_bin("ebb")
-        .unwrap()
-        .args(["log", "--file"])
-        .arg(&log)
-        .args(["replay", "web-cpu", "--at", &at, "--policy"])
-        .arg(example("web-cpu.toml"))
+    let replay_at = || {
+        let mut command = Command::cargo_bin("ebb").unwrap();
+        command
+            .args(["log", "--file"])
+            .arg(&log)
+            .args(["replay", "web-cpu", "--at", &at, "--policy"])
+            .arg(example("web-cpu.toml"));
+        command
+    };
+    replay_at()
         .assert()
         .success()
         .stdout(predicate::str::contains("reproduced"));
@@ -84,12 +88,7 @@ fn log_replay_reproduces_a_decision_and_catches_a_tampered_one() {
     let mut lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     lines[index] = tampered.to_string();
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
-    Command::cargo_bin("ebb")
-        .unwrap()
-        .args(["log", "--file"])
-        .arg(&log)
-        .args(["replay", "web-cpu", "--at", &at, "--policy"])
-        .arg(example("web-cpu.toml"))
+    replay_at()
         .assert()
         .code(1)
         .stdout(
