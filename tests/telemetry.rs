@@ -324,3 +324,79 @@ async fn a_taken_port_is_a_clear_startup_error() {
         "{err}"
     );
 }
+
+/// A real Prometheus (Debian's package) scrapes the endpoint: the exposition
+/// is accepted and the series are queryable.
+#[tokio::test]
+async fn a_real_prometheus_scrapes_the_endpoint() {
+    let binary = std::path::Path::new("/usr/bin/prometheus");
+    if !binary.exists() {
+        let msg = "prometheus not installed (apt-get install prometheus)";
+        if std::env::var("EBB_REQUIRE_TEST_SERVERS").as_deref() == Ok("1") {
+            panic!("{msg}, and EBB_REQUIRE_TEST_SERVERS=1");
+        }
+        eprintln!("SKIPPED a_real_prometheus_scrapes_the_endpoint: {msg}");
+        return;
+    }
+    let clock = ManualClock::new(t0());
+    let telemetry = Arc::new(Telemetry::new(
+        &TelemetryConfig::default(),
+        Arc::new(clock.clone()),
+    ));
+    telemetry.observe(&record("web", t0(), None), Duration::from_millis(42));
+    let served = serve(telemetry.clone()).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ebb\n    static_configs:\n      - targets: ['{}']\n",
+            served.url.trim_start_matches("http://")
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    let query = |q: &'static str| async move {
+        let url = format!("http://127.0.0.1:{port}/api/v1/query?query={q}");
+        let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+        let body: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let result = body["data"]["result"].as_array()?.first()?.clone();
+        Some(result)
+    };
+    let mut found = None;
+    for _ in 0..300 {
+        if let Some(r) = query("ebb_decided_capacity").await {
+            found = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let up = query("up").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    served.stop().await;
+    let found = found.expect("Prometheus never stored ebb_decided_capacity");
+    assert_eq!(found["metric"]["target"], "web");
+    assert_eq!(found["value"][1], "7");
+    assert_eq!(
+        up.expect("up series")["value"][1],
+        "1",
+        "the scrape succeeded"
+    );
+}

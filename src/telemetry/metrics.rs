@@ -49,7 +49,7 @@ pub struct OperationLabels {
     pub operation: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+pub(super) type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn evaluation_histogram() -> Histogram {
     // 1 ms .. ~33 s.
@@ -201,7 +201,17 @@ impl Metrics {
         out
     }
 
-    /// Records one AWS API call.
+    /// An SDK interceptor that records every AWS call into these metrics;
+    /// add it to each client's config.
+    pub fn aws_interceptor(&self) -> super::aws::ApiMetricsInterceptor {
+        super::aws::ApiMetricsInterceptor {
+            calls: self.aws_calls.clone(),
+            errors: self.aws_errors.clone(),
+            duration: self.aws_duration.clone(),
+        }
+    }
+
+    /// Records one AWS API call (for calls made outside the SDK).
     pub fn aws_call(&self, operation: &str, took: Duration, ok: bool) {
         let labels = OperationLabels {
             operation: operation.to_string(),

@@ -2,10 +2,11 @@
 //! that says whether every target was evaluated successfully and recently,
 //! and systemd notifications (readiness, status, watchdog).
 //!
-//! [`metrics`] holds the series, [`health`] the per-target verdicts,
+//! [`metrics`] holds the series, [`aws`] counts AWS calls inside the SDK, [`health`] the per-target verdicts,
 //! [`server`] serves both over HTTP, [`systemd`] talks to the service
 //! manager. The daemon feeds [`Telemetry::observe`] every decision record.
 
+pub mod aws;
 pub mod health;
 pub mod metrics;
 pub mod server;
