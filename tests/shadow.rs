@@ -4,7 +4,7 @@
 use chrono::Duration;
 use ebb::clock::ManualClock;
 use ebb::daemon::ControlLoop;
-use ebb::decision::RecordRole;
+use ebb::decision::{DecisionRecord, RecordRole};
 use ebb::evaluator::TargetEvaluator;
 use ebb::policy_file::{load_file, load_shadows};
 use ebb::sim::cloud::{CloudConfig, SimCloud, SimHandle};
@@ -13,7 +13,7 @@ use ebb::sim::trace::Trace;
 use std::path::Path;
 use std::sync::Arc;
 
-fn policy(group: &str, target: f64, shadows: &str) -> String {
+fn policy_text(group: &str, target: f64, shadows: &str) -> String {
     format!(
         r#"
 [target]
@@ -44,19 +44,20 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn shadows_are_recorded_and_never_acted_on() {
+/// Runs a live policy (CPU at 50%) with one candidate (CPU at 80%) over
+/// `loads`, one per minute, for `minutes`; returns every record and the cloud.
+fn run_with_shadow(loads: Vec<f64>, minutes: i64) -> (Vec<DecisionRecord>, SimHandle) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("candidates")).unwrap();
     let live_path = write(
         dir.path(),
         "web.toml",
-        &policy("web", 50.0, r#"shadows = ["candidates/hot.toml"]"#),
+        &policy_text("web", 50.0, r#"shadows = ["candidates/hot.toml"]"#),
     );
     write(
         &dir.path().join("candidates"),
         "hot.toml",
-        &policy("web", 80.0, ""),
+        &policy_text("web", 80.0, ""),
     );
     let live = load_file(&live_path).unwrap();
     let shadows: Vec<_> = load_shadows(&live_path, &live)
@@ -73,7 +74,7 @@ fn shadows_are_recorded_and_never_acted_on() {
 
     // Load that needs ~8 instances at 50% CPU and ~5 at 80%.
     let start = chrono::DateTime::from_timestamp(1_767_571_200, 0).unwrap();
-    let trace = Trace::new(start, Duration::minutes(1), vec![400.0; 90]).unwrap();
+    let trace = Trace::new(start, Duration::minutes(1), loads).unwrap();
     let config = CloudConfig {
         capacity_per_instance: 100.0,
         boot_time: Duration::minutes(2),
@@ -94,10 +95,16 @@ fn shadows_are_recorded_and_never_acted_on() {
     let mut records = Vec::new();
     drive(
         &mut control,
-        start + Duration::minutes(60),
+        start + Duration::minutes(minutes),
         Duration::minutes(1),
         |r| records.extend(r),
     );
+    (records, handle)
+}
+
+#[test]
+fn shadows_are_recorded_and_never_acted_on() {
+    let (records, handle) = run_with_shadow(vec![400.0; 90], 60);
     let (live, shadow): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.role == RecordRole::Live);
     assert_eq!((live.len(), shadow.len()), (60, 60));
     assert!(
@@ -129,13 +136,62 @@ fn a_shadow_for_another_group_is_refused_naming_the_field() {
     let live_path = write(
         dir.path(),
         "web.toml",
-        &policy("web", 50.0, r#"shadows = ["other.toml"]"#),
+        &policy_text("web", 50.0, r#"shadows = ["other.toml"]"#),
     );
-    write(dir.path(), "other.toml", &policy("api", 50.0, ""));
+    write(dir.path(), "other.toml", &policy_text("api", 50.0, ""));
     let live = load_file(&live_path).unwrap();
     let err = load_shadows(&live_path, &live).unwrap_err().to_string();
     assert!(
         err.contains("target.shadows") && err.contains("targets group `api`, not `web`"),
         "{err}"
+    );
+}
+
+#[test]
+fn log_compare_scores_live_against_the_candidate() {
+    // A day-like swell: 200 to 1400 and back.
+    let loads: Vec<f64> = (0..240)
+        .map(|m| 800.0 - 600.0 * (m as f64 * std::f64::consts::PI / 120.0).cos())
+        .collect();
+    let (records, _) = run_with_shadow(loads, 230);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("decisions.jsonl");
+    let lines: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let policy = dir.path().join("web.toml");
+    std::fs::write(&policy, policy_text("web", 50.0, "")).unwrap();
+    let output = assert_cmd::Command::cargo_bin("ebb")
+        .unwrap()
+        .args(["log", "--file"])
+        .arg(&log)
+        .args(["compare", "web", "--markdown", "--policy"])
+        .arg(&policy)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).unwrap();
+    assert!(text.contains("#### live vs hot.toml"), "{text}");
+    let row = |name: &str| -> Vec<f64> {
+        text.lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no {name} row in {text}"))
+            .split('|')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect()
+    };
+    let hours = row("instance-hours");
+    assert!(
+        hours[1] < hours[0],
+        "running hotter needs fewer instances: {hours:?}"
+    );
+    let under = row("under-provisioned time tau_U %");
+    assert!(
+        under[1] > under[0],
+        "and is under-provisioned against the live target more often: {under:?}"
     );
 }

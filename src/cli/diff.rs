@@ -270,7 +270,39 @@ pub fn format_diff(view: &DiffView<'_>) -> String {
         }
         let _ = writeln!(out);
     }
-    let (old, new) = (view.old, view.new);
+    out.push_str(&comparison_table(
+        view.old,
+        view.new,
+        ("old", "new"),
+        view.price,
+        md,
+    ));
+    let _ = writeln!(out);
+    if view.breaches.is_empty() {
+        let _ = writeln!(out, "Guards: none crossed.");
+    } else {
+        for breach in view.breaches {
+            let label = if md {
+                "- **GUARD CROSSED:**"
+            } else {
+                "GUARD CROSSED:"
+            };
+            let _ = writeln!(out, "{label} {breach}");
+        }
+    }
+    out
+}
+
+/// Two scores side by side with the change, as text or a Markdown table;
+/// `names` head the two columns.
+pub fn comparison_table(
+    old: &Score,
+    new: &Score,
+    names: (&str, &str),
+    price: Option<f64>,
+    md: bool,
+) -> String {
+    let mut out = String::new();
     let mut rows: Vec<(&str, f64, f64, usize)> = vec![
         ("instance-hours", old.instance_hours, new.instance_hours, 1),
         (
@@ -317,7 +349,7 @@ pub fn format_diff(view: &DiffView<'_>) -> String {
         ),
     ];
     let cost;
-    if let Some(price) = view.price {
+    if let Some(price) = price {
         cost = (
             "cost",
             old.instance_hours * price,
@@ -327,12 +359,16 @@ pub fn format_diff(view: &DiffView<'_>) -> String {
         rows.insert(1, cost);
     }
     if md {
-        let _ = writeln!(out, "| | old | new | change |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| | {} | {} | change |\n|---|---:|---:|---:|",
+            names.0, names.1
+        );
     } else {
         let _ = writeln!(
             out,
             "{:<40} {:>12} {:>12} {:>12}",
-            "", "old", "new", "change"
+            "", names.0, names.1, "change"
         );
     }
     for (name, o, n, digits) in rows {
@@ -344,19 +380,6 @@ pub fn format_diff(view: &DiffView<'_>) -> String {
                 out,
                 "{name:<40} {o:>12.digits$} {n:>12.digits$} {change:>12}"
             );
-        }
-    }
-    let _ = writeln!(out);
-    if view.breaches.is_empty() {
-        let _ = writeln!(out, "Guards: none crossed.");
-    } else {
-        for breach in view.breaches {
-            let label = if md {
-                "- **GUARD CROSSED:**"
-            } else {
-                "GUARD CROSSED:"
-            };
-            let _ = writeln!(out, "{label} {breach}");
         }
     }
     out

@@ -41,6 +41,27 @@ pub enum LogCommand {
     /// Re-run the core on one decision's recorded inputs and check it
     /// reproduces the decision; exits 1 on a mismatch.
     Replay(ReplayArgs),
+    /// Score the live policy against its shadow candidates over a period,
+    /// with the same figures as `ebb diff`.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The target (Auto Scaling group).
+    pub target: String,
+    /// The live policy file (its first target-tracking policy defines demand).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Only decisions at or after this time.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only decisions at or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// Print Markdown tables.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +117,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
         LogCommand::Explain(explain) => run_explain(&args.file, explain, &mut out),
         LogCommand::Stats(stats) => run_stats(&args.file, stats, &mut out),
         LogCommand::Replay(replay) => run_replay(&args.file, replay, &mut out),
+        LogCommand::Compare(compare) => run_compare(&args.file, compare, &mut out),
     };
     // `ebb log tail | head` closes the pipe early: that is not an error.
     match result {
@@ -412,6 +434,66 @@ fn run_replay(path: &Path, args: ReplayArgs, out: &mut dyn Write) -> anyhow::Res
         )?;
     }
     Ok(ExitCode::FAILURE)
+}
+
+fn run_compare(path: &Path, args: CompareArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let file = match crate::policy_file::load_file(&args.policy) {
+        Ok(file) => file,
+        Err(errors) => bail!("{errors}"),
+    };
+    let mut records = Records::open(path)?;
+    let mut live = Vec::new();
+    let mut shadows: BTreeMap<String, Vec<DecisionRecord>> = BTreeMap::new();
+    while let Some(record) = records.next_record()? {
+        let in_period =
+            args.from.is_none_or(|t| record.time >= t) && args.to.is_none_or(|t| record.time <= t);
+        if record.target != args.target || !in_period {
+            continue;
+        }
+        match (record.role, record.candidate.clone()) {
+            (RecordRole::Shadow, Some(candidate)) => {
+                shadows.entry(candidate).or_default().push(record)
+            }
+            (RecordRole::Shadow, None) => {}
+            _ => live.push(record),
+        }
+    }
+    if shadows.is_empty() {
+        bail!(
+            "no shadow decisions for `{}` in `{}` in that period: name candidates in the policy's `target.shadows`",
+            args.target,
+            path.display()
+        );
+    }
+    let comparison = crate::sim::score::compare_live_and_shadows(&file, &live, &shadows)
+        .map_err(anyhow::Error::msg)?;
+    writeln!(
+        out,
+        "{} decisions of `{}` from {} to {}; demand = capacity at `{}`'s target, as observed under the live policy \
+         ({} decisions without usable data left out)\n",
+        comparison.scored,
+        args.target,
+        live.first().map_or("-".into(), |r| r.time.to_rfc3339()),
+        live.last().map_or("-".into(), |r| r.time.to_rfc3339()),
+        comparison.tracked_policy,
+        comparison.skipped
+    )?;
+    for (candidate, score) in &comparison.candidates {
+        if args.markdown {
+            writeln!(out, "#### live vs {candidate}\n")?;
+        } else {
+            writeln!(out, "live vs {candidate}:")?;
+        }
+        let table = crate::cli::diff::comparison_table(
+            &comparison.live,
+            score,
+            ("live", candidate),
+            None,
+            args.markdown,
+        );
+        writeln!(out, "{table}")?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The full reasoning of one decision, section by section.

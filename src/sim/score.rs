@@ -6,7 +6,11 @@
 //! supply is the number of instances in service. Each is sampled per minute.
 
 use super::cloud::Sample;
+use crate::decision::{DecisionRecord, MetricStatus};
+use crate::policy_file::{MetricType, PolicyFile, PolicySpec};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How well one controller kept supply at demand over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,9 +33,38 @@ pub struct Score {
     pub mean_utilization: f64,
 }
 
-/// Scores per-minute samples.
+/// One moment of a run, as scoring sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityPoint {
+    /// Instances the load needs.
+    pub demand: u32,
+    /// Instances serving.
+    pub supply: u32,
+    /// Instances paid for (serving or booting).
+    pub running: u32,
+    pub desired: u32,
+    /// Percent, capped at 100.
+    pub utilization: f64,
+}
+
+/// Scores per-minute samples of the simulated cloud.
 pub fn score(samples: &[Sample], capacity_per_instance: f64, max_capacity: u32) -> Score {
-    let minutes = samples.len().max(1) as f64;
+    let points = samples.iter().map(|s| CapacityPoint {
+        demand: s.demand(capacity_per_instance),
+        supply: s.serving,
+        running: s.running,
+        desired: s.desired,
+        utilization: s.utilization(capacity_per_instance),
+    });
+    score_points(points, max_capacity, 1.0 / 60.0)
+}
+
+/// Scores points taken at a regular step of `step_hours`.
+pub fn score_points(
+    points: impl IntoIterator<Item = CapacityPoint>,
+    max_capacity: u32,
+    step_hours: f64,
+) -> Score {
     let mut score = Score {
         under_accuracy: 0.0,
         over_accuracy: 0.0,
@@ -42,10 +75,11 @@ pub fn score(samples: &[Sample], capacity_per_instance: f64, max_capacity: u32) 
         time_at_max: 0.0,
         mean_utilization: 0.0,
     };
-    let mut previous_desired = samples.first().map(|s| s.desired);
-    for sample in samples {
-        let demand = sample.demand(capacity_per_instance);
-        let supply = sample.serving;
+    let mut count = 0usize;
+    let mut previous_desired = None;
+    for point in points {
+        count += 1;
+        let (demand, supply) = (point.demand, point.supply);
         let scale = f64::from(demand.max(1));
         if supply < demand {
             score.under_accuracy += f64::from(demand - supply) / scale;
@@ -54,16 +88,17 @@ pub fn score(samples: &[Sample], capacity_per_instance: f64, max_capacity: u32) 
             score.over_accuracy += f64::from(supply - demand) / scale;
             score.over_timeshare += 1.0;
         }
-        if previous_desired != Some(sample.desired) {
+        if previous_desired.is_some_and(|p| p != point.desired) {
             score.capacity_changes += 1;
-            previous_desired = Some(sample.desired);
         }
-        if sample.desired >= max_capacity {
+        previous_desired = Some(point.desired);
+        if point.desired >= max_capacity {
             score.time_at_max += 1.0;
         }
-        score.instance_hours += f64::from(sample.running) / 60.0;
-        score.mean_utilization += sample.utilization(capacity_per_instance);
+        score.instance_hours += f64::from(point.running) * step_hours;
+        score.mean_utilization += point.utilization;
     }
+    let count = count.max(1) as f64;
     for share in [
         &mut score.under_accuracy,
         &mut score.over_accuracy,
@@ -71,16 +106,91 @@ pub fn score(samples: &[Sample], capacity_per_instance: f64, max_capacity: u32) 
         &mut score.over_timeshare,
         &mut score.time_at_max,
     ] {
-        *share *= 100.0 / minutes;
+        *share *= 100.0 / count;
     }
-    score.mean_utilization /= minutes;
+    score.mean_utilization /= count;
     score
+}
+
+/// The live policy and its shadow candidates, scored on the same decisions.
+#[derive(Debug, Clone)]
+pub struct ShadowComparison {
+    pub tracked_policy: String,
+    pub scored: usize,
+    pub skipped: usize,
+    pub live: Score,
+    pub candidates: Vec<(String, Score)>,
+}
+
+/// Scores the live records and each candidate's records of the same
+/// evaluations. Demand at each evaluation is the capacity that holds the
+/// live policy's first target-tracking metric at its target, as observed
+/// under the live policy; supply is each one's decided capacity.
+pub fn compare_live_and_shadows(
+    file: &PolicyFile,
+    live: &[DecisionRecord],
+    shadows: &BTreeMap<String, Vec<DecisionRecord>>,
+) -> Result<ShadowComparison, String> {
+    let tracked = file
+        .policies
+        .iter()
+        .find_map(|p| match p {
+            PolicySpec::TargetTracking(tt) => Some(tt),
+            _ => None,
+        })
+        .ok_or("the live policy has no target-tracking policy to define demand with")?;
+    let demand_at = |record: &DecisionRecord| -> Option<u32> {
+        let metric = record.metrics.iter().find(|m| m.name == tracked.metric)?;
+        let value = metric
+            .smoothed
+            .filter(|_| metric.status == MetricStatus::Ok)?;
+        let serving = f64::from(record.capacity.in_service);
+        let needed = match tracked.metric_type {
+            MetricType::Utilization | MetricType::LoadPerInstance => {
+                serving * value / tracked.target
+            }
+            MetricType::LoadTotal => value / tracked.target,
+        };
+        Some((needed - 1e-9).ceil().max(0.0) as u32)
+    };
+    let demands: BTreeMap<DateTime<Utc>, u32> = live
+        .iter()
+        .filter_map(|r| Some((r.time, demand_at(r)?)))
+        .collect();
+    let step_hours = file.target.interval.as_secs_f64() / 3600.0;
+    let max = file.target.max_capacity;
+    let points = |records: &[DecisionRecord]| -> Vec<CapacityPoint> {
+        records
+            .iter()
+            .filter_map(|r| {
+                let demand = *demands.get(&r.time)?;
+                Some(CapacityPoint {
+                    demand,
+                    supply: r.desired,
+                    running: r.desired,
+                    desired: r.desired,
+                    utilization: (100.0 * f64::from(demand) / f64::from(r.desired.max(1)))
+                        .min(100.0),
+                })
+            })
+            .collect()
+    };
+    let live_points = points(live);
+    Ok(ShadowComparison {
+        tracked_policy: tracked.name.clone(),
+        scored: live_points.len(),
+        skipped: live.len() - live_points.len(),
+        live: score_points(live_points, max, step_hours),
+        candidates: shadows
+            .iter()
+            .map(|(name, records)| (name.clone(), score_points(points(records), max, step_hours)))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
 
     fn sample(load: f64, serving: u32, desired: u32) -> Sample {
         Sample {
