@@ -154,8 +154,11 @@ impl TargetEvaluator {
             ));
             self.state
                 .record_scaling(now, Action::between(last_set, group.desired));
-            self.state.last_set = Some(group.desired);
         }
+        // Remember what the group looks like now, not only what ebb set: a
+        // change made by someone else before ebb's first own change must be
+        // noticed too.
+        self.state.last_set = Some(group.desired);
         let bounds = self.bounds(group, &mut notices);
 
         let mut values = BTreeMap::new();
@@ -296,6 +299,14 @@ impl TargetEvaluator {
     /// The policy's bounds, kept within the group's own.
     fn bounds(&self, group: &GroupState, notices: &mut Vec<String>) -> (u32, u32) {
         let (min, max) = (self.file.target.min_capacity, self.file.target.max_capacity);
+        if group.min > group.max {
+            // No real group is like this; clamping into it would panic.
+            notices.push(format!(
+                "the group reports min {} above max {}: using the policy's bounds [{min}, {max}]",
+                group.min, group.max
+            ));
+            return (min, max);
+        }
         let (lo, hi) = (
             min.clamp(group.min, group.max),
             max.clamp(group.min, group.max),
@@ -307,5 +318,327 @@ impl TargetEvaluator {
             ));
         }
         (lo, hi)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::actuator::Instance;
+    use crate::decision::{GovernorRule, MetricStatus, Recommendation};
+    use crate::source::{Datapoint, FetchError, Series};
+    use chrono::Duration;
+
+    pub(crate) fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).expect("valid time")
+    }
+
+    /// A CPU target-tracking policy file (target 50%, bounds [1, 20]) with
+    /// `governor` as its governor table and `mode`.
+    pub(crate) fn policy_file(group: &str, mode: &str, governor: &str) -> PolicyFile {
+        let text = format!(
+            r#"
+[target]
+group = "{group}"
+min_capacity = 1
+max_capacity = 20
+mode = "{mode}"
+
+[metrics.cpu]
+stale_after = "5m"
+
+[metrics.cpu.source.cloudwatch]
+namespace = "AWS/EC2"
+metric_name = "CPUUtilization"
+statistic = "Average"
+
+[[policies]]
+kind = "target-tracking"
+name = "cpu-50"
+metric = "cpu"
+target = 50.0
+
+[governor]
+{governor}
+"#
+        );
+        crate::policy_file::parse_str(&text, std::path::Path::new("test.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Cooldowns of ten minutes; stabilization and warm-up off.
+    pub(crate) const COOLDOWNS: &str = r#"
+scale_out_cooldown = "10m"
+scale_in_cooldown = "10m"
+scale_in_stabilization = "0s"
+warmup = "0s"
+"#;
+
+    /// A group of `n` instances, in service since long ago.
+    pub(crate) fn group(n: u32) -> GroupState {
+        GroupState {
+            desired: n,
+            min: 0,
+            max: 100,
+            instances: (0..n)
+                .map(|i| Instance {
+                    id: format!("i-{i}"),
+                    lifecycle: Lifecycle::InService,
+                    launched_at: t(-86_400),
+                })
+                .collect(),
+        }
+    }
+
+    fn cpu(group: &str, at: i64, value: f64) -> FetchResults {
+        FetchResults::from([(
+            MetricKey::new(group, "cpu"),
+            Ok(Series {
+                points: vec![Datapoint { time: t(at), value }],
+                ..Series::default()
+            }),
+        )])
+    }
+
+    fn ok() -> Outcome {
+        Outcome {
+            applied: true,
+            dry_run: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn young_and_pending_instances_are_warming_and_leaving_ones_do_not_count() {
+        let evaluator = TargetEvaluator::new(policy_file("web", "active", r#"warmup = "5m""#));
+        let instance = |id: &str, lifecycle, launched: i64| Instance {
+            id: id.into(),
+            lifecycle,
+            launched_at: t(launched),
+        };
+        let group = GroupState {
+            desired: 4,
+            min: 0,
+            max: 10,
+            instances: vec![
+                instance("old", Lifecycle::InService, -600),
+                instance("just-warm", Lifecycle::InService, -300),
+                instance("young", Lifecycle::InService, -60),
+                instance("booting", Lifecycle::Pending, -30),
+                instance("going", Lifecycle::Leaving, -6000),
+            ],
+        };
+        assert_eq!(
+            evaluator.observe(t(0), &group),
+            ObservedCapacity {
+                desired: 4,
+                in_service: 2,
+                warming: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn warming_instances_are_not_serving_capacity_and_block_scale_in() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", r#"warmup = "5m""#));
+        let mut group = group(4);
+        group.instances[3].launched_at = t(-60);
+        // 3 serving at 20% want 2 instances, but one is still warming up.
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 20.0), &group);
+        assert_eq!(record.capacity.in_service, 3);
+        assert_eq!(record.capacity.warming, 1);
+        assert_eq!(
+            record.policies[0].recommendation,
+            Recommendation::Capacity(2)
+        );
+        assert_eq!((record.desired, record.action), (4, Action::Hold));
+        assert_eq!(record.steps.last().unwrap().rule, GovernorRule::WarmingUp);
+    }
+
+    #[test]
+    fn a_record_says_why_in_one_json_line() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", -60, 90.0), &group(4));
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert_eq!(record.metrics[0].status, MetricStatus::Ok);
+        assert_eq!(record.metrics[0].raw, Some(90.0));
+        assert_eq!(record.metrics[0].age_s, Some(60));
+        assert!(record.reason.contains("4 -> 8"), "{}", record.reason);
+        let line = serde_json::to_string(&record).unwrap();
+        assert!(!line.contains('\n'));
+        assert!(line.contains("4 serving x 90.00/50"), "{line}");
+        let back: DecisionRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn missing_data_holds_and_says_so() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let failed = FetchResults::from([(
+            MetricKey::new("web", "cpu"),
+            Err(FetchError("throttled".into())),
+        )]);
+        let record = evaluator.evaluate(t(0), &failed, &group(6));
+        assert_eq!((record.desired, record.action), (6, Action::Hold));
+        assert_eq!(record.metrics[0].status, MetricStatus::Missing);
+        assert_eq!(
+            record.policies[0].recommendation,
+            Recommendation::MissingData
+        );
+        // Stale data, too: the last datapoint is older than stale_after.
+        let record = evaluator.evaluate(t(0), &cpu("web", -301, 5.0), &group(6));
+        assert_eq!(record.metrics[0].status, MetricStatus::Stale);
+        assert_eq!((record.desired, record.action), (6, Action::Hold));
+    }
+
+    #[test]
+    fn policy_bounds_are_kept_within_the_groups_with_a_notice() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let group = GroupState {
+            min: 3,
+            max: 6,
+            ..group(4)
+        };
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group);
+        assert_eq!((record.min_capacity, record.max_capacity), (3, 6));
+        assert_eq!(record.desired, 6);
+        assert_eq!(
+            record.notices,
+            ["policy bounds [1, 20] lie outside the group's [3, 6]: using [3, 6]"]
+        );
+        // Group bounds wider than the policy's: the policy's apply, quietly.
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 500.0), &group_with_bounds(0, 100));
+        assert_eq!(
+            (record.min_capacity, record.max_capacity, record.desired),
+            (1, 20, 20)
+        );
+        assert!(record.notices.is_empty());
+    }
+
+    fn group_with_bounds(min: u32, max: u32) -> GroupState {
+        GroupState {
+            min,
+            max,
+            ..group(4)
+        }
+    }
+
+    #[test]
+    fn a_group_reporting_min_above_max_does_not_panic() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group_with_bounds(9, 2));
+        assert_eq!((record.min_capacity, record.max_capacity), (1, 20));
+        assert!(
+            record.notices[0].contains("min 9 above max 2"),
+            "{:?}",
+            record.notices
+        );
+    }
+
+    #[test]
+    fn a_change_made_outside_ebb_starts_a_cooldown() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(4));
+        assert!(record.notices.is_empty());
+        evaluator.settle(&record.outcome);
+        // Someone scales the group to 10 by hand; CPU drops accordingly.
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 20.0), &group(10));
+        assert_eq!(
+            record.notices,
+            ["desired capacity changed outside ebb: 4 -> 10"]
+        );
+        assert_eq!(evaluator.state().last_scale_out, Some(t(60)));
+        // The scale-in cooldown now runs from that change.
+        assert_eq!((record.desired, record.action), (10, Action::Hold));
+        assert!(
+            record.reason.contains("scale-in cooldown"),
+            "{}",
+            record.reason
+        );
+        evaluator.settle(&record.outcome);
+        let record = evaluator.evaluate(t(660), &cpu("web", 660, 20.0), &group(10));
+        assert!(record.notices.is_empty());
+        assert_eq!((record.desired, record.action), (4, Action::ScaleIn));
+    }
+
+    #[test]
+    fn ebbs_own_change_is_not_taken_for_someone_elses() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4));
+        assert_eq!(record.desired, 8);
+        evaluator.settle(&ok());
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 50.0), &group(8));
+        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert_eq!(evaluator.state().last_scale_out, Some(t(0)));
+    }
+
+    #[test]
+    fn a_failed_change_leaves_the_state_as_it_was() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4));
+        assert_eq!(record.action, Action::ScaleOut);
+        evaluator.settle(&Outcome {
+            applied: false,
+            dry_run: false,
+            error: Some("throttled".into()),
+        });
+        assert_eq!(evaluator.state().last_scale_out, None);
+        assert_eq!(evaluator.state().last_set, Some(4));
+        // The next tick tries again: no cooldown holds it back.
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4));
+        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+    }
+
+    #[test]
+    fn a_dry_run_keeps_cooldowns_as_if_applied_but_expects_no_change() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "dry-run", COOLDOWNS));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4));
+        assert_eq!(record.action, Action::ScaleOut);
+        evaluator.settle(&Outcome {
+            applied: false,
+            dry_run: true,
+            error: None,
+        });
+        assert_eq!(evaluator.state().last_scale_out, Some(t(0)));
+        // The group stayed at 4, as it should in a dry run: no "outside ebb" notice.
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4));
+        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert_eq!((record.desired, record.action), (4, Action::Hold));
+    }
+
+    #[test]
+    fn an_unreadable_group_holds_at_the_last_known_capacity() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5));
+        let record = evaluator.unavailable(t(60), "AccessDenied".into());
+        assert_eq!((record.desired, record.action), (5, Action::Hold));
+        assert_eq!(record.outcome.error.as_deref(), Some("AccessDenied"));
+        assert!(
+            record.reason.contains("group state unavailable"),
+            "{}",
+            record.reason
+        );
+        // Nothing is pending: settling does not change the state.
+        let before = evaluator.state().clone();
+        evaluator.settle(&ok());
+        assert_eq!(evaluator.state(), &before);
+    }
+
+    #[test]
+    fn requests_cover_the_smoothing_window_then_only_what_is_new() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let requests = evaluator.metric_requests(t(0));
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].key, MetricKey::new("web", "cpu"));
+        assert_eq!(requests[0].since, t(0) - Duration::minutes(5));
+        evaluator.evaluate(t(0), &cpu("web", -60, 50.0), &group(4));
+        assert_eq!(evaluator.metric_requests(t(60))[0].since, t(-60));
+        // After a long outage, no further back than the window.
+        assert_eq!(
+            evaluator.metric_requests(t(3600))[0].since,
+            t(3600) - Duration::minutes(5)
+        );
     }
 }

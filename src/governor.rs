@@ -37,7 +37,7 @@ pub struct GovernorState {
     /// Bounded proposals within the stabilization window, oldest first.
     #[serde(default)]
     pub recent: Vec<(DateTime<Utc>, u32)>,
-    /// The desired capacity ebb last set, to notice changes made by others.
+    /// The desired capacity ebb last set or saw, to notice changes made by others.
     #[serde(default)]
     pub last_set: Option<u32>,
 }
@@ -289,4 +289,714 @@ fn max_step(limit: &StepLimit, current: u32) -> u32 {
         .map(|p| ((current as f64 * p / 100.0).ceil()).min(u32::MAX as f64) as u32)
         .unwrap_or(u32::MAX);
     by_count.min(by_share).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as StdDuration;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).expect("valid time")
+    }
+
+    /// A governor with every rule but combination, missing data and bounds
+    /// switched off, so each test turns on only the rule it is about.
+    fn plain() -> GovernorSpec {
+        GovernorSpec {
+            scale_out_cooldown: StdDuration::ZERO,
+            scale_in_cooldown: StdDuration::ZERO,
+            scale_in_stabilization: StdDuration::ZERO,
+            max_step_out: StepLimit::default(),
+            max_step_in: StepLimit::default(),
+            warmup: StdDuration::ZERO,
+            on_missing_data: MissingDataAction::Hold,
+        }
+    }
+
+    fn capacity(desired: u32) -> ObservedCapacity {
+        ObservedCapacity {
+            desired,
+            in_service: desired,
+            warming: 0,
+        }
+    }
+
+    fn wants(name: &str, recommendation: Recommendation) -> PolicyRecord {
+        PolicyRecord {
+            name: name.into(),
+            kind: "test".into(),
+            recommendation,
+            reason: String::new(),
+            detail: None,
+        }
+    }
+
+    fn offers(capacities: &[u32]) -> Vec<PolicyRecord> {
+        capacities
+            .iter()
+            .enumerate()
+            .map(|(i, c)| wants(&format!("p{i}"), Recommendation::Capacity(*c)))
+            .collect()
+    }
+
+    fn decide(spec: GovernorSpec, current: u32, policies: &[PolicyRecord]) -> Verdict {
+        Governor::new(spec).decide(
+            &GovernorState::default(),
+            t(0),
+            capacity(current),
+            policies,
+            (0, 100),
+        )
+    }
+
+    fn rules(verdict: &Verdict) -> Vec<GovernorRule> {
+        verdict.steps.iter().map(|s| s.rule).collect()
+    }
+
+    #[test]
+    fn scales_out_to_the_largest_recommendation() {
+        let v = decide(plain(), 5, &offers(&[3, 9, 7]));
+        assert_eq!((v.desired, v.action), (9, Action::ScaleOut));
+        assert!(v.steps[0].note.contains("p1 (9)"), "{:?}", v.steps);
+        assert!(v.reason.starts_with("5 -> 9"), "{}", v.reason);
+    }
+
+    #[test]
+    fn scales_in_only_when_every_policy_agrees() {
+        let v = decide(plain(), 5, &offers(&[2, 5]));
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+        let v = decide(plain(), 5, &offers(&[2, 4]));
+        assert_eq!((v.desired, v.action), (4, Action::ScaleIn));
+    }
+
+    #[test]
+    fn a_policy_without_an_opinion_does_not_take_part() {
+        let policies = vec![
+            wants("schedule", Recommendation::NoOpinion),
+            wants("cpu", Recommendation::Capacity(3)),
+        ];
+        let v = decide(plain(), 5, &policies);
+        assert_eq!((v.desired, v.action), (3, Action::ScaleIn));
+    }
+
+    #[test]
+    fn without_any_recommendation_it_holds() {
+        let v = decide(plain(), 5, &[wants("schedule", Recommendation::NoOpinion)]);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+        assert!(v.reason.contains("no policy recommends"), "{}", v.reason);
+        let v = decide(plain(), 5, &[]);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+    }
+
+    #[test]
+    fn never_scales_in_when_a_policy_lacks_data() {
+        for on_missing_data in [MissingDataAction::Hold, MissingDataAction::ScaleOutOnly] {
+            let spec = GovernorSpec {
+                on_missing_data,
+                ..plain()
+            };
+            let policies = vec![
+                wants("cpu", Recommendation::MissingData),
+                wants("requests", Recommendation::Capacity(2)),
+            ];
+            let v = decide(spec, 5, &policies);
+            assert_eq!(
+                (v.desired, v.action),
+                (5, Action::Hold),
+                "{on_missing_data:?}"
+            );
+            assert_eq!(
+                rules(&v),
+                [GovernorRule::Combine, GovernorRule::MissingData]
+            );
+            assert!(v.reason.contains("no data for cpu"), "{}", v.reason);
+        }
+    }
+
+    #[test]
+    fn missing_data_alone_holds() {
+        let v = decide(plain(), 5, &[wants("cpu", Recommendation::MissingData)]);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+    }
+
+    #[test]
+    fn on_missing_data_hold_also_blocks_scale_out() {
+        let policies = vec![
+            wants("cpu", Recommendation::MissingData),
+            wants("requests", Recommendation::Capacity(8)),
+        ];
+        let v = decide(plain(), 5, &policies);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+        assert!(v.reason.contains("on_missing_data = hold"), "{}", v.reason);
+    }
+
+    #[test]
+    fn on_missing_data_scale_out_only_lets_scale_out_through() {
+        let spec = GovernorSpec {
+            on_missing_data: MissingDataAction::ScaleOutOnly,
+            ..plain()
+        };
+        let policies = vec![
+            wants("cpu", Recommendation::MissingData),
+            wants("requests", Recommendation::Capacity(8)),
+        ];
+        let v = decide(spec, 5, &policies);
+        assert_eq!((v.desired, v.action), (8, Action::ScaleOut));
+    }
+
+    #[test]
+    fn clamps_to_the_bounds() {
+        let governor = Governor::new(plain());
+        let state = GovernorState::default();
+        let v = governor.decide(&state, t(0), capacity(5), &offers(&[50]), (2, 10));
+        assert_eq!((v.desired, v.action), (10, Action::ScaleOut));
+        assert_eq!(rules(&v), [GovernorRule::Combine, GovernorRule::Clamped]);
+        assert!(v.reason.contains("bounds [2, 10]"), "{}", v.reason);
+        let v = governor.decide(&state, t(0), capacity(5), &offers(&[0]), (2, 10));
+        assert_eq!((v.desired, v.action), (2, Action::ScaleIn));
+    }
+
+    #[test]
+    fn bounds_override_every_other_rule() {
+        // Someone set the group to 1, below the minimum of 3, a moment after
+        // ebb scaled: cooldowns, missing data and warm-up would all hold, but
+        // a group outside its bounds is brought back at once.
+        let spec = GovernorSpec {
+            scale_out_cooldown: StdDuration::from_secs(600),
+            ..plain()
+        };
+        let state = GovernorState {
+            last_scale_out: Some(t(-10)),
+            ..GovernorState::default()
+        };
+        let observed = ObservedCapacity {
+            desired: 1,
+            in_service: 0,
+            warming: 1,
+        };
+        let policies = [wants("cpu", Recommendation::MissingData)];
+        let v = Governor::new(spec.clone()).decide(&state, t(0), observed, &policies, (3, 10));
+        assert_eq!((v.desired, v.action), (3, Action::ScaleOut));
+        // And above the maximum, even on missing data.
+        let v = Governor::new(spec).decide(&state, t(0), capacity(14), &policies, (3, 10));
+        assert_eq!((v.desired, v.action), (10, Action::ScaleIn));
+    }
+
+    #[test]
+    fn scale_in_waits_for_the_highest_proposal_in_the_stabilization_window() {
+        let governor = Governor::new(GovernorSpec {
+            scale_in_stabilization: StdDuration::from_secs(300),
+            ..plain()
+        });
+        let mut state = GovernorState::default();
+        let mut tick = |at: i64, current: u32, wanted: u32| {
+            let v = governor.decide(
+                &state,
+                t(at),
+                capacity(current),
+                &offers(&[wanted]),
+                (0, 100),
+            );
+            state = v.next_state.clone();
+            v
+        };
+        assert_eq!(tick(0, 8, 8).desired, 8);
+        let v = tick(60, 8, 4);
+        assert_eq!((v.desired, v.action), (8, Action::Hold));
+        assert_eq!(rules(&v), [GovernorRule::Combine, GovernorRule::Stabilized]);
+        assert!(
+            v.reason.contains("highest proposal in the last 300s is 8"),
+            "{}",
+            v.reason
+        );
+        assert_eq!(tick(200, 8, 6).desired, 8);
+        // The proposal of 8 at t=0 has left the window: the highest left is 6.
+        let v = tick(300, 8, 4);
+        assert_eq!((v.desired, v.action), (6, Action::ScaleIn));
+        let v = tick(500, 6, 4);
+        assert_eq!((v.desired, v.action), (4, Action::ScaleIn));
+    }
+
+    #[test]
+    fn stabilization_does_not_delay_scale_out() {
+        let governor = Governor::new(GovernorSpec {
+            scale_in_stabilization: StdDuration::from_secs(300),
+            ..plain()
+        });
+        let state = GovernorState {
+            recent: vec![(t(-60), 3)],
+            ..GovernorState::default()
+        };
+        let v = governor.decide(&state, t(0), capacity(4), &offers(&[9]), (0, 100));
+        assert_eq!((v.desired, v.action), (9, Action::ScaleOut));
+        assert_eq!(v.next_state.recent, vec![(t(-60), 3), (t(0), 9)]);
+    }
+
+    #[test]
+    fn stabilization_remembers_only_its_window() {
+        let governor = Governor::new(GovernorSpec {
+            scale_in_stabilization: StdDuration::from_secs(300),
+            ..plain()
+        });
+        let state = GovernorState {
+            recent: vec![(t(-400), 20), (t(-300), 10), (t(-100), 7)],
+            ..GovernorState::default()
+        };
+        let v = governor.decide(&state, t(0), capacity(8), &offers(&[5]), (0, 100));
+        assert_eq!((v.desired, v.action), (7, Action::ScaleIn));
+        assert_eq!(v.next_state.recent, vec![(t(-100), 7), (t(0), 5)]);
+    }
+
+    #[test]
+    fn no_scale_in_while_instances_warm_up() {
+        let governor = Governor::new(plain());
+        let observed = ObservedCapacity {
+            desired: 6,
+            in_service: 4,
+            warming: 2,
+        };
+        let state = GovernorState::default();
+        let v = governor.decide(&state, t(0), observed, &offers(&[3]), (0, 100));
+        assert_eq!((v.desired, v.action), (6, Action::Hold));
+        assert_eq!(rules(&v), [GovernorRule::Combine, GovernorRule::WarmingUp]);
+        assert!(
+            v.reason.contains("2 instance(s) still warming up"),
+            "{}",
+            v.reason
+        );
+        // Warming instances do not stop a scale-out.
+        let v = governor.decide(&state, t(0), observed, &offers(&[9]), (0, 100));
+        assert_eq!((v.desired, v.action), (9, Action::ScaleOut));
+    }
+
+    fn cooled(out: u64, scale_in: u64, state: GovernorState) -> impl Fn(u32, u32, i64) -> Verdict {
+        let governor = Governor::new(GovernorSpec {
+            scale_out_cooldown: StdDuration::from_secs(out),
+            scale_in_cooldown: StdDuration::from_secs(scale_in),
+            ..plain()
+        });
+        move |current, wanted, at| {
+            governor.decide(
+                &state,
+                t(at),
+                capacity(current),
+                &offers(&[wanted]),
+                (0, 100),
+            )
+        }
+    }
+
+    #[test]
+    fn no_scale_out_within_the_scale_out_cooldown() {
+        let state = GovernorState {
+            last_scale_out: Some(t(0)),
+            ..GovernorState::default()
+        };
+        let decide = cooled(120, 0, state);
+        let v = decide(5, 8, 119);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+        assert_eq!(rules(&v), [GovernorRule::Combine, GovernorRule::Cooldown]);
+        assert!(
+            v.reason.contains("last scale-out 119s ago, cooldown 120s"),
+            "{}",
+            v.reason
+        );
+        let v = decide(5, 8, 120);
+        assert_eq!((v.desired, v.action), (8, Action::ScaleOut));
+    }
+
+    #[test]
+    fn a_recent_scale_in_does_not_block_scale_out() {
+        let state = GovernorState {
+            last_scale_in: Some(t(0)),
+            ..GovernorState::default()
+        };
+        let v = cooled(120, 600, state)(5, 8, 10);
+        assert_eq!((v.desired, v.action), (8, Action::ScaleOut));
+    }
+
+    #[test]
+    fn no_scale_in_within_the_scale_in_cooldown_of_any_scaling() {
+        for state in [
+            GovernorState {
+                last_scale_in: Some(t(0)),
+                ..GovernorState::default()
+            },
+            GovernorState {
+                last_scale_out: Some(t(0)),
+                ..GovernorState::default()
+            },
+        ] {
+            let decide = cooled(0, 300, state.clone());
+            let v = decide(8, 5, 299);
+            assert_eq!((v.desired, v.action), (8, Action::Hold), "{state:?}");
+            assert!(v.reason.contains("scale-in cooldown"), "{}", v.reason);
+            let v = decide(8, 5, 300);
+            assert_eq!((v.desired, v.action), (5, Action::ScaleIn), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn the_scale_in_cooldown_does_not_block_scale_out() {
+        let state = GovernorState {
+            last_scale_in: Some(t(0)),
+            last_scale_out: Some(t(0)),
+            ..GovernorState::default()
+        };
+        let v = cooled(60, 600, state)(5, 8, 60);
+        assert_eq!((v.desired, v.action), (8, Action::ScaleOut));
+    }
+
+    fn stepped(out: StepLimit, scale_in: StepLimit, current: u32, wanted: u32) -> Verdict {
+        decide(
+            GovernorSpec {
+                max_step_out: out,
+                max_step_in: scale_in,
+                ..plain()
+            },
+            current,
+            &offers(&[wanted]),
+        )
+    }
+
+    fn instances(n: u32) -> StepLimit {
+        StepLimit {
+            instances: Some(n),
+            percent: None,
+        }
+    }
+
+    fn percent(p: f64) -> StepLimit {
+        StepLimit {
+            instances: None,
+            percent: Some(p),
+        }
+    }
+
+    #[test]
+    fn step_limit_in_instances_each_direction() {
+        let none = StepLimit::default();
+        let v = stepped(instances(2), none, 4, 10);
+        assert_eq!((v.desired, v.action), (6, Action::ScaleOut));
+        assert_eq!(
+            rules(&v),
+            [GovernorRule::Combine, GovernorRule::StepLimited]
+        );
+        assert!(
+            v.reason.contains("at most 2 instance(s) out"),
+            "{}",
+            v.reason
+        );
+        // The scale-out limit does not apply to scale-in, and the other way round.
+        assert_eq!(stepped(instances(2), none, 10, 4).desired, 4);
+        let v = stepped(none, instances(1), 10, 4);
+        assert_eq!((v.desired, v.action), (9, Action::ScaleIn));
+        assert!(
+            v.reason.contains("at most 1 instance(s) in"),
+            "{}",
+            v.reason
+        );
+        assert_eq!(stepped(none, instances(1), 4, 10).desired, 10);
+    }
+
+    #[test]
+    fn step_limit_in_percent_each_direction() {
+        let none = StepLimit::default();
+        // 50% of 4 is 2.
+        assert_eq!(stepped(percent(50.0), none, 4, 10).desired, 6);
+        // 10% of 15 is 1.5: rounded up, so a limit never freezes small groups.
+        assert_eq!(stepped(percent(10.0), none, 15, 30).desired, 17);
+        assert_eq!(stepped(none, percent(25.0), 12, 2).desired, 9);
+        assert_eq!(stepped(none, percent(25.0), 2, 12).desired, 12);
+        // At least one instance even from zero.
+        assert_eq!(stepped(percent(100.0), none, 0, 5).desired, 1);
+    }
+
+    #[test]
+    fn the_tighter_of_the_two_step_limits_applies() {
+        let both = StepLimit {
+            instances: Some(3),
+            percent: Some(50.0),
+        };
+        let none = StepLimit::default();
+        assert_eq!(stepped(both, none, 4, 20).desired, 6); // 50% of 4 = 2 < 3
+        assert_eq!(stepped(both, none, 20, 40).desired, 23); // 3 < 50% of 20
+        assert_eq!(stepped(none, both, 20, 1).desired, 17);
+    }
+
+    #[test]
+    fn a_change_is_remembered_and_a_hold_changes_nothing() {
+        let state = GovernorState {
+            last_scale_in: Some(t(-1000)),
+            ..GovernorState::default()
+        };
+        let governor = Governor::new(plain());
+        let v = governor.decide(&state, t(0), capacity(5), &offers(&[7]), (0, 100));
+        assert_eq!(v.next_state.last_scale_out, Some(t(0)));
+        assert_eq!(v.next_state.last_scale_in, Some(t(-1000)));
+        assert_eq!(v.next_state.last_set, Some(7));
+        let v = governor.decide(&state, t(0), capacity(5), &offers(&[3]), (0, 100));
+        assert_eq!(v.next_state.last_scale_in, Some(t(0)));
+        assert_eq!(v.next_state.last_set, Some(3));
+        let v = governor.decide(&state, t(0), capacity(5), &offers(&[5]), (0, 100));
+        assert_eq!(v.next_state.last_scale_out, None);
+        assert_eq!(v.next_state.last_scale_in, Some(t(-1000)));
+        assert_eq!(v.next_state.last_set, None);
+    }
+
+    #[test]
+    fn rules_apply_in_order_and_each_is_recorded() {
+        // Wanted 30, max 20, 2 instances per step from 5: clamp, then step.
+        let governor = Governor::new(GovernorSpec {
+            max_step_out: instances(2),
+            ..plain()
+        });
+        let state = GovernorState::default();
+        let v = governor.decide(&state, t(0), capacity(5), &offers(&[30]), (1, 20));
+        let steps: Vec<(GovernorRule, u32)> =
+            v.steps.iter().map(|s| (s.rule, s.capacity)).collect();
+        assert_eq!(
+            steps,
+            [
+                (GovernorRule::Combine, 30),
+                (GovernorRule::Clamped, 20),
+                (GovernorRule::StepLimited, 7)
+            ]
+        );
+        assert_eq!(v.desired, 7);
+    }
+
+    /// Properties that hold for any spec, state, capacity and recommendations.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn step_limit() -> impl Strategy<Value = StepLimit> {
+            (
+                proptest::option::of(1u32..20),
+                proptest::option::of(1.0f64..300.0),
+            )
+                .prop_map(|(instances, percent)| StepLimit { instances, percent })
+        }
+
+        fn secs(max: u64) -> impl Strategy<Value = StdDuration> {
+            (0..=max).prop_map(StdDuration::from_secs)
+        }
+
+        fn spec() -> impl Strategy<Value = GovernorSpec> {
+            (
+                secs(900),
+                secs(900),
+                secs(900),
+                step_limit(),
+                step_limit(),
+                prop_oneof![
+                    Just(MissingDataAction::Hold),
+                    Just(MissingDataAction::ScaleOutOnly)
+                ],
+            )
+                .prop_map(|(out, scale_in, stab, step_out, step_in, missing)| {
+                    GovernorSpec {
+                        scale_out_cooldown: out,
+                        scale_in_cooldown: scale_in,
+                        scale_in_stabilization: stab,
+                        max_step_out: step_out,
+                        max_step_in: step_in,
+                        warmup: StdDuration::ZERO,
+                        on_missing_data: missing,
+                    }
+                })
+        }
+
+        /// A time at most `max` seconds before t(0), or never.
+        fn past(max: i64) -> impl Strategy<Value = Option<DateTime<Utc>>> {
+            proptest::option::of((0..=max).prop_map(|ago| t(-ago)))
+        }
+
+        fn state() -> impl Strategy<Value = GovernorState> {
+            (
+                past(2000),
+                past(2000),
+                proptest::collection::vec((0i64..1000, 0u32..120), 0..6),
+            )
+                .prop_map(|(last_scale_out, last_scale_in, recent)| {
+                    let mut recent: Vec<_> =
+                        recent.into_iter().map(|(ago, c)| (t(-ago), c)).collect();
+                    recent.sort();
+                    GovernorState {
+                        last_scale_out,
+                        last_scale_in,
+                        recent,
+                        last_set: None,
+                    }
+                })
+        }
+
+        fn recommendation() -> impl Strategy<Value = Recommendation> {
+            prop_oneof![
+                (0u32..150).prop_map(Recommendation::Capacity),
+                Just(Recommendation::NoOpinion),
+                Just(Recommendation::MissingData),
+            ]
+        }
+
+        fn policies() -> impl Strategy<Value = Vec<PolicyRecord>> {
+            proptest::collection::vec(recommendation(), 0..4).prop_map(|recs| {
+                recs.into_iter()
+                    .enumerate()
+                    .map(|(i, r)| wants(&format!("p{i}"), r))
+                    .collect()
+            })
+        }
+
+        fn observed() -> impl Strategy<Value = ObservedCapacity> {
+            (0u32..120, 0u32..4).prop_map(|(desired, warming)| ObservedCapacity {
+                desired,
+                in_service: desired.saturating_sub(warming),
+                warming: warming.min(desired),
+            })
+        }
+
+        fn bounds() -> impl Strategy<Value = (u32, u32)> {
+            (0u32..60, 0u32..60).prop_map(|(a, b)| (a.min(b), a.max(b)))
+        }
+
+        /// Bounds and a current capacity within them.
+        fn within_bounds() -> impl Strategy<Value = (u32, u32, u32)> {
+            bounds().prop_flat_map(|(min, max)| (Just(min), Just(max), min..=max))
+        }
+
+        fn warming_up(desired: u32, warming: u32) -> ObservedCapacity {
+            let warming = warming.min(desired);
+            ObservedCapacity {
+                desired,
+                in_service: desired - warming,
+                warming,
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn the_decision_is_always_within_bounds(
+                spec in spec(), state in state(), observed in observed(),
+                policies in policies(), (min, max) in bounds(),
+            ) {
+                let v = Governor::new(spec).decide(&state, t(0), observed, &policies, (min, max));
+                prop_assert!(min <= v.desired && v.desired <= max, "{} not in [{min}, {max}]", v.desired);
+                prop_assert_eq!(v.action, Action::between(observed.desired, v.desired));
+            }
+
+            #[test]
+            fn never_scales_in_on_missing_data(
+                spec in spec(), state in state(), observed in observed(),
+                mut policies in policies(), (min, max) in bounds(),
+            ) {
+                policies.push(wants("lacking", Recommendation::MissingData));
+                let current = observed.desired;
+                let v = Governor::new(spec.clone()).decide(&state, t(0), observed, &policies, (min, max));
+                // Only a group above its maximum is brought down.
+                if current <= max {
+                    prop_assert!(v.desired >= current, "{current} -> {}", v.desired);
+                }
+                // With `hold`, a group within its bounds does not move at all.
+                if spec.on_missing_data == MissingDataAction::Hold && (min..=max).contains(&current) {
+                    prop_assert_eq!(v.desired, current);
+                }
+            }
+
+            #[test]
+            fn never_changes_within_a_cooldown(
+                spec in spec(), mut state in state(), (min, max, current) in within_bounds(),
+                warming in 0u32..3, policies in policies(), ago in 0u64..900,
+            ) {
+                // The last scale-out was `ago` seconds ago, within both cooldowns.
+                let spec = GovernorSpec {
+                    scale_out_cooldown: spec.scale_out_cooldown.max(StdDuration::from_secs(ago + 1)),
+                    scale_in_cooldown: spec.scale_in_cooldown.max(StdDuration::from_secs(ago + 1)),
+                    ..spec
+                };
+                state.last_scale_out = Some(t(-(ago as i64)));
+                let v = Governor::new(spec).decide(&state, t(0), warming_up(current, warming), &policies, (min, max));
+                prop_assert_eq!(v.desired, current);
+                prop_assert_eq!(v.action, Action::Hold);
+            }
+
+            #[test]
+            fn within_the_scale_out_cooldown_it_only_scales_in(
+                spec in spec(), mut state in state(), (min, max, current) in within_bounds(),
+                policies in policies(), ago in 0u64..900,
+            ) {
+                let spec = GovernorSpec {
+                    scale_out_cooldown: spec.scale_out_cooldown.max(StdDuration::from_secs(ago + 1)),
+                    ..spec
+                };
+                state.last_scale_out = Some(t(-(ago as i64)));
+                let v = Governor::new(spec).decide(&state, t(0), capacity(current), &policies, (min, max));
+                prop_assert!(v.desired <= current, "{current} -> {}", v.desired);
+            }
+
+            #[test]
+            fn within_the_scale_in_cooldown_it_only_scales_out(
+                spec in spec(), mut state in state(), (min, max, current) in within_bounds(),
+                policies in policies(), ago in 0u64..900, by_scale_in in any::<bool>(),
+            ) {
+                let spec = GovernorSpec {
+                    scale_in_cooldown: spec.scale_in_cooldown.max(StdDuration::from_secs(ago + 1)),
+                    ..spec
+                };
+                // Any scaling starts the scale-in cooldown.
+                if by_scale_in {
+                    state.last_scale_in = Some(t(-(ago as i64)));
+                } else {
+                    state.last_scale_out = Some(t(-(ago as i64)));
+                }
+                let v = Governor::new(spec).decide(&state, t(0), capacity(current), &policies, (min, max));
+                prop_assert!(v.desired >= current, "{current} -> {}", v.desired);
+            }
+
+            /// Over a run of decisions on a group that follows them: every
+            /// decision within bounds, and no two changes closer than the
+            /// cooldown that applies to the second.
+            #[test]
+            fn a_run_of_decisions_respects_the_cooldowns(
+                spec in spec(), (min, max) in bounds(), start in 0u32..60,
+                ticks in proptest::collection::vec((1i64..120, policies()), 1..40),
+            ) {
+                let governor = Governor::new(spec.clone());
+                let mut state = GovernorState::default();
+                let mut current = start.clamp(min, max);
+                let mut now = 0;
+                let mut changes: Vec<(i64, Action)> = Vec::new();
+                for (step, policies) in ticks {
+                    now += step;
+                    let v = governor.decide(&state, t(now), capacity(current), &policies, (min, max));
+                    prop_assert!(min <= v.desired && v.desired <= max);
+                    if v.action != Action::Hold {
+                        changes.push((now, v.action));
+                    }
+                    current = v.desired;
+                    state = v.next_state;
+                }
+                let out = spec.scale_out_cooldown.as_secs() as i64;
+                let scale_in = spec.scale_in_cooldown.as_secs() as i64;
+                for pair in changes.windows(2) {
+                    let ((before, _), (after, action)) = (pair[0], pair[1]);
+                    match action {
+                        Action::ScaleIn => prop_assert!(after - before >= scale_in, "{changes:?}"),
+                        Action::ScaleOut => {
+                            let last_out = changes.iter().rev()
+                                .filter(|(at, a)| *at < after && *a == Action::ScaleOut)
+                                .map(|(at, _)| *at)
+                                .next();
+                            if let Some(last_out) = last_out {
+                                prop_assert!(after - last_out >= out, "{changes:?}");
+                            }
+                        }
+                        Action::Hold => unreachable!(),
+                    }
+                }
+            }
+        }
+    }
 }

@@ -10,6 +10,10 @@ use crate::source::{Datapoint, FetchError, Series};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::VecDeque;
 
+/// How far ahead of the loop's clock a datapoint's timestamp may be: sources
+/// that stamp datapoints with their own clock read it a little later.
+const MAX_CLOCK_SKEW: Duration = Duration::seconds(60);
+
 /// One metric's smoothing state.
 #[derive(Debug, Clone)]
 pub struct Signal {
@@ -19,6 +23,8 @@ pub struct Signal {
     max_value: Option<f64>,
     /// Latest accepted datapoint.
     latest: Option<Datapoint>,
+    /// Time of the latest datapoint looked at, accepted or rejected.
+    seen_until: Option<DateTime<Utc>>,
     ewma: Option<f64>,
     /// Accepted datapoints within the smoothing window (window smoothing only).
     window: VecDeque<Datapoint>,
@@ -40,6 +46,7 @@ impl Signal {
             stale_after: to_chrono(spec.stale_after),
             max_value: spec.max_value,
             latest: None,
+            seen_until: None,
             ewma: None,
             window: VecDeque::new(),
         }
@@ -77,7 +84,7 @@ impl Signal {
                 detail = series.detail.clone();
                 stale_now = series.stale.clone();
                 for point in &series.points {
-                    self.accept(*point, &mut notes);
+                    self.accept(now, *point, &mut notes);
                 }
             }
         }
@@ -95,17 +102,28 @@ impl Signal {
         reading
     }
 
-    fn accept(&mut self, point: Datapoint, notes: &mut Vec<String>) {
-        if self.latest.is_some_and(|l| point.time <= l.time) {
+    fn accept(&mut self, now: DateTime<Utc>, point: Datapoint, notes: &mut Vec<String>) {
+        if self.seen_until.is_some_and(|t| point.time <= t) {
             return; // already seen: sources return overlapping windows
         }
-        if let Some(reason) = self.rejection(point.value) {
+        let mut reject = |reason: String| {
             notes.push(format!(
                 "rejected {} at {}: {reason}",
                 point.value,
                 point.time.format("%H:%M:%S")
-            ));
-            return;
+            ))
+        };
+        // Taking a datapoint from the future would make every real one until
+        // then look already seen, freezing the signal while it reads as fresh.
+        let ahead = point.time - now;
+        if ahead > MAX_CLOCK_SKEW {
+            return reject(format!("timestamp {}s in the future", ahead.num_seconds()));
+        }
+        // Seen from here on, accepted or not: a rejected value is reported
+        // once, not again with every fetch that overlaps it.
+        self.seen_until = Some(point.time);
+        if let Some(reason) = self.rejection(point.value) {
+            return reject(reason);
         }
         match self.smoothing {
             Smoothing::Latest => {}
@@ -267,6 +285,258 @@ mod tests {
             max_value: None,
             simulated_as: None,
         }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn smoothed_by(smoothing: Smoothing) -> Signal {
+        Signal::new(
+            "m",
+            &MetricSpec {
+                smoothing,
+                ..spec()
+            },
+        )
+    }
+
+    /// A series of (seconds, value) datapoints.
+    fn series(points: &[(i64, f64)]) -> Result<Series, FetchError> {
+        Ok(Series {
+            points: points
+                .iter()
+                .map(|&(at, value)| Datapoint { time: t(at), value })
+                .collect(),
+            ..Series::default()
+        })
+    }
+
+    fn feed(signal: &mut Signal, now: i64, points: &[(i64, f64)]) -> Reading {
+        signal.update(t(now), Some(&series(points)))
+    }
+
+    fn window(secs: u64, aggregate: WindowAggregate, percentile: Option<f64>) -> Smoothing {
+        Smoothing::Window {
+            window: std::time::Duration::from_secs(secs),
+            aggregate,
+            percentile,
+        }
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn latest_takes_the_newest_datapoint() {
+        let mut signal = smoothed_by(Smoothing::Latest);
+        let r = feed(&mut signal, 180, &[(0, 10.0), (60, 30.0), (120, 20.0)]);
+        assert_eq!(r.value, Some(20.0));
+        assert_eq!(r.record.status, MetricStatus::Ok);
+        assert_eq!((r.record.raw, r.record.smoothed), (Some(20.0), Some(20.0)));
+        assert_eq!(r.record.age_s, Some(60));
+    }
+
+    #[test]
+    fn ewma_weight_halves_every_half_life() {
+        let mut signal = smoothed_by(Smoothing::Ewma {
+            half_life: std::time::Duration::from_secs(120),
+        });
+        assert_eq!(feed(&mut signal, 0, &[(0, 10.0)]).value, Some(10.0));
+        // One half-life later the new value gets half the weight.
+        let r = feed(&mut signal, 120, &[(120, 20.0)]);
+        assert!(close(r.value, 15.0), "{r:?}");
+        assert_eq!(r.record.raw, Some(20.0));
+        // Two half-lives at once: the old value keeps a quarter.
+        let r = feed(&mut signal, 360, &[(360, 35.0)]);
+        assert!(close(r.value, 0.25 * 15.0 + 0.75 * 35.0), "{r:?}");
+    }
+
+    #[test]
+    fn ewma_is_not_skewed_by_datapoints_fetched_twice() {
+        let half_life = std::time::Duration::from_secs(60);
+        let mut once = smoothed_by(Smoothing::Ewma { half_life });
+        let mut twice = smoothed_by(Smoothing::Ewma { half_life });
+        feed(&mut once, 60, &[(0, 10.0), (60, 50.0)]);
+        feed(&mut twice, 60, &[(0, 10.0), (60, 50.0)]);
+        let a = feed(&mut once, 120, &[(120, 20.0)]);
+        // Sources return overlapping windows: the same points come again.
+        let b = feed(&mut twice, 120, &[(0, 10.0), (60, 50.0), (120, 20.0)]);
+        assert_eq!(a.value, b.value);
+    }
+
+    #[test]
+    fn window_mean_median_max_and_percentile() {
+        let points = [(0, 4.0), (60, 1.0), (120, 5.0), (180, 2.0), (240, 3.0)];
+        let read = |smoothing| feed(&mut smoothed_by(smoothing), 240, &points).value;
+        assert!(close(read(window(600, WindowAggregate::Mean, None)), 3.0));
+        assert!(close(read(window(600, WindowAggregate::Median, None)), 3.0));
+        assert!(close(read(window(600, WindowAggregate::Max, None)), 5.0));
+        // Rank 0.9 x 4 = 3.6: between 4 and 5.
+        let p90 = read(window(600, WindowAggregate::Percentile, Some(90.0)));
+        assert!(close(p90, 4.6), "{p90:?}");
+        let p0 = read(window(600, WindowAggregate::Percentile, Some(0.0)));
+        assert!(close(p0, 1.0), "{p0:?}");
+    }
+
+    #[test]
+    fn median_of_an_even_count_is_the_middle_pair_mean() {
+        let mut values = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(
+            aggregate_values(&mut values, WindowAggregate::Median, 50.0),
+            2.5
+        );
+    }
+
+    #[test]
+    fn window_forgets_datapoints_older_than_the_window() {
+        let mut signal = smoothed_by(window(180, WindowAggregate::Max, None));
+        let r = feed(&mut signal, 120, &[(0, 90.0), (60, 10.0), (120, 20.0)]);
+        assert_eq!(r.value, Some(90.0));
+        // At 240 the window is (60, 240]: 90 at t=0 and 10 at t=60 are out.
+        let r = feed(&mut signal, 240, &[(180, 30.0), (240, 15.0)]);
+        assert_eq!(r.value, Some(30.0));
+        let mut signal = smoothed_by(window(180, WindowAggregate::Mean, None));
+        feed(&mut signal, 120, &[(0, 90.0), (60, 10.0), (120, 20.0)]);
+        let r = feed(&mut signal, 240, &[(180, 30.0), (240, 40.0)]);
+        assert!(close(r.value, 30.0), "{r:?}");
+    }
+
+    #[test]
+    fn a_datapoint_older_than_stale_after_makes_the_metric_stale() {
+        let mut signal = smoothed_by(Smoothing::Latest); // stale after 300 s
+        let r = feed(&mut signal, 300, &[(0, 10.0)]);
+        assert_eq!((r.value, r.record.status), (Some(10.0), MetricStatus::Ok));
+        let r = feed(&mut signal, 301, &[]);
+        assert_eq!((r.value, r.record.status), (None, MetricStatus::Stale));
+        // The record still shows what the value was and how old.
+        assert_eq!((r.record.raw, r.record.age_s), (Some(10.0), Some(301)));
+        assert!(
+            r.record
+                .notes
+                .iter()
+                .any(|n| n.contains("301s old, stale after 300s"))
+        );
+        // Fresh data makes it usable again.
+        let r = feed(&mut signal, 360, &[(360, 12.0)]);
+        assert_eq!((r.value, r.record.status), (Some(12.0), MetricStatus::Ok));
+    }
+
+    #[test]
+    fn without_any_datapoint_the_metric_is_missing() {
+        let mut signal = smoothed_by(Smoothing::Latest);
+        let r = feed(&mut signal, 0, &[]);
+        assert_eq!((r.value, r.record.status), (None, MetricStatus::Missing));
+        let r = signal.update(t(60), None);
+        assert_eq!(r.record.status, MetricStatus::Missing);
+        assert!(r.record.notes.iter().any(|n| n.contains("no answer")));
+        let r = signal.update(t(120), Some(&Err(FetchError("throttled".into()))));
+        assert_eq!((r.value, r.record.status), (None, MetricStatus::Missing));
+        assert!(
+            r.record
+                .notes
+                .iter()
+                .any(|n| n == "fetch failed: throttled")
+        );
+    }
+
+    #[test]
+    fn a_failed_fetch_keeps_the_last_value_until_it_is_stale() {
+        let mut signal = smoothed_by(Smoothing::Latest);
+        feed(&mut signal, 0, &[(0, 10.0)]);
+        let error = Err(FetchError("timeout".into()));
+        let r = signal.update(t(60), Some(&error));
+        assert_eq!((r.value, r.record.status), (Some(10.0), MetricStatus::Ok));
+        let r = signal.update(t(400), Some(&error));
+        assert_eq!((r.value, r.record.status), (None, MetricStatus::Stale));
+    }
+
+    #[test]
+    fn impossible_values_are_rejected_and_noted() {
+        let mut signal = Signal::new(
+            "m",
+            &MetricSpec {
+                max_value: Some(100.0),
+                ..spec()
+            },
+        );
+        feed(&mut signal, 0, &[(0, 40.0)]);
+        for (at, bad, why) in [
+            (60, f64::NAN, "not a number"),
+            (120, f64::INFINITY, "infinite"),
+            (180, -1.0, "negative"),
+            (240, 100.5, "above max_value 100"),
+        ] {
+            let r = feed(&mut signal, at, &[(at, bad)]);
+            // The last good value stands; the record says what was thrown away.
+            assert_eq!(r.value, Some(40.0), "{bad}");
+            assert_eq!(r.record.raw, Some(40.0), "{bad}");
+            assert!(
+                r.record
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with("rejected") && n.contains(why)),
+                "{bad}: {:?}",
+                r.record.notes
+            );
+        }
+        // A value at max_value is fine.
+        assert_eq!(feed(&mut signal, 300, &[(300, 100.0)]).value, Some(100.0));
+    }
+
+    #[test]
+    fn only_rejected_values_let_the_metric_go_stale() {
+        let mut signal = smoothed_by(Smoothing::Latest);
+        feed(&mut signal, 0, &[(0, 40.0)]);
+        let r = feed(&mut signal, 360, &[(300, f64::NAN), (360, -5.0)]);
+        assert_eq!((r.value, r.record.status), (None, MetricStatus::Stale));
+    }
+
+    #[test]
+    fn a_rejected_value_is_reported_once() {
+        let mut signal = smoothed_by(Smoothing::Latest);
+        let r = feed(&mut signal, 60, &[(0, 40.0), (60, -3.0)]);
+        assert_eq!(r.record.notes.len(), 1, "{:?}", r.record.notes);
+        // The next fetch overlaps the last: the bad point comes again.
+        let r = feed(&mut signal, 120, &[(60, -3.0), (120, 41.0)]);
+        assert!(r.record.notes.is_empty(), "{:?}", r.record.notes);
+        assert_eq!(r.value, Some(41.0));
+    }
+
+    #[test]
+    fn a_datapoint_from_the_future_does_not_freeze_the_signal() {
+        let mut signal = smoothed_by(Smoothing::Latest);
+        let r = feed(&mut signal, 0, &[(0, 10.0), (3600, 99.0)]);
+        assert_eq!(r.value, Some(10.0));
+        assert!(
+            r.record
+                .notes
+                .iter()
+                .any(|n| n.contains("3600s in the future"))
+        );
+        // Real datapoints after it are still taken.
+        let r = feed(&mut signal, 60, &[(60, 20.0)]);
+        assert_eq!(r.value, Some(20.0));
+        // A little clock skew between a source and the loop is fine.
+        let r = feed(&mut signal, 120, &[(150, 30.0)]);
+        assert_eq!(r.value, Some(30.0));
+    }
+
+    #[test]
+    fn lookback_covers_smoothing_and_staleness() {
+        let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+        let ewma = smoothed_by(Smoothing::Ewma {
+            half_life: minutes(2),
+        });
+        assert_eq!(ewma.lookback(), Duration::minutes(8));
+        let long = smoothed_by(window(60 * 15, WindowAggregate::Mean, None));
+        assert_eq!(long.lookback(), Duration::minutes(15));
+        // Never less than stale_after (5 minutes here).
+        assert_eq!(
+            smoothed_by(Smoothing::Latest).lookback(),
+            Duration::minutes(5)
+        );
     }
 
     #[test]

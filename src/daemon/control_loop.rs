@@ -108,3 +108,293 @@ pub async fn apply<A: Actuator>(
     };
     target.settle(&record.outcome);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actuator::{ActuatorError, GroupState};
+    use crate::clock::ManualClock;
+    use crate::decision::MetricStatus;
+    use crate::evaluator::tests::{COOLDOWNS, group, policy_file, t};
+    use crate::source::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
+    use chrono::{DateTime, Utc};
+    use std::collections::HashMap;
+
+    /// Answers every request with one datapoint of `value` stamped `now`, or
+    /// with an error when `value` is `None`. Counts its calls.
+    #[derive(Default)]
+    struct FakeSource {
+        value: Option<f64>,
+        fetches: Vec<usize>,
+    }
+
+    impl MetricSource for FakeSource {
+        fn fetch(
+            &mut self,
+            now: DateTime<Utc>,
+            requests: &[MetricRequest],
+        ) -> impl std::future::Future<Output = FetchResults> + Send {
+            self.fetches.push(requests.len());
+            let answer = match self.value {
+                Some(value) => Ok(Series {
+                    points: vec![Datapoint { time: now, value }],
+                    ..Series::default()
+                }),
+                None => Err(FetchError("no route to host".into())),
+            };
+            let results = requests
+                .iter()
+                .map(|r| (r.key.clone(), answer.clone()))
+                .collect();
+            std::future::ready(results)
+        }
+    }
+
+    /// Groups in memory; `set_desired` can be made to fail.
+    #[derive(Default)]
+    struct FakeActuator {
+        groups: HashMap<String, GroupState>,
+        describe_error: Option<String>,
+        set_error: Option<String>,
+        describes: usize,
+        sets: Vec<(String, u32)>,
+    }
+
+    impl Actuator for FakeActuator {
+        fn describe(
+            &mut self,
+            names: &[String],
+        ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
+        {
+            self.describes += 1;
+            let answer = match &self.describe_error {
+                Some(e) => Err(ActuatorError(e.clone())),
+                None => Ok(names
+                    .iter()
+                    .filter_map(|n| self.groups.get(n).map(|g| (n.clone(), g.clone())))
+                    .collect()),
+            };
+            std::future::ready(answer)
+        }
+
+        fn set_desired(
+            &mut self,
+            name: &str,
+            desired: u32,
+        ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send {
+            self.sets.push((name.to_string(), desired));
+            let answer = match &self.set_error {
+                Some(e) => Err(ActuatorError(e.clone())),
+                None => {
+                    // New instances come into service at once: warm-up is
+                    // the evaluator's business, tested there.
+                    self.groups.insert(name.to_string(), group(desired));
+                    Ok(())
+                }
+            };
+            std::future::ready(answer)
+        }
+    }
+
+    /// A loop over one 4-instance group "web" at 100% CPU (it wants 8).
+    fn one_target(
+        mode: &str,
+        global_dry_run: bool,
+    ) -> ControlLoop<ManualClock, FakeSource, FakeActuator> {
+        let actuator = FakeActuator {
+            groups: HashMap::from([("web".to_string(), group(4))]),
+            ..FakeActuator::default()
+        };
+        let source = FakeSource {
+            value: Some(100.0),
+            ..FakeSource::default()
+        };
+        let targets = vec![TargetEvaluator::new(policy_file("web", mode, COOLDOWNS))];
+        ControlLoop::new(
+            ManualClock::new(t(0)),
+            source,
+            actuator,
+            targets,
+            global_dry_run,
+        )
+    }
+
+    async fn tick(lp: &mut ControlLoop<ManualClock, FakeSource, FakeActuator>) -> DecisionRecord {
+        let mut records = lp.evaluate_all().await;
+        lp.clock.advance(chrono::Duration::seconds(60));
+        assert_eq!(records.len(), 1);
+        records.remove(0)
+    }
+
+    #[tokio::test]
+    async fn an_active_target_is_scaled() {
+        let mut lp = one_target("active", false);
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert_eq!(
+            record.outcome,
+            Outcome {
+                applied: true,
+                dry_run: false,
+                error: None
+            }
+        );
+        assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
+        assert_eq!(lp.actuator.groups["web"].desired, 8);
+        // 8 instances at 50% are on target: nothing more to do.
+        lp.source.value = Some(50.0);
+        let record = tick(&mut lp).await;
+        assert_eq!(record.action, Action::Hold);
+        assert!(!record.outcome.applied);
+        assert_eq!(lp.actuator.sets.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_policy_file_records_but_changes_nothing() {
+        let mut lp = one_target("dry-run", false);
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert_eq!(
+            record.outcome,
+            Outcome {
+                applied: false,
+                dry_run: true,
+                error: None
+            }
+        );
+        assert!(lp.actuator.sets.is_empty());
+        assert_eq!(lp.actuator.groups["web"].desired, 4);
+        // The dry-run scale-out counts for cooldowns, as it would have live;
+        // the unchanged group is not mistaken for someone else's change.
+        let record = tick(&mut lp).await;
+        assert_eq!(record.action, Action::Hold);
+        assert!(
+            record.reason.contains("scale-out cooldown"),
+            "{}",
+            record.reason
+        );
+        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert!(record.outcome.dry_run);
+        assert!(lp.actuator.sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn global_dry_run_overrides_an_active_policy_file() {
+        let mut lp = one_target("active", true);
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert!(record.outcome.dry_run && !record.outcome.applied);
+        assert!(lp.actuator.sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_api_call_keeps_capacity_and_is_retried_next_tick() {
+        let mut lp = one_target("active", false);
+        lp.actuator.set_error = Some("Throttling: Rate exceeded".into());
+        let record = tick(&mut lp).await;
+        assert_eq!(record.action, Action::ScaleOut);
+        assert!(!record.outcome.applied);
+        let error = record.outcome.error.expect("error recorded");
+        assert!(error.contains("capacity kept at 4"), "{error}");
+        assert!(error.contains("Rate exceeded"), "{error}");
+        assert_eq!(lp.actuator.groups["web"].desired, 4);
+        // The scale-out cooldown (10 minutes) did not start: a minute later
+        // the same decision is tried again, and goes through.
+        lp.actuator.set_error = None;
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert!(record.outcome.applied);
+        assert_eq!(
+            lp.actuator.sets,
+            [("web".to_string(), 8), ("web".to_string(), 8)]
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_metrics_hold_without_calling_the_api() {
+        let mut lp = one_target("active", false);
+        lp.source.value = None;
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (4, Action::Hold));
+        assert_eq!(record.metrics[0].status, MetricStatus::Missing);
+        assert!(
+            record.metrics[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("no route to host"))
+        );
+        assert!(lp.actuator.sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_or_absent_group_holds() {
+        let mut lp = one_target("active", false);
+        lp.actuator.describe_error = Some("AccessDenied".into());
+        let record = tick(&mut lp).await;
+        assert_eq!(record.action, Action::Hold);
+        let error = record.outcome.error.unwrap();
+        assert!(
+            error.contains("describing groups failed: AccessDenied"),
+            "{error}"
+        );
+        lp.actuator.describe_error = None;
+        lp.actuator.groups.clear();
+        let record = tick(&mut lp).await;
+        assert_eq!(record.action, Action::Hold);
+        assert_eq!(
+            record.outcome.error.as_deref(),
+            Some("Auto Scaling group `web` not found")
+        );
+        assert!(lp.actuator.sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_change_made_outside_ebb_is_noticed_and_respected() {
+        let mut lp = one_target("active", false);
+        lp.source.value = Some(50.0);
+        tick(&mut lp).await;
+        // An operator scales the group to 12 by hand.
+        lp.actuator.groups.insert("web".into(), group(12));
+        lp.source.value = Some(10.0);
+        let record = tick(&mut lp).await;
+        assert_eq!(
+            record.notices,
+            ["desired capacity changed outside ebb: 4 -> 12"]
+        );
+        assert_eq!((record.desired, record.action), (12, Action::Hold));
+        assert!(lp.actuator.sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_target_is_fetched_and_described_in_one_batch() {
+        let actuator = FakeActuator {
+            groups: HashMap::from([("web".to_string(), group(4)), ("api".to_string(), group(2))]),
+            ..FakeActuator::default()
+        };
+        let source = FakeSource {
+            value: Some(100.0),
+            ..FakeSource::default()
+        };
+        let targets = vec![
+            TargetEvaluator::new(policy_file("web", "active", COOLDOWNS)),
+            TargetEvaluator::new(policy_file("api", "dry-run", COOLDOWNS)),
+        ];
+        let mut lp = ControlLoop::new(ManualClock::new(t(0)), source, actuator, targets, false);
+        let records = lp.evaluate_all().await;
+        assert_eq!(lp.source.fetches, [2]);
+        assert_eq!(lp.actuator.describes, 1);
+        let summary: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.target.as_str(),
+                    r.desired,
+                    r.outcome.applied,
+                    r.outcome.dry_run,
+                )
+            })
+            .collect();
+        assert_eq!(summary, [("web", 8, true, false), ("api", 4, false, true)]);
+        assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
+    }
+}

@@ -363,19 +363,36 @@ pub enum MissingDataAction {
     ScaleOutOnly,
 }
 
-/// `HH:MM` times in schedule windows.
-mod hhmm {
-    use chrono::NaiveTime;
+/// `HH:MM` times in schedule windows. `24:00` (the end of the day) is kept as
+/// the last instant of 23:59:59, so that a window ending at 24:00 contains
+/// every time of day before midnight, 23:59:59.5 included.
+pub(crate) mod hhmm {
+    use chrono::{NaiveTime, Timelike};
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// `24:00`: later than any other time of day.
+    pub const END_OF_DAY: NaiveTime = match NaiveTime::from_hms_nano_opt(23, 59, 59, 1_999_999_999)
+    {
+        Some(t) => t,
+        None => panic!("23:59:59 may carry a leap-second fraction"),
+    };
+
+    pub fn format(t: &NaiveTime) -> String {
+        if t.nanosecond() >= 1_000_000_000 {
+            "24:00".into()
+        } else {
+            t.format("%H:%M").to_string()
+        }
+    }
+
     pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.format("%H:%M").to_string())
+        s.serialize_str(&format(t))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
         let text = String::deserialize(d)?;
         if text == "24:00" {
-            return Ok(NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"));
+            return Ok(END_OF_DAY);
         }
         NaiveTime::parse_from_str(&text, "%H:%M")
             .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a time of day HH:MM")))

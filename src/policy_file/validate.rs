@@ -2,7 +2,7 @@
 //! Returns (field path, message) pairs; [`super::load`] adds file and line.
 
 use super::{MetricSourceSpec, PolicyFile, PolicySpec, Smoothing, WindowAggregate};
-use crate::policy::schedule::Schedule;
+use crate::policy::schedule;
 
 pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     let mut errors = Vec::new();
@@ -130,11 +130,22 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                 }
             }
             PolicySpec::Schedule(s) => {
-                if let Err(e) = Schedule::new(s) {
-                    err(at("windows"), e);
+                for (field, problem) in schedule::problems(s) {
+                    err(at(&field), problem);
                 }
                 if s.windows.is_empty() {
                     err(at("windows"), "a schedule needs at least one window".into());
+                }
+                for (j, window) in s.windows.iter().enumerate() {
+                    if window.min_capacity > t.max_capacity {
+                        err(
+                            at(&format!("windows[{j}].min_capacity")),
+                            format!(
+                                "{} is above target.max_capacity {}",
+                                window.min_capacity, t.max_capacity
+                            ),
+                        );
+                    }
                 }
             }
         }
