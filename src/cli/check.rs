@@ -3,6 +3,7 @@
 
 use crate::policy_file::lint::{lint, lint_against_trace};
 use crate::policy_file::load_paths;
+use crate::policy_file::spans::Spans;
 use crate::sim::trace::Trace;
 use clap::Args;
 use std::path::PathBuf;
@@ -40,9 +41,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if let Some(trace) = &trace {
             warnings.extend(lint_against_trace(file, trace, args.capacity_per_instance));
         }
+        // Warnings point at their line, as load errors do.
+        let spans = std::fs::read_to_string(path)
+            .map(|text| Spans::parse(&text))
+            .unwrap_or_default();
         for w in &warnings {
             let level = if args.strict { "error" } else { "warning" };
-            eprintln!("{level}: {}: {}: {}", path.display(), w.field, w.message);
+            let place = match spans.line_of(&w.field) {
+                Some(line) => format!("{}:{line}", path.display()),
+                None => path.display().to_string(),
+            };
+            eprintln!("{level}: {place}: {}: {}", w.field, w.message);
         }
         warned += warnings.len();
         if warnings.is_empty() {

@@ -1,8 +1,10 @@
 //! Reading policy files from disk, with errors that name the file, the field
 //! and what is wrong.
 
-use super::PolicyFile;
+use super::spans::Spans;
 use super::validate::validate;
+use super::{PolicyFile, PolicySpec};
+use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -48,25 +50,25 @@ impl fmt::Display for LoadError {
 
 /// Parses and validates one policy file's text; `file` is only used in errors.
 pub fn parse_str(text: &str, file: &Path) -> Result<PolicyFile, LoadError> {
-    let parsed: PolicyFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|span| line_of(text, span.start));
-        LoadError(vec![PolicyFileError {
-            file: file.to_path_buf(),
-            field: None,
-            line,
-            message: e.message().to_string(),
-        }])
-    })?;
+    parse_located(text, file).map(|(parsed, _)| parsed)
+}
+
+/// Parses and validates, keeping where each field is written for errors
+/// found later (a duplicate group across files).
+fn parse_located(text: &str, file: &Path) -> Result<(PolicyFile, Spans), LoadError> {
+    let spans = Spans::parse(text);
+    let parsed: PolicyFile =
+        toml::from_str(text).map_err(|e| LoadError(vec![syntax_error(&e, text, &spans, file)]))?;
     let errors = validate(&parsed);
     if errors.is_empty() {
-        Ok(parsed)
+        Ok((parsed, spans))
     } else {
         Err(LoadError(
             errors
                 .into_iter()
                 .map(|(field, message)| PolicyFileError {
                     file: file.to_path_buf(),
-                    line: line_of_field(text, &field),
+                    line: spans.line_of(&field),
                     field: Some(field),
                     message,
                 })
@@ -75,8 +77,76 @@ pub fn parse_str(text: &str, file: &Path) -> Result<PolicyFile, LoadError> {
     }
 }
 
+/// A TOML or serde error, with the field it is about: the field at the
+/// error's position, and for an unknown or missing field, that field.
+fn syntax_error(e: &toml::de::Error, text: &str, spans: &Spans, file: &Path) -> PolicyFileError {
+    let message = e.message().trim().to_string();
+    let offset = e.span().map(|span| span.start);
+    let mut field = offset.and_then(|o| spans.path_at(o)).map(String::from);
+    if field.as_deref().is_some_and(is_whole_policy) {
+        field = locate_in_policies(text, spans, &message).or(field);
+    }
+    if let Some(name) = named_field(&message) {
+        field = Some(match field {
+            Some(path) if path == name || path.ends_with(&format!(".{name}")) => path,
+            Some(path) => format!("{path}.{name}"),
+            None => name.to_string(),
+        });
+    }
+    let line = field
+        .as_deref()
+        .and_then(|f| spans.line_of(f))
+        .or_else(|| offset.map(|o| spans.line_at(o)));
+    PolicyFileError {
+        file: file.to_path_buf(),
+        field,
+        line,
+        message,
+    }
+}
+
+/// `policies` or `policies[3]`: an error placed on a policy as a whole.
+fn is_whole_policy(path: &str) -> bool {
+    path == "policies"
+        || path
+            .strip_prefix("policies[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .is_some_and(|index| index.parse::<usize>().is_ok())
+}
+
+/// serde reads each `[[policies]]` table through a buffer (its `kind` says
+/// which type the rest is), and the parser then places any error in a
+/// policy at the start of the first one. Which policy it is in is found by
+/// reading each on its own; which field, by the name or value the message
+/// quotes.
+fn locate_in_policies(text: &str, spans: &Spans, message: &str) -> Option<String> {
+    let document: toml::Table = toml::from_str(text).ok()?;
+    let policies = document.get("policies")?.as_array()?;
+    let index = policies
+        .iter()
+        .position(|p| PolicySpec::deserialize(p.clone()).is_err())?;
+    let policy = format!("policies[{index}]");
+    let found = match named_field(message) {
+        Some(name) => spans.key_in(&policy, name),
+        None => spans.quoted_in(&policy, message),
+    };
+    Some(found.map_or(policy, String::from))
+}
+
+/// The field serde names in "unknown field `x`" and "missing field `x`".
+fn named_field(message: &str) -> Option<&str> {
+    let rest = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))?;
+    rest.split('`').next()
+}
+
 /// Reads and validates one policy file.
 pub fn load_file(path: &Path) -> Result<PolicyFile, LoadError> {
+    load_located(path).map(|(parsed, _)| parsed)
+}
+
+fn load_located(path: &Path) -> Result<(PolicyFile, Spans), LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         LoadError(vec![PolicyFileError {
             file: path.to_path_buf(),
@@ -85,7 +155,7 @@ pub fn load_file(path: &Path) -> Result<PolicyFile, LoadError> {
             message: format!("cannot read: {e}"),
         }])
     })?;
-    parse_str(&text, path)
+    parse_located(&text, path)
 }
 
 /// Loads every `*.toml` file in a directory, sorted by name.
@@ -107,6 +177,14 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
                         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                         .collect();
                     found.sort();
+                    if found.is_empty() {
+                        errors.push(PolicyFileError {
+                            file: path.clone(),
+                            field: None,
+                            line: None,
+                            message: "no policy files (*.toml) in this directory".into(),
+                        });
+                    }
                     files.extend(found);
                 }
                 Err(e) => errors.push(PolicyFileError {
@@ -122,8 +200,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
     }
     let mut loaded: Vec<(PathBuf, PolicyFile)> = Vec::new();
     for file in files {
-        match load_file(&file) {
-            Ok(policy) => {
+        match load_located(&file) {
+            Ok((policy, spans)) => {
                 if let Some((other, _)) = loaded
                     .iter()
                     .find(|(_, p)| p.target.group == policy.target.group)
@@ -131,7 +209,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
                     errors.push(PolicyFileError {
                         file: file.clone(),
                         field: Some("target.group".into()),
-                        line: None,
+                        line: spans.line_of("target.group"),
                         message: format!(
                             "group `{}` is already targeted by {}",
                             policy.target.group,
@@ -193,21 +271,272 @@ pub fn load_shadows(
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Best-effort line of a dotted field path: the line where its last key is
-/// assigned, or its table header.
-fn line_of_field(text: &str, field: &str) -> Option<usize> {
-    let last = field.rsplit('.').next()?;
-    let last = last.split('[').next()?;
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.starts_with(&format!("{last} "))
-                || l.starts_with(&format!("{last}="))
-                || l.contains(&format!(".{last}]"))
-        })
-        .map(|i| i + 1)
+    /// A valid file with every kind of table; tests break one line of it.
+    const GOOD: &str = r#"[target]
+group = "web"
+min_capacity = 2
+max_capacity = 10
+
+[metrics.cpu]
+smoothing = { kind = "ewma", half_life = "2m" }
+
+[metrics.cpu.source.cloudwatch]
+namespace = "AWS/EC2"
+metric_name = "CPUUtilization"
+statistic = "Average"
+
+[[policies]]
+kind = "target-tracking"
+name = "cpu-50"
+metric = "cpu"
+target = 50.0
+
+[[policies]]
+kind = "schedule"
+name = "office-hours"
+timezone = "Europe/Berlin"
+windows = [{ days = "mon-fri", start = "08:00", end = "18:00", min_capacity = 4 }]
+
+[governor]
+scale_out_cooldown = "1m"
+scale_in_cooldown = "5m"
+"#;
+
+    /// The errors for GOOD with `from` replaced by `to`.
+    fn errors(from: &str, to: &str) -> Vec<PolicyFileError> {
+        assert!(GOOD.contains(from), "{from}");
+        let text = GOOD.replacen(from, to, 1);
+        match parse_str(&text, Path::new("p.toml")) {
+            Ok(_) => panic!("accepted with {to:?}"),
+            Err(LoadError(errors)) => errors,
+        }
+    }
+
+    /// The one error for GOOD with `from` replaced by `to`, as
+    /// (field, line, message).
+    fn error(from: &str, to: &str) -> (String, usize, String) {
+        let errors = errors(from, to);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        assert_eq!(e.file, Path::new("p.toml"));
+        (
+            e.field.clone().unwrap_or_default(),
+            e.line.expect("a line"),
+            e.message.clone(),
+        )
+    }
+
+    #[test]
+    fn the_good_file_loads() {
+        parse_str(GOOD, Path::new("p.toml")).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_line() {
+        let (field, line, message) =
+            error("scale_in_cooldown = \"5m\"", "scale_in_cooldwn = \"5m\"");
+        assert_eq!((field.as_str(), line), ("governor.scale_in_cooldwn", 28));
+        assert!(
+            message.starts_with("unknown field `scale_in_cooldwn`"),
+            "{message}"
+        );
+        let (field, line, _) = error("min_capacity = 2", "min_capacity = 2\nminimum = 1");
+        assert_eq!((field.as_str(), line), ("target.minimum", 4));
+    }
+
+    #[test]
+    fn an_unknown_field_in_a_policy_or_inline_table_is_named() {
+        let (field, line, message) = error("target = 50.0", "target = 50.0\ntarget_value = 50.0");
+        assert_eq!((field.as_str(), line), ("policies[0].target_value", 19));
+        assert!(
+            message.contains("unknown field `target_value`"),
+            "{message}"
+        );
+        let (field, line, _) = error("half_life = \"2m\"", "half_life = \"2m\", alpha = 0.5");
+        assert_eq!((field.as_str(), line), ("metrics.cpu.smoothing.alpha", 7));
+        let (field, line, _) = error("min_capacity = 4 }", "min_capacity = 4, max = 9 }");
+        assert_eq!((field.as_str(), line), ("policies[1].windows[0].max", 24));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_the_field() {
+        let (field, line, message) = error("min_capacity = 2", "min_capacity = \"two\"");
+        assert_eq!((field.as_str(), line), ("target.min_capacity", 3));
+        assert!(message.contains("invalid type"), "{message}");
+        let (field, line, _) = error("min_capacity = 2", "min_capacity = -1");
+        assert_eq!((field.as_str(), line), ("target.min_capacity", 3));
+        let (field, line, _) = error("target = 50.0", "target = \"50%\"");
+        assert_eq!((field.as_str(), line), ("policies[0].target", 18));
+    }
+
+    #[test]
+    fn a_cooldown_that_is_not_a_duration_names_the_field() {
+        for bad in ["\"5 parsecs\"", "300", "\"soon\""] {
+            let (field, line, message) = error(
+                "scale_in_cooldown = \"5m\"",
+                &format!("scale_in_cooldown = {bad}"),
+            );
+            assert_eq!(
+                (field.as_str(), line),
+                ("governor.scale_in_cooldown", 28),
+                "{bad}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let (field, line, message) = error("max_capacity = 10\n", "");
+        assert_eq!((field.as_str(), line), ("target.max_capacity", 1));
+        assert!(
+            message.contains("missing field `max_capacity`"),
+            "{message}"
+        );
+        let (field, _, _) = error("metric = \"cpu\"\n", "");
+        assert_eq!(field, "policies[0].metric");
+    }
+
+    #[test]
+    fn broken_toml_gives_its_line() {
+        let (_, line, _) = error("statistic = \"Average\"", "statistic = ");
+        assert_eq!(line, 12);
+        let (_, line, _) = error(
+            "[[policies]]\nkind = \"schedule\"",
+            "[[policies]\nkind = \"schedule\"",
+        );
+        assert_eq!(line, 20);
+    }
+
+    #[test]
+    fn an_unknown_policy_kind_is_named() {
+        let (field, line, message) = error("kind = \"schedule\"", "kind = \"magic\"");
+        assert_eq!((field.as_str(), line), ("policies[1].kind", 21));
+        assert!(message.contains("unknown variant `magic`"), "{message}");
+    }
+
+    #[test]
+    fn min_above_max_names_the_field_and_line() {
+        let (field, line, message) = error("min_capacity = 2", "min_capacity = 12");
+        assert_eq!((field.as_str(), line), ("target.min_capacity", 3));
+        assert_eq!(message, "min_capacity 12 is greater than max_capacity 10");
+    }
+
+    #[test]
+    fn a_target_value_of_zero_or_less_is_refused() {
+        for bad in ["0.0", "-5.0", "nan", "inf"] {
+            let (field, line, message) = error("target = 50.0", &format!("target = {bad}"));
+            assert_eq!((field.as_str(), line), ("policies[0].target", 18), "{bad}");
+            assert!(message.starts_with("target value must be > 0"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_metric_referenced_but_not_defined_is_named() {
+        let (field, line, message) = error("metric = \"cpu\"", "metric = \"cpu_avg\"");
+        assert_eq!((field.as_str(), line), ("policies[0].metric", 17));
+        assert!(
+            message.contains("`cpu_avg` is referenced but not defined"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn schedule_errors_point_into_the_window() {
+        let (field, line, message) = error("Europe/Berlin", "Europe/Atlantis");
+        assert_eq!((field.as_str(), line), ("policies[1].timezone", 23));
+        assert!(
+            message.contains("`Europe/Atlantis` is not an IANA time zone"),
+            "{message}"
+        );
+        let (field, line, message) = error("mon-fri", "mon-fry");
+        assert_eq!((field.as_str(), line), ("policies[1].windows[0].days", 24));
+        assert!(message.contains("`fry` is not a day"), "{message}");
+        let (field, line, message) = error("\"18:00\"", "\"08:00\"");
+        assert_eq!((field.as_str(), line), ("policies[1].windows[0].end", 24));
+        assert!(message.contains("same time"), "{message}");
+        let (field, line, message) = error("min_capacity = 4 }", "min_capacity = 11 }");
+        assert_eq!(
+            (field.as_str(), line),
+            ("policies[1].windows[0].min_capacity", 24)
+        );
+        assert_eq!(message, "11 is above target.max_capacity 10");
+    }
+
+    #[test]
+    fn a_time_of_day_that_is_not_one_is_refused() {
+        for bad in ["\"25:00\"", "\"8am\"", "800"] {
+            let errors = errors("\"08:00\"", bad);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            let e = &errors[0];
+            assert_eq!(
+                e.field.as_deref(),
+                Some("policies[1].windows[0].start"),
+                "{e}"
+            );
+            assert_eq!(e.line, Some(24), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_error_is_reported_not_only_the_first() {
+        let text = GOOD
+            .replacen("min_capacity = 2", "min_capacity = 12", 1)
+            .replacen("target = 50.0", "target = 0.0", 1)
+            .replacen("mon-fri", "someday", 1);
+        let LoadError(errors) = parse_str(&text, Path::new("p.toml")).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_deref().unwrap()).collect();
+        assert_eq!(
+            fields,
+            [
+                "target.min_capacity",
+                "policies[0].target",
+                "policies[1].windows[0].days"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_error_line_reads_file_line_field_message() {
+        let e = &errors("min_capacity = 2", "min_capacity = 12")[0];
+        assert_eq!(
+            e.to_string(),
+            "p.toml:3: target.min_capacity: min_capacity 12 is greater than max_capacity 10"
+        );
+    }
+
+    #[test]
+    fn the_same_group_in_two_files_is_refused_at_the_second() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
+        let LoadError(errors) = load_dir(dir.path()).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].file, dir.path().join("b.toml"));
+        assert_eq!(errors[0].field.as_deref(), Some("target.group"));
+        assert_eq!(errors[0].line, Some(2));
+        assert!(
+            errors[0].message.contains("already targeted by"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].message.contains("a.toml"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_directory_without_policy_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+        let LoadError(errors) = load_dir(dir.path()).unwrap_err();
+        assert!(
+            errors[0].message.contains("no policy files"),
+            "{:?}",
+            errors
+        );
+        let LoadError(errors) = load_file(&dir.path().join("absent.toml")).unwrap_err();
+        assert!(errors[0].message.starts_with("cannot read"), "{:?}", errors);
+    }
 }

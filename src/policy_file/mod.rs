@@ -9,6 +9,7 @@
 
 pub mod lint;
 pub mod load;
+pub mod spans;
 pub mod validate;
 
 use chrono::NaiveTime;

@@ -1,0 +1,370 @@
+//! `ebb check` as a user runs it: policy files written to a temporary
+//! folder, checked by the real binary; good files pass with exit 0, each kind
+//! of broken file fails with exit 1 and an error naming file, line, field
+//! and what is wrong.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn ebb() -> Command {
+    Command::cargo_bin("ebb").expect("the ebb binary is built")
+}
+
+/// A request-count fleet with a business-hours floor. Line numbers matter:
+/// the tests below expect errors on them.
+const GOOD: &str = r#"[target]
+group = "orders"
+min_capacity = 1
+max_capacity = 30
+interval = "30s"
+
+[metrics.requests]
+stale_after = "3m"
+smoothing = { kind = "window", window = "5m", aggregate = "percentile", percentile = 90 }
+
+[metrics.requests.source.cloudwatch]
+namespace = "AWS/ApplicationELB"
+metric_name = "RequestCountPerTarget"
+dimensions = { TargetGroup = "targetgroup/orders/0123" }
+statistic = "Sum"
+
+[[policies]]
+kind = "target-tracking"
+name = "requests-300"
+metric = "requests"
+target = 300.0
+metric_type = "load-per-instance"
+
+[[policies]]
+kind = "schedule"
+name = "lunch"
+timezone = "Asia/Tokyo"
+windows = [
+    { days = "mon-fri", start = "11:00", end = "14:00", min_capacity = 6 },
+    { days = "sat,sun", start = "22:00", end = "02:00", min_capacity = 2 },
+]
+
+[governor]
+scale_out_cooldown = "1m"
+scale_in_cooldown = "10m"
+scale_in_stabilization = "10m"
+warmup = "3m"
+max_step_in = { instances = 2 }
+"#;
+
+/// Writes `text` as `name` in `dir` and returns its path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// GOOD with the first `from` replaced by `to`.
+fn broken(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "GOOD has no {from:?}");
+    GOOD.replacen(from, to, 1)
+}
+
+/// Checks `text` and expects exit 1 with `file:line: field: message...`.
+fn fails_with(text: &str, line: usize, field: &str, message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "orders.toml", text);
+    let expected = format!("{}:{line}: {field}: {message}", path.display());
+    ebb().arg("check").arg(&path).assert().code(1).stderr(
+        predicate::str::contains(&expected).and(predicate::str::contains("panicked").not()),
+    );
+}
+
+#[test]
+fn a_good_file_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "orders.toml", GOOD);
+    ebb()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "ok: {} (group orders)",
+            path.display()
+        )));
+}
+
+#[test]
+fn a_folder_of_good_files_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "orders.toml", GOOD);
+    write(
+        dir.path(),
+        "payments.toml",
+        &broken("group = \"orders\"", "group = \"payments\""),
+    );
+    write(dir.path(), "README.md", "not a policy");
+    let output = ebb()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).unwrap();
+    assert!(
+        text.contains("(group orders)") && text.contains("(group payments)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_example_policies_pass() {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    ebb().arg("check").arg(&policies).assert().success();
+}
+
+#[test]
+fn an_unknown_field() {
+    fails_with(
+        &broken("warmup = \"3m\"", "warm_up = \"3m\""),
+        37,
+        "governor.warm_up",
+        "unknown field `warm_up`",
+    );
+    fails_with(
+        &broken("metric_type = ", "metric_kind = "),
+        22,
+        "policies[0].metric_kind",
+        "unknown field `metric_kind`",
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type() {
+    fails_with(
+        &broken("max_capacity = 30", "max_capacity = \"thirty\""),
+        4,
+        "target.max_capacity",
+        "invalid type: string \"thirty\"",
+    );
+    fails_with(
+        &broken("min_capacity = 1", "min_capacity = 1.5"),
+        3,
+        "target.min_capacity",
+        "invalid type: floating point",
+    );
+}
+
+#[test]
+fn a_missing_field() {
+    fails_with(
+        &broken("max_capacity = 30\n", ""),
+        1,
+        "target.max_capacity",
+        "missing field `max_capacity`",
+    );
+}
+
+#[test]
+fn min_above_max() {
+    fails_with(
+        &broken("min_capacity = 1", "min_capacity = 31"),
+        3,
+        "target.min_capacity",
+        "min_capacity 31 is greater than max_capacity 30",
+    );
+}
+
+#[test]
+fn a_target_value_of_zero_or_less() {
+    for bad in ["0.0", "-300.0"] {
+        fails_with(
+            &broken("target = 300.0", &format!("target = {bad}")),
+            21,
+            "policies[0].target",
+            "target value must be > 0",
+        );
+    }
+}
+
+#[test]
+fn a_cooldown_that_is_not_a_duration() {
+    fails_with(
+        &broken(
+            "scale_in_cooldown = \"10m\"",
+            "scale_in_cooldown = \"ten minutes\"",
+        ),
+        35,
+        "governor.scale_in_cooldown",
+        "invalid value: string \"ten minutes\", expected a duration",
+    );
+    fails_with(
+        &broken("scale_in_cooldown = \"10m\"", "scale_in_cooldown = 600"),
+        35,
+        "governor.scale_in_cooldown",
+        "invalid type: integer `600`",
+    );
+}
+
+#[test]
+fn a_metric_referenced_but_not_defined() {
+    fails_with(
+        &broken("metric = \"requests\"", "metric = \"reqs\""),
+        20,
+        "policies[0].metric",
+        "metric `reqs` is referenced but not defined in [metrics]",
+    );
+}
+
+#[test]
+fn a_bad_time_zone() {
+    fails_with(
+        &broken("Asia/Tokyo", "Tokyo"),
+        27,
+        "policies[1].timezone",
+        "`Tokyo` is not an IANA time zone name",
+    );
+}
+
+#[test]
+fn a_bad_schedule_day_or_time() {
+    fails_with(
+        &broken("sat,sun", "sat,sunday,holiday"),
+        30,
+        "policies[1].windows[1].days",
+        "`holiday` is not a day",
+    );
+    fails_with(
+        &broken("\"14:00\"", "\"2pm\""),
+        29,
+        "policies[1].windows[0].end",
+        "`2pm` is not a time of day HH:MM",
+    );
+    fails_with(
+        &broken("\"02:00\"", "\"22:00\""),
+        30,
+        "policies[1].windows[1].end",
+        "window start and end are the same time",
+    );
+}
+
+#[test]
+fn a_bad_smoothing() {
+    fails_with(
+        &broken("percentile = 90", "percentile = 190"),
+        9,
+        "metrics.requests.smoothing.percentile",
+        "190 is not within 0-100",
+    );
+    fails_with(
+        &broken("aggregate = \"percentile\"", "aggregate = \"p90\""),
+        9,
+        "metrics.requests.smoothing",
+        "unknown variant `p90`",
+    );
+}
+
+#[test]
+fn broken_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "orders.toml",
+        &broken("[governor]", "[governor"),
+    );
+    ebb()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("{}:33: ", path.display())));
+}
+
+#[test]
+fn every_error_of_a_file_is_reported() {
+    let text = broken("min_capacity = 1", "min_capacity = 31")
+        .replacen("target = 300.0", "target = 0.0", 1)
+        .replacen("Asia/Tokyo", "Tokyo", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "orders.toml", &text);
+    let output = ebb()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(output).unwrap();
+    for place in [
+        ":3: target.min_capacity",
+        ":21: policies[0].target",
+        ":27: policies[1].timezone",
+    ] {
+        assert!(stderr.contains(place), "{place} missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn the_same_group_in_two_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(dir.path(), "a-orders.toml", GOOD);
+    let second = write(dir.path(), "b-orders.toml", GOOD);
+    ebb()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}:2: target.group: group `orders` is already targeted by {}",
+            second.display(),
+            first.display()
+        )));
+}
+
+#[test]
+fn a_good_file_beside_a_broken_one_still_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "orders.toml", GOOD);
+    let bad = write(
+        dir.path(),
+        "payments.toml",
+        &broken("group = \"orders\"", "group = \"payments\"").replacen(
+            "min_capacity = 1",
+            "min_capacity = 99",
+            1,
+        ),
+    );
+    ebb()
+        .arg("check")
+        .arg(&good)
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}:3: target.min_capacity",
+            bad.display()
+        )));
+}
+
+#[test]
+fn a_missing_file_or_an_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("absent.toml");
+    ebb()
+        .arg("check")
+        .arg(&absent)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}: cannot read",
+            absent.display()
+        )));
+    ebb()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no policy files (*.toml) in this directory",
+        ));
+}
