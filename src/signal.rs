@@ -83,8 +83,12 @@ impl Signal {
             Some(Ok(series)) => {
                 detail = series.detail.clone();
                 stale_now = series.stale.clone();
-                for point in &series.points {
-                    self.accept(now, *point, &mut notes);
+                // Oldest first, whatever order the source used: a newer
+                // datapoint taken first would make the older ones look seen.
+                let mut points = series.points.clone();
+                points.sort_by_key(|p| p.time);
+                for point in points {
+                    self.accept(now, point, &mut notes);
                 }
             }
         }
@@ -521,6 +525,25 @@ mod tests {
         // A little clock skew between a source and the loop is fine.
         let r = feed(&mut signal, 120, &[(150, 30.0)]);
         assert_eq!(r.value, Some(30.0));
+    }
+
+    #[test]
+    fn datapoints_newest_first_are_all_taken() {
+        let half_life = std::time::Duration::from_secs(60);
+        let mut oldest_first = smoothed_by(Smoothing::Ewma { half_life });
+        let mut newest_first = smoothed_by(Smoothing::Ewma { half_life });
+        let a = feed(
+            &mut oldest_first,
+            120,
+            &[(0, 10.0), (60, 50.0), (120, 20.0)],
+        );
+        let b = feed(
+            &mut newest_first,
+            120,
+            &[(120, 20.0), (60, 50.0), (0, 10.0)],
+        );
+        assert_eq!(a.value, b.value);
+        assert!(!close(b.value, 20.0), "{b:?}");
     }
 
     #[test]

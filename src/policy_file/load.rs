@@ -482,6 +482,64 @@ scale_in_cooldown = "5m"
     }
 
     #[test]
+    fn a_statistic_cloudwatch_does_not_know_is_refused() {
+        for good in ["Sum", "p99", "p99.9", "tm99", "TM(10%:90%)", "IQM"] {
+            let text = GOOD.replacen("\"Average\"", &format!("\"{good}\""), 1);
+            parse_str(&text, Path::new("p.toml")).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        let (field, line, message) = error("\"Average\"", "\"Avg\"");
+        assert_eq!(
+            (field.as_str(), line),
+            ("metrics.cpu.source.cloudwatch.statistic", 12)
+        );
+        assert!(
+            message.starts_with("`Avg` is not a CloudWatch statistic"),
+            "{message}"
+        );
+        let (_, _, message) = error("\"Average\"", "\"p101\"");
+        assert!(message.contains("p0-p100"), "{message}");
+    }
+
+    #[test]
+    fn a_metric_that_would_always_be_stale_is_refused() {
+        // 5-minute periods, the 2 latest skipped: the newest datapoint is
+        // at least 15 minutes old, older than the default stale_after of 5.
+        let (field, line, message) = error(
+            "statistic = \"Average\"",
+            "statistic = \"Average\"\nperiod = \"5m\"",
+        );
+        assert_eq!((field.as_str(), line), ("metrics.cpu.stale_after", 6));
+        assert!(
+            message.contains("= 15m): the metric would always be stale"),
+            "{message}"
+        );
+        let text = GOOD
+            .replacen(
+                "statistic = \"Average\"",
+                "statistic = \"Average\"\nperiod = \"5m\"",
+                1,
+            )
+            .replacen("[metrics.cpu]", "[metrics.cpu]\nstale_after = \"20m\"", 1);
+        parse_str(&text, Path::new("p.toml")).unwrap();
+    }
+
+    #[test]
+    fn a_max_value_of_zero_or_less_is_refused() {
+        let (field, line, message) = error("[metrics.cpu]", "[metrics.cpu]\nmax_value = 0");
+        assert_eq!((field.as_str(), line), ("metrics.cpu.max_value", 7));
+        assert!(
+            message.contains("every value would be rejected"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_policy_needs_a_name() {
+        let (field, line, _) = error("name = \"cpu-50\"", "name = \" \"");
+        assert_eq!((field.as_str(), line), ("policies[0].name", 16));
+    }
+
+    #[test]
     fn every_error_is_reported_not_only_the_first() {
         let text = GOOD
             .replacen("min_capacity = 2", "min_capacity = 12", 1)

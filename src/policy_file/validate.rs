@@ -58,7 +58,43 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                         "must be a multiple of 60s".into(),
                     );
                 }
+                if let Some(problem) = cw.statistic.as_deref().and_then(statistic_problem) {
+                    err(at("source.cloudwatch.statistic"), problem);
+                }
+                for (id, query) in &cw.queries {
+                    if let Some(problem) = statistic_problem(&query.statistic) {
+                        err(
+                            at(&format!("source.cloudwatch.queries.{id}.statistic")),
+                            problem,
+                        );
+                    }
+                }
+                // The newest datapoint is one whose period ended before the
+                // skipped incomplete ones: it is at least this old, always.
+                let youngest = cw
+                    .period
+                    .checked_mul(cw.delay_periods.saturating_add(1))
+                    .unwrap_or(std::time::Duration::MAX);
+                if metric.stale_after < youngest {
+                    err(
+                        at("stale_after"),
+                        format!(
+                            "{} is less than the age of the newest datapoint CloudWatch can give \
+                             (period x (delay_periods + 1) = {}): the metric would always be stale",
+                            humantime::format_duration(metric.stale_after),
+                            humantime::format_duration(youngest)
+                        ),
+                    );
+                }
             }
+        }
+        if let Some(max) = metric.max_value
+            && !(max > 0.0 && max.is_finite())
+        {
+            err(
+                at("max_value"),
+                format!("must be > 0, got {max}: every value would be rejected"),
+            );
         }
         match metric.smoothing {
             Smoothing::Ewma { half_life } if half_life.is_zero() => err(
@@ -104,6 +140,9 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                 at("name"),
                 format!("policy name `{}` is used twice", policy.name()),
             );
+        }
+        if policy.name().trim().is_empty() {
+            err(at("name"), "must not be empty".into());
         }
         match policy {
             PolicySpec::TargetTracking(tt) => {
@@ -173,4 +212,35 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
         }
     }
     errors
+}
+
+/// What is wrong with a CloudWatch statistic name, if anything: one of the
+/// plain statistics, a percentile `pNN`, or another extended statistic
+/// (`tm99`, `TM(10%:90%)`, `wm`, `tc`, `ts`, `PR`).
+fn statistic_problem(statistic: &str) -> Option<String> {
+    const PLAIN: [&str; 6] = ["Average", "Sum", "Minimum", "Maximum", "SampleCount", "IQM"];
+    if PLAIN.contains(&statistic) {
+        return None;
+    }
+    if let Some(p) = statistic.strip_prefix('p') {
+        return match p.parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => None,
+            _ => Some(format!(
+                "`{statistic}` is not a percentile statistic p0-p100"
+            )),
+        };
+    }
+    let extended = ["tm", "wm", "tc", "ts", "TM", "WM", "TC", "TS", "PR"]
+        .iter()
+        .any(|prefix| {
+            statistic
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty())
+        });
+    if extended {
+        return None;
+    }
+    Some(format!(
+        "`{statistic}` is not a CloudWatch statistic (Average, Sum, Minimum, Maximum, SampleCount, pNN)"
+    ))
 }
