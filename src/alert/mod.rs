@@ -83,7 +83,7 @@ pub struct AlertEvent {
 }
 
 /// The `[alerts]` section of the daemon config.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// How often an alert that still holds is sent again.
@@ -121,7 +121,7 @@ fn default_queue_capacity() -> usize {
 }
 
 /// Retries and timeouts for one delivery.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
     /// Attempts per event, the first included.

@@ -9,12 +9,12 @@
 use super::{AlertConfigError, AlertEvent, AlertStatus, AlertsConfig, Severity};
 use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 /// A rule as written in `[[alerts.rules]]`; validated into a [`Rule`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub kind: RuleKindName,
@@ -42,7 +42,7 @@ pub struct RuleConfig {
 }
 
 /// The rule kinds, as spelled in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleKindName {
     ApiCallFailed,

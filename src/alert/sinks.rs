@@ -7,7 +7,7 @@
 //! their `name`.
 
 use super::{AlertConfigError, AlertEvent, AlertStatus, Severity};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A sink as written in `[[alerts.sinks]]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     pub kind: SinkKind,
@@ -23,8 +23,9 @@ pub struct SinkConfig {
     #[serde(default)]
     pub name: Option<String>,
     /// The URL: exactly one of `url`, `url_env` (variable name) or `url_file`.
-    /// For Alertmanager, its base URL (`http://host:9093`).
-    #[serde(default)]
+    /// For Alertmanager, its base URL (`http://host:9093`). Never written
+    /// out: a config dump shows `<redacted>`.
+    #[serde(default, serialize_with = "redacted")]
     pub url: Option<String>,
     #[serde(default)]
     pub url_env: Option<String>,
@@ -40,11 +41,18 @@ pub struct SinkConfig {
     pub min_severity: Severity,
 }
 
+fn redacted<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(_) => s.serialize_some("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
 fn lowest_severity() -> Severity {
     Severity::Info
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkKind {
     /// POSTs one JSON document per event.
@@ -435,6 +443,17 @@ mod tests {
         assert_eq!(
             e,
             "alerts.sinks[2] (slack): url: environment variable `EBB_TEST_SURELY_UNSET_VARIABLE` is not set"
+        );
+
+        let inline = SinkConfig {
+            url_file: None,
+            url: Some("https://hooks.example/T000/SECRET".into()),
+            ..config.clone()
+        };
+        let dumped = serde_json::to_string(&inline).unwrap();
+        assert!(
+            dumped.contains("\"url\":\"<redacted>\"") && !dumped.contains("SECRET"),
+            "{dumped}"
         );
 
         std::fs::write(&file, "not a url SECRET").unwrap();

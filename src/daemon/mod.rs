@@ -5,5 +5,6 @@
 //! its pure core, and apply (or only record) the decisions.
 
 pub mod control_loop;
+pub mod ops;
 
 pub use control_loop::{ControlLoop, apply};

@@ -14,7 +14,7 @@ pub mod systemd;
 
 use crate::clock::Clock;
 use crate::decision::DecisionRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub use health::{Health, HealthReport};
 pub use metrics::Metrics;
 
 /// The `[telemetry]` section of the daemon config.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Serve `/metrics` and `/healthz`; `false` turns the listener off.

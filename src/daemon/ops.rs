@@ -1,0 +1,163 @@
+//! What the daemon tells its operators, in one place: alerts on every
+//! decision, its own metrics and `/healthz`, and systemd notifications.
+//!
+//! The daemon's owner task holds one [`Operations`] and calls it at a few
+//! points: each finished evaluation ([`Operations::observe`]), each reload,
+//! each time its loop goes round ([`Operations::beat`]), and at shutdown.
+//! None of these calls waits on the network.
+
+use crate::alert::{AlertConfigError, Alerter, AlertsConfig};
+use crate::clock::SystemClock;
+use crate::decision::DecisionRecord;
+use crate::telemetry::systemd::{self, Heartbeat};
+use crate::telemetry::{Telemetry, TelemetryConfig, server};
+use chrono::Utc;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long shutdown waits for queued alerts to go out.
+const ALERT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Alerts, telemetry and systemd for a running daemon.
+pub struct Operations {
+    pub telemetry: Arc<Telemetry>,
+    alerter: Alerter,
+    heartbeat: Heartbeat,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    listening: Option<SocketAddr>,
+    watchdog: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperationsError {
+    #[error(transparent)]
+    Alerts(#[from] AlertConfigError),
+    #[error(transparent)]
+    Listen(#[from] server::BindError),
+}
+
+impl Operations {
+    /// Validates the `[alerts]` section and reads the sinks' secrets, binds
+    /// the telemetry listener (a taken port is an error now, not later), and
+    /// starts the watchdog when systemd asked for one.
+    pub async fn start(
+        alerts: &AlertsConfig,
+        telemetry_config: &TelemetryConfig,
+    ) -> Result<Operations, OperationsError> {
+        let telemetry = Arc::new(Telemetry::new(telemetry_config, Arc::new(SystemClock)));
+        let alerter = Alerter::start(alerts, telemetry.metrics.alerts.clone())?;
+        let (server, listening) = if telemetry_config.enabled {
+            let listener = server::bind(telemetry_config.listen).await?;
+            let addr = listener.local_addr().ok();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(server::serve(listener, telemetry.clone(), async {
+                let _ = stopped.await;
+            }));
+            tracing::info!(listen = ?addr, "serving /metrics and /healthz");
+            (Some((stop, task)), addr)
+        } else {
+            (None, None)
+        };
+        let heartbeat = Heartbeat::new();
+        heartbeat.beat();
+        let watchdog = systemd::spawn_watchdog(heartbeat.clone());
+        Ok(Operations {
+            telemetry,
+            alerter,
+            heartbeat,
+            server,
+            listening,
+            watchdog,
+        })
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn listening(&self) -> Option<SocketAddr> {
+        self.listening
+    }
+
+    /// Declares the targets and their intervals (at start and after a reload).
+    pub fn set_targets(&self, targets: &[(String, Duration)]) {
+        self.telemetry.health.set_targets(targets);
+    }
+
+    /// Takes in one finished evaluation.
+    pub fn observe(&mut self, record: &DecisionRecord, took: Duration) {
+        self.telemetry.observe(record, took);
+        self.alerter.observe(record);
+    }
+
+    /// Takes in the result of a policy reload: each policy file that failed,
+    /// with its errors (an empty map resolves earlier reload alerts).
+    pub fn policy_reload(&mut self, failures: &BTreeMap<String, String>) {
+        self.alerter.policy_reload(Utc::now(), failures);
+    }
+
+    /// The control loop went round: keeps the systemd watchdog fed.
+    pub fn beat(&self) {
+        self.heartbeat.beat();
+    }
+
+    /// Tells systemd the daemon is ready, with a one-line status.
+    pub fn ready(&self, status: &str) {
+        systemd::ready(status);
+    }
+
+    /// Updates `systemctl status` with the targets' health and the latest decision.
+    pub fn update_status(&self, last: Option<&DecisionRecord>) {
+        systemd::status(&self.status_line(last));
+    }
+
+    /// One line: how many targets, how many healthy, the latest decision.
+    pub fn status_line(&self, last: Option<&DecisionRecord>) -> String {
+        let report = self.telemetry.health.report();
+        let healthy = report.targets.values().filter(|t| t.healthy).count();
+        let mut line = format!("{} targets, {healthy} healthy", report.targets.len());
+        if let Some(r) = last {
+            let action = serde_json::to_value(r.action)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            line.push_str(&format!(
+                "; last: {} {action} {}->{} at {}",
+                r.target,
+                r.capacity.desired,
+                r.desired,
+                r.time.format("%H:%M:%SZ")
+            ));
+        }
+        line
+    }
+
+    pub fn reloading(&self) {
+        systemd::reloading();
+    }
+
+    /// An SDK interceptor that counts AWS calls into ebb's metrics.
+    pub fn aws_interceptor(&self) -> crate::telemetry::aws::ApiMetricsInterceptor {
+        self.telemetry.metrics.aws_interceptor()
+    }
+
+    /// At shutdown: tells systemd, gives queued alerts a few seconds, stops
+    /// the listener and the watchdog.
+    pub async fn shutdown(mut self) {
+        systemd::stopping();
+        if !self.alerter.flush(ALERT_FLUSH_DEADLINE).await {
+            tracing::warn!(
+                pending = self.alerter.dispatcher().pending(),
+                "shutting down with alert notifications still queued"
+            );
+        }
+        if let Some((stop, task)) = self.server.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
+    }
+}
