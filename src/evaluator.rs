@@ -641,4 +641,67 @@ warmup = "0s"
             t(3600) - Duration::minutes(5)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// What the metric source does on one tick.
+        #[derive(Debug, Clone)]
+        enum Answer {
+            Fresh(f64),
+            Nothing,
+            Failed,
+            Garbage,
+        }
+
+        fn answer() -> impl Strategy<Value = Answer> {
+            prop_oneof![
+                3 => (0.0f64..150.0).prop_map(Answer::Fresh),
+                2 => Just(Answer::Nothing),
+                1 => Just(Answer::Failed),
+                1 => Just(Answer::Garbage),
+            ]
+        }
+
+        const NO_BRAKES: &str = r#"
+scale_out_cooldown = "0s"
+scale_in_cooldown = "0s"
+scale_in_stabilization = "0s"
+warmup = "0s"
+"#;
+
+        proptest! {
+            /// Through signal, policy and governor together: whenever the
+            /// metric is missing or stale, capacity does not go down, and it
+            /// always stays within the bounds.
+            #[test]
+            fn never_scales_in_on_missing_or_stale_data(
+                start in 1u32..=20,
+                answers in proptest::collection::vec(answer(), 1..40),
+            ) {
+                let mut evaluator = TargetEvaluator::new(policy_file("web", "active", NO_BRAKES));
+                let mut current = start;
+                for (i, answer) in answers.into_iter().enumerate() {
+                    let now = 60 * i as i64;
+                    let fetched = match answer {
+                        Answer::Fresh(v) => cpu("web", now, v),
+                        Answer::Garbage => cpu("web", now, f64::NAN),
+                        Answer::Nothing => FetchResults::new(),
+                        Answer::Failed => FetchResults::from([(
+                            MetricKey::new("web", "cpu"),
+                            Err(FetchError("timeout".into())),
+                        )]),
+                    };
+                    let record = evaluator.evaluate(t(now), &fetched, &group(current));
+                    prop_assert!((1..=20).contains(&record.desired), "{}", record.desired);
+                    if record.metrics[0].status != MetricStatus::Ok {
+                        prop_assert!(record.desired >= current, "{current} -> {}: {}", record.desired, record.reason);
+                    }
+                    evaluator.settle(&ok());
+                    current = record.desired;
+                }
+            }
+        }
+    }
 }

@@ -591,4 +591,77 @@ mod tests {
                 .any(|n| n.contains("1 of 4 targets answered"))
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_value() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                4 => 0.0f64..1000.0,
+                1 => Just(f64::NAN),
+                1 => Just(f64::INFINITY),
+                1 => Just(f64::NEG_INFINITY),
+                1 => -1000.0f64..0.0,
+            ]
+        }
+
+        fn smoothing() -> impl Strategy<Value = Smoothing> {
+            let aggregate = prop_oneof![
+                Just(WindowAggregate::Mean),
+                Just(WindowAggregate::Median),
+                Just(WindowAggregate::Max),
+                Just(WindowAggregate::Percentile),
+            ];
+            prop_oneof![
+                Just(Smoothing::Latest),
+                (1u64..900).prop_map(|s| Smoothing::Ewma {
+                    half_life: std::time::Duration::from_secs(s)
+                }),
+                (1u64..900, aggregate, 0.0f64..=100.0).prop_map(|(s, aggregate, p)| {
+                    Smoothing::Window {
+                        window: std::time::Duration::from_secs(s),
+                        aggregate,
+                        percentile: Some(p),
+                    }
+                }),
+            ]
+        }
+
+        proptest! {
+            /// Whatever a source sends, a policy sees either nothing or a
+            /// finite, non-negative value within the range of the values
+            /// accepted so far.
+            #[test]
+            fn policies_only_ever_see_sane_values(
+                smoothing in smoothing(),
+                batches in proptest::collection::vec(
+                    proptest::collection::vec((0i64..120, any_value()), 0..5), 1..20),
+            ) {
+                let mut signal = smoothed_by(smoothing);
+                let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+                let mut now = 0;
+                for batch in batches {
+                    now += 60;
+                    let points: Vec<(i64, f64)> =
+                        batch.iter().map(|&(ago, v)| (now - ago, v)).collect();
+                    for &(_, v) in &points {
+                        if v.is_finite() && v >= 0.0 {
+                            low = low.min(v);
+                            high = high.max(v);
+                        }
+                    }
+                    let reading = feed(&mut signal, now, &points);
+                    if let Some(value) = reading.value {
+                        prop_assert!(value.is_finite() && value >= 0.0, "{value}");
+                        prop_assert!(low - 1e-9 <= value && value <= high + 1e-9,
+                            "{value} outside [{low}, {high}]");
+                        prop_assert_eq!(reading.record.status, MetricStatus::Ok);
+                    } else {
+                        prop_assert_ne!(reading.record.status, MetricStatus::Ok);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -397,4 +397,69 @@ mod tests {
         assert_eq!(summary, [("web", 8, true, false), ("api", 4, false, true)]);
         assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
     }
+
+    /// One JSON line holds everything needed to tell why: capacity as
+    /// observed, each metric's raw and smoothed value and age, each policy's
+    /// recommendation and reason, the governor's steps, the final desired
+    /// capacity and whether it was applied, dry-run or failed.
+    #[tokio::test]
+    async fn each_record_is_one_json_line_that_says_why() {
+        let mut lines = Vec::new();
+        for (mode, failing) in [("active", false), ("dry-run", false), ("active", true)] {
+            let mut lp = one_target(mode, false);
+            if failing {
+                lp.actuator.set_error = Some("Throttling".into());
+            }
+            let record = tick(&mut lp).await;
+            let line = serde_json::to_string(&record).unwrap();
+            assert!(!line.contains('\n'));
+            lines.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+        for json in &lines {
+            assert_eq!(json["target"], "web");
+            assert_eq!(json["capacity"]["in_service"], 4);
+            assert_eq!(json["capacity"]["warming"], 0);
+            let metric = &json["metrics"][0];
+            assert_eq!(
+                (metric["name"].as_str(), metric["status"].as_str()),
+                (Some("cpu"), Some("ok"))
+            );
+            assert_eq!(metric["raw"], 100.0);
+            assert_eq!(metric["smoothed"], 100.0);
+            assert_eq!(metric["age_s"], 0);
+            let policy = &json["policies"][0];
+            assert_eq!(policy["recommendation"]["capacity"], 8);
+            assert!(
+                policy["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cpu 100.00 vs target 50"),
+                "{policy}"
+            );
+            assert_eq!(json["steps"][0]["rule"], "combine");
+            assert_eq!(json["desired"], 8);
+            assert_eq!(json["action"], "scale-out");
+            assert!(
+                json["reason"].as_str().unwrap().starts_with("4 -> 8"),
+                "{json}"
+            );
+            assert!(json["time"].is_string());
+        }
+        let outcomes: Vec<_> = lines.iter().map(|j| j["outcome"].clone()).collect();
+        assert_eq!(
+            outcomes[0],
+            serde_json::json!({"applied": true, "dry_run": false})
+        );
+        assert_eq!(
+            outcomes[1],
+            serde_json::json!({"applied": false, "dry_run": true})
+        );
+        assert_eq!(outcomes[2]["applied"], false);
+        assert!(
+            outcomes[2]["error"]
+                .as_str()
+                .unwrap()
+                .contains("Throttling")
+        );
+    }
 }
