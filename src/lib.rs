@@ -13,6 +13,7 @@ pub mod clock;
 pub mod daemon;
 pub mod decision;
 pub mod evaluator;
+pub mod forecast;
 pub mod governor;
 pub mod policy;
 pub mod policy_file;

@@ -1,0 +1,188 @@
+//! Rolling-origin backtest and the choice of model.
+//!
+//! At each origin the model is fitted on the history before it and scored on
+//! the `horizon` steps after it, as it would have been used live. Origins
+//! step back from the end of the series `spacing` steps apart. The model
+//! with the lowest MASE wins; ties go to the simpler model (earlier in
+//! [`ModelKind::ALL`]).
+
+use super::accuracy::{Accuracy, Summary, naive_scale};
+use super::{ForecastError, ModelKind, Seasons};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Where the backtest looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BacktestConfig {
+    /// Steps ahead scored at each origin (1..=horizon).
+    pub horizon: usize,
+    /// How many origins.
+    pub origins: usize,
+    /// Steps between origins.
+    pub spacing: usize,
+}
+
+impl BacktestConfig {
+    /// The configuration the predictive policy and `ebb forecast` use:
+    /// hourly origins over the last day, scored at the lead time.
+    pub fn daily(seasons: Seasons, horizon: usize) -> BacktestConfig {
+        BacktestConfig {
+            horizon: horizon.max(1),
+            origins: 24,
+            spacing: (seasons.daily / 24).max(1),
+        }
+    }
+}
+
+/// One model's backtest result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelScore {
+    pub model: ModelKind,
+    /// Accuracy over every origin the model could fit at; an error when it
+    /// could fit at none.
+    pub accuracy: Result<Summary, String>,
+    /// Origins the model was scored at.
+    pub origins: usize,
+    /// Mean time to fit and forecast once, milliseconds.
+    pub fit_ms: f64,
+}
+
+impl ModelScore {
+    pub fn mase(&self) -> Option<f64> {
+        self.accuracy.as_ref().ok().and_then(|s| s.mase)
+    }
+}
+
+/// Backtests each model on `y`.
+pub fn backtest(y: &[f64], seasons: Seasons, models: &[ModelKind], config: BacktestConfig) -> Vec<ModelScore> {
+    models.iter().map(|&model| backtest_one(y, seasons, model, config)).collect()
+}
+
+fn backtest_one(y: &[f64], seasons: Seasons, model: ModelKind, config: BacktestConfig) -> ModelScore {
+    let mut accuracy = Accuracy::default();
+    let mut origins = 0;
+    let mut last_error: Option<ForecastError> = None;
+    let mut elapsed = 0.0;
+    for k in 0..config.origins {
+        let Some(origin) = y.len().checked_sub(config.horizon + k * config.spacing) else {
+            break;
+        };
+        let train = &y[..origin];
+        if train.len() < model.min_history(seasons) {
+            last_error.get_or_insert(ForecastError::TooShort {
+                model,
+                needed: model.min_history(seasons),
+                got: train.len(),
+            });
+            break;
+        }
+        let started = Instant::now();
+        let fitted = match model.fit(train, seasons) {
+            Ok(f) => f,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        let forecast = fitted.forecast(config.horizon);
+        elapsed += started.elapsed().as_secs_f64() * 1000.0;
+        if forecast.mean.iter().any(|v| !v.is_finite()) {
+            last_error = Some(ForecastError::Model {
+                model,
+                message: "forecast is not finite".into(),
+            });
+            continue;
+        }
+        let scale = naive_scale(train, seasons.daily);
+        for (h, predicted) in forecast.mean.iter().enumerate() {
+            accuracy.add(y[origin + h], *predicted, scale);
+        }
+        origins += 1;
+    }
+    let accuracy = if origins > 0 {
+        Ok(accuracy.summary())
+    } else {
+        Err(last_error.map_or_else(|| "no origin to backtest at".to_string(), |e| e.to_string()))
+    };
+    ModelScore {
+        model,
+        accuracy,
+        origins,
+        fit_ms: if origins > 0 { elapsed / origins as f64 } else { 0.0 },
+    }
+}
+
+/// The model with the lowest MASE among those scored at every origin the
+/// best-covered model was; `None` when no model could be scored.
+pub fn choose(scores: &[ModelScore]) -> Option<ModelKind> {
+    let most = scores.iter().map(|s| s.origins).max()?;
+    // A model scored at fewer origins saw easier or fewer cases: not comparable.
+    scores
+        .iter()
+        .filter(|s| s.origins == most && most > 0)
+        .filter_map(|s| s.mase().map(|m| (m, s.model)))
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map(|(_, model)| model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEASONS: Seasons = Seasons { daily: 24, weekly: 168 };
+
+    fn noise(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (*seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5
+    }
+
+    #[test]
+    fn a_weekly_pattern_chooses_a_model_that_knows_the_week() {
+        // Weekends are half the load of weekdays: yesterday is a bad guess
+        // on Saturday and Monday, last week never is.
+        let mut seed = 7;
+        let y: Vec<f64> = (0..168 * 3)
+            .map(|t| {
+                let day = (t / 24) % 7;
+                let base = if day >= 5 { 50.0 } else { 100.0 };
+                base + 20.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin() + noise(&mut seed)
+            })
+            .collect();
+        let config = BacktestConfig {
+            horizon: 24,
+            origins: 14,
+            spacing: 12,
+        };
+        let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
+        let chosen = choose(&scores).unwrap();
+        assert!(
+            matches!(chosen, ModelKind::SeasonalNaiveWeekly | ModelKind::Mstl),
+            "chose {chosen}: {scores:#?}"
+        );
+        let weekly = scores.iter().find(|s| s.model == ModelKind::SeasonalNaiveWeekly).unwrap();
+        let daily = scores.iter().find(|s| s.model == ModelKind::SeasonalNaiveDaily).unwrap();
+        assert!(weekly.mase().unwrap() < daily.mase().unwrap());
+    }
+
+    #[test]
+    fn models_without_enough_history_are_reported_and_not_chosen() {
+        let y: Vec<f64> = (0..60).map(|t| 10.0 + (t % 24) as f64).collect();
+        let config = BacktestConfig {
+            horizon: 2,
+            origins: 4,
+            spacing: 1,
+        };
+        let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
+        let weekly = scores.iter().find(|s| s.model == ModelKind::SeasonalNaiveWeekly).unwrap();
+        assert_eq!(weekly.origins, 0);
+        let message = weekly.accuracy.as_ref().unwrap_err();
+        assert!(message.contains("needs at least 169 points"), "{message}");
+        assert_ne!(choose(&scores), Some(ModelKind::SeasonalNaiveWeekly));
+    }
+
+    #[test]
+    fn nothing_to_score_chooses_nothing() {
+        let scores = backtest(&[1.0; 10], SEASONS, &ModelKind::ALL, BacktestConfig::daily(SEASONS, 2));
+        assert_eq!(choose(&scores), None);
+    }
+}

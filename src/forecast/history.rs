@@ -1,0 +1,293 @@
+//! A load metric's history at a fixed step, as the predictive policy keeps
+//! it: datapoints averaged into step-long buckets, a bounded window, short
+//! gaps bridged, long ones reported, and a JSON form to persist across
+//! restarts so the daemon does not refetch two weeks of data.
+
+use crate::source::Datapoint;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Gaps up to this many missing buckets are bridged by linear
+/// interpolation (CloudWatch and the traces both drop a period now and
+/// then); a longer gap ends the usable history.
+pub const MAX_FILLED_GAP: usize = 3;
+
+/// Bucketed history of one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadHistory {
+    step_secs: i64,
+    window_secs: i64,
+    /// Bucket start (seconds since the epoch, a multiple of the step) ->
+    /// sum and count of the datapoints in it.
+    buckets: BTreeMap<i64, Bucket>,
+    /// The latest datapoint taken in; older ones are duplicates.
+    latest: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Bucket {
+    sum: f64,
+    count: u32,
+}
+
+/// The usable part of a history: regular, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegularSeries {
+    pub start: DateTime<Utc>,
+    pub step_secs: i64,
+    pub values: Vec<f64>,
+    /// Buckets filled by interpolation.
+    pub filled: usize,
+    /// The gap (first missing bucket, first bucket after it) the series
+    /// starts after, when a long gap cut the history short.
+    pub gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl RegularSeries {
+    /// The time just after the last value's bucket: where a forecast starts.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::seconds(self.step_secs * self.values.len() as i64)
+    }
+
+    pub fn time_of(&self, index: usize) -> DateTime<Utc> {
+        self.start + chrono::Duration::seconds(self.step_secs * index as i64)
+    }
+}
+
+/// Why a history could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryFileError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("{path} is not a load history: {source}")]
+    Parse { path: String, source: serde_json::Error },
+    #[error("{path} holds a history at a {found}s step, the policy uses {expected}s")]
+    Step { path: String, found: i64, expected: i64 },
+}
+
+impl LoadHistory {
+    /// An empty history of `window` at `step` (both in seconds, step > 0).
+    pub fn new(step_secs: i64, window_secs: i64) -> LoadHistory {
+        assert!(step_secs > 0, "history step must be positive");
+        LoadHistory {
+            step_secs,
+            window_secs,
+            buckets: BTreeMap::new(),
+            latest: None,
+        }
+    }
+
+    pub fn step_secs(&self) -> i64 {
+        self.step_secs
+    }
+
+    pub fn latest(&self) -> Option<DateTime<Utc>> {
+        self.latest
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// Takes in datapoints (oldest first), each multiplied by `scale`, skipping
+    /// ones already seen; returns notes on the ones rejected.
+    pub fn ingest(&mut self, points: &[Datapoint], scale: f64) -> Vec<String> {
+        let mut notes = Vec::new();
+        for point in points {
+            if self.latest.is_some_and(|l| point.time <= l) {
+                continue;
+            }
+            let value = point.value * scale;
+            if !value.is_finite() || value < 0.0 {
+                notes.push(format!("history: rejected {} at {}", point.value, point.time));
+                continue;
+            }
+            let start = point.time.timestamp().div_euclid(self.step_secs) * self.step_secs;
+            let bucket = self.buckets.entry(start).or_insert(Bucket { sum: 0.0, count: 0 });
+            bucket.sum += value;
+            bucket.count += 1;
+            self.latest = Some(point.time);
+        }
+        if let Some(latest) = self.latest {
+            let cutoff = latest.timestamp() - self.window_secs;
+            self.buckets = self.buckets.split_off(&cutoff);
+        }
+        notes
+    }
+
+    /// The usable history: complete buckets (all but the one the latest
+    /// datapoint fell in, which may still be filling) back to the first
+    /// gap longer than [`MAX_FILLED_GAP`] buckets. `None` when there is no
+    /// complete bucket.
+    pub fn series(&self) -> Option<RegularSeries> {
+        let mut complete: Vec<(i64, f64)> =
+            self.buckets.iter().map(|(t, b)| (*t, b.sum / b.count as f64)).collect();
+        complete.pop();
+        let (last_time, _) = *complete.last()?;
+        // Walk back to the first long gap.
+        let mut first = complete.len() - 1;
+        let mut gap = None;
+        while first > 0 {
+            let missing = (complete[first].0 - complete[first - 1].0) / self.step_secs - 1;
+            if missing as usize > MAX_FILLED_GAP {
+                gap = Some((
+                    to_time(complete[first - 1].0 + self.step_secs),
+                    to_time(complete[first].0),
+                ));
+                break;
+            }
+            first -= 1;
+        }
+        let start = complete[first].0;
+        let len = ((last_time - start) / self.step_secs + 1) as usize;
+        let mut values = Vec::with_capacity(len);
+        let mut filled = 0;
+        for pair in complete[first..].windows(2) {
+            let ((t0, v0), (t1, v1)) = (pair[0], pair[1]);
+            values.push(v0);
+            let steps = (t1 - t0) / self.step_secs;
+            for k in 1..steps {
+                values.push(v0 + (v1 - v0) * k as f64 / steps as f64);
+                filled += 1;
+            }
+        }
+        values.push(complete[complete.len() - 1].1);
+        Some(RegularSeries {
+            start: to_time(start),
+            step_secs: self.step_secs,
+            values,
+            filled,
+            gap,
+        })
+    }
+
+    /// Reads a history saved by [`LoadHistory::save`], checking it is at
+    /// `step_secs`; the window is taken from the caller (the policy file
+    /// may have changed it).
+    pub fn load(path: &Path, step_secs: i64, window_secs: i64) -> Result<LoadHistory, HistoryFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| HistoryFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut history: LoadHistory =
+            serde_json::from_str(&text).map_err(|source| HistoryFileError::Parse { path: shown.clone(), source })?;
+        if history.step_secs != step_secs {
+            return Err(HistoryFileError::Step {
+                path: shown,
+                found: history.step_secs,
+                expected: step_secs,
+            });
+        }
+        history.window_secs = window_secs;
+        history.ingest(&[], 1.0);
+        Ok(history)
+    }
+
+    /// Writes the history to `path` atomically (a temporary file, then a rename).
+    pub fn save(&self, path: &Path) -> Result<(), HistoryFileError> {
+        let shown = path.display().to_string();
+        let write = |source| HistoryFileError::Write {
+            path: shown.clone(),
+            source,
+        };
+        let text = serde_json::to_string(self).expect("a history always serialises");
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, text).map_err(write)?;
+        std::fs::rename(&temporary, path).map_err(write)
+    }
+}
+
+fn to_time(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().expect("bucket times are within chrono's range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: i64, value: f64) -> Datapoint {
+        Datapoint {
+            time: to_time(1_700_000_220 + minute * 60),
+            value,
+        }
+    }
+
+    #[test]
+    fn averages_points_into_buckets_and_leaves_out_the_filling_one() {
+        let mut h = LoadHistory::new(300, 86_400);
+        let points: Vec<_> = (0..12).map(|m| at(m, m as f64)).collect();
+        h.ingest(&points, 1.0);
+        let s = h.series().unwrap();
+        // Buckets start on multiples of 300 s; 1_700_000_220 is 120 s into one.
+        assert_eq!(s.start.timestamp(), 1_700_000_100);
+        // minutes 0-2 (bucket 1), 3-7 (bucket 2); 8-11 are still filling.
+        assert_eq!(s.values, vec![1.0, 5.0]);
+        assert_eq!(s.end().timestamp(), 1_700_000_100 + 600);
+    }
+
+    #[test]
+    fn overlapping_fetches_do_not_count_twice_and_scale_applies() {
+        let mut h = LoadHistory::new(60, 86_400);
+        h.ingest(&[at(0, 1.0), at(1, 2.0)], 1.0);
+        h.ingest(&[at(1, 2.0), at(2, 3.0), at(3, 4.0)], 1.0);
+        assert_eq!(h.series().unwrap().values, vec![1.0, 2.0, 3.0]);
+        let mut scaled = LoadHistory::new(60, 86_400);
+        scaled.ingest(&[at(0, 10.0), at(1, 0.0)], 0.2);
+        assert_eq!(scaled.series().unwrap().values, vec![2.0]);
+    }
+
+    #[test]
+    fn short_gaps_are_bridged_and_long_ones_cut_the_history() {
+        let mut h = LoadHistory::new(60, 86_400);
+        // 0..10, a 2-minute gap (bridged), 13..20, a 10-minute gap, 31..40.
+        let minutes = (0..10).chain(12..20).chain(30..40);
+        let points: Vec<_> = minutes.map(|m| at(m, m as f64)).collect();
+        h.ingest(&points, 1.0);
+        let s = h.series().unwrap();
+        assert_eq!(s.values, (30..39).map(|m| m as f64).collect::<Vec<_>>());
+        let (from, to) = s.gap.unwrap();
+        assert_eq!((to - from).num_minutes(), 10);
+
+        let mut bridged = LoadHistory::new(60, 86_400);
+        let points: Vec<_> = (0..10).chain(12..20).map(|m| at(m, m as f64)).collect();
+        bridged.ingest(&points, 1.0);
+        let s = bridged.series().unwrap();
+        assert_eq!(s.values.len(), 19);
+        assert_eq!(s.filled, 2);
+        assert_eq!(s.values[10], 10.0);
+        assert_eq!(s.gap, None);
+    }
+
+    #[test]
+    fn the_window_drops_old_buckets_and_bad_values_are_noted() {
+        let mut h = LoadHistory::new(60, 600);
+        let mut points: Vec<_> = (0..30).map(|m| at(m, 1.0)).collect();
+        points[20].value = f64::NAN;
+        let notes = h.ingest(&points, 1.0);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(h.series().unwrap().values.len() <= 10);
+    }
+
+    #[test]
+    fn saves_and_loads_and_refuses_another_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.json");
+        let mut h = LoadHistory::new(60, 86_400);
+        h.ingest(&(0..5).map(|m| at(m, m as f64)).collect::<Vec<_>>(), 1.0);
+        h.save(&path).unwrap();
+        let back = LoadHistory::load(&path, 60, 86_400).unwrap();
+        assert_eq!(back, h);
+        let err = LoadHistory::load(&path, 300, 86_400).unwrap_err();
+        assert!(err.to_string().contains("60s step"), "{err}");
+        std::fs::write(&path, "{").unwrap();
+        assert!(matches!(
+            LoadHistory::load(&path, 60, 86_400),
+            Err(HistoryFileError::Parse { .. })
+        ));
+    }
+}

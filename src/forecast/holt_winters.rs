@@ -1,0 +1,288 @@
+//! Holt-Winters exponential smoothing with a damped trend and one (daily)
+//! seasonal cycle, additive or multiplicative.
+//!
+//! Written here because augurs-ets 0.10 does not implement seasonal ETS
+//! models yet. The smoothing parameters are chosen by minimising the
+//! one-step-ahead squared error: a coarse grid, then a local refinement.
+
+use super::{FitResult, Fitted, Forecast, ForecastError, ModelKind, rms};
+
+/// How the seasonal cycle combines with the level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seasonality {
+    /// load = level + season
+    Additive,
+    /// load = level x season: the daily swing grows with the level.
+    Multiplicative,
+}
+
+/// Smoothing parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    pub alpha: f64,
+    pub beta: f64,
+    pub gamma: f64,
+}
+
+/// The trend is damped so a 48-hour forecast cannot run away on a slope
+/// seen over the last hours; the fixed value is the usual choice.
+const PHI: f64 = 0.98;
+
+/// A fitted Holt-Winters model: its parameters and end-of-series state.
+#[derive(Debug, Clone)]
+pub struct HoltWinters {
+    seasonality: Seasonality,
+    pub params: Params,
+    level: f64,
+    trend: f64,
+    /// Seasonal factors; `season[t % period]` belongs to time index t.
+    season: Vec<f64>,
+    /// Length of the series fitted on (to index the season going forward).
+    n: usize,
+    /// Standard deviation of one-step errors (relative ones when multiplicative).
+    sigma: f64,
+}
+
+struct Run {
+    sse: f64,
+    level: f64,
+    trend: f64,
+    season: Vec<f64>,
+    /// One-step errors, absolute (additive) or relative (multiplicative).
+    sigma: f64,
+}
+
+impl HoltWinters {
+    /// Fits to `y`, which holds at least two seasons (checked by the caller).
+    pub fn fit(y: &[f64], period: usize, seasonality: Seasonality) -> FitResult<HoltWinters> {
+        let model = match seasonality {
+            Seasonality::Additive => ModelKind::HoltWintersAdditive,
+            Seasonality::Multiplicative => ModelKind::HoltWintersMultiplicative,
+        };
+        if seasonality == Seasonality::Multiplicative
+            && let Some(index) = y.iter().position(|v| *v <= 0.0)
+        {
+            return Err(ForecastError::NotPositive {
+                model,
+                value: y[index],
+                index,
+            });
+        }
+        let params = optimise(y, period, seasonality);
+        let run = run(y, period, seasonality, params, true).ok_or_else(|| ForecastError::Model {
+            model,
+            message: "no smoothing parameters keep the level positive".into(),
+        })?;
+        Ok(HoltWinters {
+            seasonality,
+            params,
+            level: run.level,
+            trend: run.trend,
+            season: run.season,
+            n: y.len(),
+            sigma: run.sigma,
+        })
+    }
+}
+
+impl Fitted for HoltWinters {
+    fn forecast(&self, horizon: usize) -> Forecast {
+        let period = self.season.len();
+        let Params { alpha, beta, gamma } = self.params;
+        let mut mean = Vec::with_capacity(horizon);
+        let mut sigma = Vec::with_capacity(horizon);
+        let (mut damped, mut phi_h): (f64, f64) = (0.0, 1.0);
+        // Sum over j < h of c_j^2, the variance multiplier of an ETS(., Ad, .)
+        // model (Hyndman & Athanasopoulos, class 1 and its multiplicative approximation).
+        let mut spread: f64 = 1.0;
+        for h in 1..=horizon {
+            phi_h *= PHI;
+            damped += phi_h;
+            let s = self.season[(self.n + h - 1) % period];
+            let base = self.level + damped * self.trend;
+            let m = match self.seasonality {
+                Seasonality::Additive => base + s,
+                Seasonality::Multiplicative => base * s,
+            };
+            let sd = match self.seasonality {
+                Seasonality::Additive => self.sigma * spread.sqrt(),
+                Seasonality::Multiplicative => m.abs() * self.sigma * spread.sqrt(),
+            };
+            mean.push(m);
+            sigma.push(sd);
+            let seasonal_hit = if h % period == 0 { gamma } else { 0.0 };
+            let c = alpha * (1.0 + damped * beta) + seasonal_hit;
+            spread += c * c;
+        }
+        Forecast { mean, sigma }
+    }
+}
+
+/// Runs the smoothing recursions over `y`; None when the level or a
+/// seasonal factor leaves the range the model is defined on.
+fn run(y: &[f64], period: usize, seasonality: Seasonality, p: Params, keep_errors: bool) -> Option<Run> {
+    let first = &y[..period];
+    let mean_first = first.iter().sum::<f64>() / period as f64;
+    let mut trend = if y.len() >= 2 * period {
+        let mean_second = y[period..2 * period].iter().sum::<f64>() / period as f64;
+        (mean_second - mean_first) / period as f64
+    } else {
+        0.0
+    };
+    let mut level = mean_first;
+    let mut season: Vec<f64> = match seasonality {
+        Seasonality::Additive => first.iter().map(|v| v - mean_first).collect(),
+        Seasonality::Multiplicative => first.iter().map(|v| v / mean_first).collect(),
+    };
+    let mut sse = 0.0;
+    let mut errors = Vec::new();
+    // The first season initialised the state; errors count from the second.
+    for (t, &value) in y.iter().enumerate().skip(period) {
+        let i = t % period;
+        let s = season[i];
+        let base = level + PHI * trend;
+        let (fitted, deseasoned) = match seasonality {
+            Seasonality::Additive => (base + s, value - s),
+            Seasonality::Multiplicative => (base * s, value / s),
+        };
+        let e = value - fitted;
+        sse += e * e;
+        if keep_errors {
+            errors.push(match seasonality {
+                Seasonality::Additive => e,
+                Seasonality::Multiplicative => e / fitted,
+            });
+        }
+        let new_level = p.alpha * deseasoned + (1.0 - p.alpha) * base;
+        trend = p.beta * (new_level - level) + (1.0 - p.beta) * PHI * trend;
+        level = new_level;
+        season[i] = match seasonality {
+            Seasonality::Additive => p.gamma * (value - level) + (1.0 - p.gamma) * s,
+            Seasonality::Multiplicative => p.gamma * (value / level) + (1.0 - p.gamma) * s,
+        };
+        if seasonality == Seasonality::Multiplicative && !(level > 0.0 && season[i] > 0.0) {
+            return None;
+        }
+    }
+    sse.is_finite().then(|| Run {
+        sse,
+        level,
+        trend,
+        season,
+        sigma: rms(errors.into_iter()),
+    })
+}
+
+const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9];
+const BETAS: [f64; 4] = [0.0, 0.005, 0.02, 0.1];
+const GAMMAS: [f64; 6] = [0.01, 0.05, 0.1, 0.2, 0.35, 0.5];
+
+/// The parameters with the least one-step squared error: the best point of
+/// a coarse grid, refined by coordinate search with halving steps.
+fn optimise(y: &[f64], period: usize, seasonality: Seasonality) -> Params {
+    let sse = |p: Params| run(y, period, seasonality, p, false).map_or(f64::INFINITY, |r| r.sse);
+    let mut best = Params {
+        alpha: 0.2,
+        beta: 0.0,
+        gamma: 0.1,
+    };
+    let mut best_sse = f64::INFINITY;
+    for alpha in ALPHAS {
+        for beta in BETAS {
+            for gamma in GAMMAS {
+                let p = Params { alpha, beta, gamma };
+                let s = sse(p);
+                if s < best_sse {
+                    (best, best_sse) = (p, s);
+                }
+            }
+        }
+    }
+    let mut step = 0.05;
+    for _ in 0..4 {
+        for which in 0..3 {
+            for sign in [-1.0, 1.0] {
+                let mut p = best;
+                let field = match which {
+                    0 => &mut p.alpha,
+                    1 => &mut p.beta,
+                    _ => &mut p.gamma,
+                };
+                let lower = if which == 1 { 0.0 } else { 0.001 };
+                *field = (*field + sign * step).clamp(lower, 0.999);
+                let s = sse(p);
+                if s < best_sse {
+                    (best, best_sse) = (p, s);
+                }
+            }
+        }
+        step /= 2.0;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(n: usize, period: usize, level: f64, amplitude: f64) -> Vec<f64> {
+        (0..n)
+            .map(|t| level + amplitude * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin())
+            .collect()
+    }
+
+    #[test]
+    fn additive_forecasts_a_clean_sine_within_a_tight_error() {
+        let y = sine(288 * 7, 288, 100.0, 40.0);
+        let model = HoltWinters::fit(&y, 288, Seasonality::Additive).unwrap();
+        let f = model.forecast(288);
+        let truth = sine(288 * 8, 288, 100.0, 40.0);
+        for (h, v) in f.mean.iter().enumerate() {
+            let err = (v - truth[288 * 7 + h]).abs();
+            assert!(err < 0.5, "step {h}: forecast {v} vs {}", truth[288 * 7 + h]);
+        }
+    }
+
+    #[test]
+    fn multiplicative_follows_a_swing_that_grows_with_the_level() {
+        // The daily swing is 30% of a level that rises 1% a day.
+        let period = 48;
+        let y: Vec<f64> = (0..period * 10)
+            .map(|t| {
+                let level = 100.0 * (1.0 + 0.01 * t as f64 / period as f64);
+                level * (1.0 + 0.3 * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin())
+            })
+            .collect();
+        let model = HoltWinters::fit(&y, period, Seasonality::Multiplicative).unwrap();
+        let f = model.forecast(period);
+        for (h, v) in f.mean.iter().enumerate() {
+            let t = period * 10 + h;
+            let level = 100.0 * (1.0 + 0.01 * t as f64 / period as f64);
+            let truth = level * (1.0 + 0.3 * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin());
+            assert!((v - truth).abs() / truth < 0.02, "step {h}: {v} vs {truth}");
+        }
+    }
+
+    #[test]
+    fn multiplicative_refuses_zero_load() {
+        let mut y = sine(96, 48, 10.0, 5.0);
+        y[7] = 0.0;
+        let err = HoltWinters::fit(&y, 48, Seasonality::Multiplicative).unwrap_err();
+        assert!(matches!(err, ForecastError::NotPositive { index: 7, .. }), "{err}");
+    }
+
+    #[test]
+    fn interval_widens_with_the_horizon() {
+        let mut rng_state = 1u64;
+        let y: Vec<f64> = sine(48 * 6, 48, 50.0, 20.0)
+            .into_iter()
+            .map(|v| {
+                rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                v + ((rng_state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 4.0
+            })
+            .collect();
+        let f = HoltWinters::fit(&y, 48, Seasonality::Additive).unwrap().forecast(96);
+        assert!(f.sigma[0] > 0.5 && f.sigma[0] < 3.0, "one-step sigma {}", f.sigma[0]);
+        assert!(f.sigma[95] > f.sigma[0]);
+    }
+}

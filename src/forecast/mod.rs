@@ -1,0 +1,208 @@
+//! Load forecasting over a regular series: the models, their prediction
+//! intervals, accuracy measures, a rolling-origin backtest and the automatic
+//! choice of model.
+//!
+//! Pure: a series comes in as numbers at a fixed step, forecasts come out.
+//! The predictive policy ([`crate::policy::predictive`]) and `ebb forecast`
+//! both run on this module, so what the command shows is what the policy does.
+
+pub mod accuracy;
+pub mod backtest;
+pub mod history;
+pub mod holt_winters;
+pub mod mstl;
+pub mod naive;
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal};
+use std::fmt;
+
+/// Season lengths in steps of the series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seasons {
+    pub daily: usize,
+    pub weekly: usize,
+}
+
+impl Seasons {
+    /// Season lengths for a series sampled every `step_secs` seconds; the
+    /// step must divide a day.
+    pub fn for_step(step_secs: u64) -> Result<Seasons, ForecastError> {
+        if step_secs == 0 || 86_400 % step_secs != 0 {
+            return Err(ForecastError::Step(step_secs));
+        }
+        let daily = (86_400 / step_secs) as usize;
+        if daily < 2 {
+            return Err(ForecastError::Step(step_secs));
+        }
+        Ok(Seasons {
+            daily,
+            weekly: daily * 7,
+        })
+    }
+}
+
+/// A model fit's result.
+pub type FitResult<T> = Result<T, ForecastError>;
+
+/// Why a model could not fit or forecast.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ForecastError {
+    #[error("{model} needs at least {needed} points of history, got {got}")]
+    TooShort {
+        model: ModelKind,
+        needed: usize,
+        got: usize,
+    },
+    #[error("{model} needs positive values, got {value} at index {index}")]
+    NotPositive { model: ModelKind, value: f64, index: usize },
+    #[error("the series holds a value that is not finite at index {0}")]
+    NotFinite(usize),
+    #[error("a step of {0}s does not divide a day into at least 2 steps")]
+    Step(u64),
+    #[error("{model} failed: {message}")]
+    Model { model: ModelKind, message: String },
+}
+
+/// The models ebb can forecast with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// The value at the same time yesterday.
+    SeasonalNaiveDaily,
+    /// The value at the same time last week.
+    SeasonalNaiveWeekly,
+    /// Holt-Winters, damped trend, additive daily seasonality.
+    HoltWintersAdditive,
+    /// Holt-Winters, damped trend, multiplicative daily seasonality.
+    HoltWintersMultiplicative,
+    /// MSTL decomposition (daily, and weekly once two weeks are there) with
+    /// an ETS model of the deseasonalised series.
+    Mstl,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 5] = [
+        ModelKind::SeasonalNaiveDaily,
+        ModelKind::SeasonalNaiveWeekly,
+        ModelKind::HoltWintersAdditive,
+        ModelKind::HoltWintersMultiplicative,
+        ModelKind::Mstl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::SeasonalNaiveDaily => "seasonal-naive-daily",
+            ModelKind::SeasonalNaiveWeekly => "seasonal-naive-weekly",
+            ModelKind::HoltWintersAdditive => "holt-winters-additive",
+            ModelKind::HoltWintersMultiplicative => "holt-winters-multiplicative",
+            ModelKind::Mstl => "mstl",
+        }
+    }
+
+    /// The fewest points the model fits on.
+    pub fn min_history(self, seasons: Seasons) -> usize {
+        match self {
+            ModelKind::SeasonalNaiveDaily => seasons.daily + 1,
+            ModelKind::SeasonalNaiveWeekly => seasons.weekly + 1,
+            // One season to initialise, one to fit the smoothing parameters on.
+            ModelKind::HoltWintersAdditive | ModelKind::HoltWintersMultiplicative => 2 * seasons.daily,
+            // STL needs two full periods.
+            ModelKind::Mstl => 2 * seasons.daily,
+        }
+    }
+
+    /// Fits the model to `y` (oldest first, one value per step).
+    pub fn fit(self, y: &[f64], seasons: Seasons) -> Result<Box<dyn Fitted>, ForecastError> {
+        let needed = self.min_history(seasons);
+        if y.len() < needed {
+            return Err(ForecastError::TooShort {
+                model: self,
+                needed,
+                got: y.len(),
+            });
+        }
+        if let Some(index) = y.iter().position(|v| !v.is_finite()) {
+            return Err(ForecastError::NotFinite(index));
+        }
+        match self {
+            ModelKind::SeasonalNaiveDaily => Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.daily))),
+            ModelKind::SeasonalNaiveWeekly => Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.weekly))),
+            ModelKind::HoltWintersAdditive => Ok(Box::new(holt_winters::HoltWinters::fit(
+                y,
+                seasons.daily,
+                holt_winters::Seasonality::Additive,
+            )?)),
+            ModelKind::HoltWintersMultiplicative => Ok(Box::new(holt_winters::HoltWinters::fit(
+                y,
+                seasons.daily,
+                holt_winters::Seasonality::Multiplicative,
+            )?)),
+            ModelKind::Mstl => Ok(Box::new(mstl::Mstl::fit(y, seasons)?)),
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ModelKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<_> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown model `{s}`, expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// A model fitted to a series, ready to forecast past its end.
+pub trait Fitted: Send {
+    /// The next `horizon` steps after the series the model was fitted on.
+    fn forecast(&self, horizon: usize) -> Forecast;
+}
+
+/// A forecast: for each step ahead, the mean and the standard deviation of
+/// the forecast error (a normal approximation, from the model's residuals).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Forecast {
+    pub mean: Vec<f64>,
+    pub sigma: Vec<f64>,
+}
+
+impl Forecast {
+    pub fn len(&self) -> usize {
+        self.mean.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mean.is_empty()
+    }
+
+    /// The `q` quantile (0 < q < 1) of the load `index` steps ahead (0 = the
+    /// first step after the series). Load is never negative.
+    pub fn quantile(&self, index: usize, q: f64) -> f64 {
+        (self.mean[index] + z(q) * self.sigma[index]).max(0.0)
+    }
+
+    /// The central interval holding `level` (e.g. 0.8) of the probability.
+    pub fn interval(&self, index: usize, level: f64) -> (f64, f64) {
+        let tail = (1.0 - level) / 2.0;
+        (self.quantile(index, tail), self.quantile(index, 1.0 - tail))
+    }
+}
+
+/// The standard normal quantile.
+pub fn z(q: f64) -> f64 {
+    let normal = Normal::standard();
+    normal.inverse_cdf(q.clamp(1e-9, 1.0 - 1e-9))
+}
+
+/// Root mean square of a list; 0 for an empty one.
+fn rms(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v * v, c + 1));
+    if count == 0 { 0.0 } else { (sum / count as f64).sqrt() }
+}
