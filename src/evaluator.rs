@@ -5,7 +5,8 @@
 use crate::actuator::{GroupState, Lifecycle};
 use crate::decision::{Action, DecisionRecord, ObservedCapacity, Outcome, RecordRole};
 use crate::governor::{Governor, GovernorState, Verdict};
-use crate::policy::{self, Policy, PolicyInput};
+use crate::forecast::history::LoadHistory;
+use crate::policy::{self, HistoryRequest, Policy, PolicyInput, history_key};
 use crate::policy_file::{Mode, PolicyFile};
 use crate::signal::{Signal, to_chrono};
 use crate::source::{FetchResults, MetricKey, MetricRequest};
@@ -37,7 +38,7 @@ impl TargetEvaluator {
             .iter()
             .map(|(name, spec)| (name.clone(), Signal::new(name, spec)))
             .collect();
-        let policies = file.policies.iter().map(policy::build).collect();
+        let policies = file.policies.iter().map(|spec| policy::build(spec, &file)).collect();
         let governor = Governor::new(file.governor.clone());
         TargetEvaluator {
             file,
@@ -95,9 +96,13 @@ impl TargetEvaluator {
         self.state = state;
     }
 
-    /// The metric requests this target needs at `now`.
+    /// The metric requests this target needs at `now`: what each signal
+    /// needs to smooth, extended back to cover what policies keeping history
+    /// (predictive) have not seen yet, plus their long-window requests.
     pub fn metric_requests(&self, now: DateTime<Utc>) -> Vec<MetricRequest> {
-        self.file
+        let histories: Vec<HistoryRequest> = self.policies.iter().filter_map(|p| p.history_request(now)).collect();
+        let mut requests: Vec<MetricRequest> = self
+            .file
             .metrics
             .iter()
             .map(|(name, spec)| {
@@ -105,17 +110,41 @@ impl TargetEvaluator {
                 let window_start = now - signal.lookback();
                 // Only what is new since the last accepted datapoint; the first
                 // fetch (or one after a long outage) covers the smoothing window.
-                let since = signal
-                    .latest_time()
-                    .map_or(window_start, |t| t.max(window_start));
+                let mut since = signal.latest_time().map_or(window_start, |t| t.max(window_start));
+                for history in histories.iter().filter(|h| h.metric == *name && h.long_window.is_none()) {
+                    since = since.min(history.since);
+                }
                 MetricRequest {
                     key: MetricKey::new(self.metric_owner(), name),
                     spec: spec.clone(),
                     since,
                 }
             })
-            .chain(self.shadows.iter().flat_map(|s| s.metric_requests(now)))
-            .collect()
+            .collect();
+        for history in histories {
+            if let Some(spec) = history.long_window {
+                requests.push(MetricRequest {
+                    key: MetricKey::new(self.metric_owner(), history_key(&history.metric)),
+                    spec,
+                    since: history.since,
+                });
+            }
+        }
+        requests.extend(self.shadows.iter().flat_map(|s| s.metric_requests(now)));
+        requests
+    }
+
+    /// The histories the policies keep, by policy name, to persist.
+    pub fn histories(&self) -> Vec<(&str, &LoadHistory)> {
+        self.policies.iter().filter_map(|p| p.history().map(|h| (p.name(), h))).collect()
+    }
+
+    /// Puts back a history saved from [`TargetEvaluator::histories`].
+    pub fn restore_history(&mut self, policy: &str, history: LoadHistory) -> Result<(), String> {
+        match self.policies.iter_mut().find(|p| p.name() == policy) {
+            Some(p) => p.restore_history(history),
+            None => Err(format!("target `{}` has no policy `{policy}`", self.file.target.group)),
+        }
     }
 
     /// Capacity as seen through warm-up: young or pending instances are not serving.
@@ -159,7 +188,7 @@ impl TargetEvaluator {
         // change made by someone else before ebb's first own change must be
         // noticed too.
         self.state.last_set = Some(group.desired);
-        let bounds = self.bounds(group, &mut notices);
+        let mut bounds = self.bounds(group, &mut notices);
 
         let mut values = BTreeMap::new();
         let mut raw = BTreeMap::new();
@@ -170,6 +199,14 @@ impl TargetEvaluator {
             let answer = fetched.get(&key);
             if let Some(Ok(series)) = answer {
                 raw.insert(name.clone(), series.points.clone());
+            }
+            let long_window = MetricKey::new(owner.clone(), history_key(name));
+            match fetched.get(&long_window) {
+                Some(Ok(series)) => {
+                    raw.insert(history_key(name), series.points.clone());
+                }
+                Some(Err(e)) => notices.push(format!("fetching the history of `{name}` failed: {e}")),
+                None => {}
             }
             let reading = signal.update(now, answer);
             values.insert(name.clone(), reading.value);
@@ -186,6 +223,19 @@ impl TargetEvaluator {
             .iter_mut()
             .map(|p| p.recommend(&input))
             .collect();
+        if let Some(raised) = self.policies.iter().filter_map(|p| p.raised_max_capacity()).max()
+            && raised > bounds.1
+        {
+            // ebb sets desired capacity only; the group's own max still binds.
+            let hi = raised.min(group.max);
+            if hi < raised {
+                notices.push(format!(
+                    "forecast asks max capacity raised to {raised}; the group's max is {}",
+                    group.max
+                ));
+            }
+            bounds.1 = bounds.1.max(hi);
+        }
         let verdict = self
             .governor
             .decide(&self.state, now, capacity, &policies, bounds);

@@ -4,11 +4,13 @@
 //! [`PolicyRecord`]: a recommendation and a one-line reason. The governor
 //! combines them; no policy acts on its own.
 
+pub mod predictive;
 pub mod schedule;
 pub mod target_tracking;
 
 use crate::decision::{ObservedCapacity, PolicyRecord};
-use crate::policy_file::PolicySpec;
+use crate::forecast::history::LoadHistory;
+use crate::policy_file::{MetricSpec, PolicyFile, PolicySpec};
 use crate::source::Datapoint;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -28,12 +30,52 @@ pub struct PolicyInput<'a> {
 pub trait Policy: Send {
     fn name(&self) -> &str;
     fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord;
+
+    /// History this policy needs fetched beyond what smoothing needs.
+    fn history_request(&self, _now: DateTime<Utc>) -> Option<HistoryRequest> {
+        None
+    }
+
+    /// A max capacity above the policy file's that this policy asked for at
+    /// its last recommendation (predictive, `max_capacity_behavior = "increase"`).
+    fn raised_max_capacity(&self) -> Option<u32> {
+        None
+    }
+
+    /// The history the policy keeps, to persist across restarts.
+    fn history(&self) -> Option<&LoadHistory> {
+        None
+    }
+
+    /// Puts back a history saved from [`Policy::history`].
+    fn restore_history(&mut self, _history: LoadHistory) -> Result<(), String> {
+        Err(format!("policy `{}` keeps no history", self.name()))
+    }
+}
+
+/// A policy's request for a metric's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRequest {
+    /// Name of the metric in `[metrics]`.
+    pub metric: String,
+    /// Fetch from here on.
+    pub since: DateTime<Utc>,
+    /// Fetch the window with this spec (e.g. a coarser period) as a request
+    /// of its own under [`history_key`], instead of extending the metric's
+    /// own request back to `since`.
+    pub long_window: Option<MetricSpec>,
+}
+
+/// The metric name a long-window history request is made and answered under.
+pub fn history_key(metric: &str) -> String {
+    format!("{metric}@history")
 }
 
 /// Builds the recommender a validated spec describes.
-pub fn build(spec: &PolicySpec) -> Box<dyn Policy> {
+pub fn build(spec: &PolicySpec, file: &PolicyFile) -> Box<dyn Policy> {
     match spec {
         PolicySpec::TargetTracking(s) => Box::new(target_tracking::TargetTracking::new(s.clone())),
+        PolicySpec::Predictive(s) => Box::new(predictive::Predictive::new(s.clone(), file)),
         PolicySpec::Schedule(s) => {
             Box::new(schedule::Schedule::new(s).expect("schedule validated at load"))
         }

@@ -218,6 +218,7 @@ pub enum WindowAggregate {
 pub enum PolicySpec {
     TargetTracking(TargetTrackingSpec),
     Schedule(ScheduleSpec),
+    Predictive(PredictiveSpec),
 }
 
 impl PolicySpec {
@@ -225,8 +226,84 @@ impl PolicySpec {
         match self {
             PolicySpec::TargetTracking(p) => &p.name,
             PolicySpec::Schedule(p) => &p.name,
+            PolicySpec::Predictive(p) => &p.name,
         }
     }
+}
+
+/// Forecast a load metric and have capacity in service before the load
+/// arrives: capacity = ceil(quantile of the forecast load at now + lead /
+/// target_per_instance x (1 + buffer_percent / 100)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictiveSpec {
+    pub name: String,
+    /// Name of a metric in `[metrics]` that grows with load (a request count,
+    /// CPU-seconds), not a utilization percentage.
+    pub metric: String,
+    /// The load, in the metric's units, one instance serves at target.
+    pub target_per_instance: f64,
+    /// How far ahead to have capacity ready; default: the governor's warm-up
+    /// plus the target's evaluation interval.
+    #[serde(with = "humantime_serde", default)]
+    pub lead: Option<Duration>,
+    /// Which quantile of the forecast to provision for, in (0, 1).
+    #[serde(default = "default_quantile")]
+    pub quantile: f64,
+    /// Extra capacity on top of the forecast, percent.
+    #[serde(default)]
+    pub buffer_percent: f64,
+    #[serde(default)]
+    pub mode: PredictiveMode,
+    /// What to do when the forecast needs more than the target's max capacity.
+    #[serde(default)]
+    pub max_capacity_behavior: MaxCapacityBehavior,
+    /// With `max_capacity_behavior = "increase"`: the max is raised to the
+    /// forecast capacity plus this percent of it (as AWS's MaxCapacityBuffer).
+    #[serde(default)]
+    pub max_capacity_buffer: Option<f64>,
+    /// How much history to fetch and keep.
+    #[serde(with = "humantime_serde", default = "default_history")]
+    pub history: Duration,
+    /// The step the history is kept and forecast at.
+    #[serde(with = "humantime_serde", default = "default_history_step")]
+    pub history_step: Duration,
+    /// Use this model instead of choosing one by backtest.
+    #[serde(default)]
+    pub model: Option<crate::forecast::ModelKind>,
+}
+
+fn default_quantile() -> f64 {
+    0.9
+}
+
+fn default_history() -> Duration {
+    Duration::from_secs(14 * 86_400)
+}
+
+fn default_history_step() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Whether a predictive policy acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PredictiveMode {
+    /// Forecast and record what it would do; recommend nothing.
+    #[default]
+    ForecastOnly,
+    ForecastAndScale,
+}
+
+/// When the forecast needs more than max capacity (AWS's MaxCapacityBreachBehavior).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxCapacityBehavior {
+    /// Cap at max capacity.
+    #[default]
+    Honor,
+    /// Raise the max for this decision, by `max_capacity_buffer`, up to the group's own max.
+    Increase,
 }
 
 /// Keep a metric near a target value.

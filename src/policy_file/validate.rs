@@ -1,7 +1,9 @@
 //! Semantic checks on a parsed policy file: what TOML and serde cannot say.
 //! Returns (field path, message) pairs; [`super::load`] adds file and line.
 
-use super::{MetricSourceSpec, PolicyFile, PolicySpec, Smoothing, WindowAggregate};
+use super::{
+    MaxCapacityBehavior, MetricSourceSpec, PolicyFile, PolicySpec, PredictiveSpec, Smoothing, WindowAggregate,
+};
 use crate::policy::schedule;
 
 pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
@@ -168,6 +170,7 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     );
                 }
             }
+            PolicySpec::Predictive(p) => validate_predictive(file, p, &mut |f, m| err(at(f), m)),
             PolicySpec::Schedule(s) => {
                 for (field, problem) in schedule::problems(s) {
                     err(at(&field), problem);
@@ -243,4 +246,59 @@ fn statistic_problem(statistic: &str) -> Option<String> {
     Some(format!(
         "`{statistic}` is not a CloudWatch statistic (Average, Sum, Minimum, Maximum, SampleCount, pNN)"
     ))
+}
+
+/// Checks a predictive policy; `err` takes a field under the policy and a message.
+fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMut(&str, String)) {
+    if !file.metrics.contains_key(&p.metric) {
+        err(
+            "metric",
+            format!("metric `{}` is referenced but not defined in [metrics]", p.metric),
+        );
+    }
+    if !(p.target_per_instance > 0.0 && p.target_per_instance.is_finite()) {
+        err(
+            "target_per_instance",
+            format!("must be > 0, got {}", p.target_per_instance),
+        );
+    }
+    if !(p.quantile > 0.0 && p.quantile < 1.0) {
+        err("quantile", format!("must be within (0, 1), got {}", p.quantile));
+    }
+    if !(p.buffer_percent >= 0.0 && p.buffer_percent.is_finite()) {
+        err("buffer_percent", format!("must be >= 0, got {}", p.buffer_percent));
+    }
+    if let Some(lead) = p.lead
+        && (lead.is_zero() || lead > std::time::Duration::from_secs(86_400))
+    {
+        err("lead", "must be more than 0s and at most 1 day".into());
+    }
+    match (p.max_capacity_behavior, p.max_capacity_buffer) {
+        (MaxCapacityBehavior::Increase, None) => err(
+            "max_capacity_buffer",
+            "needed with max_capacity_behavior = \"increase\" (percent above the forecast capacity, 0-100)".into(),
+        ),
+        (MaxCapacityBehavior::Increase, Some(b)) if !(0.0..=100.0).contains(&b) => {
+            err("max_capacity_buffer", format!("must be within 0-100, got {b}"))
+        }
+        (MaxCapacityBehavior::Honor, Some(_)) => err(
+            "max_capacity_buffer",
+            "only used with max_capacity_behavior = \"increase\"".into(),
+        ),
+        _ => {}
+    }
+    let step = p.history_step.as_secs();
+    if step == 0 || step % 60 != 0 || 86_400 % step != 0 || step > 3_600 {
+        err(
+            "history_step",
+            "must be a whole number of minutes, at most 1h, that divides a day".into(),
+        );
+    }
+    // CloudWatch keeps 5-minute data for 63 days; one day is one season.
+    if p.history < std::time::Duration::from_secs(86_400) || p.history > std::time::Duration::from_secs(63 * 86_400) {
+        err(
+            "history",
+            "must be between 1 day (one season) and 63 days (CloudWatch's 5-minute retention)".into(),
+        );
+    }
 }

@@ -1,0 +1,596 @@
+//! Predictive scaling: forecast a load metric and recommend the capacity the
+//! forecast load needs one lead time ahead, so instances launched now are in
+//! service when the load arrives.
+//!
+//! The policy keeps the metric's history (fetched once for the whole window,
+//! then incrementally), chooses a model by rolling-origin backtest once a
+//! day, refits it as history comes in, and provisions for a quantile of the
+//! forecast. With too little or gappy history it abstains (no opinion) and
+//! says why; the other policies then decide alone. Everything it computed
+//! goes in the record's `detail`.
+
+use super::{HistoryRequest, Policy, PolicyInput, history_key};
+use crate::decision::{PolicyRecord, Recommendation};
+use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose};
+use crate::forecast::history::{LoadHistory, RegularSeries};
+use crate::forecast::{Fitted, ModelKind, Seasons};
+use crate::policy_file::{MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec};
+use crate::signal::to_chrono;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+/// How often the model is chosen again by backtest.
+const RECHOOSE_EVERY: Duration = Duration::days(1);
+/// How often the chosen model is refitted on new history; between refits
+/// the last fit forecasts further ahead. Fitting is the costly part.
+const REFIT_EVERY: Duration = Duration::minutes(15);
+/// A history that has not grown for longer than this is refetched over the
+/// whole window at the long-window period.
+const REFETCH_AFTER: Duration = Duration::hours(1);
+/// The long window is fetched at least this coarse (CloudWatch keeps 1-minute
+/// data 15 days; 5-minute periods also make 14 days 5x fewer datapoints).
+const LONG_WINDOW_PERIOD_SECS: u64 = 300;
+
+/// Ratios this close to a whole number of instances are that number.
+const CEIL_EPSILON: f64 = 1e-9;
+
+struct Choice {
+    model: ModelKind,
+    at: DateTime<Utc>,
+    scores: Vec<ModelScore>,
+    note: Option<String>,
+}
+
+struct Fit {
+    model: ModelKind,
+    /// End of the series the model was fitted on: its forecast starts here.
+    end: DateTime<Utc>,
+    fitted: Box<dyn Fitted>,
+}
+
+/// A predictive policy and the history it keeps.
+pub struct Predictive {
+    spec: PredictiveSpec,
+    lead: Duration,
+    max_capacity: u32,
+    seasons: Seasons,
+    history: LoadHistory,
+    /// The spec of the long-window request and the factor that brings its
+    /// values to the metric's own period, when the metric has a finer period.
+    long_window: Option<(MetricSpec, f64)>,
+    choice: Option<Choice>,
+    fit: Option<Fit>,
+    raised_max: Option<u32>,
+}
+
+/// The capacity a load quantile needs: ceil(load / per instance x (1 + buffer%)).
+pub fn capacity_for(load: f64, target_per_instance: f64, buffer_percent: f64) -> u32 {
+    let needed = load / target_per_instance * (1.0 + buffer_percent / 100.0);
+    let wanted = (needed - CEIL_EPSILON).ceil().max(0.0);
+    if wanted >= u32::MAX as f64 { u32::MAX } else { wanted as u32 }
+}
+
+/// The max capacity AWS's `IncreaseMaxCapacity` would allow: the forecast
+/// capacity plus `buffer_percent` of it.
+pub fn raised_max_for(capacity: u32, buffer_percent: f64) -> u32 {
+    capacity_for(f64::from(capacity), 1.0, buffer_percent)
+}
+
+impl Predictive {
+    /// The policy `spec` describes, in the validated policy file `file`.
+    pub fn new(spec: PredictiveSpec, file: &PolicyFile) -> Predictive {
+        let lead = spec
+            .lead
+            .map(to_chrono)
+            .unwrap_or_else(|| to_chrono(file.governor.warmup) + to_chrono(file.target.interval));
+        let step_secs = spec.history_step.as_secs();
+        let seasons = Seasons::for_step(step_secs).expect("history_step validated at load");
+        let history = LoadHistory::new(step_secs as i64, spec.history.as_secs() as i64);
+        let long_window = file.metrics.get(&spec.metric).and_then(long_window_spec);
+        Predictive {
+            spec,
+            lead,
+            max_capacity: file.target.max_capacity,
+            seasons,
+            history,
+            long_window,
+            choice: None,
+            fit: None,
+            raised_max: None,
+        }
+    }
+
+    pub fn lead(&self) -> Duration {
+        self.lead
+    }
+
+    fn record(&self, recommendation: Recommendation, reason: String, detail: serde_json::Value) -> PolicyRecord {
+        PolicyRecord {
+            name: self.spec.name.clone(),
+            kind: "predictive".into(),
+            recommendation,
+            reason,
+            detail: Some(detail),
+        }
+    }
+
+    fn abstain(&self, why: String, detail: serde_json::Value) -> PolicyRecord {
+        self.record(Recommendation::NoOpinion, format!("abstains: {why}"), detail)
+    }
+
+    fn step(&self) -> Duration {
+        Duration::seconds(self.history.step_secs())
+    }
+
+    /// Picks the model: the configured one, or the best by backtest, chosen
+    /// again once a day.
+    fn choose(&mut self, now: DateTime<Utc>, series: &RegularSeries) -> Result<ModelKind, String> {
+        if let Some(model) = self.spec.model {
+            return Ok(model);
+        }
+        if let Some(choice) = &self.choice
+            && now - choice.at < RECHOOSE_EVERY
+        {
+            return Ok(choice.model);
+        }
+        let horizon = self.horizon_steps(series.end(), now);
+        let config = BacktestConfig::daily(self.seasons, horizon);
+        let scores = backtest(&series.values, self.seasons, &ModelKind::ALL, config);
+        let (model, note) = match choose(&scores) {
+            Some(model) => (model, None),
+            // Between one day and one day plus the backtest span: too short to
+            // score anything, long enough for yesterday's values.
+            None if series.values.len() > ModelKind::SeasonalNaiveDaily.min_history(self.seasons) => (
+                ModelKind::SeasonalNaiveDaily,
+                Some("history too short to backtest: same time yesterday".to_string()),
+            ),
+            None => {
+                let why: Vec<String> = scores
+                    .iter()
+                    .filter_map(|s| s.accuracy.as_ref().err().map(|e| format!("{}: {e}", s.model)))
+                    .collect();
+                return Err(format!("no model could be backtested ({})", why.join("; ")));
+            }
+        };
+        self.choice = Some(Choice {
+            model,
+            at: now,
+            scores,
+            note,
+        });
+        self.fit = None;
+        Ok(model)
+    }
+
+    /// Steps from the end of the history to the step holding now + lead, plus one.
+    fn horizon_steps(&self, end: DateTime<Utc>, now: DateTime<Utc>) -> usize {
+        let ahead = (now + self.lead - end).num_seconds().max(0);
+        (ahead / self.history.step_secs()) as usize + 1
+    }
+
+    fn refit(&mut self, model: ModelKind, series: &RegularSeries) -> Result<(), String> {
+        let fresh = self
+            .fit
+            .as_ref()
+            .is_some_and(|f| f.model == model && series.end() - f.end < REFIT_EVERY);
+        if !fresh {
+            match model.fit(&series.values, self.seasons) {
+                Ok(fitted) => {
+                    self.fit = Some(Fit {
+                        model,
+                        end: series.end(),
+                        fitted,
+                    })
+                }
+                Err(e) => {
+                    // Let the next tick choose again rather than retry a failing model.
+                    self.choice = None;
+                    self.fit = None;
+                    return Err(format!("{model} could not fit: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn history_detail(&self, series: Option<&RegularSeries>) -> serde_json::Value {
+        match series {
+            None => json!({ "points": 0 }),
+            Some(s) => json!({
+                "points": s.values.len(),
+                "start": s.start,
+                "end": s.end(),
+                "step_s": s.step_secs,
+                "filled": s.filled,
+                "gap": s.gap.map(|(from, to)| json!({ "from": from, "to": to })),
+            }),
+        }
+    }
+}
+
+/// The long-window request: the metric at a 5-minute period when it is a
+/// plain CloudWatch stat with a finer one. Sum and SampleCount grow with the
+/// period, so their values are scaled back to the metric's own period.
+fn long_window_spec(metric: &MetricSpec) -> Option<(MetricSpec, f64)> {
+    let cw = metric.source.cloudwatch()?;
+    if cw.expression.is_some() || cw.period.as_secs() >= LONG_WINDOW_PERIOD_SECS {
+        return None;
+    }
+    let scale = match cw.statistic.as_deref() {
+        Some("Sum" | "SampleCount") => cw.period.as_secs() as f64 / LONG_WINDOW_PERIOD_SECS as f64,
+        _ => 1.0,
+    };
+    let mut spec = metric.clone();
+    let crate::policy_file::MetricSourceSpec::Cloudwatch(cw) = &mut spec.source;
+    cw.period = std::time::Duration::from_secs(LONG_WINDOW_PERIOD_SECS);
+    cw.delay_periods = cw.delay_periods.min(1);
+    Some((spec, scale))
+}
+
+impl Policy for Predictive {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn history_request(&self, now: DateTime<Utc>) -> Option<HistoryRequest> {
+        let window_start = now - to_chrono(self.spec.history);
+        let since = self.history.latest().map_or(window_start, |l| l.max(window_start));
+        let long_window = if now - since > REFETCH_AFTER {
+            self.long_window.as_ref().map(|(spec, _)| spec.clone())
+        } else {
+            None
+        };
+        Some(HistoryRequest {
+            metric: self.spec.metric.clone(),
+            since,
+            long_window,
+        })
+    }
+
+    fn raised_max_capacity(&self) -> Option<u32> {
+        self.raised_max
+    }
+
+    fn history(&self) -> Option<&LoadHistory> {
+        Some(&self.history)
+    }
+
+    fn restore_history(&mut self, history: LoadHistory) -> Result<(), String> {
+        if history.step_secs() != self.history.step_secs() {
+            return Err(format!(
+                "saved history is at a {}s step, the policy uses {}s",
+                history.step_secs(),
+                self.history.step_secs()
+            ));
+        }
+        self.history = history;
+        self.choice = None;
+        self.fit = None;
+        Ok(())
+    }
+
+    fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord {
+        self.raised_max = None;
+        let now = input.now;
+        let metric = self.spec.metric.clone();
+        let mut notes = Vec::new();
+        if let Some(points) = input.fetched.get(&history_key(&metric)) {
+            let scale = self.long_window.as_ref().map_or(1.0, |(_, s)| *s);
+            notes.extend(self.history.ingest(points, scale));
+        }
+        if let Some(points) = input.fetched.get(&metric) {
+            notes.extend(self.history.ingest(points, 1.0));
+        }
+        let series = self.history.series();
+        let mut detail = json!({
+            "history": self.history_detail(series.as_ref()),
+            "lead_s": self.lead.num_seconds(),
+            "mode": self.spec.mode,
+        });
+        if !notes.is_empty() {
+            detail["notes"] = json!(notes);
+        }
+        let Some(series) = series else {
+            return self.abstain(format!("no complete {}s of `{metric}` history yet", self.history.step_secs()), detail);
+        };
+        let stale_after = self.step() * 3;
+        if now - series.end() > stale_after {
+            return self.abstain(
+                format!(
+                    "`{metric}` history ends at {}, {} min ago (more than {} min)",
+                    series.end().format("%Y-%m-%d %H:%M"),
+                    (now - series.end()).num_minutes(),
+                    stale_after.num_minutes()
+                ),
+                detail,
+            );
+        }
+        if series.values.len() < self.seasons.daily {
+            let have = series.values.len() as f64 * self.history.step_secs() as f64 / 3600.0;
+            let after_gap = match series.gap {
+                Some((from, to)) => format!(
+                    " since a gap from {} to {}",
+                    from.format("%Y-%m-%d %H:%M"),
+                    to.format("%Y-%m-%d %H:%M")
+                ),
+                None => String::new(),
+            };
+            return self.abstain(
+                format!("only {have:.1} h of contiguous `{metric}` history{after_gap}; a forecast needs one day (one season)"),
+                detail,
+            );
+        }
+        let model = match self.choose(now, &series) {
+            Ok(model) => model,
+            Err(why) => return self.abstain(why, detail),
+        };
+        if let Some(choice) = &self.choice {
+            detail["chosen_at"] = json!(choice.at);
+            detail["backtest"] = json!(choice.scores);
+            if let Some(note) = &choice.note {
+                detail["choice_note"] = json!(note);
+            }
+        }
+        let (quantile_q, level) = (self.spec.quantile, 0.8);
+        if let Err(why) = self.refit(model, &series) {
+            return self.abstain(why, detail);
+        }
+        let fit = self.fit.as_ref().expect("refit leaves a fit");
+        let at = now + self.lead;
+        let index = ((at - fit.end).num_seconds().max(0) / series.step_secs) as usize;
+        let forecast = fit.fitted.forecast(index + 1);
+        let fitted_until = fit.end;
+        let (mean, quantile) = (forecast.mean[index], forecast.quantile(index, quantile_q));
+        if !(mean.is_finite() && quantile.is_finite()) {
+            self.fit = None;
+            self.choice = None;
+            return self.abstain(format!("{model} forecast is not a number"), detail);
+        }
+        let (lower, upper) = forecast.interval(index, level);
+        let spec = &self.spec;
+        let capacity = capacity_for(quantile, spec.target_per_instance, spec.buffer_percent);
+        detail["model"] = json!(model);
+        detail["fitted_until"] = json!(fitted_until);
+        detail["forecast"] = json!({
+            "at": at,
+            "mean": mean,
+            "quantile": quantile_q,
+            "value": quantile,
+            "interval_level": level,
+            "lower": lower,
+            "upper": upper,
+        });
+        detail["capacity"] = json!(capacity);
+        let mut reason = format!(
+            "{metric} at {} (lead {} min) by {model}: p{:.0} {quantile:.2} (mean {mean:.2}) / {} per instance",
+            at.format("%H:%M"),
+            self.lead.num_minutes(),
+            quantile_q * 100.0,
+            spec.target_per_instance,
+        );
+        if spec.buffer_percent > 0.0 {
+            reason.push_str(&format!(" + {}%", spec.buffer_percent));
+        }
+        reason.push_str(&format!(" -> {capacity}"));
+        let mut recommended = capacity;
+        if capacity > self.max_capacity {
+            match (spec.max_capacity_behavior, spec.max_capacity_buffer) {
+                (MaxCapacityBehavior::Increase, Some(buffer)) => {
+                    let raised = raised_max_for(capacity, buffer);
+                    reason.push_str(&format!(", above max {}: max raised to {raised}", self.max_capacity));
+                    detail["raised_max_capacity"] = json!(raised);
+                    if spec.mode == PredictiveMode::ForecastAndScale {
+                        self.raised_max = Some(raised);
+                    }
+                }
+                _ => {
+                    recommended = self.max_capacity;
+                    reason.push_str(&format!(", capped at max {}", self.max_capacity));
+                }
+            }
+        }
+        match spec.mode {
+            PredictiveMode::ForecastOnly => {
+                self.raised_max = None;
+                self.record(
+                    Recommendation::NoOpinion,
+                    format!("forecast-only, would recommend {recommended}: {reason}"),
+                    detail,
+                )
+            }
+            PredictiveMode::ForecastAndScale => self.record(Recommendation::Capacity(recommended), reason, detail),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::ObservedCapacity;
+    use crate::policy_file::parse_str;
+    use crate::source::Datapoint;
+    use std::collections::BTreeMap;
+
+    const START: i64 = 1_767_225_600; // 2026-01-01 00:00 UTC
+
+    fn file(extra: &str) -> PolicyFile {
+        let text = format!(
+            r#"
+[target]
+group = "web"
+min_capacity = 1
+max_capacity = 20
+interval = "1m"
+
+[metrics.requests.source.cloudwatch]
+namespace = "AWS/ApplicationELB"
+metric_name = "RequestCount"
+statistic = "Sum"
+period = "1m"
+
+[[policies]]
+kind = "predictive"
+name = "forecast"
+metric = "requests"
+target_per_instance = 100.0
+{extra}
+
+[governor]
+warmup = "5m"
+"#
+        );
+        parse_str(&text, std::path::Path::new("test.toml")).unwrap()
+    }
+
+    fn policy(extra: &str) -> Predictive {
+        let file = file(extra);
+        let crate::policy_file::PolicySpec::Predictive(spec) = file.policies[0].clone() else {
+            unreachable!()
+        };
+        Predictive::new(spec, &file)
+    }
+
+    /// Requests per minute: a daily cycle between 200 and 1800.
+    fn load(minute: i64) -> f64 {
+        1000.0 + 800.0 * (2.0 * std::f64::consts::PI * minute as f64 / 1440.0).sin()
+    }
+
+    fn time(minute: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(START + minute * 60, 0).unwrap()
+    }
+
+    /// Feeds minutes `from..to` of `load` and evaluates at minute `to` + 2.
+    fn feed(p: &mut Predictive, minutes: impl Iterator<Item = i64>, now: i64) -> PolicyRecord {
+        let points: Vec<Datapoint> = minutes
+            .map(|m| Datapoint {
+                time: time(m),
+                value: load(m),
+            })
+            .collect();
+        let fetched = BTreeMap::from([("requests".to_string(), points)]);
+        let metrics = BTreeMap::new();
+        let input = PolicyInput {
+            now: time(now),
+            capacity: ObservedCapacity {
+                desired: 5,
+                in_service: 5,
+                warming: 0,
+            },
+            metrics: &metrics,
+            fetched: &fetched,
+        };
+        p.recommend(&input)
+    }
+
+    #[test]
+    fn capacity_arithmetic() {
+        assert_eq!(capacity_for(1000.0, 100.0, 0.0), 10);
+        assert_eq!(capacity_for(1000.5, 100.0, 0.0), 11);
+        assert_eq!(capacity_for(1000.0, 100.0, 10.0), 11);
+        assert_eq!(capacity_for(0.0, 100.0, 10.0), 0);
+        // 4 x 1.25 = 5.000000001 in floating point: still 5.
+        assert_eq!(capacity_for(4.0 * 1.25, 1.0, 0.0), 5);
+        assert_eq!(raised_max_for(50, 10.0), 55);
+        assert_eq!(raised_max_for(50, 0.0), 50);
+    }
+
+    #[test]
+    fn lead_defaults_to_warmup_plus_interval() {
+        assert_eq!(policy("").lead(), Duration::minutes(6));
+        assert_eq!(policy("lead = \"20m\"").lead(), Duration::minutes(20));
+    }
+
+    #[test]
+    fn abstains_on_less_than_a_day_of_history() {
+        let mut p = policy("mode = \"forecast-and-scale\"");
+        let r = feed(&mut p, 0..720, 722);
+        assert_eq!(r.recommendation, Recommendation::NoOpinion);
+        assert!(r.reason.contains("abstains: only 11.9 h of contiguous"), "{}", r.reason);
+        assert!(r.reason.contains("one day"), "{}", r.reason);
+    }
+
+    #[test]
+    fn abstains_after_a_long_gap_and_names_it() {
+        let mut p = policy("mode = \"forecast-and-scale\"");
+        // Three days with two hours missing an hour before the end.
+        let minutes = (0..4200).chain(4320..4380);
+        let r = feed(&mut p, minutes, 4382);
+        assert_eq!(r.recommendation, Recommendation::NoOpinion);
+        assert!(r.reason.contains("since a gap from 2026-01-03 22:00"), "{}", r.reason);
+    }
+
+    #[test]
+    fn abstains_when_history_stops() {
+        let mut p = policy("mode = \"forecast-and-scale\"");
+        let r = feed(&mut p, 0..4320, 4320 + 60);
+        assert!(r.reason.contains("history ends at"), "{}", r.reason);
+    }
+
+    #[test]
+    fn forecasts_the_load_one_lead_ahead_and_scales_for_it() {
+        let mut p = policy("mode = \"forecast-and-scale\"\nquantile = 0.5");
+        // Three days; now is 04:02 on day 4, the lead (6 min) lands in the
+        // 5-minute bucket of 04:05-04:10.
+        let now = 3 * 1440 + 242;
+        let r = feed(&mut p, 0..now - 2, now);
+        let detail = r.detail.as_ref().unwrap();
+        let forecast = detail["forecast"]["value"].as_f64().unwrap();
+        let truth: f64 = (3 * 1440 + 245..3 * 1440 + 250).map(load).sum::<f64>() / 5.0;
+        assert!((forecast - truth).abs() < 0.02 * truth, "forecast {forecast} vs {truth}: {detail:#}");
+        let Recommendation::Capacity(c) = r.recommendation else {
+            panic!("{r:?}")
+        };
+        assert_eq!(c, capacity_for(forecast, 100.0, 0.0));
+        assert!(detail["backtest"].as_array().unwrap().len() == ModelKind::ALL.len());
+        assert!(r.reason.contains("-> "), "{}", r.reason);
+    }
+
+    #[test]
+    fn forecast_only_records_what_it_would_do() {
+        let mut p = policy("");
+        let r = feed(&mut p, 0..3 * 1440, 3 * 1440 + 2);
+        assert_eq!(r.recommendation, Recommendation::NoOpinion);
+        assert!(r.reason.starts_with("forecast-only, would recommend "), "{}", r.reason);
+        assert!(r.detail.unwrap()["capacity"].as_u64().is_some());
+    }
+
+    #[test]
+    fn max_capacity_is_honored_or_raised() {
+        // Peak ~1800/min at 100 per instance: ~18 instances, against max 10.
+        let now = 3 * 1440 + 355;
+        let mut honor = policy("mode = \"forecast-and-scale\"\nmodel = \"seasonal-naive-daily\"");
+        honor.max_capacity = 10;
+        let r = feed(&mut honor, 0..now - 2, now);
+        assert_eq!(r.recommendation, Recommendation::Capacity(10), "{}", r.reason);
+        assert!(r.reason.contains("capped at max 10"), "{}", r.reason);
+        assert_eq!(honor.raised_max_capacity(), None);
+
+        let mut increase = policy(
+            "mode = \"forecast-and-scale\"\nmodel = \"seasonal-naive-daily\"\nmax_capacity_behavior = \"increase\"\nmax_capacity_buffer = 10",
+        );
+        increase.max_capacity = 10;
+        let r = feed(&mut increase, 0..now - 2, now);
+        let Recommendation::Capacity(c) = r.recommendation else {
+            panic!("{r:?}")
+        };
+        assert!(c > 10, "{}", r.reason);
+        assert_eq!(increase.raised_max_capacity(), Some(raised_max_for(c, 10.0)));
+        assert!(r.reason.contains("max raised to"), "{}", r.reason);
+    }
+
+    #[test]
+    fn history_is_fetched_over_the_window_then_incrementally() {
+        let mut p = policy("");
+        let now = time(20_000);
+        let first = p.history_request(now).unwrap();
+        assert_eq!(first.since, now - Duration::days(14));
+        let spec = first.long_window.expect("a 1-minute Sum metric gets a 5-minute long window");
+        assert_eq!(spec.source.cloudwatch().unwrap().period.as_secs(), 300);
+        // Sum over 5 minutes is five 1-minute sums: scaled back by 1/5.
+        assert_eq!(p.long_window.as_ref().unwrap().1, 0.2);
+        feed(&mut p, 19_000..19_998, 20_000);
+        let next = p.history_request(now).unwrap();
+        assert_eq!(next.since, time(19_997));
+        assert_eq!(next.long_window, None);
+    }
+}
