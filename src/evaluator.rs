@@ -4,8 +4,8 @@
 
 use crate::actuator::{GroupState, Lifecycle};
 use crate::decision::{Action, DecisionRecord, ObservedCapacity, Outcome, RecordRole};
-use crate::governor::{Governor, GovernorState, Verdict};
 use crate::forecast::history::LoadHistory;
+use crate::governor::{Governor, GovernorState, Verdict};
 use crate::policy::{self, HistoryRequest, Policy, PolicyInput, history_key};
 use crate::policy_file::{Mode, PolicyFile};
 use crate::signal::{Signal, to_chrono};
@@ -38,7 +38,11 @@ impl TargetEvaluator {
             .iter()
             .map(|(name, spec)| (name.clone(), Signal::new(name, spec)))
             .collect();
-        let policies = file.policies.iter().map(|spec| policy::build(spec, &file)).collect();
+        let policies = file
+            .policies
+            .iter()
+            .map(|spec| policy::build(spec, &file))
+            .collect();
         let governor = Governor::new(file.governor.clone());
         TargetEvaluator {
             file,
@@ -100,7 +104,11 @@ impl TargetEvaluator {
     /// needs to smooth, extended back to cover what policies keeping history
     /// (predictive) have not seen yet, plus their long-window requests.
     pub fn metric_requests(&self, now: DateTime<Utc>) -> Vec<MetricRequest> {
-        let histories: Vec<HistoryRequest> = self.policies.iter().filter_map(|p| p.history_request(now)).collect();
+        let histories: Vec<HistoryRequest> = self
+            .policies
+            .iter()
+            .filter_map(|p| p.history_request(now))
+            .collect();
         let mut requests: Vec<MetricRequest> = self
             .file
             .metrics
@@ -110,8 +118,13 @@ impl TargetEvaluator {
                 let window_start = now - signal.lookback();
                 // Only what is new since the last accepted datapoint; the first
                 // fetch (or one after a long outage) covers the smoothing window.
-                let mut since = signal.latest_time().map_or(window_start, |t| t.max(window_start));
-                for history in histories.iter().filter(|h| h.metric == *name && h.long_window.is_none()) {
+                let mut since = signal
+                    .latest_time()
+                    .map_or(window_start, |t| t.max(window_start));
+                for history in histories
+                    .iter()
+                    .filter(|h| h.metric == *name && h.long_window.is_none())
+                {
                     since = since.min(history.since);
                 }
                 MetricRequest {
@@ -136,14 +149,20 @@ impl TargetEvaluator {
 
     /// The histories the policies keep, by policy name, to persist.
     pub fn histories(&self) -> Vec<(&str, &LoadHistory)> {
-        self.policies.iter().filter_map(|p| p.history().map(|h| (p.name(), h))).collect()
+        self.policies
+            .iter()
+            .filter_map(|p| p.history().map(|h| (p.name(), h)))
+            .collect()
     }
 
     /// Puts back a history saved from [`TargetEvaluator::histories`].
     pub fn restore_history(&mut self, policy: &str, history: LoadHistory) -> Result<(), String> {
         match self.policies.iter_mut().find(|p| p.name() == policy) {
             Some(p) => p.restore_history(history),
-            None => Err(format!("target `{}` has no policy `{policy}`", self.file.target.group)),
+            None => Err(format!(
+                "target `{}` has no policy `{policy}`",
+                self.file.target.group
+            )),
         }
     }
 
@@ -205,7 +224,9 @@ impl TargetEvaluator {
                 Some(Ok(series)) => {
                     raw.insert(history_key(name), series.points.clone());
                 }
-                Some(Err(e)) => notices.push(format!("fetching the history of `{name}` failed: {e}")),
+                Some(Err(e)) => {
+                    notices.push(format!("fetching the history of `{name}` failed: {e}"))
+                }
                 None => {}
             }
             let reading = signal.update(now, answer);
@@ -223,7 +244,11 @@ impl TargetEvaluator {
             .iter_mut()
             .map(|p| p.recommend(&input))
             .collect();
-        if let Some(raised) = self.policies.iter().filter_map(|p| p.raised_max_capacity()).max()
+        if let Some(raised) = self
+            .policies
+            .iter()
+            .filter_map(|p| p.raised_max_capacity())
+            .max()
             && raised > bounds.1
         {
             // ebb sets desired capacity only; the group's own max still binds.

@@ -67,7 +67,9 @@ pub fn naive_scale(y: &[f64], period: usize) -> f64 {
     if y.len() <= period {
         return 0.0;
     }
-    let sum: f64 = (period..y.len()).map(|t| (y[t] - y[t - period]).abs()).sum();
+    let sum: f64 = (period..y.len())
+        .map(|t| (y[t] - y[t - period]).abs())
+        .sum();
     sum / (y.len() - period) as f64
 }
 

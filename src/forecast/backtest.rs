@@ -54,11 +54,24 @@ impl ModelScore {
 }
 
 /// Backtests each model on `y`.
-pub fn backtest(y: &[f64], seasons: Seasons, models: &[ModelKind], config: BacktestConfig) -> Vec<ModelScore> {
-    models.iter().map(|&model| backtest_one(y, seasons, model, config)).collect()
+pub fn backtest(
+    y: &[f64],
+    seasons: Seasons,
+    models: &[ModelKind],
+    config: BacktestConfig,
+) -> Vec<ModelScore> {
+    models
+        .iter()
+        .map(|&model| backtest_one(y, seasons, model, config))
+        .collect()
 }
 
-fn backtest_one(y: &[f64], seasons: Seasons, model: ModelKind, config: BacktestConfig) -> ModelScore {
+fn backtest_one(
+    y: &[f64],
+    seasons: Seasons,
+    model: ModelKind,
+    config: BacktestConfig,
+) -> ModelScore {
     let mut accuracy = Accuracy::default();
     let mut origins = 0;
     let mut last_error: Option<ForecastError> = None;
@@ -108,7 +121,11 @@ fn backtest_one(y: &[f64], seasons: Seasons, model: ModelKind, config: BacktestC
         model,
         accuracy,
         origins,
-        fit_ms: if origins > 0 { elapsed / origins as f64 } else { 0.0 },
+        fit_ms: if origins > 0 {
+            elapsed / origins as f64
+        } else {
+            0.0
+        },
     }
 }
 
@@ -129,10 +146,15 @@ pub fn choose(scores: &[ModelScore]) -> Option<ModelKind> {
 mod tests {
     use super::*;
 
-    const SEASONS: Seasons = Seasons { daily: 24, weekly: 168 };
+    const SEASONS: Seasons = Seasons {
+        daily: 24,
+        weekly: 168,
+    };
 
     fn noise(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (*seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5
     }
 
@@ -145,7 +167,8 @@ mod tests {
             .map(|t| {
                 let day = (t / 24) % 7;
                 let base = if day >= 5 { 50.0 } else { 100.0 };
-                base + 20.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin() + noise(&mut seed)
+                base + 20.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin()
+                    + noise(&mut seed)
             })
             .collect();
         let config = BacktestConfig {
@@ -159,8 +182,14 @@ mod tests {
             matches!(chosen, ModelKind::SeasonalNaiveWeekly | ModelKind::Mstl),
             "chose {chosen}: {scores:#?}"
         );
-        let weekly = scores.iter().find(|s| s.model == ModelKind::SeasonalNaiveWeekly).unwrap();
-        let daily = scores.iter().find(|s| s.model == ModelKind::SeasonalNaiveDaily).unwrap();
+        let weekly = scores
+            .iter()
+            .find(|s| s.model == ModelKind::SeasonalNaiveWeekly)
+            .unwrap();
+        let daily = scores
+            .iter()
+            .find(|s| s.model == ModelKind::SeasonalNaiveDaily)
+            .unwrap();
         assert!(weekly.mase().unwrap() < daily.mase().unwrap());
     }
 
@@ -173,7 +202,10 @@ mod tests {
             spacing: 1,
         };
         let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
-        let weekly = scores.iter().find(|s| s.model == ModelKind::SeasonalNaiveWeekly).unwrap();
+        let weekly = scores
+            .iter()
+            .find(|s| s.model == ModelKind::SeasonalNaiveWeekly)
+            .unwrap();
         assert_eq!(weekly.origins, 0);
         let message = weekly.accuracy.as_ref().unwrap_err();
         assert!(message.contains("needs at least 169 points"), "{message}");
@@ -182,7 +214,12 @@ mod tests {
 
     #[test]
     fn nothing_to_score_chooses_nothing() {
-        let scores = backtest(&[1.0; 10], SEASONS, &ModelKind::ALL, BacktestConfig::daily(SEASONS, 2));
+        let scores = backtest(
+            &[1.0; 10],
+            SEASONS,
+            &ModelKind::ALL,
+            BacktestConfig::daily(SEASONS, 2),
+        );
         assert_eq!(choose(&scores), None);
     }
 }

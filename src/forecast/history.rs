@@ -60,13 +60,26 @@ impl RegularSeries {
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryFileError {
     #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("writing {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a load history: {source}")]
-    Parse { path: String, source: serde_json::Error },
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("{path} holds a history at a {found}s step, the policy uses {expected}s")]
-    Step { path: String, found: i64, expected: i64 },
+    Step {
+        path: String,
+        found: i64,
+        expected: i64,
+    },
 }
 
 impl LoadHistory {
@@ -103,11 +116,17 @@ impl LoadHistory {
             }
             let value = point.value * scale;
             if !value.is_finite() || value < 0.0 {
-                notes.push(format!("history: rejected {} at {}", point.value, point.time));
+                notes.push(format!(
+                    "history: rejected {} at {}",
+                    point.value, point.time
+                ));
                 continue;
             }
             let start = point.time.timestamp().div_euclid(self.step_secs) * self.step_secs;
-            let bucket = self.buckets.entry(start).or_insert(Bucket { sum: 0.0, count: 0 });
+            let bucket = self
+                .buckets
+                .entry(start)
+                .or_insert(Bucket { sum: 0.0, count: 0 });
             bucket.sum += value;
             bucket.count += 1;
             self.latest = Some(point.time);
@@ -124,8 +143,11 @@ impl LoadHistory {
     /// gap longer than [`MAX_FILLED_GAP`] buckets. `None` when there is no
     /// complete bucket.
     pub fn series(&self) -> Option<RegularSeries> {
-        let mut complete: Vec<(i64, f64)> =
-            self.buckets.iter().map(|(t, b)| (*t, b.sum / b.count as f64)).collect();
+        let mut complete: Vec<(i64, f64)> = self
+            .buckets
+            .iter()
+            .map(|(t, b)| (*t, b.sum / b.count as f64))
+            .collect();
         complete.pop();
         let (last_time, _) = *complete.last()?;
         // Walk back to the first long gap.
@@ -168,14 +190,21 @@ impl LoadHistory {
     /// Reads a history saved by [`LoadHistory::save`], checking it is at
     /// `step_secs`; the window is taken from the caller (the policy file
     /// may have changed it).
-    pub fn load(path: &Path, step_secs: i64, window_secs: i64) -> Result<LoadHistory, HistoryFileError> {
+    pub fn load(
+        path: &Path,
+        step_secs: i64,
+        window_secs: i64,
+    ) -> Result<LoadHistory, HistoryFileError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| HistoryFileError::Read {
             path: shown.clone(),
             source,
         })?;
         let mut history: LoadHistory =
-            serde_json::from_str(&text).map_err(|source| HistoryFileError::Parse { path: shown.clone(), source })?;
+            serde_json::from_str(&text).map_err(|source| HistoryFileError::Parse {
+                path: shown.clone(),
+                source,
+            })?;
         if history.step_secs != step_secs {
             return Err(HistoryFileError::Step {
                 path: shown,
@@ -203,7 +232,9 @@ impl LoadHistory {
 }
 
 fn to_time(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0).single().expect("bucket times are within chrono's range")
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .expect("bucket times are within chrono's range")
 }
 
 #[cfg(test)]

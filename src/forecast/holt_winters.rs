@@ -69,10 +69,11 @@ impl HoltWinters {
             });
         }
         let params = optimise(y, period, seasonality);
-        let run = run(y, period, seasonality, params, true).ok_or_else(|| ForecastError::Model {
-            model,
-            message: "no smoothing parameters keep the level positive".into(),
-        })?;
+        let run =
+            run(y, period, seasonality, params, true).ok_or_else(|| ForecastError::Model {
+                model,
+                message: "no smoothing parameters keep the level positive".into(),
+            })?;
         Ok(HoltWinters {
             seasonality,
             params,
@@ -120,7 +121,13 @@ impl Fitted for HoltWinters {
 
 /// Runs the smoothing recursions over `y`; None when the level or a
 /// seasonal factor leaves the range the model is defined on.
-fn run(y: &[f64], period: usize, seasonality: Seasonality, p: Params, keep_errors: bool) -> Option<Run> {
+fn run(
+    y: &[f64],
+    period: usize,
+    seasonality: Seasonality,
+    p: Params,
+    keep_errors: bool,
+) -> Option<Run> {
     let first = &y[..period];
     let mean_first = first.iter().sum::<f64>() / period as f64;
     let mut trend = if y.len() >= 2 * period {
@@ -227,7 +234,9 @@ mod tests {
 
     fn sine(n: usize, period: usize, level: f64, amplitude: f64) -> Vec<f64> {
         (0..n)
-            .map(|t| level + amplitude * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin())
+            .map(|t| {
+                level + amplitude * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin()
+            })
             .collect()
     }
 
@@ -239,7 +248,11 @@ mod tests {
         let truth = sine(288 * 8, 288, 100.0, 40.0);
         for (h, v) in f.mean.iter().enumerate() {
             let err = (v - truth[288 * 7 + h]).abs();
-            assert!(err < 0.5, "step {h}: forecast {v} vs {}", truth[288 * 7 + h]);
+            assert!(
+                err < 0.5,
+                "step {h}: forecast {v} vs {}",
+                truth[288 * 7 + h]
+            );
         }
     }
 
@@ -258,7 +271,8 @@ mod tests {
         for (h, v) in f.mean.iter().enumerate() {
             let t = period * 10 + h;
             let level = 100.0 * (1.0 + 0.01 * t as f64 / period as f64);
-            let truth = level * (1.0 + 0.3 * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin());
+            let truth =
+                level * (1.0 + 0.3 * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin());
             assert!((v - truth).abs() / truth < 0.02, "step {h}: {v} vs {truth}");
         }
     }
@@ -268,7 +282,10 @@ mod tests {
         let mut y = sine(96, 48, 10.0, 5.0);
         y[7] = 0.0;
         let err = HoltWinters::fit(&y, 48, Seasonality::Multiplicative).unwrap_err();
-        assert!(matches!(err, ForecastError::NotPositive { index: 7, .. }), "{err}");
+        assert!(
+            matches!(err, ForecastError::NotPositive { index: 7, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -277,12 +294,20 @@ mod tests {
         let y: Vec<f64> = sine(48 * 6, 48, 50.0, 20.0)
             .into_iter()
             .map(|v| {
-                rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rng_state = rng_state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 v + ((rng_state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 4.0
             })
             .collect();
-        let f = HoltWinters::fit(&y, 48, Seasonality::Additive).unwrap().forecast(96);
-        assert!(f.sigma[0] > 0.5 && f.sigma[0] < 3.0, "one-step sigma {}", f.sigma[0]);
+        let f = HoltWinters::fit(&y, 48, Seasonality::Additive)
+            .unwrap()
+            .forecast(96);
+        assert!(
+            f.sigma[0] > 0.5 && f.sigma[0] < 3.0,
+            "one-step sigma {}",
+            f.sigma[0]
+        );
         assert!(f.sigma[95] > f.sigma[0]);
     }
 }

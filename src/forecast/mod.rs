@@ -55,7 +55,11 @@ pub enum ForecastError {
         got: usize,
     },
     #[error("{model} needs positive values, got {value} at index {index}")]
-    NotPositive { model: ModelKind, value: f64, index: usize },
+    NotPositive {
+        model: ModelKind,
+        value: f64,
+        index: usize,
+    },
     #[error("the series holds a value that is not finite at index {0}")]
     NotFinite(usize),
     #[error("a step of {0}s does not divide a day into at least 2 steps")]
@@ -106,7 +110,9 @@ impl ModelKind {
             ModelKind::SeasonalNaiveDaily => seasons.daily + 1,
             ModelKind::SeasonalNaiveWeekly => seasons.weekly + 1,
             // One season to initialise, one to fit the smoothing parameters on.
-            ModelKind::HoltWintersAdditive | ModelKind::HoltWintersMultiplicative => 2 * seasons.daily,
+            ModelKind::HoltWintersAdditive | ModelKind::HoltWintersMultiplicative => {
+                2 * seasons.daily
+            }
             // STL needs two full periods.
             ModelKind::Mstl => 2 * seasons.daily,
         }
@@ -126,8 +132,12 @@ impl ModelKind {
             return Err(ForecastError::NotFinite(index));
         }
         match self {
-            ModelKind::SeasonalNaiveDaily => Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.daily))),
-            ModelKind::SeasonalNaiveWeekly => Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.weekly))),
+            ModelKind::SeasonalNaiveDaily => {
+                Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.daily)))
+            }
+            ModelKind::SeasonalNaiveWeekly => {
+                Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.weekly)))
+            }
             ModelKind::HoltWintersAdditive => Ok(Box::new(holt_winters::HoltWinters::fit(
                 y,
                 seasons.daily,
@@ -152,10 +162,13 @@ impl fmt::Display for ModelKind {
 impl std::str::FromStr for ModelKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ModelKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            let names: Vec<_> = ModelKind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown model `{s}`, expected one of {}", names.join(", "))
-        })
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown model `{s}`, expected one of {}", names.join(", "))
+            })
     }
 }
 
@@ -204,5 +217,9 @@ pub fn z(q: f64) -> f64 {
 /// Root mean square of a list; 0 for an empty one.
 fn rms(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v * v, c + 1));
-    if count == 0 { 0.0 } else { (sum / count as f64).sqrt() }
+    if count == 0 {
+        0.0
+    } else {
+        (sum / count as f64).sqrt()
+    }
 }

@@ -20,7 +20,9 @@ pub struct Mstl {
 
 impl std::fmt::Debug for Mstl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mstl").field("periods", &self.periods).finish()
+        f.debug_struct("Mstl")
+            .field("periods", &self.periods)
+            .finish()
     }
 }
 
@@ -58,10 +60,18 @@ impl Fitted for Mstl {
         };
         let zq = z(0.5 + LEVEL / 2.0);
         let sigma = match &f.intervals {
-            Some(iv) => iv.upper.iter().zip(&f.point).map(|(u, m)| ((u - m) / zq).max(0.0)).collect(),
+            Some(iv) => iv
+                .upper
+                .iter()
+                .zip(&f.point)
+                .map(|(u, m)| ((u - m) / zq).max(0.0))
+                .collect(),
             None => vec![f64::NAN; horizon],
         };
-        Forecast { mean: f.point, sigma }
+        Forecast {
+            mean: f.point,
+            sigma,
+        }
     }
 }
 
@@ -71,7 +81,10 @@ mod tests {
 
     #[test]
     fn forecasts_a_daily_and_weekly_pattern() {
-        let seasons = Seasons { daily: 24, weekly: 168 };
+        let seasons = Seasons {
+            daily: 24,
+            weekly: 168,
+        };
         let value = |t: usize| {
             let day = 2.0 * std::f64::consts::PI * t as f64 / 24.0;
             let weekday = (t / 24) % 7;
@@ -83,7 +96,11 @@ mod tests {
         let f = model.forecast(48);
         for h in 0..48 {
             let truth = value(168 * 3 + h);
-            assert!((f.mean[h] - truth).abs() < 3.0, "step {h}: {} vs {truth}", f.mean[h]);
+            assert!(
+                (f.mean[h] - truth).abs() < 3.0,
+                "step {h}: {} vs {truth}",
+                f.mean[h]
+            );
             assert!(f.sigma[h].is_finite());
         }
     }

@@ -41,7 +41,9 @@ mod tests {
 
     #[test]
     fn repeats_the_last_season_exactly() {
-        let y: Vec<f64> = (0..30).map(|i| (i % 10) as f64 * 3.0 + (i / 10) as f64).collect();
+        let y: Vec<f64> = (0..30)
+            .map(|i| (i % 10) as f64 * 3.0 + (i / 10) as f64)
+            .collect();
         let f = SeasonalNaive::fit(&y, 10).forecast(25);
         for (i, v) in f.mean.iter().enumerate() {
             assert_eq!(*v, y[20 + i % 10], "step {i}");

@@ -14,7 +14,9 @@ use crate::decision::{PolicyRecord, Recommendation};
 use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose};
 use crate::forecast::history::{LoadHistory, RegularSeries};
 use crate::forecast::{Fitted, ModelKind, Seasons};
-use crate::policy_file::{MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec};
+use crate::policy_file::{
+    MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec,
+};
 use crate::signal::to_chrono;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -67,7 +69,11 @@ pub struct Predictive {
 pub fn capacity_for(load: f64, target_per_instance: f64, buffer_percent: f64) -> u32 {
     let needed = load / target_per_instance * (1.0 + buffer_percent / 100.0);
     let wanted = (needed - CEIL_EPSILON).ceil().max(0.0);
-    if wanted >= u32::MAX as f64 { u32::MAX } else { wanted as u32 }
+    if wanted >= u32::MAX as f64 {
+        u32::MAX
+    } else {
+        wanted as u32
+    }
 }
 
 /// The max capacity AWS's `IncreaseMaxCapacity` would allow: the forecast
@@ -104,7 +110,12 @@ impl Predictive {
         self.lead
     }
 
-    fn record(&self, recommendation: Recommendation, reason: String, detail: serde_json::Value) -> PolicyRecord {
+    fn record(
+        &self,
+        recommendation: Recommendation,
+        reason: String,
+        detail: serde_json::Value,
+    ) -> PolicyRecord {
         PolicyRecord {
             name: self.spec.name.clone(),
             kind: "predictive".into(),
@@ -115,7 +126,11 @@ impl Predictive {
     }
 
     fn abstain(&self, why: String, detail: serde_json::Value) -> PolicyRecord {
-        self.record(Recommendation::NoOpinion, format!("abstains: {why}"), detail)
+        self.record(
+            Recommendation::NoOpinion,
+            format!("abstains: {why}"),
+            detail,
+        )
     }
 
     fn step(&self) -> Duration {
@@ -140,14 +155,23 @@ impl Predictive {
             Some(model) => (model, None),
             // Between one day and one day plus the backtest span: too short to
             // score anything, long enough for yesterday's values.
-            None if series.values.len() > ModelKind::SeasonalNaiveDaily.min_history(self.seasons) => (
-                ModelKind::SeasonalNaiveDaily,
-                Some("history too short to backtest: same time yesterday".to_string()),
-            ),
+            None if series.values.len()
+                > ModelKind::SeasonalNaiveDaily.min_history(self.seasons) =>
+            {
+                (
+                    ModelKind::SeasonalNaiveDaily,
+                    Some("history too short to backtest: same time yesterday".to_string()),
+                )
+            }
             None => {
                 let why: Vec<String> = scores
                     .iter()
-                    .filter_map(|s| s.accuracy.as_ref().err().map(|e| format!("{}: {e}", s.model)))
+                    .filter_map(|s| {
+                        s.accuracy
+                            .as_ref()
+                            .err()
+                            .map(|e| format!("{}: {e}", s.model))
+                    })
                     .collect();
                 return Err(format!("no model could be backtested ({})", why.join("; ")));
             }
@@ -234,7 +258,10 @@ impl Policy for Predictive {
 
     fn history_request(&self, now: DateTime<Utc>) -> Option<HistoryRequest> {
         let window_start = now - to_chrono(self.spec.history);
-        let since = self.history.latest().map_or(window_start, |l| l.max(window_start));
+        let since = self
+            .history
+            .latest()
+            .map_or(window_start, |l| l.max(window_start));
         let long_window = if now - since > REFETCH_AFTER {
             self.long_window.as_ref().map(|(spec, _)| spec.clone())
         } else {
@@ -291,7 +318,13 @@ impl Policy for Predictive {
             detail["notes"] = json!(notes);
         }
         let Some(series) = series else {
-            return self.abstain(format!("no complete {}s of `{metric}` history yet", self.history.step_secs()), detail);
+            return self.abstain(
+                format!(
+                    "no complete {}s of `{metric}` history yet",
+                    self.history.step_secs()
+                ),
+                detail,
+            );
         };
         let stale_after = self.step() * 3;
         if now - series.end() > stale_after {
@@ -377,7 +410,10 @@ impl Policy for Predictive {
             match (spec.max_capacity_behavior, spec.max_capacity_buffer) {
                 (MaxCapacityBehavior::Increase, Some(buffer)) => {
                     let raised = raised_max_for(capacity, buffer);
-                    reason.push_str(&format!(", above max {}: max raised to {raised}", self.max_capacity));
+                    reason.push_str(&format!(
+                        ", above max {}: max raised to {raised}",
+                        self.max_capacity
+                    ));
                     detail["raised_max_capacity"] = json!(raised);
                     if spec.mode == PredictiveMode::ForecastAndScale {
                         self.raised_max = Some(raised);
@@ -398,7 +434,9 @@ impl Policy for Predictive {
                     detail,
                 )
             }
-            PredictiveMode::ForecastAndScale => self.record(Recommendation::Capacity(recommended), reason, detail),
+            PredictiveMode::ForecastAndScale => {
+                self.record(Recommendation::Capacity(recommended), reason, detail)
+            }
         }
     }
 }
@@ -505,7 +543,11 @@ warmup = "5m"
         let mut p = policy("mode = \"forecast-and-scale\"");
         let r = feed(&mut p, 0..720, 722);
         assert_eq!(r.recommendation, Recommendation::NoOpinion);
-        assert!(r.reason.contains("abstains: only 11.9 h of contiguous"), "{}", r.reason);
+        assert!(
+            r.reason.contains("abstains: only 11.9 h of contiguous"),
+            "{}",
+            r.reason
+        );
         assert!(r.reason.contains("one day"), "{}", r.reason);
     }
 
@@ -516,7 +558,11 @@ warmup = "5m"
         let minutes = (0..4200).chain(4320..4380);
         let r = feed(&mut p, minutes, 4382);
         assert_eq!(r.recommendation, Recommendation::NoOpinion);
-        assert!(r.reason.contains("since a gap from 2026-01-03 22:00"), "{}", r.reason);
+        assert!(
+            r.reason.contains("since a gap from 2026-01-03 22:00"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
@@ -536,7 +582,10 @@ warmup = "5m"
         let detail = r.detail.as_ref().unwrap();
         let forecast = detail["forecast"]["value"].as_f64().unwrap();
         let truth: f64 = (3 * 1440 + 245..3 * 1440 + 250).map(load).sum::<f64>() / 5.0;
-        assert!((forecast - truth).abs() < 0.02 * truth, "forecast {forecast} vs {truth}: {detail:#}");
+        assert!(
+            (forecast - truth).abs() < 0.02 * truth,
+            "forecast {forecast} vs {truth}: {detail:#}"
+        );
         let Recommendation::Capacity(c) = r.recommendation else {
             panic!("{r:?}")
         };
@@ -550,7 +599,11 @@ warmup = "5m"
         let mut p = policy("");
         let r = feed(&mut p, 0..3 * 1440, 3 * 1440 + 2);
         assert_eq!(r.recommendation, Recommendation::NoOpinion);
-        assert!(r.reason.starts_with("forecast-only, would recommend "), "{}", r.reason);
+        assert!(
+            r.reason.starts_with("forecast-only, would recommend "),
+            "{}",
+            r.reason
+        );
         assert!(r.detail.unwrap()["capacity"].as_u64().is_some());
     }
 
@@ -561,7 +614,12 @@ warmup = "5m"
         let mut honor = policy("mode = \"forecast-and-scale\"\nmodel = \"seasonal-naive-daily\"");
         honor.max_capacity = 10;
         let r = feed(&mut honor, 0..now - 2, now);
-        assert_eq!(r.recommendation, Recommendation::Capacity(10), "{}", r.reason);
+        assert_eq!(
+            r.recommendation,
+            Recommendation::Capacity(10),
+            "{}",
+            r.reason
+        );
         assert!(r.reason.contains("capped at max 10"), "{}", r.reason);
         assert_eq!(honor.raised_max_capacity(), None);
 
@@ -574,7 +632,10 @@ warmup = "5m"
             panic!("{r:?}")
         };
         assert!(c > 10, "{}", r.reason);
-        assert_eq!(increase.raised_max_capacity(), Some(raised_max_for(c, 10.0)));
+        assert_eq!(
+            increase.raised_max_capacity(),
+            Some(raised_max_for(c, 10.0))
+        );
         assert!(r.reason.contains("max raised to"), "{}", r.reason);
     }
 
@@ -584,7 +645,9 @@ warmup = "5m"
         let now = time(20_000);
         let first = p.history_request(now).unwrap();
         assert_eq!(first.since, now - Duration::days(14));
-        let spec = first.long_window.expect("a 1-minute Sum metric gets a 5-minute long window");
+        let spec = first
+            .long_window
+            .expect("a 1-minute Sum metric gets a 5-minute long window");
         assert_eq!(spec.source.cloudwatch().unwrap().period.as_secs(), 300);
         // Sum over 5 minutes is five 1-minute sums: scaled back by 1/5.
         assert_eq!(p.long_window.as_ref().unwrap().1, 0.2);

@@ -2,7 +2,8 @@
 //! Returns (field path, message) pairs; [`super::load`] adds file and line.
 
 use super::{
-    MaxCapacityBehavior, MetricSourceSpec, PolicyFile, PolicySpec, PredictiveSpec, Smoothing, WindowAggregate,
+    MaxCapacityBehavior, MetricSourceSpec, PolicyFile, PolicySpec, PredictiveSpec, Smoothing,
+    WindowAggregate,
 };
 use crate::policy::schedule;
 
@@ -253,7 +254,10 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
     if !file.metrics.contains_key(&p.metric) {
         err(
             "metric",
-            format!("metric `{}` is referenced but not defined in [metrics]", p.metric),
+            format!(
+                "metric `{}` is referenced but not defined in [metrics]",
+                p.metric
+            ),
         );
     }
     if !(p.target_per_instance > 0.0 && p.target_per_instance.is_finite()) {
@@ -263,10 +267,16 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
         );
     }
     if !(p.quantile > 0.0 && p.quantile < 1.0) {
-        err("quantile", format!("must be within (0, 1), got {}", p.quantile));
+        err(
+            "quantile",
+            format!("must be within (0, 1), got {}", p.quantile),
+        );
     }
     if !(p.buffer_percent >= 0.0 && p.buffer_percent.is_finite()) {
-        err("buffer_percent", format!("must be >= 0, got {}", p.buffer_percent));
+        err(
+            "buffer_percent",
+            format!("must be >= 0, got {}", p.buffer_percent),
+        );
     }
     if let Some(lead) = p.lead
         && (lead.is_zero() || lead > std::time::Duration::from_secs(86_400))
@@ -288,17 +298,20 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
         _ => {}
     }
     let step = p.history_step.as_secs();
-    if step == 0 || step % 60 != 0 || 86_400 % step != 0 || step > 3_600 {
+    if step == 0 || !step.is_multiple_of(60) || !86_400u64.is_multiple_of(step) || step > 3_600 {
         err(
             "history_step",
             "must be a whole number of minutes, at most 1h, that divides a day".into(),
         );
     }
     // CloudWatch keeps 5-minute data for 63 days; one day is one season.
-    if p.history < std::time::Duration::from_secs(86_400) || p.history > std::time::Duration::from_secs(63 * 86_400) {
+    if p.history < std::time::Duration::from_secs(86_400)
+        || p.history > std::time::Duration::from_secs(63 * 86_400)
+    {
         err(
             "history",
-            "must be between 1 day (one season) and 63 days (CloudWatch's 5-minute retention)".into(),
+            "must be between 1 day (one season) and 63 days (CloudWatch's 5-minute retention)"
+                .into(),
         );
     }
 }
