@@ -56,7 +56,7 @@ pub fn replay(file: &PolicyFile, record: &DecisionRecord) -> Replay {
     for spec in &file.policies {
         let recorded = record.policies.iter().find(|p| p.name == spec.name());
         let replayed = if reruns_from_record(spec) {
-            policy::build(spec).recommend(&input)
+            policy::build(spec, file).recommend(&input)
         } else {
             let Some(recorded) = recorded else {
                 mismatches.push(Mismatch {
