@@ -368,3 +368,41 @@ fn a_missing_file_or_an_empty_folder() {
             "no policy files (*.toml) in this directory",
         ));
 }
+
+#[test]
+fn a_missing_table_or_a_field_missing_from_one_window() {
+    fails_with(
+        &GOOD[GOOD.find("[metrics.requests]").unwrap()..],
+        1,
+        "target",
+        "missing field `target`",
+    );
+    fails_with(
+        &broken(", min_capacity = 2 }", " }"),
+        30,
+        "policies[1].windows[1].min_capacity",
+        "missing field `min_capacity`",
+    );
+}
+
+#[test]
+fn an_unknown_choice_or_a_duplicate_key() {
+    fails_with(
+        &broken(
+            "interval = \"30s\"",
+            "interval = \"30s\"\nmode = \"dryrun\"",
+        ),
+        6,
+        "target.mode",
+        "unknown variant `dryrun`, expected `active` or `dry-run`",
+    );
+    fails_with(
+        &broken(
+            "statistic = \"Sum\"",
+            "statistic = \"Sum\"\nstatistic = \"Average\"",
+        ),
+        16,
+        "metrics.requests.source.cloudwatch.statistic",
+        "duplicate key",
+    );
+}

@@ -81,8 +81,20 @@ fn parse_located(text: &str, file: &Path) -> Result<(PolicyFile, Spans), LoadErr
 /// error's position, and for an unknown or missing field, that field.
 fn syntax_error(e: &toml::de::Error, text: &str, spans: &Spans, file: &Path) -> PolicyFileError {
     let message = e.message().trim().to_string();
-    let offset = e.span().map(|span| span.start);
+    // An empty span at the start is the document itself (a missing table).
+    let offset = e.span().filter(|span| span.end > 0).map(|span| span.start);
     let mut field = offset.and_then(|o| spans.path_at(o)).map(String::from);
+    if let (None, Some(span)) = (&field, e.span())
+        && message == "duplicate key"
+    {
+        // The second key is not in the parsed document: name the first.
+        let key = text
+            .get(span.clone())
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
+        field = spans.preceding_key(key, span.start).map(String::from);
+    }
     if field.as_deref().is_some_and(is_whole_policy) {
         field = locate_in_policies(text, spans, &message).or(field);
     }
@@ -93,10 +105,12 @@ fn syntax_error(e: &toml::de::Error, text: &str, spans: &Spans, file: &Path) -> 
             None => name.to_string(),
         });
     }
-    let line = field
-        .as_deref()
-        .and_then(|f| spans.line_of(f))
-        .or_else(|| offset.map(|o| spans.line_at(o)));
+    let at_error = e.span().map(|span| spans.line_at(span.start));
+    let line = if message == "duplicate key" {
+        at_error // the second one's line, where the fix goes
+    } else {
+        field.as_deref().and_then(|f| spans.line_of(f)).or(at_error)
+    };
     PolicyFileError {
         file: file.to_path_buf(),
         field,
@@ -126,9 +140,15 @@ fn locate_in_policies(text: &str, spans: &Spans, message: &str) -> Option<String
         .iter()
         .position(|p| PolicySpec::deserialize(p.clone()).is_err())?;
     let policy = format!("policies[{index}]");
-    let found = match named_field(message) {
-        Some(name) => spans.key_in(&policy, name),
-        None => spans.quoted_in(&policy, message),
+    let found = if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        spans.lacking_in(&policy, name)
+    } else if let Some(name) = named_field(message) {
+        spans.key_in(&policy, name)
+    } else {
+        spans.quoted_in(&policy, message)
     };
     Some(found.map_or(policy, String::from))
 }
@@ -398,6 +418,45 @@ scale_in_cooldown = "5m"
         );
         let (field, _, _) = error("metric = \"cpu\"\n", "");
         assert_eq!(field, "policies[0].metric");
+    }
+
+    #[test]
+    fn a_missing_table_is_named() {
+        let without_target = &GOOD[GOOD.find("[metrics.cpu]").unwrap()..];
+        let LoadError(errors) = parse_str(without_target, Path::new("p.toml")).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("target"));
+        assert_eq!(errors[0].line, Some(1));
+        let LoadError(errors) = parse_str("", Path::new("p.toml")).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "p.toml:1: target: missing field `target`"
+        );
+    }
+
+    #[test]
+    fn a_field_missing_from_one_window_of_several_is_placed_there() {
+        let two_windows = GOOD.replacen(
+            "min_capacity = 4 }]",
+            "min_capacity = 4 },\n  { days = \"sat\", start = \"10:00\", end = \"12:00\" }]",
+            1,
+        );
+        let LoadError(errors) = parse_str(&two_windows, Path::new("p.toml")).unwrap_err();
+        assert_eq!(
+            errors[0].field.as_deref(),
+            Some("policies[1].windows[1].min_capacity")
+        );
+        assert_eq!(errors[0].line, Some(25));
+        let (field, line, message) = error("kind = \"schedule\"\n", "");
+        assert_eq!((field.as_str(), line), ("policies[1].kind", 20));
+        assert_eq!(message, "missing field `kind`");
+    }
+
+    #[test]
+    fn a_duplicate_key_names_the_field() {
+        let (field, line, message) =
+            error("max_capacity = 10", "max_capacity = 10\nmax_capacity = 12");
+        assert_eq!((field.as_str(), line), ("target.max_capacity", 5));
+        assert!(message.contains("duplicate key"), "{message}");
     }
 
     #[test]

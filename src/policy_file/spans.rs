@@ -28,8 +28,7 @@ struct Field {
 }
 
 impl Spans {
-    /// The fields of `text`; none when it is not valid TOML (the parser's
-    /// error then carries its own position).
+    /// The fields of `text`, as far as it can be read.
     pub fn parse(text: &str) -> Spans {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
@@ -38,9 +37,9 @@ impl Spans {
             line_starts,
             fields: Vec::new(),
         };
-        if let Ok(table) = DeTable::parse(text) {
-            spans.table(table.get_ref(), "", text);
-        }
+        // What can be read of a broken file still places its errors.
+        let (table, _errors) = DeTable::parse_recoverable(text);
+        spans.table(table.get_ref(), "", text);
         spans
     }
 
@@ -120,6 +119,40 @@ impl Spans {
             .iter()
             .find(|f| is_under(&f.path, within) && f.path.ends_with(&suffix))
             .map(|f| f.path.as_str())
+    }
+
+    /// The array element under `within` that lacks key `name` while the
+    /// other elements of its array have it, if there is exactly one: the
+    /// table a "missing field" error is about.
+    pub fn lacking_in(&self, within: &str, name: &str) -> Option<&str> {
+        let has = |table: &str| self.contains(&format!("{table}.{name}"));
+        let mut lacking = self
+            .fields
+            .iter()
+            .filter(|f| is_under(&f.path, within) && f.key.is_none() && !has(&f.path))
+            .filter(|f| {
+                let array = parent(&f.path).unwrap_or_default();
+                self.fields.iter().any(|sibling| {
+                    sibling.key.is_none()
+                        && parent(&sibling.path) == Some(array)
+                        && has(&sibling.path)
+                })
+            });
+        match (lacking.next(), lacking.next()) {
+            (Some(only), None) => Some(only.path.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The field with key `name` written last before `offset`.
+    pub fn preceding_key(&self, name: &str, offset: usize) -> Option<&str> {
+        self.fields
+            .iter()
+            .filter(|f| f.path.rsplit('.').next() == Some(name))
+            .filter_map(|f| Some((f.key.as_ref()?.start, f.path.as_str())))
+            .filter(|(start, _)| *start < offset)
+            .max_by_key(|(start, _)| *start)
+            .map(|(_, path)| path)
     }
 
     /// The plain field under `within` whose value `message` quotes (in
@@ -202,6 +235,32 @@ windows = [
         assert_eq!(spans.line_of("governor.warmup"), None);
         assert!(!spans.contains("target.max_capacity"));
         assert!(spans.contains("policies[1].windows[0].end"));
+    }
+
+    #[test]
+    fn the_one_element_lacking_a_key_its_siblings_have() {
+        let text = TEXT.replacen(
+            ", min_capacity = 1 },\n  { days = \"tue\"",
+            " },\n  { days = \"tue\"",
+            1,
+        );
+        let spans = Spans::parse(&text);
+        assert_eq!(
+            spans.lacking_in("policies[1]", "min_capacity"),
+            Some("policies[1].windows[0]")
+        );
+        // Every element has it, or none does: no single one to blame.
+        assert_eq!(
+            Spans::parse(TEXT).lacking_in("policies[1]", "min_capacity"),
+            None
+        );
+        assert_eq!(spans.lacking_in("policies[1]", "timezone"), None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_valid_toml_is_read_as_far_as_it_can_be() {
+        let spans = Spans::parse("[target]\ngroup = \"web\"\ngroup = \"api\"\n");
+        assert_eq!(spans.line_of("target.group"), Some(2));
     }
 
     #[test]
