@@ -8,6 +8,7 @@
 
 pub mod actuator;
 pub mod alert;
+pub mod aws_error;
 pub mod cli;
 pub mod clock;
 pub mod daemon;

@@ -3,6 +3,8 @@
 //! The AWS Auto Scaling actuator and the simulated cloud implement the same
 //! trait, so the loop cannot tell them apart.
 
+pub mod autoscaling;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

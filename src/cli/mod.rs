@@ -3,6 +3,7 @@
 pub mod check;
 pub mod diff;
 pub mod log;
+pub mod run;
 pub mod simulate;
 pub mod trace;
 
@@ -30,6 +31,8 @@ pub enum Command {
     /// Replay the same history through two versions of a policy and compare
     /// them; exits 1 when a guard is crossed.
     Diff(diff::DiffArgs),
+    /// Run the daemon: evaluate every target on its interval and size its group.
+    Run(run::RunArgs),
     /// Make load traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Run(args) => run::run(args),
         Command::Trace(command) => trace::run(command),
         Command::Log(args) => log::run(args),
     };

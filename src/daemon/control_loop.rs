@@ -1,11 +1,13 @@
 //! One pass of the control loop over a set of targets.
 
-use crate::actuator::Actuator;
+use crate::actuator::{Actuator, ActuatorError, GroupState};
 use crate::clock::Clock;
 use crate::decision::{Action, DecisionRecord, Outcome};
 use crate::evaluator::TargetEvaluator;
 use crate::policy_file::Mode;
-use crate::source::MetricSource;
+use crate::source::{FetchResults, MetricSource};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// The loop, generic over where time, metrics and capacity come from.
 pub struct ControlLoop<C, S, A> {
@@ -48,23 +50,48 @@ impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
         let groups = self.actuator.describe(&names).await;
         let mut records = Vec::with_capacity(self.targets.len());
         for target in &mut self.targets {
-            let group = match &groups {
-                Ok(groups) => groups
-                    .get(target.name())
-                    .ok_or_else(|| format!("Auto Scaling group `{}` not found", target.name())),
-                Err(e) => Err(format!("describing groups failed: {e}")),
-            };
-            match group {
-                Ok(group) => {
-                    let mut record = target.evaluate(now, &fetched, group);
-                    apply(&mut self.actuator, target, &mut record, self.dry_run).await;
-                    records.push(record);
-                    records.extend(target.evaluate_shadows(now, &fetched, group));
-                }
-                Err(error) => records.push(target.unavailable(now, error)),
-            }
+            let records_of_target = evaluate_and_apply(
+                now,
+                target,
+                &fetched,
+                &groups,
+                &mut self.actuator,
+                self.dry_run,
+            )
+            .await;
+            records.extend(records_of_target);
         }
         records
+    }
+}
+
+/// Evaluates one target from the batch's fetched metrics and group states,
+/// and applies the decision: the live record first, then its shadow
+/// candidates' records (never acted on). A group that could not be read, or
+/// does not exist, keeps its capacity and the record says why.
+pub async fn evaluate_and_apply<A: Actuator>(
+    now: DateTime<Utc>,
+    target: &mut TargetEvaluator,
+    fetched: &FetchResults,
+    groups: &Result<HashMap<String, GroupState>, ActuatorError>,
+    actuator: &mut A,
+    dry_run: bool,
+) -> Vec<DecisionRecord> {
+    let group = match groups {
+        Ok(groups) => groups
+            .get(target.name())
+            .ok_or_else(|| format!("Auto Scaling group `{}` not found", target.name())),
+        Err(e) => Err(format!("describing groups failed: {e}")),
+    };
+    match group {
+        Ok(group) => {
+            let mut record = target.evaluate(now, fetched, group);
+            apply(actuator, target, &mut record, dry_run).await;
+            let mut records = vec![record];
+            records.extend(target.evaluate_shadows(now, fetched, group));
+            records
+        }
+        Err(error) => vec![target.unavailable(now, error)],
     }
 }
 

@@ -55,10 +55,12 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     }
                     _ => {}
                 }
-                if cw.period.as_secs() == 0 || cw.period.as_secs() % 60 != 0 {
+                // 1, 5, 10 and 30s are CloudWatch's high-resolution periods.
+                let period = cw.period.as_secs();
+                if !(matches!(period, 1 | 5 | 10 | 30) || (period > 0 && period % 60 == 0)) {
                     err(
                         at("source.cloudwatch.period"),
-                        "must be a multiple of 60s".into(),
+                        "must be 1s, 5s, 10s, 30s or a multiple of 60s".into(),
                     );
                 }
                 if let Some(problem) = cw.statistic.as_deref().and_then(statistic_problem) {
@@ -88,6 +90,17 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                             humantime::format_duration(youngest)
                         ),
                     );
+                }
+                for id in cw.queries.keys() {
+                    let mut chars = id.chars();
+                    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        err(
+                            at(&format!("source.cloudwatch.queries.{id}")),
+                            "a query id must start with a lowercase letter and hold only letters, digits and _".into(),
+                        );
+                    }
                 }
             }
         }

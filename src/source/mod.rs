@@ -4,6 +4,8 @@
 //! (CloudWatch's GetMetricData) serves every target of a tick in as few calls
 //! as the API allows. The simulated cloud implements the same trait.
 
+pub mod cloudwatch;
+
 use crate::policy_file::MetricSpec;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

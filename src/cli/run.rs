@@ -1,0 +1,45 @@
+//! `ebb run`: the daemon.
+
+use crate::daemon::config::{DaemonConfig, LogFormat};
+use crate::daemon::run::Daemon;
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Daemon config file (TOML); `EBB_*` environment variables override it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Record every decision, change nothing in any group.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = DaemonConfig::load(args.config.as_deref())?;
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let daemon = Daemon::start(config, args.dry_run).await?;
+        daemon.run().await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr, filtered by `EBB_LOG` (e.g. `debug`, `ebb=debug`), `info` by default.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("EBB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

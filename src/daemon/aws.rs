@@ -1,0 +1,57 @@
+//! AWS clients for the daemon: one CloudWatch source and one Auto Scaling
+//! actuator per region, configured from [`AwsSettings`] (endpoint, retries,
+//! timeouts) on top of the SDK's default credential chain.
+
+use super::config::AwsSettings;
+use crate::actuator::autoscaling::AutoScalingActuator;
+use crate::source::cloudwatch::CloudWatchSource;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+
+/// The AWS side of one region.
+#[derive(Clone, Debug)]
+pub struct RegionClients {
+    pub source: CloudWatchSource,
+    pub actuator: AutoScalingActuator,
+}
+
+/// Builds the SDK configuration for a region (the settings' or the default
+/// chain's when `region` is `None`).
+pub async fn sdk_config(settings: &AwsSettings, region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(settings.connect_timeout)
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .operation_timeout(settings.operation_timeout)
+                .build(),
+        );
+    if let Some(region) = region
+        .map(str::to_string)
+        .or_else(|| settings.region.clone())
+    {
+        loader = loader.region(Region::new(region));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+/// Clients for one region.
+pub async fn region_clients(settings: &AwsSettings, region: Option<&str>) -> RegionClients {
+    clients_from(&sdk_config(settings, region).await)
+}
+
+/// Clients from a ready SDK configuration.
+pub fn clients_from(config: &aws_config::SdkConfig) -> RegionClients {
+    RegionClients {
+        source: CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(config)),
+        actuator: AutoScalingActuator::new(aws_sdk_autoscaling::Client::new(config)),
+    }
+}

@@ -1,0 +1,456 @@
+//! The long-running daemon behind `ebb run`.
+//!
+//! One task owns everything mutable: the targets, the decisions log, the saved
+//! state. It sleeps until the next target is due, then hands every idle
+//! target due within `batch_window` (per region) to a batch task: one batched
+//! metric fetch and one batched group read, then each target evaluated and
+//! applied on its own task, so a slow SetDesiredCapacity for one target does
+//! not hold up another. A target's evaluator travels with its evaluation and
+//! comes back when it is done, so a target never has two evaluations at once,
+//! and a slow batch never delays targets that are not in it.
+//!
+//! Signals: SIGTERM/SIGINT stop scheduling, wait for the evaluations in
+//! flight, save the state and return. SIGHUP re-reads the policy directory
+//! (a broken file keeps that target's old policy) and reopens the decisions
+//! log.
+
+use super::aws::{RegionClients, region_clients};
+use super::config::DaemonConfig;
+use super::decisions_log::DecisionsLog;
+use super::policies::{DirContents, LoadedPolicy, read_dir};
+use super::state::{SavedState, StateStore};
+use crate::actuator::Actuator;
+use crate::daemon::control_loop::evaluate_and_apply;
+use crate::decision::{Action, DecisionRecord};
+use crate::evaluator::TargetEvaluator;
+use crate::governor::GovernorState;
+use crate::policy_file::PolicyFile;
+use crate::source::MetricSource;
+use anyhow::{Context, bail};
+use chrono::Utc;
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// One target as the daemon keeps it.
+struct Slot {
+    policy: LoadedPolicy,
+    /// `None` while an evaluation of this target is in flight.
+    evaluator: Option<TargetEvaluator>,
+    /// A reloaded policy to swap in when the evaluation in flight returns.
+    replacement: Option<LoadedPolicy>,
+    /// Removed from the policy directory while in flight: drop on return.
+    removed: bool,
+    next_due: Instant,
+}
+
+impl Slot {
+    fn new(policy: LoadedPolicy, evaluator: TargetEvaluator, next_due: Instant) -> Slot {
+        Slot {
+            policy,
+            evaluator: Some(evaluator),
+            replacement: None,
+            removed: false,
+            next_due,
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        self.policy.file.target.interval
+    }
+
+    fn region(&self) -> Option<String> {
+        self.policy.file.target.region.clone()
+    }
+}
+
+/// A finished evaluation, on its way back to the owner.
+struct Done {
+    evaluator: TargetEvaluator,
+    /// The live record, then the shadow candidates'.
+    records: Vec<DecisionRecord>,
+}
+
+/// The daemon.
+pub struct Daemon {
+    config: DaemonConfig,
+    dry_run: bool,
+    slots: BTreeMap<String, Slot>,
+    clients: HashMap<Option<String>, RegionClients>,
+    log: DecisionsLog,
+    store: StateStore,
+    saved: SavedState,
+    state_dirty: bool,
+    in_flight: usize,
+    tx: mpsc::UnboundedSender<Done>,
+    rx: mpsc::UnboundedReceiver<Done>,
+}
+
+impl Daemon {
+    /// Loads the policies (every file must be valid at start), opens the log,
+    /// and restores each target's state: from the state file, or else from
+    /// the group's scaling activities.
+    pub async fn start(config: DaemonConfig, dry_run: bool) -> anyhow::Result<Daemon> {
+        let contents = read_dir(&config.policy_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !contents.invalid.is_empty() {
+            let errors: Vec<String> = contents
+                .invalid
+                .values()
+                .flatten()
+                .map(ToString::to_string)
+                .collect();
+            bail!("invalid policy files:\n{}", errors.join("\n"));
+        }
+        if contents.valid.is_empty() {
+            bail!(
+                "no policy files (*.toml) in {}",
+                config.policy_dir.display()
+            );
+        }
+        let log = DecisionsLog::open(&config.decisions_log).with_context(|| {
+            format!(
+                "cannot open the decisions log {}",
+                config.decisions_log.display()
+            )
+        })?;
+        let store = StateStore::new(&config.state_dir);
+        let saved = match store.load() {
+            Ok(saved) => saved,
+            Err(e) => {
+                // A corrupt file must not stop scaling; cooldowns come back
+                // from the activity history instead.
+                tracing::error!(error = %e, "ignoring the state file");
+                None
+            }
+        };
+        let have_state_file = saved.is_some();
+        let saved = saved.unwrap_or_default();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut daemon = Daemon {
+            dry_run: dry_run || config.dry_run,
+            config,
+            slots: BTreeMap::new(),
+            clients: HashMap::new(),
+            log,
+            store,
+            saved,
+            state_dirty: false,
+            in_flight: 0,
+            tx,
+            rx,
+        };
+        let now = Instant::now();
+        for (group, policy) in contents.valid {
+            daemon
+                .ensure_clients(policy.file.target.region.clone())
+                .await;
+            let mut evaluator = policy.evaluator();
+            match daemon.saved.targets.get(&group) {
+                Some(state) => evaluator.restore_state(state.clone()),
+                None => {
+                    let state = daemon
+                        .reconstruct_state(&policy.file, have_state_file)
+                        .await;
+                    evaluator.restore_state(state);
+                }
+            }
+            let next_due = now + daemon.jitter();
+            daemon
+                .slots
+                .insert(group, Slot::new(policy, evaluator, next_due));
+        }
+        tracing::info!(
+            targets = daemon.slots.len(),
+            dry_run = daemon.dry_run,
+            policy_dir = %daemon.config.policy_dir.display(),
+            decisions_log = %daemon.log.path().display(),
+            state_file = %daemon.store.path().display(),
+            "ebb daemon started"
+        );
+        Ok(daemon)
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+        loop {
+            let wake = self
+                .slots
+                .values()
+                .filter(|s| s.evaluator.is_some())
+                .map(|s| s.next_due)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => self.dispatch_due().await,
+                Some(done) = self.rx.recv() => {
+                    self.finish(done);
+                    // Take every result already waiting before saving once.
+                    while let Ok(done) = self.rx.try_recv() {
+                        self.finish(done);
+                    }
+                    self.save_state();
+                }
+                _ = sighup.recv() => self.reload().await,
+                _ = sigterm.recv() => { tracing::info!("SIGTERM: finishing evaluations in flight"); break; }
+                _ = sigint.recv() => { tracing::info!("SIGINT: finishing evaluations in flight"); break; }
+            }
+        }
+        while self.in_flight > 0 {
+            match self.rx.recv().await {
+                Some(done) => self.finish(done),
+                None => break,
+            }
+        }
+        self.save_state();
+        tracing::info!("ebb daemon stopped");
+        Ok(())
+    }
+
+    fn jitter(&self) -> Duration {
+        let max = self.config.jitter.as_millis() as u64;
+        if max == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(rand::rng().random_range(0..=max))
+    }
+
+    async fn ensure_clients(&mut self, region: Option<String>) {
+        if !self.clients.contains_key(&region) {
+            let clients = region_clients(&self.config.aws, region.as_deref()).await;
+            self.clients.insert(region, clients);
+        }
+    }
+
+    /// With no saved state for a target, the last scaling time comes from the
+    /// group's activity history, so a fresh state dir does not reset cooldowns.
+    async fn reconstruct_state(&self, file: &PolicyFile, have_state_file: bool) -> GovernorState {
+        let mut state = GovernorState::default();
+        let clients = &self.clients[&file.target.region];
+        match clients.actuator.last_scaling(&file.target.group).await {
+            Ok(Some((at, action))) => {
+                tracing::info!(
+                    target_group = %file.target.group,
+                    at = %at,
+                    ?action,
+                    state_file = have_state_file,
+                    "no saved state: last scaling taken from the activity history"
+                );
+                state.record_scaling(at, action);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                target_group = %file.target.group,
+                error = %e,
+                "no saved state and no activity history: cooldowns start fresh"
+            ),
+        }
+        state
+    }
+
+    /// Starts a batch (per region) for every idle target due now or within
+    /// the batch window.
+    async fn dispatch_due(&mut self) {
+        let horizon = Instant::now() + self.config.batch_window;
+        let mut batches: HashMap<Option<String>, Vec<TargetEvaluator>> = HashMap::new();
+        for slot in self.slots.values_mut() {
+            if slot.next_due > horizon {
+                continue;
+            }
+            let Some(evaluator) = slot.evaluator.take() else {
+                continue;
+            };
+            // The next evaluation keeps the target's phase; one that ran
+            // past a whole interval is not made up for.
+            slot.next_due = (slot.next_due + slot.interval()).max(Instant::now());
+            batches.entry(slot.region()).or_default().push(evaluator);
+        }
+        for (region, targets) in batches {
+            self.ensure_clients(region.clone()).await;
+            let clients = self.clients[&region].clone();
+            self.in_flight += targets.len();
+            tokio::spawn(run_batch(clients, targets, self.dry_run, self.tx.clone()));
+        }
+    }
+
+    /// Takes a finished evaluation back: log, state, evaluator home.
+    fn finish(&mut self, done: Done) {
+        self.in_flight -= 1;
+        let Done { evaluator, records } = done;
+        for record in &records {
+            emit(record);
+            if let Err(e) = self.log.append(record) {
+                tracing::error!(error = %e, path = %self.log.path().display(), "cannot write the decisions log");
+            }
+        }
+        let group = evaluator.name().to_string();
+        self.saved
+            .targets
+            .insert(group.clone(), evaluator.state().clone());
+        self.state_dirty = true;
+        let Some(slot) = self.slots.get_mut(&group) else {
+            return;
+        };
+        if slot.removed {
+            self.slots.remove(&group);
+            return;
+        }
+        slot.evaluator = Some(match slot.replacement.take() {
+            Some(policy) => replaced(evaluator, &policy),
+            None => evaluator,
+        });
+    }
+
+    fn save_state(&mut self) {
+        if !self.state_dirty {
+            return;
+        }
+        match self.store.save(&self.saved) {
+            Ok(()) => self.state_dirty = false,
+            Err(e) => tracing::error!(error = %e, "cannot save the state"),
+        }
+    }
+
+    /// SIGHUP: valid files replace their targets' policies, new files add
+    /// targets, deleted files remove them; a broken file keeps its target's
+    /// old policy. The decisions log is reopened.
+    async fn reload(&mut self) {
+        if let Err(e) = self.log.reopen() {
+            tracing::error!(error = %e, path = %self.log.path().display(), "cannot reopen the decisions log");
+        }
+        let contents = match read_dir(&self.config.policy_dir) {
+            Ok(contents) => contents,
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed: keeping every policy");
+                return;
+            }
+        };
+        for errors in contents.invalid.values() {
+            for e in errors {
+                tracing::error!(
+                    file = %e.file.display(),
+                    field = e.field.as_deref().unwrap_or(""),
+                    error = %e,
+                    "reload: invalid policy file, keeping its target's old policy"
+                );
+            }
+        }
+        let (added, changed, removed) = self.merge(contents).await;
+        tracing::info!(
+            added,
+            changed,
+            removed,
+            targets = self.slots.len(),
+            "policies reloaded"
+        );
+    }
+
+    async fn merge(&mut self, contents: DirContents) -> (usize, usize, usize) {
+        let DirContents { mut valid, invalid } = contents;
+        let (mut added, mut changed, mut removed) = (0, 0, 0);
+        let groups: Vec<String> = self.slots.keys().cloned().collect();
+        for group in groups {
+            let slot = self.slots.get_mut(&group).expect("listed above");
+            if invalid.contains_key(&slot.policy.path) {
+                continue; // broken now: the old policy stays
+            }
+            match valid.remove(&group) {
+                Some(policy) => {
+                    slot.removed = false;
+                    if policy != slot.policy {
+                        changed += 1;
+                        slot.policy = policy.clone();
+                        match slot.evaluator.take() {
+                            Some(evaluator) => slot.evaluator = Some(replaced(evaluator, &policy)),
+                            None => slot.replacement = Some(policy),
+                        }
+                    }
+                }
+                None => {
+                    removed += 1;
+                    if slot.evaluator.is_some() {
+                        self.slots.remove(&group);
+                    } else {
+                        slot.removed = true;
+                    }
+                }
+            }
+        }
+        for (group, policy) in valid {
+            added += 1;
+            self.ensure_clients(policy.file.target.region.clone()).await;
+            let mut evaluator = policy.evaluator();
+            if let Some(state) = self.saved.targets.get(&group) {
+                evaluator.restore_state(state.clone());
+            }
+            let next_due = Instant::now() + self.jitter();
+            self.slots
+                .insert(group, Slot::new(policy, evaluator, next_due));
+        }
+        (added, changed, removed)
+    }
+}
+
+/// A new evaluator for a changed policy, keeping the target's governor state
+/// so a reload does not reset cooldowns.
+fn replaced(old: TargetEvaluator, policy: &LoadedPolicy) -> TargetEvaluator {
+    let mut evaluator = policy.evaluator();
+    evaluator.restore_state(old.state().clone());
+    evaluator
+}
+
+/// Every decision also goes through tracing, as one event.
+fn emit(record: &DecisionRecord) {
+    let json = serde_json::to_string(record).unwrap_or_default();
+    let error = record.outcome.error.as_deref().unwrap_or("");
+    if record.outcome.error.is_some() {
+        tracing::warn!(target: "ebb::decision", group = %record.target, action = ?record.action, desired = record.desired, error, decision = %json, "{}", record.reason);
+    } else if record.action != Action::Hold {
+        tracing::info!(target: "ebb::decision", group = %record.target, action = ?record.action, desired = record.desired, applied = record.outcome.applied, dry_run = record.outcome.dry_run, decision = %json, "{}", record.reason);
+    } else {
+        tracing::debug!(target: "ebb::decision", group = %record.target, decision = %json, "{}", record.reason);
+    }
+}
+
+/// One batch: a batched metric fetch and a batched group read for all its
+/// targets at once, then each target evaluated and applied on its own task.
+async fn run_batch(
+    clients: RegionClients,
+    targets: Vec<TargetEvaluator>,
+    dry_run: bool,
+    tx: mpsc::UnboundedSender<Done>,
+) {
+    let now = Utc::now();
+    let requests: Vec<_> = targets
+        .iter()
+        .flat_map(|t| t.metric_requests(now))
+        .collect();
+    let names: Vec<String> = targets.iter().map(|t| t.name().to_string()).collect();
+    let mut source = clients.source.clone();
+    let mut actuator = clients.actuator.clone();
+    let (fetched, groups) = tokio::join!(source.fetch(now, &requests), actuator.describe(&names));
+    let fetched = Arc::new(fetched);
+    let groups = Arc::new(groups);
+    for mut target in targets {
+        let fetched = Arc::clone(&fetched);
+        let groups = Arc::clone(&groups);
+        let mut actuator = clients.actuator.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let records =
+                evaluate_and_apply(now, &mut target, &fetched, &groups, &mut actuator, dry_run)
+                    .await;
+            // The owner only stops listening after every evaluation is back.
+            let _ = tx.send(Done {
+                evaluator: target,
+                records,
+            });
+        });
+    }
+}

@@ -1,0 +1,124 @@
+//! The state kept across restarts: each target's governor state (last scaling
+//! times and direction, recent recommendations, the capacity ebb last set),
+//! so a restart resets no cooldown or stabilization window.
+//!
+//! One JSON file, `state.json` in the state directory, replaced atomically:
+//! written to a temporary file in the same directory, synced, then renamed
+//! over the old one. A crash leaves either the old file or the new one.
+
+use crate::governor::GovernorState;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What the file holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedState {
+    /// Format version, for later changes.
+    pub version: u32,
+    /// By target (Auto Scaling group name).
+    pub targets: BTreeMap<String, GovernorState>,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    path: PathBuf,
+}
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct StateError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl StateStore {
+    pub fn new(dir: &Path) -> StateStore {
+        StateStore {
+            path: dir.join("state.json"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved state; `None` when there is no file yet.
+    pub fn load(&self) -> Result<Option<SavedState>, StateError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error(format!("cannot read: {e}"))),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| self.error(format!("not a valid state file: {e}")))
+    }
+
+    /// Replaces the saved state atomically.
+    pub fn save(&self, state: &SavedState) -> Result<(), StateError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| self.error(format!("cannot create the state directory: {e}")))?;
+        let text = serde_json::to_vec_pretty(state).map_err(|e| self.error(e.to_string()))?;
+        let mut temp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|e| self.error(format!("cannot create a temporary file: {e}")))?;
+        temp.write_all(&text)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| self.error(format!("cannot write: {e}")))?;
+        temp.persist(&self.path)
+            .map_err(|e| self.error(format!("cannot replace: {e}")))?;
+        Ok(())
+    }
+
+    fn error(&self, message: String) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn state_round_trips_and_a_missing_file_is_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(&dir.path().join("nested"));
+        assert_eq!(store.load().unwrap(), None);
+        let mut state = SavedState::default();
+        state.targets.insert(
+            "web".into(),
+            GovernorState {
+                last_scale_out: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+                last_set: Some(4),
+                ..GovernorState::default()
+            },
+        );
+        store.save(&state).unwrap();
+        store.save(&state).unwrap();
+        assert_eq!(store.load().unwrap(), Some(state));
+        // No temporary files are left behind.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("nested"))
+                .unwrap()
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        std::fs::write(store.path(), "{not json").unwrap();
+        let e = store.load().unwrap_err().to_string();
+        assert!(e.contains("state.json"), "{e}");
+    }
+}

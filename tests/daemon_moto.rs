@@ -1,0 +1,313 @@
+//! End to end: the `ebb run` binary as a process, pointed at a real
+//! moto_server, fed metrics with PutMetricData; the tests read the group's
+//! desired capacity back from moto and the decisions log from disk.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+use support::moto::{MotoServer, create_group, desired, put_metric, sdk_config};
+use support::proxy::Proxy;
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// A policy on CPU with 5-second periods so tests run in seconds.
+fn policy(group: &str, target: f64, scale_out_cooldown: &str) -> String {
+    format!(
+        r#"
+[target]
+group = "{group}"
+min_capacity = 1
+max_capacity = 10
+interval = "1s"
+
+[metrics.cpu]
+stale_after = "10m"
+
+[metrics.cpu.source.cloudwatch]
+namespace = "AWS/EC2"
+metric_name = "CPUUtilization"
+dimensions = {{ AutoScalingGroupName = "{group}" }}
+statistic = "Average"
+period = "5s"
+delay_periods = 1
+
+[[policies]]
+kind = "target-tracking"
+name = "cpu"
+metric = "cpu"
+target = {target:.1}
+tolerance = 0.1
+
+[governor]
+scale_out_cooldown = "{scale_out_cooldown}"
+scale_in_cooldown = "2s"
+scale_in_stabilization = "1s"
+warmup = "0s"
+"#
+    )
+}
+
+/// A directory with a daemon config and a policy directory.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(endpoint: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        let config = format!(
+            r#"
+policy_dir = "{0}/policies"
+decisions_log = "{0}/log/decisions.jsonl"
+state_dir = "{0}/state"
+jitter = "100ms"
+
+[aws]
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+max_attempts = 2
+connect_timeout = "500ms"
+attempt_timeout = "2s"
+operation_timeout = "5s"
+"#,
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("ebb.toml"), config).unwrap();
+        Setup { dir }
+    }
+
+    fn write_policy(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join("policies").join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("log/decisions.jsonl")
+    }
+
+    fn start(&self, extra: &[&str]) -> Ebb {
+        let stderr = self
+            .dir
+            .path()
+            .join(format!("stderr-{}.log", Utc::now().timestamp_micros()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ebb"))
+            .arg("run")
+            .arg("--config")
+            .arg(self.dir.path().join("ebb.toml"))
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env("EBB_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start ebb run");
+        Ebb { child, stderr }
+    }
+
+    /// Every decisions log line so far, each parsed (a torn line fails here).
+    fn records(&self) -> Vec<Value> {
+        records(&self.log_path())
+    }
+
+    /// Waits until the log holds a record matching `pred`; returns it.
+    fn wait_record(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(r) = self.records().into_iter().find(|r| pred(r)) {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no record {what} in {:#?}",
+                self.records()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+fn records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "the log ends with a whole line"
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l}: {e}")))
+        .collect()
+}
+
+struct Ebb {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Ebb {
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ebb did not stop on SIGTERM: {}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Ebb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_desired(client: &aws_sdk_autoscaling::Client, group: &str, want: i32) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = desired(client, group).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "desired capacity of {group} stayed {got}, want {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// CPU datapoints every 5s over [from, to) seconds relative to now.
+async fn put_cpu(cw: &aws_sdk_cloudwatch::Client, group: &str, from: i64, to: i64, value: f64) {
+    let now = Utc::now();
+    let points: Vec<_> = (from..to)
+        .step_by(5)
+        .map(|s| (now + Duration::seconds(s), value))
+        .collect();
+    put_metric(
+        cw,
+        "AWS/EC2",
+        "CPUUtilization",
+        ("AutoScalingGroupName", group),
+        &points,
+    )
+    .await;
+}
+
+fn action(r: &Value) -> &str {
+    r["action"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_scales_out_notices_an_outside_change_and_scales_in() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let config = sdk_config(&moto.url()).await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    create_group(&asg, "web", 1, 10, 2).await;
+    put_cpu(&cw, "web", -60, -5, 90.0).await;
+
+    let setup = Setup::new(&moto.url());
+    setup.write_policy("web.toml", &policy("web", 50.0, "1h"));
+    let ebb = setup.start(&[]);
+
+    // 2 instances at 90% CPU for a 50% target: 4.
+    wait_desired(&asg, "web", 4).await;
+    let out = setup.wait_record("scale-out", |r| action(r) == "scale-out");
+    assert_eq!(out["desired"], 4);
+    assert_eq!(out["outcome"]["applied"], true);
+    assert_eq!(out["outcome"]["dry_run"], false);
+
+    // Someone else sets 6: noticed, and taken as the current capacity.
+    asg.set_desired_capacity()
+        .auto_scaling_group_name("web")
+        .desired_capacity(6)
+        .send()
+        .await
+        .unwrap();
+    let noticed = setup.wait_record("noticing the outside change", |r| {
+        r["notices"].as_array().is_some_and(|n| {
+            n.iter().any(|n| {
+                n.as_str()
+                    .unwrap_or("")
+                    .contains("changed outside ebb: 4 -> 6")
+            })
+        })
+    });
+    assert_eq!(noticed["capacity"]["desired"], 6);
+
+    // Load falls to 20%: 6 x 20 / 50 = 2.4 -> 3.
+    put_cpu(&cw, "web", 0, 30, 20.0).await;
+    wait_desired(&asg, "web", 3).await;
+    let scale_in = setup.wait_record("scale-in", |r| action(r) == "scale-in");
+    assert_eq!(scale_in["desired"], 3);
+    assert_eq!(scale_in["outcome"]["applied"], true);
+
+    assert!(ebb.stop().success(), "SIGTERM exits 0");
+    // Every line is one whole record, for this target.
+    let all = setup.records();
+    assert!(all.len() >= 3);
+    assert!(all.iter().all(|r| r["target"] == "web"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_records_decisions_and_changes_nothing() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = Proxy::start(moto.port);
+    let config = sdk_config(&moto.url()).await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    create_group(&asg, "web", 1, 10, 2).await;
+    put_cpu(&cw, "web", -60, -5, 90.0).await;
+
+    let setup = Setup::new(&proxy.url());
+    setup.write_policy("web.toml", &policy("web", 50.0, "0s"));
+    let ebb = setup.start(&["--dry-run"]);
+    let first = setup.wait_record("a dry-run scale-out", |r| action(r) == "scale-out");
+    assert_eq!(first["outcome"]["applied"], false);
+    assert_eq!(first["outcome"]["dry_run"], true);
+    // Let a few more evaluations pass: each is recorded, none acts.
+    let seen = setup.records().len();
+    setup.wait_record("later evaluations", |_| setup.records().len() >= seen + 3);
+    assert!(ebb.stop().success());
+    assert_eq!(desired(&asg, "web").await, 2);
+    assert!(proxy.calls("SetDesiredCapacity").is_empty());
+    assert!(!proxy.calls("GetMetricData").is_empty());
+    assert!(
+        setup
+            .records()
+            .iter()
+            .all(|r| r["outcome"]["applied"] == false)
+    );
+}

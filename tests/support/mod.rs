@@ -1,0 +1,6 @@
+//! Test helpers shared by the integration tests: real servers on 127.0.0.1,
+//! started by the test and stopped when dropped.
+#![allow(dead_code)]
+
+pub mod moto;
+pub mod proxy;

@@ -1,0 +1,189 @@
+//! A loopback HTTP proxy in front of moto that records every request ebb
+//! sends (the AWS action and the form body), so tests can check the calls
+//! ebb makes: how many GetMetricData calls, how many group names per
+//! DescribeAutoScalingGroups call. moto itself enforces none of AWS's limits.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// One request as ebb sent it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The awsQuery `Action` (e.g. `GetMetricData`).
+    pub action: String,
+    /// The decoded form fields, in order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Recorded {
+    /// How many fields have a key matching `pred`.
+    pub fn count_fields(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.fields.iter().filter(|(k, _)| pred(k)).count()
+    }
+}
+
+/// A running proxy; stops accepting when dropped.
+pub struct Proxy {
+    pub port: u16,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// Forwards 127.0.0.1:<port> to 127.0.0.1:<upstream>.
+    pub fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().unwrap().port();
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rec, st) = (Arc::clone(&recorded), Arc::clone(&stop));
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let rec = Arc::clone(&rec);
+                thread::spawn(move || {
+                    let _ = serve(stream, upstream, &rec);
+                });
+            }
+        });
+        Proxy {
+            port,
+            recorded,
+            stop,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.lock().unwrap().clone()
+    }
+
+    /// The requests of one action so far.
+    pub fn calls(&self, action: &str) -> Vec<Recorded> {
+        self.recorded()
+            .into_iter()
+            .filter(|r| r.action == action)
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.recorded.lock().unwrap().clear();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Serves one client connection: its request is recorded and forwarded.
+fn serve(client: TcpStream, upstream: u16, recorded: &Mutex<Vec<Recorded>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(()); // client closed
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap_or(0);
+        }
+        if !lower.starts_with("connection:") {
+            head.push(line);
+        }
+    }
+    let mut body = vec![0u8; content_length];
+    reader.read_exact(&mut body)?;
+    let fields = form_fields(&String::from_utf8_lossy(&body));
+    let action = fields
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    recorded.lock().unwrap().push(Recorded { action, fields });
+
+    // One request per connection both ways: moto answers `Connection: close`,
+    // and so does this proxy, so the client opens a new one for the next.
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    for line in &head {
+        up.write_all(line.as_bytes())?;
+    }
+    up.write_all(b"Connection: close\r\n\r\n")?;
+    up.write_all(&body)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    client.write_all(&closing(&response))
+}
+
+/// The response with `Connection: close`, so the client does not reuse the
+/// connection this proxy is about to close.
+fn closing(response: &[u8]) -> Vec<u8> {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..end]);
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&response[end + 4..]);
+    bytes
+}
+
+fn form_fields(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
