@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod forecast;
 pub mod log;
 pub mod run;
 pub mod simulate;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Make load traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// Show a predictive policy's forecast: each model's backtest accuracy,
+    /// the model chosen, the next 48 hours and the capacity they need.
+    Forecast(forecast::ForecastArgs),
     /// Read a decisions log: tail, explain one decision, stats.
     Log(log::LogArgs),
 }
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Trace(command) => trace::run(command),
         Command::Log(args) => log::run(args),
+        Command::Forecast(args) => forecast::run(args),
     };
     match result {
         Ok(code) => code,

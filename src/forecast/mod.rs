@@ -12,6 +12,8 @@ pub mod history;
 pub mod holt_winters;
 pub mod mstl;
 pub mod naive;
+pub mod plot;
+pub mod report;
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};

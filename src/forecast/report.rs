@@ -1,0 +1,181 @@
+//! What `ebb forecast` shows, computed the way the predictive policy does it:
+//! backtest every model at the policy's lead time, choose by MASE (or take
+//! the policy's model), fit on the history window and forecast ahead.
+
+use super::backtest::{BacktestConfig, ModelScore, backtest, choose};
+use super::{ForecastError, ModelKind, Seasons};
+use crate::policy::predictive::capacity_for;
+use crate::policy_file::PredictiveSpec;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// A regular series to forecast from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    pub start: DateTime<Utc>,
+    pub step_secs: i64,
+    pub values: Vec<f64>,
+}
+
+impl History {
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + Duration::seconds(self.step_secs * self.values.len() as i64)
+    }
+
+    /// The series at `step_secs` when it is finer (each group of values is
+    /// averaged, a trailing partial group dropped); as it is when it already
+    /// is at that step or coarser.
+    pub fn resampled(self, step_secs: i64) -> Result<History, String> {
+        if self.step_secs >= step_secs {
+            return Ok(self);
+        }
+        if step_secs % self.step_secs != 0 {
+            return Err(format!(
+                "a {}s series cannot be averaged into {step_secs}s steps",
+                self.step_secs
+            ));
+        }
+        let group = (step_secs / self.step_secs) as usize;
+        let values = self
+            .values
+            .chunks_exact(group)
+            .map(|c| c.iter().sum::<f64>() / group as f64)
+            .collect();
+        Ok(History {
+            start: self.start,
+            step_secs,
+            values,
+        })
+    }
+
+    /// The last `window` of the series.
+    pub fn last(mut self, window: Duration) -> History {
+        let keep = (window.num_seconds() / self.step_secs).max(1) as usize;
+        if self.values.len() > keep {
+            let drop = self.values.len() - keep;
+            self.values.drain(..drop);
+            self.start += Duration::seconds(self.step_secs * drop as i64);
+        }
+        self
+    }
+}
+
+/// One forecast step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ForecastPoint {
+    pub time: DateTime<Utc>,
+    pub mean: f64,
+    /// The policy's quantile of the load.
+    pub quantile: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// Instances the quantile needs.
+    pub capacity: u32,
+}
+
+/// Everything `ebb forecast` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForecastReport {
+    pub history_start: DateTime<Utc>,
+    pub history_end: DateTime<Utc>,
+    pub step_s: i64,
+    #[serde(skip)]
+    pub history: Vec<f64>,
+    pub lead_s: i64,
+    /// Steps ahead the backtest scored (the lead time in steps).
+    pub backtest_horizon: usize,
+    pub scores: Vec<ModelScore>,
+    pub chosen: ModelKind,
+    /// "backtest", "policy file" or why neither applied.
+    pub chosen_by: String,
+    pub quantile: f64,
+    pub interval_level: f64,
+    pub forecast: Vec<ForecastPoint>,
+}
+
+/// The central interval drawn and reported.
+pub const INTERVAL_LEVEL: f64 = 0.8;
+
+/// Backtests, chooses, fits and forecasts `horizon` ahead.
+pub fn analyse(
+    history: History,
+    spec: &PredictiveSpec,
+    lead: Duration,
+    horizon: Duration,
+) -> Result<ForecastReport, ForecastError> {
+    let seasons = Seasons::for_step(history.step_secs as u64)?;
+    let lead_steps = (lead.num_seconds() / history.step_secs) as usize + 1;
+    let config = BacktestConfig::daily(seasons, lead_steps);
+    let scores = backtest(&history.values, seasons, &ModelKind::ALL, config);
+    let (chosen, chosen_by) = match (spec.model, choose(&scores)) {
+        (Some(model), _) => (model, "policy file".to_string()),
+        (None, Some(model)) => (model, "backtest".to_string()),
+        (None, None) => (
+            ModelKind::SeasonalNaiveDaily,
+            "history too short to backtest: same time yesterday".to_string(),
+        ),
+    };
+    let fitted = chosen.fit(&history.values, seasons)?;
+    let steps = (horizon.num_seconds() / history.step_secs).max(1) as usize;
+    let f = fitted.forecast(steps);
+    let end = history.end();
+    let forecast = (0..steps)
+        .map(|i| {
+            let quantile = f.quantile(i, spec.quantile);
+            let (lower, upper) = f.interval(i, INTERVAL_LEVEL);
+            ForecastPoint {
+                time: end + Duration::seconds(history.step_secs * i as i64),
+                mean: f.mean[i],
+                quantile,
+                lower,
+                upper,
+                capacity: capacity_for(quantile, spec.target_per_instance, spec.buffer_percent),
+            }
+        })
+        .collect();
+    Ok(ForecastReport {
+        history_start: history.start,
+        history_end: end,
+        step_s: history.step_secs,
+        history: history.values,
+        lead_s: lead.num_seconds(),
+        backtest_horizon: lead_steps,
+        scores,
+        chosen,
+        chosen_by,
+        quantile: spec.quantile,
+        interval_level: INTERVAL_LEVEL,
+        forecast,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(step_secs: i64, values: Vec<f64>) -> History {
+        History {
+            start: DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
+            step_secs,
+            values,
+        }
+    }
+
+    #[test]
+    fn resampling_averages_finer_series_and_keeps_coarser_ones() {
+        let h = history(60, (0..11).map(f64::from).collect())
+            .resampled(300)
+            .unwrap();
+        assert_eq!((h.step_secs, h.values), (300, vec![2.0, 7.0]));
+        let coarse = history(1800, vec![1.0, 2.0]).resampled(300).unwrap();
+        assert_eq!(coarse.step_secs, 1800);
+        assert!(history(420, vec![1.0; 4]).resampled(600).is_err());
+    }
+
+    #[test]
+    fn last_keeps_the_window_and_moves_the_start() {
+        let h = history(300, vec![1.0; 10]).last(Duration::minutes(15));
+        assert_eq!(h.values.len(), 3);
+        assert_eq!(h.end(), history(300, vec![1.0; 10]).end());
+    }
+}

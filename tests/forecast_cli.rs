@@ -1,0 +1,175 @@
+//! `ebb forecast --trace` end to end: a generated daily-cycle trace, the
+//! report as JSON, the plot, and the errors a user can run into.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use std::fmt::Write as _;
+use std::path::Path;
+
+const POLICY: &str = r#"
+[target]
+group = "web"
+min_capacity = 1
+max_capacity = 50
+
+[metrics.requests.source.cloudwatch]
+namespace = "AWS/ApplicationELB"
+metric_name = "RequestCount"
+statistic = "Sum"
+period = "1m"
+
+[[policies]]
+kind = "target-tracking"
+name = "requests"
+metric = "requests"
+metric_type = "load-total"
+target = 100.0
+
+[[policies]]
+kind = "predictive"
+name = "forecast"
+metric = "requests"
+target_per_instance = 100.0
+quantile = 0.9
+"#;
+
+/// Load at 5-minute step `i`: a daily cycle between 500 and 1500 plus a
+/// little deterministic noise.
+fn load(i: usize) -> f64 {
+    let day = 2.0 * std::f64::consts::PI * i as f64 / 288.0;
+    let noise = ((i * 7919) % 101) as f64 / 101.0 - 0.5;
+    1000.0 + 500.0 * day.sin() + 20.0 * noise
+}
+
+/// Four days of 5-minute rows from 2026-01-05 00:00 UTC, epoch-second timestamps.
+fn write_inputs(dir: &Path) {
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..4 * 288 {
+        let _ = writeln!(csv, "{},{}", 1_767_571_200 + i * 300, load(i));
+    }
+    std::fs::write(dir.join("trace.csv"), csv).unwrap();
+    std::fs::write(dir.join("web.toml"), POLICY).unwrap();
+}
+
+fn ebb(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("ebb").unwrap();
+    cmd.current_dir(dir);
+    cmd
+}
+
+#[test]
+fn json_report_backtests_every_model_and_forecasts_the_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let output = ebb(dir.path())
+        .args([
+            "forecast",
+            "web.toml",
+            "--trace",
+            "trace.csv",
+            "--json",
+            "--plot",
+            "out.svg",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let scores = report["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 5);
+    // Four days are not enough for last week's values.
+    let weekly = scores
+        .iter()
+        .find(|s| s["model"] == "seasonal-naive-weekly")
+        .unwrap();
+    assert!(
+        weekly["accuracy"]["Err"]
+            .as_str()
+            .unwrap()
+            .contains("needs at least")
+    );
+    assert_eq!(report["chosen_by"], "backtest");
+    let chosen_score = scores
+        .iter()
+        .find(|s| s["model"] == report["chosen"])
+        .unwrap();
+    assert!(
+        chosen_score["accuracy"]["Ok"]["mase"].as_f64().unwrap() < 1.5,
+        "{chosen_score}"
+    );
+
+    // 48 hours at 5 minutes; the mean follows the cycle within 5%.
+    let forecast = report["forecast"].as_array().unwrap();
+    assert_eq!(forecast.len(), 576);
+    for (h, point) in forecast.iter().enumerate() {
+        let (mean, truth) = (point["mean"].as_f64().unwrap(), load(4 * 288 + h));
+        assert!(
+            (mean - truth).abs() < 0.05 * truth,
+            "step {h}: {mean} vs {truth}"
+        );
+        let q = point["quantile"].as_f64().unwrap();
+        assert!(q >= mean, "p90 {q} below the mean {mean}");
+        assert_eq!(
+            point["capacity"].as_u64().unwrap(),
+            (q / 100.0 - 1e-9).ceil() as u64
+        );
+    }
+    let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("forecast mean"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+}
+
+#[test]
+fn text_report_names_the_chosen_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    ebb(dir.path())
+        .args([
+            "forecast",
+            "web.toml",
+            "--trace",
+            "trace.csv",
+            "--horizon",
+            "6h",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("holt-winters-additive"))
+        .stdout(contains("chosen: "))
+        .stdout(contains("2026-01-09 05:00"));
+}
+
+#[test]
+fn without_a_trace_it_says_cloudwatch_is_not_available() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    ebb(dir.path())
+        .args(["forecast", "web.toml"])
+        .assert()
+        .code(2)
+        .stderr(contains("CloudWatch"))
+        .stderr(contains("--trace"));
+}
+
+#[test]
+fn a_file_without_a_predictive_policy_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let only_tracking = POLICY
+        .split("[[policies]]\nkind = \"predictive\"")
+        .next()
+        .unwrap();
+    std::fs::write(dir.path().join("tt.toml"), only_tracking).unwrap();
+    ebb(dir.path())
+        .args(["forecast", "tt.toml", "--trace", "trace.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains("no policy with kind = \"predictive\""));
+}
