@@ -354,3 +354,106 @@ fn tail_follow_sees_appends_and_rotation() {
         "no line was reported broken: {stderr}"
     );
 }
+
+/// `ebb log alerts` runs the daemon config's rules over a log written by a
+/// simulation of the real predictive policy with a max below its forecasts:
+/// forecast-above-max and pinned-at-max fire on those records.
+#[test]
+fn alerts_replay_rules_over_a_predictive_simulation() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-predictive.toml"),
+    )
+    .unwrap();
+    let policy_text = example
+        .replace("\nmax_capacity = 40\n", "\nmax_capacity = 8\n")
+        .replace(
+            "target_per_instance = 1000.0",
+            "target_per_instance = 150.0",
+        );
+    assert_ne!(
+        policy_text, example,
+        "the example policy still has the lines this test edits"
+    );
+    let policy = dir.path().join("pred.toml");
+    std::fs::write(&policy, policy_text).unwrap();
+    let log = dir.path().join("pred.jsonl");
+    ebb()
+        .arg("simulate")
+        .arg(&policy)
+        .args(["--days", "3", "--no-baselines", "--decisions"])
+        .arg(&log)
+        .assert()
+        .success();
+    // What the rule should see, counted straight from the records.
+    let above: Vec<DecisionRecord> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<DecisionRecord>(l).unwrap())
+        .filter(|r| {
+            r.policies.iter().any(|p| {
+                p.kind == "predictive"
+                    && p.detail
+                        .as_ref()
+                        .and_then(|d| d["capacity"].as_u64())
+                        .is_some_and(|c| c > u64::from(r.max_capacity))
+            })
+        })
+        .collect();
+    assert!(
+        !above.is_empty(),
+        "the simulation forecast above max at least once"
+    );
+
+    let config = dir.path().join("ebb.toml");
+    std::fs::write(
+        &config,
+        "policy_dir = \"/etc/ebb/policies\"\n[alerts]\nrepeat_interval = \"6h\"\n[[alerts.rules]]\nkind = \"forecast-above-max\"\n[[alerts.rules]]\nkind = \"pinned-at-max\"\nfor = \"15m\"\nseverity = \"critical\"\n",
+    )
+    .unwrap();
+    let out = ebb()
+        .args(["log", "alerts", "--config"])
+        .arg(&config)
+        .arg("--file")
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let first = out
+        .lines()
+        .find(|l| l.contains("FIRING   warning  forecast-above-max"))
+        .expect(&out);
+    assert!(
+        first.starts_with(&above[0].time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        "fires on the first such record: {first}"
+    );
+    assert!(
+        first.contains("policy `requests-forecast` forecasts capacity = "),
+        "{first}"
+    );
+    assert!(
+        out.contains(
+            "FIRING   critical pinned-at-max web-predictive: pinned at max capacity 8 for 15m"
+        ),
+        "{out}"
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("forecast-above-max "))
+        .expect(&out);
+    let fired: u32 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(fired >= 1, "{summary}");
+
+    std::fs::write(&config, "policy_dir = \"/x\"\n").unwrap();
+    ebb()
+        .args(["log", "alerts", "--config"])
+        .arg(&config)
+        .arg("--file")
+        .arg(&log)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no [alerts] section"));
+}

@@ -44,6 +44,9 @@ pub enum LogCommand {
     /// Score the live policy against its shadow candidates over a period,
     /// with the same figures as `ebb diff`.
     Compare(CompareArgs),
+    /// Run the daemon config's alert rules over the log: what would have
+    /// fired, repeated and resolved (nothing is sent).
+    Alerts(super::log_alerts::AlertsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +121,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
         LogCommand::Stats(stats) => run_stats(&args.file, stats, &mut out),
         LogCommand::Replay(replay) => run_replay(&args.file, replay, &mut out),
         LogCommand::Compare(compare) => run_compare(&args.file, compare, &mut out),
+        LogCommand::Alerts(alerts) => super::log_alerts::run(&args.file, alerts, &mut out),
     };
     // `ebb log tail | head` closes the pipe early: that is not an error.
     match result {
@@ -150,7 +154,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Reads records line by line, warning about (and skipping) bad lines.
-struct Records {
+pub(crate) struct Records {
     path: PathBuf,
     reader: BufReader<File>,
     line_no: usize,
@@ -161,7 +165,7 @@ struct Records {
 }
 
 impl Records {
-    fn open(path: &Path) -> anyhow::Result<Records> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Records> {
         let file = File::open(path)
             .with_context(|| format!("cannot open decisions log `{}`", path.display()))?;
         Ok(Records {
@@ -175,7 +179,7 @@ impl Records {
     }
 
     /// The next record; `Ok(None)` at the current end of the file.
-    fn next_record(&mut self) -> anyhow::Result<Option<DecisionRecord>> {
+    pub(crate) fn next_record(&mut self) -> anyhow::Result<Option<DecisionRecord>> {
         loop {
             self.line.clear();
             let n = self

@@ -4,6 +4,7 @@ pub mod check;
 pub mod diff;
 pub mod forecast;
 pub mod log;
+pub mod log_alerts;
 pub mod run;
 pub mod simulate;
 pub mod trace;
