@@ -149,6 +149,7 @@ impl Daemon {
                 .ensure_clients(policy.file.target.region.clone())
                 .await;
             let mut evaluator = policy.evaluator();
+            restore_histories(&mut evaluator, daemon.saved.histories.get(&group));
             match daemon.saved.targets.get(&group) {
                 Some(state) => evaluator.restore_state(state.clone()),
                 None => {
@@ -293,6 +294,16 @@ impl Daemon {
         self.saved
             .targets
             .insert(group.clone(), evaluator.state().clone());
+        let histories: BTreeMap<String, _> = evaluator
+            .histories()
+            .into_iter()
+            .map(|(policy, history)| (policy.to_string(), history.clone()))
+            .collect();
+        if histories.is_empty() {
+            self.saved.histories.remove(&group);
+        } else {
+            self.saved.histories.insert(group.clone(), histories);
+        }
         self.state_dirty = true;
         let Some(slot) = self.slots.get_mut(&group) else {
             return;
@@ -386,6 +397,7 @@ impl Daemon {
             added += 1;
             self.ensure_clients(policy.file.target.region.clone()).await;
             let mut evaluator = policy.evaluator();
+            restore_histories(&mut evaluator, self.saved.histories.get(&group));
             if let Some(state) = self.saved.targets.get(&group) {
                 evaluator.restore_state(state.clone());
             }
@@ -402,7 +414,23 @@ impl Daemon {
 fn replaced(old: TargetEvaluator, policy: &LoadedPolicy) -> TargetEvaluator {
     let mut evaluator = policy.evaluator();
     evaluator.restore_state(old.state().clone());
+    for (name, history) in old.histories() {
+        // A policy renamed or removed by the reload has no use for it.
+        let _ = evaluator.restore_history(name, history.clone());
+    }
     evaluator
+}
+
+/// Puts saved load histories back into a target's predictive policies.
+fn restore_histories(
+    evaluator: &mut TargetEvaluator,
+    saved: Option<&BTreeMap<String, crate::forecast::history::LoadHistory>>,
+) {
+    for (policy, history) in saved.into_iter().flatten() {
+        if let Err(e) = evaluator.restore_history(policy, history.clone()) {
+            tracing::warn!(target_group = %evaluator.name(), error = %e, "saved history not restored");
+        }
+    }
 }
 
 /// Every decision also goes through tracing, as one event.

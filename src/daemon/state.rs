@@ -1,11 +1,14 @@
 //! The state kept across restarts: each target's governor state (last scaling
 //! times and direction, recent recommendations, the capacity ebb last set),
-//! so a restart resets no cooldown or stabilization window.
+//! so a restart resets no cooldown or stabilization window, and the load
+//! histories predictive policies learn from, so a restart does not refetch
+//! weeks of data.
 //!
 //! One JSON file, `state.json` in the state directory, replaced atomically:
 //! written to a temporary file in the same directory, synced, then renamed
 //! over the old one. A crash leaves either the old file or the new one.
 
+use crate::forecast::history::LoadHistory;
 use crate::governor::GovernorState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,6 +22,9 @@ pub struct SavedState {
     pub version: u32,
     /// By target (Auto Scaling group name).
     pub targets: BTreeMap<String, GovernorState>,
+    /// By target, then by policy name.
+    #[serde(default)]
+    pub histories: BTreeMap<String, BTreeMap<String, LoadHistory>>,
 }
 
 /// Where the state lives.

@@ -188,23 +188,56 @@ pub fn rewrite_ids(expression: &str, ids: &[&str], prefix: &str) -> String {
     out
 }
 
-/// Packs query groups into calls of at most `limit` queries, keeping each
-/// group whole and the order stable. A group larger than `limit` cannot be
+/// How far apart the windows of groups sharing a call may start (or end).
+/// GetMetricData takes one StartTime/EndTime per call, so every query in a
+/// call reads the union of their windows: a routine request for the last
+/// few minutes must not ride with a two-week history request.
+pub const MAX_WINDOW_SPREAD: chrono::Duration = chrono::Duration::hours(1);
+
+/// Packs query groups into calls: at most [`MAX_QUERIES_PER_CALL`] queries
+/// each, every group whole, and windows within [`MAX_WINDOW_SPREAD`] of each
+/// other. A tick where every target asks for about the same window (the
+/// usual case) takes ceil(queries / 500) calls.
+pub fn pack_calls(mut groups: Vec<QueryGroup>) -> Vec<Vec<QueryGroup>> {
+    groups.sort_by_key(|g| (g.start, g.end, g.request));
+    pack(
+        groups,
+        |g| g.queries.len(),
+        |call, g| {
+            let first = &call[0];
+            let (lo, hi) = call
+                .iter()
+                .fold((g.end, g.end), |(lo, hi), c| (lo.min(c.end), hi.max(c.end)));
+            g.start - first.start <= MAX_WINDOW_SPREAD && hi - lo <= MAX_WINDOW_SPREAD
+        },
+        MAX_QUERIES_PER_CALL,
+    )
+}
+
+/// Packs items into calls of at most `limit` by `size`, in order, never
+/// splitting an item, and starting a new call when `fits` says an item does
+/// not belong with the current one. An item larger than `limit` cannot be
 /// sent and must be rejected before.
-pub fn pack<T>(groups: Vec<T>, size: impl Fn(&T) -> usize, limit: usize) -> Vec<Vec<T>> {
+pub fn pack<T>(
+    items: Vec<T>,
+    size: impl Fn(&T) -> usize,
+    fits: impl Fn(&[T], &T) -> bool,
+    limit: usize,
+) -> Vec<Vec<T>> {
     let mut calls: Vec<Vec<T>> = Vec::new();
     let mut used = 0;
-    for group in groups {
-        let n = size(&group);
-        if calls.is_empty() || used + n > limit {
+    for item in items {
+        let n = size(&item);
+        let new_call = match calls.last() {
+            None => true,
+            Some(call) => used + n > limit || !fits(call, &item),
+        };
+        if new_call {
             calls.push(Vec::new());
             used = 0;
         }
         used += n;
-        calls
-            .last_mut()
-            .expect("a call was just pushed")
-            .push(group);
+        calls.last_mut().expect("a call was just pushed").push(item);
     }
     calls
 }
@@ -303,7 +336,7 @@ impl MetricSource for CloudWatchSource {
                 }
             }
         }
-        for call in pack(groups, |g| g.queries.len(), MAX_QUERIES_PER_CALL) {
+        for call in pack_calls(groups) {
             match self.call(&call).await {
                 Ok(mut collected) => {
                     for group in &call {
@@ -453,10 +486,11 @@ mod tests {
 
     #[test]
     fn packing_never_exceeds_the_limit_nor_splits_a_group() {
+        let any = |_: &[usize], _: &usize| true;
         // 1,000 plain metrics and a few 3-query expressions.
         let sizes: Vec<usize> = (0..1000).map(|i| if i % 97 == 0 { 3 } else { 1 }).collect();
         let total: usize = sizes.iter().sum();
-        let calls = pack(sizes.clone(), |n| *n, MAX_QUERIES_PER_CALL);
+        let calls = pack(sizes.clone(), |n| *n, any, MAX_QUERIES_PER_CALL);
         assert!(
             calls
                 .iter()
@@ -464,8 +498,31 @@ mod tests {
         );
         assert_eq!(calls.iter().flatten().count(), sizes.len());
         assert_eq!(calls.len(), total.div_ceil(MAX_QUERIES_PER_CALL));
-        assert_eq!(pack(vec![1usize; 1001], |n| *n, 500).len(), 3);
-        assert_eq!(pack(vec![1usize; 500], |n| *n, 500).len(), 1);
-        assert!(pack(Vec::<usize>::new(), |n| *n, 500).is_empty());
+        assert_eq!(pack(vec![1usize; 1001], |n| *n, any, 500).len(), 3);
+        assert_eq!(pack(vec![1usize; 500], |n| *n, any, 500).len(), 1);
+        assert!(pack(Vec::<usize>::new(), |n| *n, any, 500).is_empty());
+    }
+
+    #[test]
+    fn a_long_history_request_does_not_share_a_call_with_recent_ones() {
+        let now = at(12, 0, 30);
+        let mut requests: Vec<_> = (0..600)
+            .map(|i| {
+                // Targets' latest datapoints differ by a few minutes.
+                request(cw(None, 2), now - chrono::Duration::minutes(5 + i % 7))
+            })
+            .collect();
+        requests.push(request(cw(None, 2), now - chrono::Duration::days(14)));
+        let groups: Vec<_> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| query_group(i, now, r).unwrap())
+            .collect();
+        let calls = pack_calls(groups);
+        // The history alone, and 600 recent queries in two calls.
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[0].len(), 1);
+        assert_eq!(calls[0][0].request, 600);
+        assert!(calls[1..].iter().all(|c| c.len() <= MAX_QUERIES_PER_CALL));
     }
 }

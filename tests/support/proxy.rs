@@ -8,6 +8,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
+
+/// Decides how long to hold a request before forwarding it.
+pub type DelayRule = Arc<dyn Fn(&Recorded) -> Option<Duration> + Send + Sync>;
 
 /// One request as ebb sent it.
 #[derive(Debug, Clone)]
@@ -35,6 +39,12 @@ pub struct Proxy {
 impl Proxy {
     /// Forwards 127.0.0.1:<port> to 127.0.0.1:<upstream>.
     pub fn start(upstream: u16) -> Proxy {
+        Self::start_with_delay(upstream, Arc::new(|_: &Recorded| None))
+    }
+
+    /// Like [`Proxy::start`], holding the requests `delay` names for as long
+    /// as it says (a slow AWS API, for one group only).
+    pub fn start_with_delay(upstream: u16, delay: DelayRule) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let recorded = Arc::new(Mutex::new(Vec::new()));
@@ -47,8 +57,9 @@ impl Proxy {
                 }
                 let Ok(stream) = stream else { continue };
                 let rec = Arc::clone(&rec);
+                let delay = Arc::clone(&delay);
                 thread::spawn(move || {
-                    let _ = serve(stream, upstream, &rec);
+                    let _ = serve(stream, upstream, &rec, delay.as_ref());
                 });
             }
         });
@@ -90,7 +101,12 @@ impl Drop for Proxy {
 }
 
 /// Serves one client connection: its request is recorded and forwarded.
-fn serve(client: TcpStream, upstream: u16, recorded: &Mutex<Vec<Recorded>>) -> std::io::Result<()> {
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    recorded: &Mutex<Vec<Recorded>>,
+    delay: &(dyn Fn(&Recorded) -> Option<Duration> + Send + Sync),
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     let mut head = Vec::new();
@@ -119,7 +135,11 @@ fn serve(client: TcpStream, upstream: u16, recorded: &Mutex<Vec<Recorded>>) -> s
         .find(|(k, _)| k == "Action")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    recorded.lock().unwrap().push(Recorded { action, fields });
+    let request = Recorded { action, fields };
+    if let Some(hold) = delay(&request) {
+        thread::sleep(hold);
+    }
+    recorded.lock().unwrap().push(request);
 
     // One request per connection both ways: moto answers `Connection: close`,
     // and so does this proxy, so the client opens a new one for the next.
