@@ -245,7 +245,9 @@ fn long_window_spec(metric: &MetricSpec) -> Option<(MetricSpec, f64)> {
         _ => 1.0,
     };
     let mut spec = metric.clone();
-    let crate::policy_file::MetricSourceSpec::Cloudwatch(cw) = &mut spec.source;
+    let crate::policy_file::MetricSourceSpec::Cloudwatch(cw) = &mut spec.source else {
+        return None; // checked above: a CloudWatch metric
+    };
     cw.period = std::time::Duration::from_secs(LONG_WINDOW_PERIOD_SECS);
     cw.delay_periods = cw.delay_periods.min(1);
     Some((spec, scale))

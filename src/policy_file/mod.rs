@@ -7,6 +7,7 @@
 //! reading files and turning errors into "file, field, what is wrong" lives
 //! in [`load`].
 
+pub mod http_sources;
 pub mod lint;
 pub mod load;
 pub mod spans;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use http_sources::{Aggregate, HttpAuth, PrometheusQuery, ScrapeMetric, ScrapeValue};
 pub use load::{
     LoadError, PolicyFileError, load_dir, load_file, load_paths, load_shadows, parse_str,
 };
@@ -91,6 +93,9 @@ impl MetricSpec {
     /// What the simulated cloud should publish for this metric: `simulated_as`
     /// when given, else what a well-known CloudWatch metric name says.
     pub fn simulated_kind(&self) -> Option<SimulatedMetric> {
+        if let MetricSourceSpec::Scrape(scrape) = &self.source {
+            return self.simulated_as.or_else(|| scrape.simulated_kind());
+        }
         self.simulated_as
             .or(match self.source.cloudwatch()?.metric_name.as_deref() {
                 Some("CPUUtilization") => Some(SimulatedMetric::CpuUtilization),
@@ -111,6 +116,10 @@ fn default_stale_after() -> Duration {
 #[serde(rename_all = "kebab-case")]
 pub enum MetricSourceSpec {
     Cloudwatch(CloudWatchMetric),
+    /// The fleet's own Prometheus endpoints, scraped by ebb.
+    Scrape(ScrapeMetric),
+    /// An instant query against a Prometheus server.
+    Prometheus(PrometheusQuery),
 }
 
 impl MetricSourceSpec {
@@ -118,6 +127,7 @@ impl MetricSourceSpec {
     pub fn cloudwatch(&self) -> Option<&CloudWatchMetric> {
         match self {
             MetricSourceSpec::Cloudwatch(cw) => Some(cw),
+            MetricSourceSpec::Scrape(_) | MetricSourceSpec::Prometheus(_) => None,
         }
     }
 }
@@ -178,6 +188,12 @@ pub enum SimulatedMetric {
     RequestCountPerTarget,
     /// The trace's raw load value per minute.
     Load,
+    /// Requests per second across the fleet (a scraped counter's rate):
+    /// the load per minute / 60.
+    RequestRate,
+    /// Requests in flight per serving instance, each instance modelled as
+    /// 100 workers: 100 means fully busy, more means requests queue.
+    InFlightPerInstance,
 }
 
 /// How raw datapoints become one value.

@@ -103,6 +103,12 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     }
                 }
             }
+            MetricSourceSpec::Scrape(scrape) => {
+                super::http_sources::validate_scrape(scrape, &at("source.scrape"), &mut err)
+            }
+            MetricSourceSpec::Prometheus(query) => {
+                super::http_sources::validate_prometheus(query, &at("source.prometheus"), &mut err)
+            }
         }
         if let Some(max) = metric.max_value
             && !(max > 0.0 && max.is_finite())

@@ -206,7 +206,11 @@ impl Oracle {
     /// The load one instance carries when the metric is at its target.
     fn load_per_instance_at_target(&self, capacity_per_instance: f64) -> f64 {
         match self.metric.kind {
-            SimulatedMetric::CpuUtilization => capacity_per_instance * self.metric.target / 100.0,
+            SimulatedMetric::CpuUtilization | SimulatedMetric::InFlightPerInstance => {
+                capacity_per_instance * self.metric.target / 100.0
+            }
+            // Requests per second: the trace's load is per minute.
+            SimulatedMetric::RequestRate => self.metric.target * 60.0,
             SimulatedMetric::RequestCountPerTarget
             | SimulatedMetric::RequestCount
             | SimulatedMetric::Load => self.metric.target,

@@ -64,6 +64,11 @@ impl Sample {
             SimulatedMetric::CpuUtilization => self.utilization(capacity_per_instance),
             SimulatedMetric::RequestCount | SimulatedMetric::Load => self.load,
             SimulatedMetric::RequestCountPerTarget => self.load / f64::from(self.serving.max(1)),
+            SimulatedMetric::RequestRate => self.load / 60.0,
+            // Uncapped, unlike CPU: past 100 requests queue on the instance.
+            SimulatedMetric::InFlightPerInstance => {
+                100.0 * self.load / (f64::from(self.serving.max(1)) * capacity_per_instance)
+            }
         }
     }
 }

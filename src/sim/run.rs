@@ -262,6 +262,16 @@ pub fn tracked_metric(file: &PolicyFile) -> TrackedMetric {
         .get(&tt.metric)
         .and_then(|m| m.simulated_kind());
     let kind = match (tt.metric_type, kind) {
+        // A request rate target is per second; the baselines track per-minute counts.
+        (
+            MetricType::LoadPerInstance | MetricType::LoadTotal,
+            Some(SimulatedMetric::RequestRate),
+        ) => {
+            return TrackedMetric {
+                kind: SimulatedMetric::RequestCountPerTarget,
+                target: tt.target * 60.0,
+            };
+        }
         (MetricType::Utilization, Some(kind)) => kind,
         (MetricType::Utilization, None) => SimulatedMetric::CpuUtilization,
         (MetricType::LoadPerInstance | MetricType::LoadTotal, _) => {

@@ -5,6 +5,10 @@
 //! as the API allows. The simulated cloud implements the same trait.
 
 pub mod cloudwatch;
+pub mod http;
+pub mod prometheus_query;
+pub mod router;
+pub mod scrape;
 
 use crate::policy_file::MetricSpec;
 use chrono::{DateTime, Utc};
