@@ -406,3 +406,55 @@ fn an_unknown_choice_or_a_duplicate_key() {
         "duplicate key",
     );
 }
+
+#[test]
+fn without_arguments_it_checks_the_policies_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    write(&dir.path().join("policies"), "orders.toml", GOOD);
+    ebb()
+        .arg("check")
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ok: policies/orders.toml (group orders)",
+        ));
+    std::fs::remove_dir_all(dir.path().join("policies")).unwrap();
+    ebb()
+        .arg("check")
+        .current_dir(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("policies: cannot read"));
+}
+
+#[test]
+fn lint_warnings_point_at_their_line_and_fail_only_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    // A scale-in cooldown shorter than the warm-up: valid, but it flaps.
+    let path = write(
+        dir.path(),
+        "orders.toml",
+        &broken("scale_in_cooldown = \"10m\"", "scale_in_cooldown = \"1m\""),
+    );
+    let expected = format!(
+        "warning: {}:35: governor.scale_in_cooldown: ",
+        path.display()
+    );
+    ebb()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(expected));
+    ebb()
+        .args(["check", "--strict"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "error: {}:35: governor.scale_in_cooldown: ",
+            path.display()
+        )));
+}
