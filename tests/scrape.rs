@@ -122,9 +122,10 @@ async fn counters_become_rates_across_a_reset_and_a_new_instance() {
         "selector = 'http_requests_total{{code!~\"5..\"}}'\nvalue = \"rate\"\naggregate = \"sum\"\n{}",
         urls(&server, &["/a", "/b"])
     ));
-    let mut source = ScrapeSource::new();
+    // Each round on a fresh clone, as the daemon does per batch: clones share memory.
+    let source = ScrapeSource::new();
     // Round 1: /b is not up yet (404); /a has no rate yet.
-    let first = fetch_one(&mut source, t(0), &r).await;
+    let first = fetch_one(&mut source.clone(), t(0), &r).await;
     assert_eq!(value(&first), None);
     assert!(
         first.stale.as_deref().unwrap().contains("a rate needs two"),
@@ -133,12 +134,12 @@ async fn counters_become_rates_across_a_reset_and_a_new_instance() {
     // Round 2: /a served 600 requests in 60 s; /b came up (a new instance: no rate yet).
     server.set("/a", Reply::text(page(1600)));
     server.set("/b", Reply::text(page(50)));
-    let second = fetch_one(&mut source, t(60), &r).await;
+    let second = fetch_one(&mut source.clone(), t(60), &r).await;
     assert_eq!(value(&second), Some(10.0), "{second:?}");
     // Round 3: /a restarted (counter back to 120 = 120 new requests), /b +300.
     server.set("/a", Reply::text(page(120)));
     server.set("/b", Reply::text(page(350)));
-    let third = fetch_one(&mut source, t(120), &r).await;
+    let third = fetch_one(&mut source.clone(), t(120), &r).await;
     assert_eq!(value(&third), Some(2.0 + 5.0), "{third:?}");
     let detail = third.detail.unwrap();
     assert_eq!(detail["values"][server.url("/a")], 2.0);

@@ -1,10 +1,12 @@
-//! AWS clients for the daemon: one CloudWatch source and one Auto Scaling
-//! actuator per region, configured from [`AwsSettings`] (endpoint, retries,
+//! AWS clients for the daemon: one metric source (CloudWatch, plus the
+//! scrape and Prometheus query sources, routed by each metric's kind) and
+//! one Auto Scaling actuator per region, configured from [`AwsSettings`] (endpoint, retries,
 //! timeouts) on top of the SDK's default credential chain.
 
 use super::config::AwsSettings;
 use crate::actuator::autoscaling::AutoScalingActuator;
 use crate::source::cloudwatch::CloudWatchSource;
+use crate::source::router::Router;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -12,7 +14,7 @@ use aws_config::{BehaviorVersion, Region};
 /// The AWS side of one region.
 #[derive(Clone, Debug)]
 pub struct RegionClients {
-    pub source: CloudWatchSource,
+    pub source: Router<CloudWatchSource>,
     pub actuator: AutoScalingActuator,
 }
 
@@ -51,7 +53,9 @@ pub async fn region_clients(settings: &AwsSettings, region: Option<&str>) -> Reg
 /// Clients from a ready SDK configuration.
 pub fn clients_from(config: &aws_config::SdkConfig) -> RegionClients {
     RegionClients {
-        source: CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(config)),
+        source: Router::new(CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(
+            config,
+        ))),
         actuator: AutoScalingActuator::new(aws_sdk_autoscaling::Client::new(config)),
     }
 }

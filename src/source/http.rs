@@ -31,6 +31,12 @@ pub struct HttpClient {
     inner: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpClient")
+    }
+}
+
 /// A response that arrived in full.
 #[derive(Debug)]
 pub struct Response {

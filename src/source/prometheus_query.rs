@@ -12,12 +12,14 @@ use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
 
 /// Runs each request's query; queries of one fetch run concurrently.
-#[derive(Default)]
+/// Clones share their HTTP clients.
+#[derive(Debug, Clone, Default)]
 pub struct PrometheusQuerySource {
-    clients: HashMap<Option<PathBuf>, HttpClient>,
+    clients: Arc<Mutex<HashMap<Option<PathBuf>, HttpClient>>>,
 }
 
 /// The API's envelope: `{"status": "success", "data": ...}` or
@@ -60,12 +62,13 @@ impl PrometheusQuerySource {
         PrometheusQuerySource::default()
     }
 
-    fn client(&mut self, ca_file: &Option<PathBuf>) -> Result<HttpClient, String> {
-        if let Some(client) = self.clients.get(ca_file) {
+    fn client(&self, ca_file: &Option<PathBuf>) -> Result<HttpClient, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(ca_file) {
             return Ok(client.clone());
         }
         let client = HttpClient::new(ca_file.as_deref())?;
-        self.clients.insert(ca_file.clone(), client.clone());
+        clients.insert(ca_file.clone(), client.clone());
         Ok(client)
     }
 

@@ -9,7 +9,9 @@ use super::{FetchError, FetchResults, MetricRequest, MetricSource};
 use crate::policy_file::MetricSourceSpec;
 use chrono::{DateTime, Utc};
 
-/// Routes requests by their spec's source kind.
+/// Routes requests by their spec's source kind. Cloning clones each source
+/// (the scrape source's memory of previous rounds is shared by clones).
+#[derive(Debug, Clone)]
 pub struct Router<C, S = ScrapeSource, P = PrometheusQuerySource> {
     pub cloudwatch: C,
     pub scrape: S,

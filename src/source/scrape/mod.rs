@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -35,14 +35,35 @@ use tokio::task::JoinSet;
 const ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
-/// Scrapes HTTP endpoints; remembers the previous round of each metric for rates.
-#[derive(Default)]
+/// Scrapes HTTP endpoints; remembers the previous round of each metric for
+/// rates. Clones share that memory (the daemon clones its sources into each
+/// batch of targets), so a counter's rate spans batches.
+#[derive(Clone, Default)]
 pub struct ScrapeSource {
-    /// One client per CA file (`None`: system roots only).
-    clients: HashMap<Option<PathBuf>, HttpClient>,
-    memory: HashMap<MetricKey, Memory>,
+    shared: Arc<Mutex<Shared>>,
     instances: Option<Arc<dyn GroupInstances>>,
 }
+
+#[derive(Default)]
+struct Shared {
+    /// One client per CA file (`None`: system roots only).
+    clients: HashMap<Option<PathBuf>, HttpClient>,
+    /// Per metric: when it was last asked for, and its previous round.
+    memory: HashMap<MetricKey, (DateTime<Utc>, Memory)>,
+}
+
+impl std::fmt::Debug for ScrapeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let remembered = self.shared.lock().map_or(0, |s| s.memory.len());
+        f.debug_struct("ScrapeSource")
+            .field("remembered_metrics", &remembered)
+            .field("asg_targets", &self.instances.is_some())
+            .finish()
+    }
+}
+
+/// A metric nobody asked for this long is forgotten (its policy was removed).
+const FORGET_AFTER: chrono::Duration = chrono::Duration::hours(1);
 
 /// One target's outcome in a round.
 #[derive(Debug)]
@@ -92,12 +113,13 @@ impl ScrapeSource {
         self
     }
 
-    fn client(&mut self, ca_file: &Option<PathBuf>) -> Result<HttpClient, String> {
-        if let Some(client) = self.clients.get(ca_file) {
+    fn client(&self, ca_file: &Option<PathBuf>) -> Result<HttpClient, String> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = shared.clients.get(ca_file) {
             return Ok(client.clone());
         }
         let client = HttpClient::new(ca_file.as_deref())?;
-        self.clients.insert(ca_file.clone(), client.clone());
+        shared.clients.insert(ca_file.clone(), client.clone());
         Ok(client)
     }
 
@@ -160,16 +182,22 @@ impl ScrapeSource {
                         stale: Some(format!("no scrape targets: {e}")),
                     }),
                     Some(Ok(targets)) => {
-                        let memory = self.memory.entry(request.key.clone()).or_default();
+                        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let (asked, memory) = shared.memory.entry(request.key.clone()).or_default();
+                        *asked = now;
                         Ok(summarize(spec, targets, now, memory))
                     }
                 };
                 results.insert(request.key.clone(), series);
             }
         }
-        // Forget metrics nobody asks for any more.
-        let asked: HashSet<&MetricKey> = requests.iter().map(|r| &r.key).collect();
-        self.memory.retain(|key, _| asked.contains(key));
+        // Forget metrics nobody asks for any more. Other batches' metrics
+        // are asked for at their own pace, so only long silence counts.
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .memory
+            .retain(|_, (asked, _)| now - *asked < FORGET_AFTER);
+        drop(shared);
         results
     }
 }
