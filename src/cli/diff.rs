@@ -62,8 +62,9 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let (trace, trace_name) = args.replay.load_trace()?;
-    let mut options = args.replay.options(false, false);
+    let loaded = args.replay.load_trace(&old)?;
+    let mut options = args.replay.options(&loaded, false, false);
+    let (trace, trace_name) = (loaded.trace, loaded.name);
     let old_report = simulate(&old, trace.clone(), &options)
         .with_context(|| format!("simulating {}", args.old.display()))?;
     options.capacity_per_instance = Some(old_report.capacity_per_instance);
@@ -451,6 +452,11 @@ target = 50.0
                 capacity_per_instance: None,
                 boot_time: std::time::Duration::from_secs(300),
                 publish_delay: std::time::Duration::from_secs(120),
+                from_cloudwatch: false,
+                history: crate::cli::simulate::HistoryArgs {
+                    metric: None,
+                    config: None,
+                },
             },
             price: None,
             plot: None,

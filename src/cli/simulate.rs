@@ -3,10 +3,13 @@
 //! oracle, and compare them.
 
 use super::trace::SynthArgs;
-use crate::policy_file::load_file;
+use crate::daemon::aws::region_clients;
+use crate::daemon::config::DaemonConfig;
+use crate::policy_file::{PolicyFile, load_file};
 use crate::sim::plot::plot;
 use crate::sim::run::{SimOptions, SimReport, simulate};
 use crate::sim::trace::Trace;
+use crate::source::history::{Exported, export};
 use anyhow::Context;
 use clap::Args;
 use std::fmt::Write as _;
@@ -32,21 +35,86 @@ pub struct ReplayArgs {
     /// How long after a period ends its metrics become visible.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub publish_delay: std::time::Duration,
+    /// Replay the policy's own load over the last --days from CloudWatch
+    /// (with the group's recorded capacity, when its metrics are collected).
+    #[arg(long, conflicts_with = "trace")]
+    pub from_cloudwatch: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
+/// Where to read real history from; shared with `ebb trace export`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// The metric to read the load from; default: the first target-tracking
+    /// or predictive policy's.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Daemon config file for the AWS settings (region, endpoint_url, profile).
+    #[arg(long, env = "EBB_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl HistoryArgs {
+    /// Reads the policy's history from CloudWatch.
+    pub fn export(&self, file: &PolicyFile, days: u32) -> anyhow::Result<Exported> {
+        let config = DaemonConfig::load(self.config.as_deref())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let mut clients = region_clients(&config.aws, file.target.region.as_deref()).await;
+            export(
+                &mut clients.source,
+                file,
+                self.metric.as_deref(),
+                days,
+                chrono::Utc::now(),
+            )
+            .await
+            .map_err(anyhow::Error::msg)
+        })
+    }
+}
+
+/// A trace to replay, its name, and the capacity per instance it implies.
+pub struct LoadedTrace {
+    pub trace: Arc<Trace>,
+    pub name: String,
+    pub capacity_per_instance: Option<f64>,
 }
 
 impl ReplayArgs {
-    /// The trace to replay and its name for reports.
-    pub fn load_trace(&self) -> anyhow::Result<(Arc<Trace>, String)> {
-        Ok(match &self.trace {
-            Some(path) => (Arc::new(Trace::load(path)?), path.display().to_string()),
-            None => (Arc::new(self.synth.trace()), self.synth.describe()),
+    /// The trace to replay for `file`'s target.
+    pub fn load_trace(&self, file: &PolicyFile) -> anyhow::Result<LoadedTrace> {
+        if self.from_cloudwatch {
+            let exported = self.history.export(file, self.synth.days)?;
+            return Ok(LoadedTrace {
+                trace: Arc::new(exported.trace),
+                name: exported.description,
+                capacity_per_instance: exported.capacity_per_instance,
+            });
+        }
+        let (trace, name) = match &self.trace {
+            Some(path) => (Trace::load(path)?, path.display().to_string()),
+            None => (self.synth.trace(), self.synth.describe()),
+        };
+        Ok(LoadedTrace {
+            trace: Arc::new(trace),
+            name,
+            capacity_per_instance: None,
         })
     }
 
-    /// Simulation options for these settings.
-    pub fn options(&self, baselines: bool, keep_decisions: bool) -> SimOptions {
+    /// Simulation options for these settings and trace.
+    pub fn options(
+        &self,
+        trace: &LoadedTrace,
+        baselines: bool,
+        keep_decisions: bool,
+    ) -> SimOptions {
         SimOptions {
-            capacity_per_instance: self.capacity_per_instance,
+            capacity_per_instance: self.capacity_per_instance.or(trace.capacity_per_instance),
             boot_time: crate::signal::to_chrono(self.boot_time),
             publish_delay: crate::signal::to_chrono(self.publish_delay),
             baselines,
@@ -83,11 +151,12 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let (trace, trace_name) = args.replay.load_trace()?;
+    let loaded = args.replay.load_trace(&file)?;
     let options = args
         .replay
-        .options(!args.no_baselines, args.decisions.is_some());
-    let report = simulate(&file, trace, &options)
+        .options(&loaded, !args.no_baselines, args.decisions.is_some());
+    let trace_name = loaded.name.clone();
+    let report = simulate(&file, loaded.trace, &options)
         .with_context(|| format!("simulating {}", args.policy.display()))?;
     if let Some(path) = &args.decisions {
         write_decisions(&report, path)?;

@@ -1,5 +1,7 @@
 //! `ebb trace`: make load traces for `ebb simulate` and backtests.
 
+use super::simulate::HistoryArgs;
+use crate::policy_file::load_file;
 use crate::sim::synth::{Shape, SynthSpec, synthesize};
 use crate::sim::trace::Trace;
 use anyhow::Context;
@@ -9,6 +11,21 @@ use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
+    /// Read a policy's load (and the group's recorded capacity) for the last
+    /// --days from CloudWatch and write it as a trace CSV.
+    Export {
+        /// The policy file whose target and metric to read.
+        policy: PathBuf,
+        /// How much history: the finest period CloudWatch keeps for it is used
+        /// (1 minute up to 15 days, 5 minutes up to 63, 1 hour up to 455).
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        #[command(flatten)]
+        history: HistoryArgs,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a synthetic trace (daily and weekly cycles, noise, bursts) as CSV.
     Synth {
         #[command(flatten)]
@@ -54,14 +71,44 @@ impl SynthArgs {
 
 pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TraceCommand::Synth { synth, out } => {
-            let csv = synth.trace().to_csv();
-            match out {
-                Some(path) => std::fs::write(&path, csv)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => print!("{csv}"),
+        TraceCommand::Synth { synth, out } => write_csv(&synth.trace().to_csv(), out.as_deref()),
+        TraceCommand::Export {
+            policy,
+            days,
+            history,
+            out,
+        } => {
+            let file = match load_file(&policy) {
+                Ok(file) => file,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let exported = history.export(&file, days)?;
+            let mut csv = format!("# ebb trace export: {}\n", exported.description);
+            if let Some(cpi) = exported.capacity_per_instance {
+                csv.push_str(&format!("# simulate with --capacity-per-instance {cpi}\n"));
             }
-            Ok(ExitCode::SUCCESS)
+            csv.push_str(&exported.trace.to_csv());
+            eprintln!(
+                "{} rows ({} filled over gaps) from {} to {}",
+                exported.trace.values().len(),
+                exported.trace.filled(),
+                exported.trace.start(),
+                exported.trace.end()
+            );
+            write_csv(&csv, out.as_deref())
         }
     }
+}
+
+fn write_csv(csv: &str, out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{csv}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

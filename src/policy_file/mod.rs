@@ -130,6 +130,13 @@ impl MetricSourceSpec {
             MetricSourceSpec::Scrape(_) | MetricSourceSpec::Prometheus(_) => None,
         }
     }
+
+    /// The CloudWatch query, to change, when the metric comes from CloudWatch.
+    pub fn cloudwatch_mut(&mut self) -> Option<&mut CloudWatchMetric> {
+        match self {
+            MetricSourceSpec::Cloudwatch(cw) => Some(cw),
+        }
+    }
 }
 
 /// A CloudWatch metric: a plain metric stat, or a metric math expression over

@@ -154,6 +154,14 @@ pub fn simulate(
             });
         }
     }
+    if trace.recorded().is_some() {
+        let samples = recorded_samples(&trace, start, end);
+        runs.push(ControllerRun {
+            name: "recorded (the group)".into(),
+            score: score(&samples, capacity_per_instance, file.target.max_capacity),
+            samples,
+        });
+    }
     Ok(SimReport {
         target: file.target.group.clone(),
         trace_start: start,
@@ -225,6 +233,26 @@ pub fn drive(
             next_minute += Duration::minutes(1);
         }
     }
+}
+
+/// What the real group did, per minute, from a trace that recorded it.
+fn recorded_samples(trace: &Trace, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut minute = start;
+    while minute + Duration::minutes(1) <= end {
+        if let Some(r) = trace.recorded_at(minute) {
+            let (desired, in_service) = (r.desired.round() as u32, r.in_service.round() as u32);
+            samples.push(Sample {
+                time: minute,
+                load: trace.load_at(minute + Duration::seconds(30)),
+                serving: in_service,
+                running: desired.max(in_service),
+                desired,
+            });
+        }
+        minute += Duration::minutes(1);
+    }
+    samples
 }
 
 /// Steps a baseline once a minute on its own cloud.

@@ -6,6 +6,10 @@
 //! whole number of steps) are filled by linear interpolation and counted, so a
 //! reader can tell how much of the trace was made up; anything else irregular
 //! is an error naming the line.
+//!
+//! A trace exported from CloudWatch (`ebb trace export`) may carry two more
+//! columns, `desired,in_service`: the group's own recorded capacity, which
+//! `ebb simulate` scores beside ebb and the baselines.
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use std::fmt::Write as _;
@@ -18,6 +22,23 @@ pub struct Trace {
     step: Duration,
     values: Vec<f64>,
     filled: usize,
+    /// The group's recorded capacity at each step, when the trace has it.
+    recorded: Option<Vec<RecordedCapacity>>,
+}
+
+/// What the real group ran at one step of a trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordedCapacity {
+    pub desired: f64,
+    pub in_service: f64,
+}
+
+/// One timestamped row, as read or fetched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    pub time: DateTime<Utc>,
+    pub value: f64,
+    pub recorded: Option<RecordedCapacity>,
 }
 
 /// Why a trace could not be read.
@@ -64,6 +85,7 @@ impl Trace {
             step,
             values,
             filled: 0,
+            recorded: None,
         })
     }
 
@@ -84,72 +106,141 @@ impl Trace {
             line,
             message,
         };
-        let mut rows: Vec<(usize, DateTime<Utc>, f64)> = Vec::new();
+        let mut rows: Vec<(usize, Row)> = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let number = index + 1;
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some((time, value)) = line.split_once(',') else {
-                return Err(line_error(
-                    number,
-                    format!("expected `timestamp,value`, got `{line}`"),
-                ));
-            };
-            let (time, value) = (time.trim(), value.trim());
-            if rows.is_empty() && time.eq_ignore_ascii_case("timestamp") {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            if rows.is_empty() && fields[0].eq_ignore_ascii_case("timestamp") {
                 continue;
             }
-            let time = parse_timestamp(time).map_err(|m| line_error(number, m))?;
-            let value: f64 = value
-                .parse()
-                .map_err(|_| line_error(number, format!("value `{value}` is not a number")))?;
-            if !value.is_finite() || value < 0.0 {
+            if fields.len() != 2 && fields.len() != 4 {
                 return Err(line_error(
                     number,
-                    format!("value {value} is not a finite non-negative number"),
+                    format!(
+                        "expected `timestamp,value` or `timestamp,value,desired,in_service`, got `{line}`"
+                    ),
                 ));
             }
-            rows.push((number, time, value));
-        }
-        if rows.len() < 2 {
-            return Err(TraceError::Whole {
-                origin: origin.to_string(),
-                message: format!("a trace needs at least 2 rows, found {}", rows.len()),
-            });
-        }
-        let step = smallest_step(&rows).map_err(|(line, m)| line_error(line, m))?;
-        let mut values = Vec::with_capacity(rows.len());
-        let mut filled = 0;
-        for pair in rows.windows(2) {
-            let (_, t0, v0) = pair[0];
-            let (line, t1, v1) = pair[1];
-            let gap = t1 - t0;
-            if gap.num_seconds() % step.num_seconds() != 0 {
+            let time = parse_timestamp(fields[0]).map_err(|m| line_error(number, m))?;
+            let number_at = |i: usize, what: &str| -> Result<f64, TraceError> {
+                let v: f64 = fields[i].parse().map_err(|_| {
+                    line_error(number, format!("{what} `{}` is not a number", fields[i]))
+                })?;
+                if !v.is_finite() || v < 0.0 {
+                    return Err(line_error(
+                        number,
+                        format!("{what} {v} is not a finite non-negative number"),
+                    ));
+                }
+                Ok(v)
+            };
+            let value = number_at(1, "value")?;
+            let recorded = if fields.len() == 4 {
+                Some(RecordedCapacity {
+                    desired: number_at(2, "desired")?,
+                    in_service: number_at(3, "in_service")?,
+                })
+            } else {
+                None
+            };
+            if let Some((_, first)) = rows.first()
+                && first.recorded.is_some() != recorded.is_some()
+            {
                 return Err(line_error(
-                    line,
+                    number,
+                    "every row must have the same number of columns".into(),
+                ));
+            }
+            rows.push((
+                number,
+                Row {
+                    time,
+                    value,
+                    recorded,
+                },
+            ));
+        }
+        Trace::from_rows(&rows).map_err(|(line, message)| match line {
+            Some(line) => line_error(line, message),
+            None => TraceError::Whole {
+                origin: origin.to_string(),
+                message,
+            },
+        })
+    }
+
+    /// Builds a trace from rows in time order (each with a line number, for
+    /// errors), filling whole-step gaps by linear interpolation.
+    pub fn from_rows(rows: &[(usize, Row)]) -> Result<Trace, (Option<usize>, String)> {
+        if rows.len() < 2 {
+            return Err((
+                None,
+                format!("a trace needs at least 2 rows, found {}", rows.len()),
+            ));
+        }
+        let step = smallest_step(rows).map_err(|(line, m)| (Some(line), m))?;
+        let mut values = Vec::with_capacity(rows.len());
+        let mut recorded = rows[0].1.recorded.map(|_| Vec::with_capacity(rows.len()));
+        let mut filled = 0;
+        let blend = |a: f64, b: f64, k: i64, n: i64| a + (b - a) * k as f64 / n as f64;
+        for pair in rows.windows(2) {
+            let (_, r0) = pair[0];
+            let (line, r1) = pair[1];
+            let gap = r1.time - r0.time;
+            if gap.num_seconds() % step.num_seconds() != 0 {
+                return Err((
+                    Some(line),
                     format!(
-                        "timestamp {t1} is {}s after the previous row, not a multiple of the trace's {}s step",
+                        "timestamp {} is {}s after the previous row, not a multiple of the trace's {}s step",
+                        r1.time,
                         gap.num_seconds(),
                         step.num_seconds()
                     ),
                 ));
             }
             let steps = gap.num_seconds() / step.num_seconds();
-            values.push(v0);
-            for k in 1..steps {
-                values.push(v0 + (v1 - v0) * k as f64 / steps as f64);
-                filled += 1;
+            for k in 0..steps {
+                values.push(blend(r0.value, r1.value, k, steps));
+                if let (Some(out), Some(a), Some(b)) = (&mut recorded, r0.recorded, r1.recorded) {
+                    out.push(RecordedCapacity {
+                        desired: blend(a.desired, b.desired, k, steps),
+                        in_service: blend(a.in_service, b.in_service, k, steps),
+                    });
+                }
             }
+            filled += (steps - 1) as usize;
         }
-        values.push(rows[rows.len() - 1].2);
+        let last = rows[rows.len() - 1].1;
+        values.push(last.value);
+        if let (Some(out), Some(r)) = (&mut recorded, last.recorded) {
+            out.push(r);
+        }
         Ok(Trace {
-            start: rows[0].1,
+            start: rows[0].1.time,
             step,
             values,
             filled,
+            recorded,
         })
+    }
+
+    /// The group's recorded capacity at each step, when the trace has it.
+    pub fn recorded(&self) -> Option<&[RecordedCapacity]> {
+        self.recorded.as_deref()
+    }
+
+    /// The recorded capacity in force at a time (the step it falls in).
+    pub fn recorded_at(&self, time: DateTime<Utc>) -> Option<RecordedCapacity> {
+        let recorded = self.recorded.as_ref()?;
+        let offset = (time - self.start)
+            .num_seconds()
+            .div_euclid(self.step.num_seconds());
+        let index = offset.clamp(0, recorded.len() as i64 - 1) as usize;
+        Some(recorded[index])
     }
 
     pub fn start(&self) -> DateTime<Utc> {
@@ -210,14 +301,16 @@ impl Trace {
 
     /// The trace as CSV with a header, timestamps `YYYY-MM-DD HH:MM:SS` UTC.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("timestamp,value\n");
+        let mut out = String::from(match self.recorded {
+            Some(_) => "timestamp,value,desired,in_service\n",
+            None => "timestamp,value\n",
+        });
         for (i, value) in self.values.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{},{}",
-                self.time_of(i).format("%Y-%m-%d %H:%M:%S"),
-                value
-            );
+            let time = self.time_of(i).format("%Y-%m-%d %H:%M:%S");
+            let _ = match self.recorded.as_ref().map(|r| r[i]) {
+                Some(r) => writeln!(out, "{time},{value},{},{}", r.desired, r.in_service),
+                None => writeln!(out, "{time},{value}"),
+            };
         }
         out
     }
@@ -225,17 +318,17 @@ impl Trace {
 
 /// The smallest positive interval between consecutive rows, which every
 /// other interval must be a multiple of.
-fn smallest_step(rows: &[(usize, DateTime<Utc>, f64)]) -> Result<Duration, (usize, String)> {
+fn smallest_step(rows: &[(usize, Row)]) -> Result<Duration, (usize, String)> {
     let mut step: Option<Duration> = None;
     for pair in rows.windows(2) {
-        let (line, t1) = (pair[1].0, pair[1].1);
-        let gap = t1 - pair[0].1;
+        let (line, t1) = (pair[1].0, pair[1].1.time);
+        let gap = t1 - pair[0].1.time;
         if gap <= Duration::zero() {
             return Err((
                 line,
                 format!(
                     "timestamp {t1} is not after the previous row's {}",
-                    pair[0].1
+                    pair[0].1.time
                 ),
             ));
         }
@@ -334,6 +427,31 @@ mod tests {
         assert_eq!(at(-100), 0.0);
         assert_eq!(at(30), 5.0);
         assert_eq!(at(1000), 10.0);
+    }
+
+    #[test]
+    fn carries_recorded_capacity_through_gaps_and_csv() {
+        let text = "timestamp,value,desired,in_service\n0,10,2,2\n60,20,3,2\n180,40,5,3\n";
+        let t = Trace::parse(text, "t").unwrap();
+        assert_eq!(t.values(), &[10.0, 20.0, 30.0, 40.0]);
+        let middle = t.recorded().unwrap()[2];
+        assert_eq!((middle.desired, middle.in_service), (4.0, 2.5));
+        let at = t
+            .recorded_at(DateTime::from_timestamp(150, 0).unwrap())
+            .unwrap();
+        assert_eq!(at.desired, 4.0);
+        let again = Trace::parse(&t.to_csv(), "again").unwrap();
+        assert_eq!(
+            (again.values(), again.recorded()),
+            (t.values(), t.recorded())
+        );
+        let err = Trace::parse("0,1,2,2\n60,1\n", "m.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("same number of columns"),
+            "{err}"
+        );
     }
 
     #[test]
