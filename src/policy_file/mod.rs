@@ -135,6 +135,7 @@ impl MetricSourceSpec {
     pub fn cloudwatch_mut(&mut self) -> Option<&mut CloudWatchMetric> {
         match self {
             MetricSourceSpec::Cloudwatch(cw) => Some(cw),
+            MetricSourceSpec::Scrape(_) | MetricSourceSpec::Prometheus(_) => None,
         }
     }
 }
