@@ -428,3 +428,58 @@ async fn rounds_share_one_scrape_per_target() {
         "one scrape serves both metrics"
     );
 }
+
+/// `ebb simulate` serves scrape metrics through the same source trait: the
+/// example in-flight policy and a request-rate policy both run a simulated day.
+#[test]
+fn scrape_policies_run_in_the_simulator() {
+    use ebb::sim::run::{SimOptions, simulate};
+    use ebb::sim::synth::{SynthSpec, synthesize};
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-inflight.toml");
+    let inflight = ebb::policy_file::load_file(&example).unwrap();
+    let rate_text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("value = \"gauge\"", "value = \"rate\"")
+        .replace("aggregate = \"avg\"", "aggregate = \"sum\"")
+        .replace(
+            "selector = 'http_requests_in_flight{job=\"web\"}'",
+            "selector = 'http_requests_total'",
+        )
+        .replace(
+            "metric_type = \"utilization\"",
+            "metric_type = \"load-total\"",
+        )
+        .replace("target = 60.0", "target = 4.0");
+    let rate = parse_str(&rate_text, Path::new("rate.toml")).unwrap();
+    let trace = std::sync::Arc::new(synthesize(&SynthSpec {
+        days: 1,
+        ..SynthSpec::default()
+    }));
+    let options = SimOptions {
+        baselines: false,
+        keep_decisions: true,
+        ..SimOptions::default()
+    };
+    for file in [inflight, rate] {
+        let report = simulate(&file, trace.clone(), &options).unwrap();
+        let ok = report
+            .decisions
+            .iter()
+            .filter(|d| d.metrics[0].status == ebb::decision::MetricStatus::Ok)
+            .count();
+        assert!(
+            ok > report.decisions.len() / 2,
+            "{ok} of {} ok",
+            report.decisions.len()
+        );
+        assert!(
+            report
+                .decisions
+                .iter()
+                .any(|d| d.action == ebb::decision::Action::ScaleOut)
+        );
+        // Following the load: in-flight near its target, or 4 requests/s per instance.
+        let run = &report.runs[0];
+        assert!(run.score.under_timeshare < 5.0, "{:?}", run.score);
+    }
+}

@@ -45,7 +45,7 @@ impl Default for SimOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error(
-        "metric `{0}`: the simulator cannot tell what it measures; set `simulated_as` to cpu-utilization, request-count, request-count-per-target or load"
+        "metric `{0}`: the simulator cannot tell what it measures; set `simulated_as` to cpu-utilization, request-count, request-count-per-target, load, request-rate or in-flight-per-instance"
     )]
     UnknownMetric(String),
     #[error("--capacity-per-instance must be a positive number, got {0}")]
