@@ -1,0 +1,239 @@
+//! Leader election for running ebb on several hosts: a background task keeps
+//! (or waits for) the DynamoDB lease, and a [`LeaderHandle`] answers "may this
+//! instance act now, and with which fencing token?" for the loop. Off unless
+//! the daemon config has a `[leader_election]` table.
+
+use super::lease::{Lease, LeaseTiming, Step};
+use super::lease_table::LeaseTable;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// `[leader_election]` in the daemon config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElectionConfig {
+    /// DynamoDB table holding the lease (partition key `lease`, a string).
+    pub table: String,
+    /// The lease's key: instances sharing one act as one.
+    #[serde(default = "default_lease_name")]
+    pub lease_name: String,
+    /// A standby takes over after the lease went unrenewed this long.
+    #[serde(with = "humantime_serde", default = "default_lease_duration")]
+    pub lease_duration: Duration,
+    /// How often the leader renews (and a standby looks).
+    #[serde(with = "humantime_serde", default = "default_renew_interval")]
+    pub renew_interval: Duration,
+    /// The leader stops acting this long after its last successful renewal
+    /// was sent; must be shorter than `lease_duration`. Default: two thirds
+    /// of it.
+    #[serde(with = "humantime_serde", default)]
+    pub renew_deadline: Option<Duration>,
+    /// This instance's name in the lease. Default: hostname-pid.
+    #[serde(default)]
+    pub holder_id: Option<String>,
+    /// Create the table (on-demand billing) when it is missing.
+    #[serde(default)]
+    pub create_table: bool,
+}
+
+fn default_lease_name() -> String {
+    "ebb".to_string()
+}
+fn default_lease_duration() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_renew_interval() -> Duration {
+    Duration::from_secs(3)
+}
+
+impl LeaderElectionConfig {
+    /// The timing rules, checked (`leader_election.*` fields named on error).
+    pub fn timing(&self) -> Result<LeaseTiming, String> {
+        let deadline = self.renew_deadline.unwrap_or(self.lease_duration * 2 / 3);
+        LeaseTiming::new(self.lease_duration, self.renew_interval, deadline)
+            .map_err(|e| format!("leader_election: {e}"))
+    }
+
+    pub fn holder(&self) -> String {
+        self.holder_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.table.trim().is_empty() {
+            return Err("leader_election.table: must name a DynamoDB table".into());
+        }
+        if self.lease_name.is_empty() {
+            return Err("leader_election.lease_name: must not be empty".into());
+        }
+        if self.holder_id.as_deref().is_some_and(str::is_empty) {
+            return Err("leader_election.holder_id: must not be empty".into());
+        }
+        self.timing().map(|_| ())
+    }
+}
+
+/// The machine's name, for the default holder id.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Asks whether this instance may act. Cheap: reads the shared lease state
+/// against the monotonic clock, so an evaluation checks it right before each
+/// Auto Scaling call.
+#[derive(Debug, Clone)]
+pub struct LeaderHandle {
+    lease: Arc<Mutex<Lease>>,
+}
+
+impl LeaderHandle {
+    /// The fencing token while this instance is the acting leader.
+    pub fn acting(&self) -> Option<u64> {
+        self.lease().acting(Instant::now())
+    }
+
+    pub fn holder(&self) -> String {
+        self.lease().holder().to_string()
+    }
+
+    /// Who holds the lease as far as this instance knows.
+    pub fn known_holder(&self) -> Option<String> {
+        self.lease().record().map(|r| r.holder.clone())
+    }
+
+    fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
+        // The lock is only held for pure state updates, which do not panic.
+        self.lease.lock().expect("lease lock poisoned")
+    }
+}
+
+/// The running election: the handle, and the task keeping the lease.
+pub struct Election {
+    pub handle: LeaderHandle,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Election {
+    /// Starts the task. The instance is a standby until the task has won the
+    /// lease.
+    pub fn start(table: LeaseTable, lease: Lease) -> Election {
+        let handle = LeaderHandle {
+            lease: Arc::new(Mutex::new(lease)),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(keep(table, handle.clone(), stopped));
+        Election { handle, stop, task }
+    }
+
+    /// Stops the task, releasing the lease when this instance holds it so a
+    /// standby takes over at once.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// The lease-keeping loop: one step per renew interval.
+async fn keep(table: LeaseTable, handle: LeaderHandle, mut stopped: watch::Receiver<bool>) {
+    let timing = handle.lease().timing();
+    // One call may take up to the interval, so renewals keep their pace.
+    let call_limit = timing.renew_interval();
+    let mut was_acting = None;
+    loop {
+        let step = handle.lease().plan(Instant::now());
+        run_step(&table, &handle, &step, call_limit).await;
+        let acting = handle.acting();
+        if acting != was_acting {
+            match acting {
+                Some(token) => tracing::info!(
+                    holder = %handle.holder(),
+                    fencing_token = token,
+                    table = table.table(),
+                    "leader election: this instance is the leader"
+                ),
+                None => tracing::warn!(
+                    holder = %handle.holder(),
+                    leader = handle.known_holder().as_deref().unwrap_or("nobody"),
+                    "leader election: this instance is a standby"
+                ),
+            }
+            was_acting = acting;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(timing.renew_interval()) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    let release = handle.lease().release();
+    if let Some(step) = release {
+        run_step(&table, &handle, &step, call_limit).await;
+        tracing::info!(holder = %handle.holder(), "leader election: lease released");
+    }
+}
+
+/// Carries out one step and feeds its answer to the lease.
+async fn run_step(table: &LeaseTable, handle: &LeaderHandle, step: &Step, limit: Duration) {
+    let sent = Instant::now();
+    match step {
+        Step::Read => match tokio::time::timeout(limit, table.read()).await {
+            Ok(Ok(current)) => handle.lease().read(Instant::now(), current),
+            Ok(Err(e)) => tracing::warn!(error = %e, "leader election: cannot read the lease"),
+            Err(_) => tracing::warn!("leader election: reading the lease timed out"),
+        },
+        write => match tokio::time::timeout(limit, table.write(write)).await {
+            Ok(Ok(outcome)) => handle.lease().written(write, sent, Instant::now(), outcome),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "leader election: lease write failed");
+                handle.lease().unanswered(write, sent);
+            }
+            Err(_) => {
+                tracing::warn!("leader election: lease write timed out");
+                handle.lease().unanswered(write, sent);
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Result<LeaderElectionConfig, String> {
+        let c: LeaderElectionConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate().map(|()| c)
+    }
+
+    #[test]
+    fn defaults_and_checks() {
+        let c = config("table = \"ebb-lease\"").unwrap();
+        let t = c.timing().unwrap();
+        assert_eq!(t.duration(), Duration::from_secs(15));
+        assert_eq!(t.renew_deadline(), Duration::from_secs(10));
+        assert_eq!(t.renew_interval(), Duration::from_secs(3));
+        assert_eq!(c.lease_name, "ebb");
+        let holder = c.holder();
+        assert!(
+            holder.ends_with(&format!("-{}", std::process::id())),
+            "{holder}"
+        );
+
+        let e = config("table = \"t\"\nlease_duration = \"10s\"\nrenew_deadline = \"10s\"")
+            .unwrap_err();
+        assert!(e.contains("leader_election: renew_deadline"), "{e}");
+        let e = config("table = \"t\"\nrenew_interval = \"12s\"").unwrap_err();
+        assert!(e.contains("renew_interval"), "{e}");
+        let e = config("table = \"\"").unwrap_err();
+        assert!(e.contains("leader_election.table"), "{e}");
+        assert!(config("table = \"t\"\nlease = \"x\"").is_err());
+    }
+}
