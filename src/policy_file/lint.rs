@@ -2,7 +2,7 @@
 //! meant. Each warning says why it matters and what to change. `ebb check`
 //! prints them, and fails on them with `--strict`.
 
-use super::{MetricType, PolicyFile, PolicySpec, SimulatedMetric};
+use super::{MetricType, PolicyFile, PolicySpec, PredictiveSpec, SimulatedMetric};
 use crate::sim::trace::Trace;
 
 /// One warning about a policy file.
@@ -48,6 +48,10 @@ pub fn lint(file: &PolicyFile) -> Vec<Warning> {
         ));
     }
     for (index, policy) in file.policies.iter().enumerate() {
+        if let PolicySpec::Predictive(p) = policy {
+            warnings.extend(lint_predictive(file, index, p));
+            continue;
+        }
         let PolicySpec::TargetTracking(tt) = policy else {
             continue;
         };
@@ -90,6 +94,39 @@ pub fn lint(file: &PolicyFile) -> Vec<Warning> {
                 ),
             ));
         }
+    }
+    warnings
+}
+
+/// A predictive policy acts one lead time ahead of the load and forecasts a
+/// load, not a ratio.
+fn lint_predictive(file: &PolicyFile, index: usize, p: &PredictiveSpec) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if let Some(lead) = p.lead
+        && lead < file.governor.warmup
+    {
+        warnings.push(warn(
+            format!("policies[{index}].lead"),
+            format!(
+                "lead ({}) is shorter than the instance warm-up ({}): instances launched for the forecast load \
+                 are still warming up when it arrives, so the forecast is acted on too late; set lead to at \
+                 least the warm-up plus the evaluation interval, or leave it out (that is the default)",
+                humantime::format_duration(lead),
+                humantime::format_duration(file.governor.warmup)
+            ),
+        ));
+    }
+    let kind = file.metrics.get(&p.metric).and_then(|m| m.simulated_kind());
+    if kind == Some(SimulatedMetric::CpuUtilization) {
+        warnings.push(warn(
+            format!("policies[{index}].metric"),
+            format!(
+                "predictive policy `{}` forecasts `{}`, a utilization: it falls when capacity is added, so its \
+                 history mixes load with past scaling and the forecast follows ebb's own actions; forecast a \
+                 load (request count, CPU-seconds) with target_per_instance",
+                p.name, p.metric
+            ),
+        ));
     }
     warnings
 }
@@ -219,6 +256,43 @@ metric_type = "{metric_type}"
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].field, "policies[0].metric");
         assert!(w[0].message.contains("latency"));
+    }
+
+    #[test]
+    fn predictive_lead_shorter_than_warmup_and_a_forecast_utilization() {
+        let base = file(QUIET, "CPUUtilization", "Average", "utilization");
+        let text = |lead: &str| {
+            format!(
+                r#"
+[target]
+group = "web"
+min_capacity = 2
+max_capacity = 10
+
+[metrics.m.source.cloudwatch]
+namespace = "AWS/EC2"
+metric_name = "CPUUtilization"
+statistic = "Average"
+
+[[policies]]
+kind = "predictive"
+name = "forecast"
+metric = "m"
+target_per_instance = 100.0
+{lead}
+
+[governor]
+{QUIET}
+"#
+            )
+        };
+        assert!(lint(&base).is_empty());
+        let short = parse_str(&text("lead = \"2m\""), Path::new("p.toml")).unwrap();
+        let fields: Vec<_> = lint(&short).into_iter().map(|w| w.field).collect();
+        assert_eq!(fields, vec!["policies[0].lead", "policies[0].metric"]);
+        let default_lead = parse_str(&text(""), Path::new("p.toml")).unwrap();
+        let fields: Vec<_> = lint(&default_lead).into_iter().map(|w| w.field).collect();
+        assert_eq!(fields, vec!["policies[0].metric"]);
     }
 
     #[test]
