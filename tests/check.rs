@@ -458,3 +458,56 @@ fn lint_warnings_point_at_their_line_and_fail_only_with_strict() {
             path.display()
         )));
 }
+
+#[test]
+fn shadow_candidates_are_checked_as_the_daemon_loads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_shadows = |shadows: &str| {
+        broken(
+            "interval = \"30s\"",
+            &format!("interval = \"30s\"\nshadows = [{shadows}]"),
+        )
+    };
+    std::fs::create_dir(dir.path().join("candidates")).unwrap();
+    write(&dir.path().join("candidates"), "hot.toml", GOOD);
+    let other = broken("group = \"orders\"", "group = \"payments\"");
+    write(&dir.path().join("candidates"), "payments.toml", &other);
+
+    let live = write(
+        dir.path(),
+        "orders.toml",
+        &with_shadows("\"candidates/hot.toml\""),
+    );
+    ebb().arg("check").arg(&live).assert().success();
+
+    write(
+        dir.path(),
+        "orders.toml",
+        &with_shadows("\"candidates/payments.toml\""),
+    );
+    ebb()
+        .arg("check")
+        .arg(&live)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}:6: target.shadows: shadow {} targets group `payments`, not `orders`",
+            live.display(),
+            dir.path().join("candidates/payments.toml").display()
+        )));
+
+    write(
+        dir.path(),
+        "orders.toml",
+        &with_shadows("\"candidates/absent.toml\""),
+    );
+    ebb()
+        .arg("check")
+        .arg(&live)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}: cannot read",
+            dir.path().join("candidates/absent.toml").display()
+        )));
+}

@@ -184,7 +184,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, PolicyFile)>, LoadError> {
 }
 
 /// Loads files and directories (their `*.toml` files), checking also that no
-/// two files target the same group. All errors are collected.
+/// two files target the same group and that each file's shadow candidates
+/// load. All errors are collected.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadError> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -222,6 +223,16 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
     for file in files {
         match load_located(&file) {
             Ok((policy, spans)) => {
+                // The daemon refuses a file whose shadow candidates are
+                // wrong: so does `ebb check`.
+                if let Err(LoadError(shadow_errors)) = load_shadows(&file, &policy) {
+                    errors.extend(shadow_errors.into_iter().map(|mut e| {
+                        if e.file == file && e.line.is_none() {
+                            e.line = e.field.as_deref().and_then(|f| spans.line_of(f));
+                        }
+                        e
+                    }));
+                }
                 if let Some((other, _)) = loaded
                     .iter()
                     .find(|(_, p)| p.target.group == policy.target.group)
