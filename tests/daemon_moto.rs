@@ -75,6 +75,10 @@ max_attempts = 2
 connect_timeout = "500ms"
 attempt_timeout = "15s"
 operation_timeout = "30s"
+
+# Tests run daemons side by side: each on a port of its own.
+[telemetry]
+listen = "127.0.0.1:0"
 "#,
             dir.path().display()
         );

@@ -2,7 +2,8 @@
 //! its hardening scores an exposure of 2.0 or lower, and the example
 //! config's `[alerts]` and `[telemetry]` sections are valid.
 
-use ebb::alert::{AlertsConfig, RuleEngine};
+use ebb::alert::RuleEngine;
+use ebb::daemon::config::DaemonConfig;
 use ebb::telemetry::TelemetryConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,20 +114,33 @@ fn the_unit_has_what_the_daemon_relies_on() {
 }
 
 #[test]
-fn example_config_alerts_and_telemetry_sections_are_valid() {
-    let text = std::fs::read_to_string(repo("systemd/ebb.toml")).unwrap();
-    let doc: toml::Table = toml::from_str(&text).unwrap();
-    let alerts: AlertsConfig = doc["alerts"].clone().try_into().expect("[alerts] parses");
-    let engine = RuleEngine::from_config(&alerts).expect("every example rule is valid");
-    assert_eq!(engine.rules().len(), 7, "one rule of each kind");
-    assert_eq!(alerts.sinks.len(), 2);
-    let telemetry: TelemetryConfig = doc["telemetry"]
-        .clone()
-        .try_into()
-        .expect("[telemetry] parses");
+fn the_example_config_loads_as_the_daemon_loads_it() {
+    let path = repo("systemd/ebb.toml");
+    let config =
+        DaemonConfig::load_with_env(Some(&path), Vec::new()).expect("systemd/ebb.toml loads");
     assert_eq!(
-        telemetry,
+        config.decisions_log,
+        Path::new("/var/log/ebb/decisions.jsonl")
+    );
+    let engine = RuleEngine::from_config(&config.alerts).expect("every example rule is valid");
+    assert_eq!(engine.rules().len(), 7, "one rule of each kind");
+    assert_eq!(config.alerts.rules[2].labels, Default::default());
+    assert_eq!(config.alerts.rules[0].labels["team"], "platform");
+    assert_eq!(config.alerts.sinks.len(), 2);
+    assert_eq!(
+        config.telemetry,
         TelemetryConfig::default(),
         "the example shows the defaults"
     );
+
+    // The listener moves by environment variable, as a drop-in would set it.
+    let moved = DaemonConfig::load_with_env(
+        Some(&path),
+        vec![(
+            "EBB_TELEMETRY__LISTEN".to_string(),
+            "0.0.0.0:9100".to_string(),
+        )],
+    )
+    .unwrap();
+    assert_eq!(moved.telemetry.listen, "0.0.0.0:9100".parse().unwrap());
 }

@@ -7,6 +7,7 @@ use super::config::AwsSettings;
 use crate::actuator::autoscaling::AutoScalingActuator;
 use crate::source::cloudwatch::CloudWatchSource;
 use crate::source::router::Router;
+use crate::telemetry::aws::ApiMetricsInterceptor;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -45,9 +46,32 @@ pub async fn sdk_config(settings: &AwsSettings, region: Option<&str>) -> aws_con
     loader.load().await
 }
 
-/// Clients for one region.
-pub async fn region_clients(settings: &AwsSettings, region: Option<&str>) -> RegionClients {
-    clients_from(&sdk_config(settings, region).await)
+/// Clients for one region, counting every call into ebb's metrics.
+pub async fn region_clients(
+    settings: &AwsSettings,
+    region: Option<&str>,
+    metrics: ApiMetricsInterceptor,
+) -> RegionClients {
+    clients_with_metrics(&sdk_config(settings, region).await, metrics)
+}
+
+/// Clients from a ready SDK configuration, with the metrics interceptor.
+pub fn clients_with_metrics(
+    config: &aws_config::SdkConfig,
+    metrics: ApiMetricsInterceptor,
+) -> RegionClients {
+    let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
+        .interceptor(metrics.clone())
+        .build();
+    let autoscaling = aws_sdk_autoscaling::config::Builder::from(config)
+        .interceptor(metrics)
+        .build();
+    RegionClients {
+        source: Router::new(CloudWatchSource::new(
+            aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+        )),
+        actuator: AutoScalingActuator::new(aws_sdk_autoscaling::Client::from_conf(autoscaling)),
+    }
 }
 
 /// Clients from a ready SDK configuration.

@@ -7,6 +7,8 @@
 //! variables that name a known setting are read, so other `EBB_` variables
 //! (of tests or tools) do not trip the unknown-field check on the file.
 
+use crate::alert::AlertsConfig;
+use crate::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +40,12 @@ pub struct DaemonConfig {
     pub batch_window: Duration,
     #[serde(default)]
     pub aws: AwsSettings,
+    /// Alert rules and where alerts go.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// ebb's own /metrics and /healthz listener.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 /// How AWS is reached. Credentials always come from the default chain
@@ -134,6 +142,11 @@ const KEYS: &[&str] = &[
     "aws.connect_timeout",
     "aws.attempt_timeout",
     "aws.operation_timeout",
+    "alerts.repeat_interval",
+    "alerts.queue_capacity",
+    "telemetry.enabled",
+    "telemetry.listen",
+    "telemetry.stale_after_intervals",
 ];
 
 /// The environment variable that overrides a key: `aws.endpoint_url` ->

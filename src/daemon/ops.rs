@@ -43,7 +43,7 @@ pub enum OperationsError {
 impl Operations {
     /// Validates the `[alerts]` section and reads the sinks' secrets, binds
     /// the telemetry listener (a taken port is an error now, not later), and
-    /// starts the watchdog when systemd asked for one.
+    /// the watchdog waits for [`Operations::ready`].
     pub async fn start(
         alerts: &AlertsConfig,
         telemetry_config: &TelemetryConfig,
@@ -62,16 +62,13 @@ impl Operations {
         } else {
             (None, None)
         };
-        let heartbeat = Heartbeat::new();
-        heartbeat.beat();
-        let watchdog = systemd::spawn_watchdog(heartbeat.clone());
         Ok(Operations {
             telemetry,
             alerter,
-            heartbeat,
+            heartbeat: Heartbeat::new(),
             server,
             listening,
-            watchdog,
+            watchdog: None,
         })
     }
 
@@ -102,9 +99,16 @@ impl Operations {
         self.heartbeat.beat();
     }
 
-    /// Tells systemd the daemon is ready, with a one-line status.
-    pub fn ready(&self, status: &str) {
-        systemd::ready(status);
+    /// Tells systemd the daemon is ready (again, after a reload), with a
+    /// one-line status. The first call starts the watchdog: systemd counts
+    /// `WatchdogSec=` from readiness, and startup (reading AWS history) may
+    /// take longer than one watchdog interval.
+    pub fn ready(&mut self) {
+        systemd::ready(&self.status_line(None));
+        if self.watchdog.is_none() {
+            self.heartbeat.beat();
+            self.watchdog = systemd::spawn_watchdog(self.heartbeat.clone());
+        }
     }
 
     /// Updates `systemctl status` with the targets' health and the latest decision.

@@ -13,10 +13,15 @@
 //! flight, save the state and return. SIGHUP re-reads the policy directory
 //! (a broken file keeps that target's old policy) and reopens the decisions
 //! log.
+//!
+//! Every record also goes to [`Operations`]: alert rules, ebb's own metrics
+//! and health, and systemd (READY=1 before the first tick, STATUS=, and a
+//! heartbeat each time the loop goes round for the watchdog).
 
 use super::aws::{RegionClients, region_clients};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
+use super::ops::Operations;
 use super::policies::{DirContents, LoadedPolicy, read_dir};
 use super::state::{SavedState, StateStore};
 use crate::actuator::Actuator;
@@ -73,6 +78,8 @@ struct Done {
     evaluator: TargetEvaluator,
     /// The live record, then the shadow candidates'.
     records: Vec<DecisionRecord>,
+    /// From the batch's start (its shared fetch included) to the records.
+    took: Duration,
 }
 
 /// The daemon.
@@ -88,6 +95,7 @@ pub struct Daemon {
     in_flight: usize,
     tx: mpsc::UnboundedSender<Done>,
     rx: mpsc::UnboundedReceiver<Done>,
+    ops: Operations,
 }
 
 impl Daemon {
@@ -129,6 +137,7 @@ impl Daemon {
         };
         let have_state_file = saved.is_some();
         let saved = saved.unwrap_or_default();
+        let ops = Operations::start(&config.alerts, &config.telemetry).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut daemon = Daemon {
             dry_run: dry_run || config.dry_run,
@@ -142,6 +151,7 @@ impl Daemon {
             in_flight: 0,
             tx,
             rx,
+            ops,
         };
         let now = Instant::now();
         for (group, policy) in contents.valid {
@@ -172,6 +182,7 @@ impl Daemon {
             state_file = %daemon.store.path().display(),
             "ebb daemon started"
         );
+        daemon.declare_targets();
         Ok(daemon)
     }
 
@@ -180,7 +191,12 @@ impl Daemon {
         let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
         let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
         let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+        // Proof of life for the systemd watchdog even when no target is due.
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.ops.ready();
         loop {
+            self.ops.beat();
             let wake = self
                 .slots
                 .values()
@@ -189,6 +205,7 @@ impl Daemon {
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
+                _ = heartbeat.tick() => {}
                 _ = tokio::time::sleep_until(wake) => self.dispatch_due().await,
                 Some(done) = self.rx.recv() => {
                     self.finish(done);
@@ -210,6 +227,7 @@ impl Daemon {
             }
         }
         self.save_state();
+        self.ops.shutdown().await;
         tracing::info!("ebb daemon stopped");
         Ok(())
     }
@@ -224,7 +242,12 @@ impl Daemon {
 
     async fn ensure_clients(&mut self, region: Option<String>) {
         if !self.clients.contains_key(&region) {
-            let clients = region_clients(&self.config.aws, region.as_deref()).await;
+            let clients = region_clients(
+                &self.config.aws,
+                region.as_deref(),
+                self.ops.aws_interceptor(),
+            )
+            .await;
             self.clients.insert(region, clients);
         }
     }
@@ -283,13 +306,19 @@ impl Daemon {
     /// Takes a finished evaluation back: log, state, evaluator home.
     fn finish(&mut self, done: Done) {
         self.in_flight -= 1;
-        let Done { evaluator, records } = done;
+        let Done {
+            evaluator,
+            records,
+            took,
+        } = done;
         for record in &records {
             emit(record);
             if let Err(e) = self.log.append(record) {
                 tracing::error!(error = %e, path = %self.log.path().display(), "cannot write the decisions log");
             }
+            self.ops.observe(record, took);
         }
+        self.ops.update_status(records.first());
         let group = evaluator.name().to_string();
         self.saved
             .targets
@@ -332,6 +361,23 @@ impl Daemon {
     /// targets, deleted files remove them; a broken file keeps its target's
     /// old policy. The decisions log is reopened.
     async fn reload(&mut self) {
+        self.ops.reloading();
+        self.reload_policies().await;
+        self.declare_targets();
+        self.ops.ready();
+    }
+
+    /// Tells health which targets exist and how often they are evaluated.
+    fn declare_targets(&self) {
+        let targets: Vec<(String, Duration)> = self
+            .slots
+            .iter()
+            .map(|(group, slot)| (group.clone(), slot.interval()))
+            .collect();
+        self.ops.set_targets(&targets);
+    }
+
+    async fn reload_policies(&mut self) {
         if let Err(e) = self.log.reopen() {
             tracing::error!(error = %e, path = %self.log.path().display(), "cannot reopen the decisions log");
         }
@@ -339,9 +385,21 @@ impl Daemon {
             Ok(contents) => contents,
             Err(e) => {
                 tracing::error!(error = %e, "reload failed: keeping every policy");
+                let dir = self.config.policy_dir.display().to_string();
+                self.ops
+                    .policy_reload(&BTreeMap::from([(dir, e.to_string())]));
                 return;
             }
         };
+        let failures: BTreeMap<String, String> = contents
+            .invalid
+            .iter()
+            .map(|(path, errors)| {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                (path.display().to_string(), errors.join("; "))
+            })
+            .collect();
+        self.ops.policy_reload(&failures);
         for errors in contents.invalid.values() {
             for e in errors {
                 tracing::error!(
@@ -454,6 +512,7 @@ async fn run_batch(
     dry_run: bool,
     tx: mpsc::UnboundedSender<Done>,
 ) {
+    let started = Instant::now();
     let now = Utc::now();
     let requests: Vec<_> = targets
         .iter()
@@ -478,6 +537,7 @@ async fn run_batch(
             let _ = tx.send(Done {
                 evaluator: target,
                 records,
+                took: started.elapsed(),
             });
         });
     }

@@ -225,9 +225,13 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Takes in one evaluation. Shadow and standby records count as
-    /// evaluations but do not move the live target's gauges.
+    /// Takes in one evaluation. Shadow candidates' records ride along with
+    /// the live one and are neither counted nor shown as the target's;
+    /// standby records count as evaluations but move no gauge.
     pub fn observe_record(&self, record: &DecisionRecord, took: Duration) {
+        if record.role == RecordRole::Shadow {
+            return;
+        }
         let target = TargetLabels {
             target: record.target.clone(),
         };
