@@ -133,8 +133,8 @@ jitter = "0s"
 region = "us-east-1"
 endpoint_url = "{moto}"
 max_attempts = 1
-attempt_timeout = "2s"
-operation_timeout = "5s"
+attempt_timeout = "15s"
+operation_timeout = "30s"
 
 [telemetry]
 listen = "127.0.0.1:{port}"

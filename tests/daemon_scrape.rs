@@ -59,7 +59,7 @@ async fn the_daemon_scales_on_scraped_in_flight_requests() {
         dir.path().join("ebb.toml"),
         format!(
             "policy_dir = \"{0}/policies\"\ndecisions_log = \"{0}/decisions.jsonl\"\nstate_dir = \"{0}/state\"\n\
-             jitter = \"100ms\"\n\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{1}\"\nmax_attempts = 2\n",
+             jitter = \"100ms\"\n\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{1}\"\nmax_attempts = 2\n\n[telemetry]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().display(),
             moto.url()
         ),
