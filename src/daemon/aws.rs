@@ -46,8 +46,13 @@ pub async fn sdk_config(settings: &AwsSettings, region: Option<&str>) -> aws_con
     loader.load().await
 }
 
-/// Clients for one region, counting every call into ebb's metrics.
-pub async fn region_clients(
+/// Clients for one region.
+pub async fn region_clients(settings: &AwsSettings, region: Option<&str>) -> RegionClients {
+    clients_from(&sdk_config(settings, region).await)
+}
+
+/// Clients for one region, counting every call into ebb's metrics (the daemon's).
+pub async fn region_clients_with_metrics(
     settings: &AwsSettings,
     region: Option<&str>,
     metrics: ApiMetricsInterceptor,

@@ -18,7 +18,7 @@
 //! and health, and systemd (READY=1 before the first tick, STATUS=, and a
 //! heartbeat each time the loop goes round for the watchdog).
 
-use super::aws::{RegionClients, region_clients};
+use super::aws::{RegionClients, region_clients_with_metrics};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
 use super::ops::Operations;
@@ -242,7 +242,7 @@ impl Daemon {
 
     async fn ensure_clients(&mut self, region: Option<String>) {
         if !self.clients.contains_key(&region) {
-            let clients = region_clients(
+            let clients = region_clients_with_metrics(
                 &self.config.aws,
                 region.as_deref(),
                 self.ops.aws_interceptor(),
