@@ -64,8 +64,10 @@ impl Intercept for ApiMetricsInterceptor {
             .to_string();
         let labels = OperationLabels { operation };
         self.calls.get_or_create(&labels).inc();
+        // Created at zero with the first call, so error ratios need no `or`.
+        let errors = self.errors.get_or_create(&labels);
         if !matches!(context.output_or_error(), Some(Ok(_))) {
-            self.errors.get_or_create(&labels).inc();
+            errors.inc();
         }
         if let Some(Started(start)) = cfg.load::<Started>() {
             self.duration

@@ -217,8 +217,9 @@ impl Metrics {
             operation: operation.to_string(),
         };
         self.aws_calls.get_or_create(&labels).inc();
+        let errors = self.aws_errors.get_or_create(&labels);
         if !ok {
-            self.aws_errors.get_or_create(&labels).inc();
+            errors.inc();
         }
         self.aws_duration
             .get_or_create(&labels)
