@@ -483,3 +483,41 @@ fn scrape_policies_run_in_the_simulator() {
         assert!(run.score.under_timeshare < 5.0, "{:?}", run.score);
     }
 }
+
+#[tokio::test]
+async fn https_targets_are_verified_with_rustls() {
+    // A self-signed certificate for 127.0.0.1, trusted only through `ca_file`.
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let server = TestServer::start_tls(cert.cert.der().to_vec(), cert.signing_key.serialize_der());
+    server.set("/metrics", Reply::text("inflight 11\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let targets = urls(&server, &["/metrics"]);
+    assert!(targets.contains("https://127.0.0.1:"), "{targets}");
+    let mut source = ScrapeSource::new();
+    let trusted = request(&format!(
+        "selector = 'inflight'\nvalue = \"gauge\"\naggregate = \"sum\"\nca_file = \"{}\"\n{targets}",
+        ca.display()
+    ));
+    let series = fetch_one(&mut source, t(0), &trusted).await;
+    assert_eq!(value(&series), Some(11.0), "{series:?}");
+    // Without the CA the certificate is refused, and the failure says so.
+    let untrusted = request(&format!(
+        "selector = 'inflight'\nvalue = \"gauge\"\naggregate = \"sum\"\n{targets}"
+    ));
+    let refused = fetch_one(&mut source, t(0), &untrusted).await;
+    assert!(refused.points.is_empty());
+    let detail = refused.detail.unwrap().to_string();
+    assert!(detail.to_lowercase().contains("certificate"), "{detail}");
+    // A CA file that holds no certificate is an error naming it.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a pem\n").unwrap();
+    let bad_ca = request(&format!(
+        "selector = 'inflight'\nvalue = \"gauge\"\naggregate = \"sum\"\nca_file = \"{}\"\n{targets}",
+        empty.display()
+    ));
+    let results = source.fetch(t(0), std::slice::from_ref(&bad_ca)).await;
+    let err = results[&bad_ca.key].as_ref().unwrap_err().0.clone();
+    assert!(err.contains("empty.pem"), "{err}");
+}

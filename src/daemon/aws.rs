@@ -72,19 +72,38 @@ pub fn clients_with_metrics(
         .interceptor(metrics)
         .build();
     RegionClients {
-        source: Router::new(CloudWatchSource::new(
-            aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
-        )),
+        source: metric_source(config, aws_sdk_cloudwatch::Client::from_conf(cloudwatch)),
         actuator: AutoScalingActuator::new(aws_sdk_autoscaling::Client::from_conf(autoscaling)),
     }
+}
+
+/// CloudWatch, scrape and Prometheus query sources, routed by metric kind.
+/// With the `ec2-discovery` feature, scrape metrics may target the group's
+/// own instances (`asg = { ... }`).
+fn metric_source(
+    config: &aws_config::SdkConfig,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+) -> Router<CloudWatchSource> {
+    let router = Router::new(CloudWatchSource::new(cloudwatch));
+    // The SDK configuration also serves the EC2 client, when built with it.
+    #[cfg(not(feature = "ec2-discovery"))]
+    let _ = config;
+    #[cfg(feature = "ec2-discovery")]
+    let router = {
+        let instances = crate::source::scrape::ec2::Ec2GroupInstances::new(config);
+        let mut router = router;
+        router.scrape = router
+            .scrape
+            .with_group_instances(std::sync::Arc::new(instances));
+        router
+    };
+    router
 }
 
 /// Clients from a ready SDK configuration.
 pub fn clients_from(config: &aws_config::SdkConfig) -> RegionClients {
     RegionClients {
-        source: Router::new(CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(
-            config,
-        ))),
+        source: metric_source(config, aws_sdk_cloudwatch::Client::new(config)),
         actuator: AutoScalingActuator::new(aws_sdk_autoscaling::Client::new(config)),
     }
 }

@@ -1,11 +1,12 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for tests: one thread accepting,
 //! one per connection, routes by path to canned responses that a test can
-//! change between rounds. Stops (and joins its accept thread) when dropped.
+//! change between rounds; plain or TLS (rustls). Stops (and joins its accept
+//! thread) when dropped.
 
 #![allow(dead_code)] // each test crate uses a different part
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,7 @@ struct Shared {
 
 pub struct TestServer {
     addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
@@ -50,10 +52,30 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_with(None)
+    }
+
+    /// An HTTPS server presenting `cert` (DER) with its PKCS#8 `key` (DER).
+    pub fn start_tls(cert: Vec<u8>, key: Vec<u8>) -> TestServer {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![rustls::pki_types::CertificateDer::from(cert)],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .expect("a usable test certificate");
+        TestServer::start_with(Some(Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let is_tls = tls.is_some();
         let accept = {
             let (shared, stop) = (shared.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -62,13 +84,22 @@ impl TestServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (shared, stop) = (shared.clone(), stop.clone());
-                    std::thread::spawn(move || serve(stream, &shared, &stop));
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let (shared, stop, tls) = (shared.clone(), stop.clone(), tls.clone());
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, &shared, &stop),
+                        Some(config) => {
+                            if let Ok(conn) = rustls::ServerConnection::new(config) {
+                                serve(rustls::StreamOwned::new(conn, stream), &shared, &stop);
+                            }
+                        }
+                    });
                 }
             })
         };
         TestServer {
             addr,
+            tls: is_tls,
             shared,
             stop,
             accept: Some(accept),
@@ -80,7 +111,8 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn set(&self, path: &str, reply: Reply) {
@@ -112,13 +144,8 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut stream = stream;
+fn serve(stream: impl Read + Write, shared: &Shared, stop: &AtomicBool) {
+    let mut reader = BufReader::new(stream);
     // Keep-alive: answer requests on this connection until it closes.
     loop {
         let mut request_line = String::new();
@@ -177,7 +204,10 @@ fn serve(stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
             "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(body.as_bytes()).is_err()
+        let stream = reader.get_mut();
+        if stream.write_all(head.as_bytes()).is_err()
+            || stream.write_all(body.as_bytes()).is_err()
+            || stream.flush().is_err()
         {
             return;
         }

@@ -10,6 +10,8 @@
 //! Which targets answered, with what, and why the others failed goes into
 //! the decision record through [`Series::detail`].
 
+#[cfg(feature = "ec2-discovery")]
+pub mod ec2;
 pub mod expo;
 pub mod reduce;
 pub mod selector;
