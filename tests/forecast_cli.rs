@@ -1,10 +1,15 @@
-//! `ebb forecast --trace` end to end: a generated daily-cycle trace, the
-//! report as JSON, the plot, and the errors a user can run into.
+//! `ebb forecast` end to end: a generated daily-cycle trace, the report as
+//! JSON, the plot, the errors a user can run into, and the same history
+//! read from CloudWatch (a real moto_server).
+
+mod support;
 
 use assert_cmd::Command;
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use predicates::str::contains;
 use std::fmt::Write as _;
 use std::path::Path;
+use support::moto::{MotoServer, put_metric, sdk_config};
 
 const POLICY: &str = r#"
 [target]
@@ -146,16 +151,87 @@ fn text_report_names_the_chosen_model() {
         .stdout(contains("2026-01-09 05:00"));
 }
 
+/// The policy file, reading `requests` from CloudWatch at a 1-minute period.
+fn cloudwatch_policy() -> String {
+    POLICY
+        .replace("[target]\n", "[target]\nregion = \"us-east-1\"\n")
+        .replace(
+            "metric_name = \"RequestCount\"",
+            "metric_name = \"RequestCount\"\ndimensions = { LoadBalancer = \"app/web/1\" }",
+        )
+}
+
 #[test]
-fn without_a_trace_it_says_cloudwatch_is_not_available() {
+fn without_a_trace_it_reads_the_history_from_cloudwatch() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    // Three days of request counts, one datapoint every 5 minutes (what
+    // CloudWatch's 5-minute Sum of a quiet per-minute metric holds), ending
+    // ten minutes ago. moto takes seconds per hundred datapoints: keep it small.
+    let now = Utc::now().duration_trunc(Duration::minutes(5)).unwrap();
+    let steps = 3 * 288;
+    let points: Vec<_> = (0..steps)
+        .map(|i| {
+            let time = now - Duration::minutes(5 * (steps - i) + 10);
+            let step = (time.timestamp() - 1_767_571_200).div_euclid(300) as usize;
+            (time, load(step))
+        })
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = sdk_config(&moto.url()).await;
+        let client = aws_sdk_cloudwatch::Client::new(&config);
+        put_metric(
+            &client,
+            "AWS/ApplicationELB",
+            "RequestCount",
+            ("LoadBalancer", "app/web/1"),
+            &points,
+        )
+        .await;
+    });
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path());
-    ebb(dir.path())
-        .args(["forecast", "web.toml"])
-        .assert()
-        .code(2)
-        .stderr(contains("CloudWatch"))
-        .stderr(contains("--trace"));
+    std::fs::write(dir.path().join("web.toml"), cloudwatch_policy()).unwrap();
+    let output = ebb(dir.path())
+        .args([
+            "forecast",
+            "web.toml",
+            "--json",
+            "--endpoint-url",
+            &moto.url(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Fetched over 14 days at 5-minute periods: three days of 5-minute buckets
+    // (less the edges), each 5-minute Sum scaled back to the metric's 1-minute period.
+    let start: DateTime<Utc> = report["history_start"].as_str().unwrap().parse().unwrap();
+    let end: DateTime<Utc> = report["history_end"].as_str().unwrap().parse().unwrap();
+    assert_eq!(report["step_s"], 300);
+    assert!(
+        (end - start).num_minutes() > 3 * 1440 - 30,
+        "{start} .. {end}"
+    );
+    assert!(
+        now - end <= Duration::minutes(20),
+        "history ends at {end}, now {now}"
+    );
+    let forecast = report["forecast"].as_array().unwrap();
+    let first = forecast[0]["mean"].as_f64().unwrap();
+    let step = (end.timestamp() - 1_767_571_200).div_euclid(300) as usize;
+    let truth = load(step) / 5.0;
+    assert!(
+        (first - truth).abs() < 0.1 * truth,
+        "first forecast {first} vs {truth}"
+    );
 }
 
 #[test]

@@ -1,15 +1,22 @@
 //! `ebb forecast`: what a predictive policy's forecast looks like on a
 //! history: each model's backtest accuracy, the model chosen, and the next
-//! 48 hours with their interval and the capacity they need.
+//! 48 hours with their interval and the capacity they need. The history
+//! comes from a trace file or, as the policy reads it, from CloudWatch.
 
+use crate::daemon::aws::sdk_config;
+use crate::daemon::config::AwsSettings;
 use crate::forecast::plot::plot;
 use crate::forecast::report::{ForecastReport, History, analyse};
 use crate::policy::predictive::Predictive;
+use crate::policy::{Policy, history_key};
 use crate::policy_file::{PolicyFile, PolicySpec, PredictiveSpec, load_file};
 use crate::sim::trace::Trace;
+use crate::source::cloudwatch::CloudWatchSource;
+use crate::source::{MetricKey, MetricRequest, MetricSource};
 use anyhow::{Context, bail};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +34,11 @@ pub struct ForecastArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Send CloudWatch calls here (an emulator such as moto_server) instead
+    /// of AWS; credentials and region come from the SDK's default chain and
+    /// the policy's `target.region`.
+    #[arg(long, env = "EBB_AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
     /// Which predictive policy, when the file has several.
     #[arg(long = "name")]
     pub name: Option<String>,
@@ -45,35 +57,123 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     };
     let spec = predictive_spec(&file, args.name.as_deref())
         .with_context(|| format!("in {}", args.policy.display()))?;
-    let Some(trace_path) = &args.trace else {
-        bail!(
-            "reading `{}` from CloudWatch is not available yet (ebb has no CloudWatch source on this build); pass --trace CSV",
-            spec.metric
-        );
+    let (history, source, filled) = match &args.trace {
+        Some(path) => {
+            let trace = Trace::load(path)?;
+            let history = History {
+                start: trace.start(),
+                step_secs: trace.step().num_seconds(),
+                values: trace.values().to_vec(),
+            }
+            .resampled(spec.history_step.as_secs() as i64)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .last(crate::signal::to_chrono(spec.history));
+            (history, path.display().to_string(), trace.filled())
+        }
+        None => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let (history, filled) = runtime.block_on(cloudwatch_history(
+                &file,
+                &spec,
+                args.endpoint_url.clone(),
+                Utc::now(),
+            ))?;
+            (history, format!("CloudWatch `{}`", spec.metric), filled)
+        }
     };
-    let trace = Trace::load(trace_path)?;
-    let history = History {
-        start: trace.start(),
-        step_secs: trace.step().num_seconds(),
-        values: trace.values().to_vec(),
-    }
-    .resampled(spec.history_step.as_secs() as i64)
-    .map_err(|e| anyhow::anyhow!("{}: {e}", trace_path.display()))?
-    .last(crate::signal::to_chrono(spec.history));
     let lead = Predictive::new(spec.clone(), &file).lead();
     let horizon = crate::signal::to_chrono(args.horizon);
-    let report = analyse(history, &spec, lead, horizon)
-        .with_context(|| format!("forecasting {}", trace_path.display()))?;
+    let report =
+        analyse(history, &spec, lead, horizon).with_context(|| format!("forecasting {source}"))?;
     if let Some(path) = &args.plot {
-        let title = format!("{} on {}", spec.name, trace_path.display());
+        let title = format!("{} on {source}", spec.name);
         plot(&report, &title, path).map_err(anyhow::Error::msg)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", text(&report, &spec, trace.filled()));
+        print!("{}", text(&report, &spec, filled));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The policy's history window read from CloudWatch the way the policy reads
+/// it on start (5-minute periods for the long window), and how many
+/// 5-minute buckets were bridged over short gaps.
+async fn cloudwatch_history(
+    file: &PolicyFile,
+    spec: &PredictiveSpec,
+    endpoint_url: Option<String>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(History, usize)> {
+    let metric = file
+        .metrics
+        .get(&spec.metric)
+        .with_context(|| format!("metric `{}` is not in [metrics]", spec.metric))?;
+    if metric.source.cloudwatch().is_none() {
+        bail!(
+            "metric `{}` does not come from CloudWatch; pass its history with --trace CSV",
+            spec.metric
+        );
+    }
+    let mut policy = Predictive::new(spec.clone(), file);
+    let wanted = policy
+        .history_request(now)
+        .expect("a predictive policy always asks for history");
+    let (name, metric_spec) = match wanted.long_window {
+        Some(long) => (history_key(&spec.metric), long),
+        None => (spec.metric.clone(), metric.clone()),
+    };
+    let key = MetricKey::new(file.target.group.clone(), name.clone());
+    let request = MetricRequest {
+        key: key.clone(),
+        spec: metric_spec,
+        since: wanted.since,
+    };
+    let settings = AwsSettings {
+        endpoint_url,
+        ..AwsSettings::default()
+    };
+    let config = sdk_config(&settings, file.target.region.as_deref()).await;
+    let mut source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(&config));
+    let mut results = source.fetch(now, &[request]).await;
+    let series = match results.remove(&key) {
+        Some(Ok(series)) => series,
+        Some(Err(e)) => bail!("reading `{}` from CloudWatch: {e}", spec.metric),
+        None => bail!("CloudWatch gave no answer for `{}`", spec.metric),
+    };
+    for note in policy.ingest(&BTreeMap::from([(name, series.points)])) {
+        eprintln!("note: {note}");
+    }
+    let history = policy.history().expect("a predictive policy keeps history");
+    let Some(series) = history.series() else {
+        bail!(
+            "CloudWatch holds no complete {}s period of `{}` since {}",
+            history.step_secs(),
+            spec.metric,
+            wanted.since.format("%Y-%m-%d %H:%M")
+        );
+    };
+    if let Some((from, to)) = series.gap {
+        eprintln!(
+            "note: `{}` has a gap from {} to {}: only the history after it is used",
+            spec.metric,
+            from.format("%Y-%m-%d %H:%M"),
+            to.format("%Y-%m-%d %H:%M")
+        );
+    }
+    let filled = series.filled;
+    Ok((
+        History {
+            start: series.start,
+            step_secs: series.step_secs,
+            values: series.values,
+        },
+        filled,
+    ))
 }
 
 /// The predictive policy named `name`, or the file's only one.

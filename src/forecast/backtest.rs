@@ -20,6 +20,9 @@ pub struct BacktestConfig {
     pub origins: usize,
     /// Steps between origins.
     pub spacing: usize,
+    /// Score only the forecast `horizon` steps ahead (one lead time ahead),
+    /// not every step up to it.
+    pub last_only: bool,
 }
 
 impl BacktestConfig {
@@ -30,6 +33,7 @@ impl BacktestConfig {
             horizon: horizon.max(1),
             origins: 24,
             spacing: (seasons.daily / 24).max(1),
+            last_only: false,
         }
     }
 }
@@ -107,7 +111,12 @@ fn backtest_one(
             continue;
         }
         let scale = naive_scale(train, seasons.daily);
-        for (h, predicted) in forecast.mean.iter().enumerate() {
+        let first = if config.last_only {
+            config.horizon - 1
+        } else {
+            0
+        };
+        for (h, predicted) in forecast.mean.iter().enumerate().skip(first) {
             accuracy.add(y[origin + h], *predicted, scale);
         }
         origins += 1;
@@ -175,6 +184,7 @@ mod tests {
             horizon: 24,
             origins: 14,
             spacing: 12,
+            last_only: false,
         };
         let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
         let chosen = choose(&scores).unwrap();
@@ -200,6 +210,7 @@ mod tests {
             horizon: 2,
             origins: 4,
             spacing: 1,
+            last_only: true,
         };
         let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
         let weekly = scores

@@ -18,8 +18,10 @@ use crate::policy_file::{
     MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec,
 };
 use crate::signal::to_chrono;
+use crate::source::Datapoint;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// How often the model is chosen again by backtest.
 const RECHOOSE_EVERY: Duration = Duration::days(1);
@@ -108,6 +110,20 @@ impl Predictive {
 
     pub fn lead(&self) -> Duration {
         self.lead
+    }
+
+    /// Takes the metric's datapoints (and the long-window ones, brought to
+    /// the metric's own period) into the history; returns notes on rejected ones.
+    pub fn ingest(&mut self, fetched: &BTreeMap<String, Vec<Datapoint>>) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(points) = fetched.get(&history_key(&self.spec.metric)) {
+            let scale = self.long_window.as_ref().map_or(1.0, |(_, s)| *s);
+            notes.extend(self.history.ingest(points, scale));
+        }
+        if let Some(points) = fetched.get(&self.spec.metric) {
+            notes.extend(self.history.ingest(points, 1.0));
+        }
+        notes
     }
 
     fn record(
@@ -302,14 +318,7 @@ impl Policy for Predictive {
         self.raised_max = None;
         let now = input.now;
         let metric = self.spec.metric.clone();
-        let mut notes = Vec::new();
-        if let Some(points) = input.fetched.get(&history_key(&metric)) {
-            let scale = self.long_window.as_ref().map_or(1.0, |(_, s)| *s);
-            notes.extend(self.history.ingest(points, scale));
-        }
-        if let Some(points) = input.fetched.get(&metric) {
-            notes.extend(self.history.ingest(points, 1.0));
-        }
+        let notes = self.ingest(input.fetched);
         let series = self.history.series();
         let mut detail = json!({
             "history": self.history_detail(series.as_ref()),
@@ -448,8 +457,6 @@ mod tests {
     use super::*;
     use crate::decision::ObservedCapacity;
     use crate::policy_file::parse_str;
-    use crate::source::Datapoint;
-    use std::collections::BTreeMap;
 
     const START: i64 = 1_767_225_600; // 2026-01-01 00:00 UTC
 

@@ -1,0 +1,289 @@
+//! Forecast benchmark.
+//!
+//! 1. Time: fitting and forecasting one target on 14 days of 5-minute data
+//!    (4,032 points), per model, and the daily backtest that chooses one.
+//! 2. Accuracy: MASE and sMAPE one lead time (6 minutes: 2 steps at 5
+//!    minutes, 1 at 30) ahead, per model, at 96 rolling origins over the
+//!    last two days of every trace in `../shared/traces/` (when present) and
+//!    of synthetic ones; each origin sees at most 14 days of history.
+//! 3. Scaling: target tracking alone vs target tracking + predictive on the
+//!    simulated cloud, on diurnal traces: under-provisioning timeshare
+//!    (tau_U), accuracy (theta_U) and instance-hours.
+//!
+//! `cargo bench --bench forecast` runs it in full. Under `cargo test
+//! --all-targets` it runs a small smoke pass.
+
+use chrono::Duration;
+use ebb::forecast::backtest::{BacktestConfig, backtest, choose};
+use ebb::forecast::report::History;
+use ebb::forecast::{ModelKind, Seasons};
+use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
+use ebb::sim::run::{SimOptions, simulate};
+use ebb::sim::synth::{Shape, SynthSpec, synthesize};
+use ebb::sim::trace::Trace;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+const STEP_SECS: i64 = 300;
+const LEAD: Duration = Duration::minutes(6);
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    timing(full);
+    let traces = traces(root, full);
+    accuracy(&traces, full);
+    if full {
+        scaling(root, &traces);
+    }
+}
+
+/// A trace as a history at 5 minutes (or its own coarser step).
+fn history_of(trace: &Trace) -> Option<History> {
+    History {
+        start: trace.start(),
+        step_secs: trace.step().num_seconds(),
+        values: trace.values().to_vec(),
+    }
+    .resampled(STEP_SECS)
+    .ok()
+}
+
+fn synthetic(shape: Shape, days: u32, step_minutes: i64) -> Trace {
+    synthesize(&SynthSpec {
+        shape,
+        days,
+        step: Duration::minutes(step_minutes),
+        ..SynthSpec::default()
+    })
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn timing(full: bool) {
+    let days = if full { 14 } else { 3 };
+    let trace = synthetic(Shape::Diurnal, days, 5);
+    let y = trace.values();
+    let seasons = Seasons::for_step(300).unwrap();
+    let runs = if full { 11 } else { 1 };
+    println!(
+        "## Fit + forecast time, {days} days of 5-minute data ({} points), release build",
+        y.len()
+    );
+    println!("| model | fit + 48 h forecast, median ms | max ms |");
+    println!("|---|---:|---:|");
+    for model in ModelKind::ALL {
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            match model.fit(y, seasons) {
+                Ok(fitted) => {
+                    let f = fitted.forecast(576);
+                    assert!(f.mean.iter().all(|v| v.is_finite()), "{model}");
+                }
+                Err(e) => {
+                    println!("| {model} | {e} | |");
+                    break;
+                }
+            }
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if !times.is_empty() {
+            let max = times.iter().copied().fold(0.0, f64::max);
+            println!("| {model} | {:.1} | {max:.1} |", median(times));
+        }
+    }
+    let started = Instant::now();
+    let scores = backtest(
+        y,
+        seasons,
+        &ModelKind::ALL,
+        BacktestConfig::daily(seasons, 2),
+    );
+    println!(
+        "\nDaily model choice (backtest of all 5 models at 24 origins): {:.0} ms, chose {}\n",
+        started.elapsed().as_secs_f64() * 1000.0,
+        choose(&scores).map_or("nothing".into(), |m| m.to_string())
+    );
+}
+
+/// (name, trace) pairs: the shared traces when present, then synthetic ones.
+fn traces(root: &Path, full: bool) -> Vec<(String, Trace)> {
+    let mut out = Vec::new();
+    let dir = std::env::var_os("EBB_TRACES_DIR")
+        .map_or_else(|| root.join("../shared/traces"), PathBuf::from);
+    match std::fs::read_dir(&dir) {
+        Ok(entries) if full => {
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                match Trace::load(&path) {
+                    Ok(t) => {
+                        out.push((path.file_stem().unwrap().to_string_lossy().into_owned(), t))
+                    }
+                    Err(e) => println!("skipping {}: {e}", path.display()),
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(_) => println!("{} not found: real traces skipped", dir.display()),
+    }
+    let days = if full { 16 } else { 4 };
+    for shape in [Shape::Diurnal, Shape::Spiky, Shape::Ramp] {
+        out.push((
+            format!("synthetic-{shape:?}").to_lowercase(),
+            synthetic(shape, days, 5),
+        ));
+    }
+    out
+}
+
+fn accuracy(traces: &[(String, Trace)], full: bool) {
+    let origins = if full { 96 } else { 4 };
+    println!("## Forecast accuracy one lead time (6 min) ahead, {origins} origins every 30 min");
+    println!(
+        "MASE against the in-sample seasonal naive (daily) error: below 1 beats same time yesterday.\n"
+    );
+    let names: Vec<&str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+    println!("| trace | step | {} | chosen |", names.join(" | "));
+    println!("|---|---|{}---|", "---|".repeat(names.len()));
+    for (name, trace) in traces {
+        let Some(history) = history_of(trace) else {
+            println!(
+                "| {name} | step {}s cannot be used | |",
+                trace.step().num_seconds()
+            );
+            continue;
+        };
+        let Ok(seasons) = Seasons::for_step(history.step_secs as u64) else {
+            println!(
+                "| {name} | step {}s does not divide a day | |",
+                history.step_secs
+            );
+            continue;
+        };
+        // At most 14 days of history before the first origin.
+        let span = 14 * seasons.daily + origins * (seasons.daily / 48).max(1) + 2;
+        let y = &history.values[history.values.len().saturating_sub(span)..];
+        let lead_steps = (LEAD.num_seconds() / history.step_secs) as usize + 1;
+        let config = BacktestConfig {
+            horizon: lead_steps,
+            origins,
+            spacing: (seasons.daily / 48).max(1),
+            last_only: true,
+        };
+        let scores = backtest(y, seasons, &ModelKind::ALL, config);
+        let cells: Vec<String> = scores
+            .iter()
+            .map(|s| match &s.accuracy {
+                Ok(a) => format!(
+                    "{} / {:.1}%",
+                    a.mase.map_or("-".into(), |m| format!("{m:.3}")),
+                    a.smape
+                ),
+                Err(_) => "n/a".to_string(),
+            })
+            .collect();
+        println!(
+            "| {name} | {} min | {} | {} |",
+            history.step_secs / 60,
+            cells.join(" | "),
+            choose(&scores).map_or("-".into(), |m| m.to_string())
+        );
+    }
+    println!("\n(cells: MASE / sMAPE; n/a: history too short for the model)\n");
+}
+
+/// Target tracking alone vs target tracking + predictive on the simulated cloud.
+fn scaling(root: &Path, traces: &[(String, Trace)]) {
+    let with = load_file(&root.join("policies/web-predictive.toml")).expect("example policy loads");
+    let mut alone = with.clone();
+    alone
+        .policies
+        .retain(|p| !matches!(p, PolicySpec::Predictive(_)));
+    println!(
+        "## Scaling on the simulated cloud: target tracking (CPU 50%) alone vs + predictive (p90, lead 6 min)"
+    );
+    println!(
+        "boot time 5 min, metrics published 2 min late; capacity per instance set so the p99 load needs 45% of max.\n"
+    );
+    println!(
+        "| trace | tau_U alone | tau_U + predictive | theta_U alone | theta_U + predictive | instance-hours alone | + predictive | change |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let diurnal = [
+        "synthetic-diurnal",
+        "nab_Twitter_volume_AMZN",
+        "nab_nyc_taxi",
+        "alibaba2018_machine_usage_days_3_to_8_grouped_300_seconds",
+        "azure_v2_vm_cpu_readings_month_aggregated_cpu_mem",
+    ];
+    for (name, trace) in traces.iter().filter(|(n, _)| diurnal.contains(&n.as_str())) {
+        // 14 days at most: the simulated run is minute by minute.
+        let trace = last_days(trace, 14);
+        let Some(cpi) = capacity_per_instance(&trace, with.target.max_capacity) else {
+            continue;
+        };
+        let with = predictive_at(&with, cpi);
+        let options = SimOptions {
+            capacity_per_instance: Some(cpi),
+            baselines: false,
+            ..SimOptions::default()
+        };
+        let trace = Arc::new(trace);
+        let started = Instant::now();
+        let (Ok(a), Ok(b)) = (
+            simulate(&alone, trace.clone(), &options),
+            simulate(&with, trace, &options),
+        ) else {
+            println!("| {name} | cannot simulate | | | | | | |");
+            continue;
+        };
+        let (a, b) = (a.runs[0].score, b.runs[0].score);
+        println!(
+            "| {name} | {:.2}% | {:.2}% | {:.2}% | {:.2}% | {:.0} | {:.0} | {:+.1}% | ({:.0} s)",
+            a.under_timeshare,
+            b.under_timeshare,
+            a.under_accuracy,
+            b.under_accuracy,
+            a.instance_hours,
+            b.instance_hours,
+            (b.instance_hours / a.instance_hours - 1.0) * 100.0,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn last_days(trace: &Trace, days: i64) -> Trace {
+    let keep = (Duration::days(days).num_seconds() / trace.step().num_seconds()) as usize;
+    let values = trace.values();
+    let from = values.len().saturating_sub(keep);
+    Trace::new(trace.time_of(from), trace.step(), values[from..].to_vec())
+        .expect("a slice of a trace is a trace")
+}
+
+/// The simulator's default: the p99 load needs 45% of max capacity.
+fn capacity_per_instance(trace: &Trace, max: u32) -> Option<f64> {
+    let mut values = trace.values().to_vec();
+    let p99 = ebb::signal::quantile(&mut values, 0.99);
+    (p99 > 0.0).then(|| p99 / (0.45 * f64::from(max)))
+}
+
+/// The policy with its predictive target per instance at the load one
+/// instance serves at 50% CPU, the target tracking's target.
+fn predictive_at(file: &PolicyFile, capacity_per_instance: f64) -> PolicyFile {
+    let mut file = file.clone();
+    for policy in &mut file.policies {
+        if let PolicySpec::Predictive(p) = policy {
+            p.target_per_instance = 0.5 * capacity_per_instance;
+        }
+    }
+    file
+}
