@@ -334,3 +334,112 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[target]
+group = "web"
+min_capacity = 1
+max_capacity = 10
+
+[metrics.requests.source.cloudwatch]
+namespace = "AWS/ApplicationELB"
+metric_name = "RequestCount"
+statistic = "Sum"
+
+[[policies]]
+kind = "predictive"
+name = "forecast"
+"#;
+
+    /// The errors of the base file with `policy` lines added to the predictive policy.
+    fn errors(policy: &str) -> Vec<(String, String)> {
+        let file: PolicyFile = toml::from_str(&format!("{BASE}{policy}")).unwrap();
+        validate(&file)
+    }
+
+    #[test]
+    fn a_sound_predictive_policy_passes() {
+        let found = errors(
+            "metric = \"requests\"\ntarget_per_instance = 500\nmode = \"forecast-and-scale\"\nmax_capacity_behavior = \"increase\"\nmax_capacity_buffer = 10\nmodel = \"mstl\"",
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (
+                "metric = \"nope\"\ntarget_per_instance = 5",
+                "policies[0].metric",
+                "not defined",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 0",
+                "policies[0].target_per_instance",
+                "> 0",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nquantile = 1.0",
+                "policies[0].quantile",
+                "(0, 1)",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nbuffer_percent = -1",
+                "policies[0].buffer_percent",
+                ">= 0",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nlead = \"2d\"",
+                "policies[0].lead",
+                "at most 1 day",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nmax_capacity_behavior = \"increase\"",
+                "policies[0].max_capacity_buffer",
+                "needed",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nmax_capacity_buffer = 10",
+                "policies[0].max_capacity_buffer",
+                "only used",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nhistory_step = \"7m\"",
+                "policies[0].history_step",
+                "divides a day",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nhistory = \"12h\"",
+                "policies[0].history",
+                "one season",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\nhistory = \"90d\"",
+                "policies[0].history",
+                "63 days",
+            ),
+        ];
+        for (policy, field, message) in cases {
+            let found = errors(policy);
+            assert!(
+                found.iter().any(|(f, m)| f == field && m.contains(message)),
+                "{policy}: expected {field}: {message}, got {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_model_is_refused_when_parsing() {
+        let text =
+            format!("{BASE}metric = \"requests\"\ntarget_per_instance = 5\nmodel = \"prophet\"");
+        let err = toml::from_str::<PolicyFile>(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("prophet") && err.contains("holt-winters-additive"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The predictive policy through the simulated cloud: on a daily cycle,
+//! capacity rises before the daily peak instead of after it, and target
+//! tracking alone is late by the boot time.
+
+use ebb::decision::Recommendation;
+use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
+use ebb::sim::cloud::Sample;
+use ebb::sim::run::{SimOptions, simulate};
+use ebb::sim::synth::{SynthSpec, synthesize};
+use std::path::Path;
+use std::sync::Arc;
+
+fn example() -> PolicyFile {
+    load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-predictive.toml")).unwrap()
+}
+
+/// Minutes in `range` with fewer instances serving than the load needs.
+fn short_minutes(samples: &[Sample], cpi: f64, range: std::ops::Range<usize>) -> usize {
+    samples[range]
+        .iter()
+        .filter(|s| s.serving < s.demand(cpi))
+        .count()
+}
+
+#[test]
+fn capacity_rises_before_the_daily_peak() {
+    let trace = Arc::new(synthesize(&SynthSpec {
+        days: 3,
+        ..SynthSpec::default()
+    }));
+    // One instance serves 250 requests a minute at 100%: the 6,000 peak needs ~24 at 100%, ~48 at 50%.
+    let cpi = 250.0;
+    let mut with = example();
+    with.target.max_capacity = 80;
+    for policy in &mut with.policies {
+        if let PolicySpec::Predictive(p) = policy {
+            p.target_per_instance = 0.5 * cpi;
+        }
+    }
+    let mut alone = with.clone();
+    alone
+        .policies
+        .retain(|p| !matches!(p, PolicySpec::Predictive(_)));
+    let options = SimOptions {
+        capacity_per_instance: Some(cpi),
+        baselines: false,
+        keep_decisions: true,
+        ..SimOptions::default()
+    };
+    let a = simulate(&alone, trace.clone(), &options).unwrap();
+    let b = simulate(&with, trace.clone(), &options).unwrap();
+    let (sa, sb) = (&a.runs[0].samples, &b.runs[0].samples);
+
+    // Day 1: not one season of history yet, the policy abstains and says why.
+    let first_day = &b.decisions[60];
+    let predictive = first_day
+        .policies
+        .iter()
+        .find(|p| p.kind == "predictive")
+        .unwrap();
+    assert_eq!(predictive.recommendation, Recommendation::NoOpinion);
+    assert!(
+        predictive.reason.contains("one season"),
+        "{}",
+        predictive.reason
+    );
+
+    // Day 3: it forecasts and recommends.
+    let day3 = 2 * 1440;
+    let late = &b.decisions[day3 + 600];
+    let predictive = late
+        .policies
+        .iter()
+        .find(|p| p.kind == "predictive")
+        .unwrap();
+    assert!(
+        matches!(predictive.recommendation, Recommendation::Capacity(_)),
+        "{}",
+        predictive.reason
+    );
+    assert!(
+        predictive.detail.as_ref().unwrap()["forecast"]["value"]
+            .as_f64()
+            .is_some()
+    );
+
+    // The climb to day 3's peak: from the night's low to the peak.
+    let day: Vec<f64> = (day3..day3 + 1440)
+        .map(|m| trace.load_at(sa[m].time))
+        .collect();
+    let peak = day3
+        + (0..1440)
+            .max_by(|x, y| day[*x].total_cmp(&day[*y]))
+            .unwrap();
+    let low = day3
+        + (0..peak - day3)
+            .min_by(|x, y| day[*x].total_cmp(&day[*y]))
+            .unwrap();
+    let climb = low..peak;
+    let (short_alone, short_with) = (
+        short_minutes(sa, cpi, climb.clone()),
+        short_minutes(sb, cpi, climb.clone()),
+    );
+    assert!(
+        short_with * 2 <= short_alone,
+        "under-provisioned minutes on the climb: {short_with} with the forecast vs {short_alone} without"
+    );
+    // More instances serving than without the forecast for most of the climb.
+    let ahead = climb
+        .clone()
+        .filter(|m| sb[*m].serving > sa[*m].serving)
+        .count();
+    let behind = climb
+        .clone()
+        .filter(|m| sb[*m].serving < sa[*m].serving)
+        .count();
+    assert!(
+        ahead > 3 * behind,
+        "ahead {ahead} minutes, behind {behind} of {}",
+        climb.len()
+    );
+}
