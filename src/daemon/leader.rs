@@ -143,6 +143,15 @@ impl Election {
     }
 }
 
+impl Election {
+    /// Ends the task at once without releasing the lease, as a crash would:
+    /// the handle stops acting at the renew deadline, and a standby takes
+    /// over after the lease duration.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
 /// The lease-keeping loop: one step per renew interval.
 async fn keep(table: LeaseTable, handle: LeaderHandle, mut stopped: watch::Receiver<bool>) {
     let timing = handle.lease().timing();
