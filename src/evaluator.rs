@@ -371,6 +371,18 @@ impl TargetEvaluator {
         self.state = next;
     }
 
+    /// Takes in a standby evaluation: this instance changed nothing, so the
+    /// scaling times and the last set capacity stay as they were (a change
+    /// the leader made shows up as a change outside this instance); the
+    /// stabilization window moves on as it would on the leader.
+    pub fn settle_standby(&mut self) {
+        self.settle(&Outcome {
+            applied: false,
+            dry_run: false,
+            error: Some("standby".to_string()),
+        });
+    }
+
     /// The policy's bounds, kept within the group's own.
     fn bounds(&self, group: &GroupState, notices: &mut Vec<String>) -> (u32, u32) {
         let (min, max) = (self.file.target.min_capacity, self.file.target.max_capacity);

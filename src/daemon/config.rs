@@ -9,6 +9,7 @@
 
 use crate::alert::AlertsConfig;
 use crate::telemetry::TelemetryConfig;
+use super::leader::LeaderElectionConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub struct DaemonConfig {
     /// ebb's own /metrics and /healthz listener.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Run on several hosts with one acting: a DynamoDB lease. Off when absent.
+    #[serde(default)]
+    pub leader_election: Option<LeaderElectionConfig>,
 }
 
 /// How AWS is reached. Credentials always come from the default chain
@@ -147,6 +151,8 @@ const KEYS: &[&str] = &[
     "telemetry.enabled",
     "telemetry.listen",
     "telemetry.stale_after_intervals",
+    "leader_election.table",
+    "leader_election.holder_id",
 ];
 
 /// The environment variable that overrides a key: `aws.endpoint_url` ->
@@ -225,6 +231,9 @@ impl DaemonConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(election) = &self.leader_election {
+            election.validate()?;
+        }
         if self.aws.max_attempts == 0 {
             return Err("aws.max_attempts: must be at least 1".into());
         }

@@ -2,7 +2,7 @@
 
 use crate::actuator::{Actuator, ActuatorError, GroupState};
 use crate::clock::Clock;
-use crate::decision::{Action, DecisionRecord, Outcome};
+use crate::decision::{Action, DecisionRecord, Outcome, RecordRole};
 use crate::evaluator::TargetEvaluator;
 use crate::policy_file::Mode;
 use crate::source::{FetchResults, MetricSource};
@@ -77,12 +77,7 @@ pub async fn evaluate_and_apply<A: Actuator>(
     actuator: &mut A,
     dry_run: bool,
 ) -> Vec<DecisionRecord> {
-    let group = match groups {
-        Ok(groups) => groups
-            .get(target.name())
-            .ok_or_else(|| format!("Auto Scaling group `{}` not found", target.name())),
-        Err(e) => Err(format!("describing groups failed: {e}")),
-    };
+    let group = group_of(target, groups);
     match group {
         Ok(group) => {
             let mut record = target.evaluate(now, fetched, group);
@@ -93,6 +88,50 @@ pub async fn evaluate_and_apply<A: Actuator>(
         }
         Err(error) => vec![target.unavailable(now, error)],
     }
+}
+
+/// The target's group from a batched read, or why there is none.
+fn group_of<'a>(
+    target: &TargetEvaluator,
+    groups: &'a Result<HashMap<String, GroupState>, ActuatorError>,
+) -> Result<&'a GroupState, String> {
+    match groups {
+        Ok(groups) => groups
+            .get(target.name())
+            .ok_or_else(|| format!("Auto Scaling group `{}` not found", target.name())),
+        Err(e) => Err(format!("describing groups failed: {e}")),
+    }
+}
+
+/// Evaluates one target on a standby instance (another holds the leader
+/// lease): the same evaluation, recorded with role `standby`, never acted on.
+/// The governor state takes in the group's capacity changes (the leader's,
+/// as changes made outside this instance) but no scaling of its own, so
+/// cooldowns hold when this instance takes over.
+pub fn evaluate_standby(
+    now: DateTime<Utc>,
+    target: &mut TargetEvaluator,
+    fetched: &FetchResults,
+    groups: &Result<HashMap<String, GroupState>, ActuatorError>,
+) -> Vec<DecisionRecord> {
+    let group = group_of(target, groups);
+    let mut records = match group {
+        Ok(group) => {
+            let mut record = target.evaluate(now, fetched, group);
+            record.outcome = Outcome {
+                applied: false,
+                dry_run: true,
+                error: None,
+            };
+            target.settle_standby();
+            let mut records = vec![record];
+            records.extend(target.evaluate_shadows(now, fetched, group));
+            records
+        }
+        Err(error) => vec![target.unavailable(now, error)],
+    };
+    records[0].role = RecordRole::Standby;
+    records
 }
 
 /// Carries out a decision (or records that it was only a dry run), fills in

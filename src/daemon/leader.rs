@@ -5,7 +5,9 @@
 
 use super::lease::{Lease, LeaseTiming, Step};
 use super::lease_table::LeaseTable;
+use crate::actuator::{Actuator, ActuatorError, GroupState};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -113,6 +115,49 @@ impl LeaderHandle {
     fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
         // The lock is only held for pure state updates, which do not panic.
         self.lease.lock().expect("lease lock poisoned")
+    }
+}
+
+/// An actuator that asks the lease right before every change, so an
+/// instance whose renew deadline passed during an evaluation does not act.
+/// Reads pass through.
+#[derive(Debug, Clone)]
+pub struct Fenced<A> {
+    inner: A,
+    leader: LeaderHandle,
+}
+
+impl<A> Fenced<A> {
+    pub fn new(inner: A, leader: LeaderHandle) -> Fenced<A> {
+        Fenced { inner, leader }
+    }
+}
+
+impl<A: Actuator + Send> Actuator for Fenced<A> {
+    fn describe(
+        &mut self,
+        groups: &[String],
+    ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
+    {
+        self.inner.describe(groups)
+    }
+
+    fn set_desired(
+        &mut self,
+        group: &str,
+        desired: u32,
+    ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send {
+        let acting = self.leader.acting();
+        let call = self.inner.set_desired(group, desired);
+        async move {
+            match acting {
+                Some(_) => call.await,
+                None => Err(ActuatorError(
+                    "not sent: this instance's leader lease ran out during the evaluation"
+                        .to_string(),
+                )),
+            }
+        }
     }
 }
 

@@ -22,10 +22,13 @@ use super::aws::{RegionClients, region_clients_with_metrics};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
 use super::ops::Operations;
+use super::leader::{Election, Fenced, LeaderElectionConfig, LeaderHandle};
+use super::lease::Lease;
+use super::lease_table::LeaseTable;
 use super::policies::{DirContents, LoadedPolicy, read_dir};
 use super::state::{SavedState, StateStore};
 use crate::actuator::Actuator;
-use crate::daemon::control_loop::evaluate_and_apply;
+use crate::daemon::control_loop::{evaluate_and_apply, evaluate_standby};
 use crate::decision::{Action, DecisionRecord};
 use crate::evaluator::TargetEvaluator;
 use crate::governor::GovernorState;
@@ -96,6 +99,8 @@ pub struct Daemon {
     tx: mpsc::UnboundedSender<Done>,
     rx: mpsc::UnboundedReceiver<Done>,
     ops: Operations,
+    /// With leader election on: acts only while holding the lease.
+    election: Option<Election>,
 }
 
 impl Daemon {
@@ -138,6 +143,10 @@ impl Daemon {
         let have_state_file = saved.is_some();
         let saved = saved.unwrap_or_default();
         let ops = Operations::start(&config.alerts, &config.telemetry).await?;
+        let election = match &config.leader_election {
+            Some(settings) => Some(start_election(&config, settings).await?),
+            None => None,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let mut daemon = Daemon {
             dry_run: dry_run || config.dry_run,
@@ -152,6 +161,7 @@ impl Daemon {
             tx,
             rx,
             ops,
+            election,
         };
         let now = Instant::now();
         for (group, policy) in contents.valid {
@@ -227,6 +237,10 @@ impl Daemon {
             }
         }
         self.save_state();
+        if let Some(election) = self.election.take() {
+            // After the last evaluation: a standby may act from now on.
+            election.stop().await;
+        }
         self.ops.shutdown().await;
         tracing::info!("ebb daemon stopped");
         Ok(())
@@ -299,7 +313,14 @@ impl Daemon {
             self.ensure_clients(region.clone()).await;
             let clients = self.clients[&region].clone();
             self.in_flight += targets.len();
-            tokio::spawn(run_batch(clients, targets, self.dry_run, self.tx.clone()));
+            let leader = self.election.as_ref().map(|e| e.handle.clone());
+            tokio::spawn(run_batch(
+                clients,
+                targets,
+                self.dry_run,
+                leader,
+                self.tx.clone(),
+            ));
         }
     }
 
@@ -510,6 +531,7 @@ async fn run_batch(
     clients: RegionClients,
     targets: Vec<TargetEvaluator>,
     dry_run: bool,
+    leader: Option<LeaderHandle>,
     tx: mpsc::UnboundedSender<Done>,
 ) {
     let started = Instant::now();
@@ -529,10 +551,19 @@ async fn run_batch(
         let groups = Arc::clone(&groups);
         let mut actuator = clients.actuator.clone();
         let tx = tx.clone();
+        let leader = leader.clone();
         tokio::spawn(async move {
-            let records =
-                evaluate_and_apply(now, &mut target, &fetched, &groups, &mut actuator, dry_run)
-                    .await;
+            let records = match leader {
+                None => {
+                    evaluate_and_apply(now, &mut target, &fetched, &groups, &mut actuator, dry_run)
+                        .await
+                }
+                Some(leader) => {
+                    let (fetched, groups) = (&*fetched, &*groups);
+                    evaluate_with_lease(now, &mut target, fetched, groups, actuator, leader, dry_run)
+                        .await
+                }
+            };
             // The owner only stops listening after every evaluation is back.
             let _ = tx.send(Done {
                 evaluator: target,
@@ -541,4 +572,58 @@ async fn run_batch(
             });
         });
     }
+}
+
+/// One target's evaluation with leader election on: as the leader, applied
+/// through an actuator that checks the lease right before each change, the
+/// live record noting the fencing token; as a standby, recorded only.
+async fn evaluate_with_lease<A: Actuator + Send>(
+    now: chrono::DateTime<Utc>,
+    target: &mut TargetEvaluator,
+    fetched: &crate::source::FetchResults,
+    groups: &Result<HashMap<String, crate::actuator::GroupState>, crate::actuator::ActuatorError>,
+    actuator: A,
+    leader: LeaderHandle,
+    dry_run: bool,
+) -> Vec<DecisionRecord> {
+    let Some(token) = leader.acting() else {
+        return evaluate_standby(now, target, fetched, groups);
+    };
+    let holder = leader.holder();
+    let mut fenced = Fenced::new(actuator, leader);
+    let mut records = evaluate_and_apply(now, target, fetched, groups, &mut fenced, dry_run).await;
+    records[0]
+        .notices
+        .push(format!("leader {holder}, fencing token {token}"));
+    records
+}
+
+/// Joins the leader election: the lease table (created when asked to), and
+/// the task keeping the lease. The instance starts as a standby.
+async fn start_election(
+    config: &DaemonConfig,
+    settings: &LeaderElectionConfig,
+) -> anyhow::Result<Election> {
+    let sdk = super::aws::sdk_config(&config.aws, None).await;
+    let table = LeaseTable::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &settings.table,
+        &settings.lease_name,
+    );
+    if settings.create_table {
+        table
+            .create_table_if_missing()
+            .await
+            .context("leader_election.create_table")?;
+    }
+    let timing = settings.timing().map_err(anyhow::Error::msg)?;
+    let holder = settings.holder();
+    tracing::info!(
+        holder = %holder,
+        table = %settings.table,
+        lease = %settings.lease_name,
+        lease_duration = %humantime::format_duration(timing.duration()),
+        "leader election on: standby until this instance holds the lease"
+    );
+    Ok(Election::start(table, Lease::new(holder, timing)))
 }
