@@ -55,10 +55,7 @@ async fn conditional_writes_let_exactly_one_writer_win() {
     let create_b = Step::Create {
         record: record("b", 1, 1),
     };
-    assert_eq!(
-        table.write(&create_a).await.unwrap(),
-        WriteOutcome::Written
-    );
+    assert_eq!(table.write(&create_a).await.unwrap(), WriteOutcome::Written);
     assert_eq!(
         table.write(&create_b).await.unwrap(),
         WriteOutcome::Conflict(Some(record("a", 1, 1)))
@@ -120,7 +117,10 @@ async fn a_crashed_leader_is_taken_over_within_the_lease_duration() {
         takeover <= timing().duration() + 2 * timing().renew_interval(),
         "takeover took {takeover:?}"
     );
-    println!("takeover after a crash: {takeover:?} (lease duration {:?})", timing().duration());
+    println!(
+        "takeover after a crash: {takeover:?} (lease duration {:?})",
+        timing().duration()
+    );
     assert_eq!(b.handle.acting(), Some(2));
     b.stop().await;
 }
@@ -141,7 +141,11 @@ async fn a_released_lease_is_taken_at_once_and_tokens_only_grow() {
     for i in 1..5 {
         let next = Election::start(table.clone(), Lease::new(format!("i{i}"), timing()));
         tokio::time::sleep(3 * timing().renew_interval()).await;
-        assert_eq!(next.handle.acting(), None, "i{i} waits while the leader renews");
+        assert_eq!(
+            next.handle.acting(),
+            None,
+            "i{i} waits while the leader renews"
+        );
         let released = Instant::now();
         current.stop().await;
         let took = wait_for(

@@ -7,9 +7,9 @@
 //! variables that name a known setting are read, so other `EBB_` variables
 //! (of tests or tools) do not trip the unknown-field check on the file.
 
+use super::leader::LeaderElectionConfig;
 use crate::alert::AlertsConfig;
 use crate::telemetry::TelemetryConfig;
-use super::leader::LeaderElectionConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

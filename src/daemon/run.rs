@@ -21,10 +21,10 @@
 use super::aws::{RegionClients, region_clients_with_metrics};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
-use super::ops::Operations;
 use super::leader::{Election, Fenced, LeaderElectionConfig, LeaderHandle};
 use super::lease::Lease;
 use super::lease_table::LeaseTable;
+use super::ops::Operations;
 use super::policies::{DirContents, LoadedPolicy, read_dir};
 use super::state::{SavedState, StateStore};
 use crate::actuator::Actuator;
@@ -560,8 +560,16 @@ async fn run_batch(
                 }
                 Some(leader) => {
                     let (fetched, groups) = (&*fetched, &*groups);
-                    evaluate_with_lease(now, &mut target, fetched, groups, actuator, leader, dry_run)
-                        .await
+                    evaluate_with_lease(
+                        now,
+                        &mut target,
+                        fetched,
+                        groups,
+                        actuator,
+                        leader,
+                        dry_run,
+                    )
+                    .await
                 }
             };
             // The owner only stops listening after every evaluation is back.

@@ -47,7 +47,7 @@ pub enum Protocol {
     Json,
 }
 
-/// Decides each request's fate; `None` from a rule means forward it.
+/// Decides each request's fate.
 pub type FaultRule = Arc<dyn Fn(&super::proxy::Recorded) -> Fault + Send + Sync>;
 
 /// The HTTP response AWS sends for an error, in the request's protocol.
@@ -72,7 +72,9 @@ pub fn error_response(protocol: Protocol, status: u16, code: &str, message: &str
         ),
         Protocol::Json => (
             "application/x-amz-json-1.0",
-            format!("{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{code}\",\"message\":\"{message}\"}}"),
+            format!(
+                "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{code}\",\"message\":\"{message}\"}}"
+            ),
         ),
     };
     format!(

@@ -2,5 +2,7 @@
 //! started by the test and stopped when dropped.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod faults;
 pub mod moto;
 pub mod proxy;

@@ -2,6 +2,8 @@
 //! sends (the AWS action and the form body), so tests can check the calls
 //! ebb makes: how many GetMetricData calls, how many group names per
 //! DescribeAutoScalingGroups call. moto itself enforces none of AWS's limits.
+//! It can also inject faults ([`super::faults`]): latency, throttling, 5xx,
+//! dropped connections, hangs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,13 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::faults::{self, Fault, FaultRule, Protocol};
+
 /// Decides how long to hold a request before forwarding it.
 pub type DelayRule = Arc<dyn Fn(&Recorded) -> Option<Duration> + Send + Sync>;
 
 /// One request as ebb sent it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    /// The awsQuery `Action` (e.g. `GetMetricData`).
+    /// The awsQuery `Action` (e.g. `GetMetricData`), or for awsJson the
+    /// operation named by `X-Amz-Target` (e.g. `GetItem`).
     pub action: String,
     /// The decoded form fields, in order.
     pub fields: Vec<(String, String)>,
@@ -33,6 +38,7 @@ impl Recorded {
 pub struct Proxy {
     pub port: u16,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    injected: Arc<Mutex<Vec<(String, Fault)>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -45,11 +51,24 @@ impl Proxy {
     /// Like [`Proxy::start`], holding the requests `delay` names for as long
     /// as it says (a slow AWS API, for one group only).
     pub fn start_with_delay(upstream: u16, delay: DelayRule) -> Proxy {
+        Self::start_with_faults(
+            upstream,
+            Arc::new(move |r: &Recorded| delay(r).map_or(Fault::Pass, Fault::Delay)),
+        )
+    }
+
+    /// Like [`Proxy::start`], doing to each request what `rule` says.
+    pub fn start_with_faults(upstream: u16, rule: FaultRule) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let recorded = Arc::new(Mutex::new(Vec::new()));
+        let injected = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (rec, st) = (Arc::clone(&recorded), Arc::clone(&stop));
+        let (rec, inj, st) = (
+            Arc::clone(&recorded),
+            Arc::clone(&injected),
+            Arc::clone(&stop),
+        );
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
@@ -57,15 +76,18 @@ impl Proxy {
                 }
                 let Ok(stream) = stream else { continue };
                 let rec = Arc::clone(&rec);
-                let delay = Arc::clone(&delay);
+                let inj = Arc::clone(&inj);
+                let rule = Arc::clone(&rule);
+                let st = Arc::clone(&st);
                 thread::spawn(move || {
-                    let _ = serve(stream, upstream, &rec, delay.as_ref());
+                    let _ = serve(stream, upstream, &rec, &inj, rule.as_ref(), &st);
                 });
             }
         });
         Proxy {
             port,
             recorded,
+            injected,
             stop,
         }
     }
@@ -87,6 +109,11 @@ impl Proxy {
             .collect()
     }
 
+    /// Every fault injected so far, with the action it hit.
+    pub fn injected(&self) -> Vec<(String, Fault)> {
+        self.injected.lock().unwrap().clone()
+    }
+
     pub fn clear(&self) {
         self.recorded.lock().unwrap().clear();
     }
@@ -105,12 +132,15 @@ fn serve(
     client: TcpStream,
     upstream: u16,
     recorded: &Mutex<Vec<Recorded>>,
-    delay: &(dyn Fn(&Recorded) -> Option<Duration> + Send + Sync),
+    injected: &Mutex<Vec<(String, Fault)>>,
+    rule: &(dyn Fn(&Recorded) -> Fault + Send + Sync),
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     let mut head = Vec::new();
     let mut content_length = 0usize;
+    let mut json_target = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -123,23 +153,66 @@ fn serve(
         if let Some(v) = lower.strip_prefix("content-length:") {
             content_length = v.trim().parse().unwrap_or(0);
         }
+        if let Some(v) = lower.strip_prefix("x-amz-target:") {
+            // `DynamoDB_20120810.GetItem` -> `GetItem` (case as sent).
+            let v = &line[line.len() - v.len()..];
+            json_target = v.trim().rsplit('.').next().map(str::to_string);
+        }
         if !lower.starts_with("connection:") {
             head.push(line);
         }
     }
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body)?;
-    let fields = form_fields(&String::from_utf8_lossy(&body));
-    let action = fields
-        .iter()
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let (protocol, fields, action) = match json_target {
+        Some(action) => (Protocol::Json, Vec::new(), action),
+        None => {
+            let fields = form_fields(&String::from_utf8_lossy(&body));
+            let action = fields
+                .iter()
+                .find(|(k, _)| k == "Action")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            (Protocol::Query, fields, action)
+        }
+    };
     let request = Recorded { action, fields };
-    if let Some(hold) = delay(&request) {
-        thread::sleep(hold);
+    let fault = rule(&request);
+    if fault != Fault::Pass {
+        injected
+            .lock()
+            .unwrap()
+            .push((request.action.clone(), fault));
     }
     recorded.lock().unwrap().push(request);
+    match fault {
+        Fault::Pass => {}
+        Fault::Delay(hold) => thread::sleep(hold),
+        Fault::Drop => return Ok(()),
+        Fault::Hang => {
+            // Keep the connection open, unanswered, until the client gives
+            // up and closes it or the proxy stops.
+            let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
+            let mut byte = [0u8; 1];
+            while !stop.load(Ordering::SeqCst) {
+                match reader.read(&mut byte) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => return Ok(()),
+                }
+            }
+            return Ok(());
+        }
+        Fault::Throttle | Fault::ServerError(_) => {
+            let answer = faults::answer(fault, protocol).expect("an answering fault");
+            return client.write_all(&answer);
+        }
+    }
 
     // One request per connection both ways: moto answers `Connection: close`,
     // and so does this proxy, so the client opens a new one for the next.
