@@ -217,6 +217,18 @@ async fn a_hanging_and_a_garbage_target_count_as_missing() {
     );
     assert!(error_of("/garbage").contains("line 1"), "{failed:?}");
 
+    // 3 of 10 meets min_answered 0.3, though 0.3 x 10 is 3.0000000000000004 in floating point.
+    let ten: Vec<String> = (0..10).map(|i| format!("/t{i}")).collect();
+    for path in &ten[..3] {
+        server.set(path, Reply::text("load 1\n"));
+    }
+    let paths: Vec<&str> = ten.iter().map(String::as_str).collect();
+    let three_of_ten = request(&format!(
+        "selector = 'load'\nvalue = \"gauge\"\naggregate = \"sum\"\nmin_answered = 0.3\n{}",
+        urls(&server, &paths)
+    ));
+    let series = fetch_one(&mut source, t(30), &three_of_ten).await;
+    assert_eq!((series.stale.as_deref(), value(&series)), (None, Some(3.0)));
     // Needing 75%, the same round is stale: the governor must hold.
     let strict = request(&format!(
         "selector = 'load'\nvalue = \"gauge\"\naggregate = \"avg\"\ntimeout = \"300ms\"\nmin_answered = 0.75\n{targets}"

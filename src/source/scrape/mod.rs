@@ -331,7 +331,8 @@ fn summarize(
             detail[field] = value;
         }
     }
-    let quorum = total > 0 && answered as f64 >= spec.min_answered * total as f64;
+    // The epsilon keeps e.g. 3 of 10 at min_answered 0.3 (0.3 x 10 is 3.0000000000000004).
+    let quorum = total > 0 && answered as f64 + 1e-9 >= spec.min_answered * total as f64;
     let stale = if !quorum {
         Some(format!(
             "{answered} of {total} scrape targets answered; {:.0}% are needed",
