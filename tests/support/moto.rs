@@ -117,7 +117,10 @@ pub async fn create_group(
         .min_size(min)
         .max_size(max)
         .desired_capacity(desired)
-        .availability_zones("us-east-1a")
+        .availability_zones(format!(
+            "{}a",
+            client.config().region().map_or("us-east-1", |r| r.as_ref())
+        ))
         .send()
         .await
         .expect("create Auto Scaling group in moto");

@@ -25,6 +25,8 @@ pub struct Recorded {
     pub action: String,
     /// The decoded form fields, in order.
     pub fields: Vec<(String, String)>,
+    /// The region the request was signed for (from its SigV4 credential scope).
+    pub region: String,
 }
 
 impl Recorded {
@@ -141,6 +143,7 @@ fn serve(
     let mut head = Vec::new();
     let mut content_length = 0usize;
     let mut json_target = None;
+    let mut region = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -152,6 +155,13 @@ fn serve(
         let lower = line.to_ascii_lowercase();
         if let Some(v) = lower.strip_prefix("content-length:") {
             content_length = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(scope) = lower
+            .strip_prefix("authorization:")
+            .and_then(|v| v.split("credential=").nth(1))
+        {
+            // `KEY/DATE/REGION/SERVICE/aws4_request, ...`
+            region = scope.split('/').nth(2).unwrap_or_default().to_string();
         }
         if let Some(v) = lower.strip_prefix("x-amz-target:") {
             // `DynamoDB_20120810.GetItem` -> `GetItem` (case as sent).
@@ -176,7 +186,11 @@ fn serve(
             (Protocol::Query, fields, action)
         }
     };
-    let request = Recorded { action, fields };
+    let request = Recorded {
+        action,
+        fields,
+        region,
+    };
     let fault = rule(&request);
     if fault != Fault::Pass {
         injected
