@@ -278,6 +278,23 @@ mod tests {
     }
 
     #[test]
+    fn a_step_change_in_level_is_followed_within_a_day() {
+        // Five days around 100, then the load jumps to around 150 for a day.
+        let period = 48;
+        let shape = |t: usize| 20.0 * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin();
+        let y: Vec<f64> = (0..period * 6)
+            .map(|t| if t < period * 5 { 100.0 } else { 150.0 } + shape(t))
+            .collect();
+        let f = HoltWinters::fit(&y, period, Seasonality::Additive)
+            .unwrap()
+            .forecast(period);
+        for (h, v) in f.mean.iter().enumerate() {
+            let truth = 150.0 + shape(period * 6 + h);
+            assert!((v - truth).abs() < 0.05 * truth, "step {h}: {v} vs {truth}");
+        }
+    }
+
+    #[test]
     fn multiplicative_refuses_zero_load() {
         let mut y = sine(96, 48, 10.0, 5.0);
         y[7] = 0.0;
