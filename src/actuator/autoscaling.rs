@@ -39,6 +39,9 @@ pub struct AutoScalingActuator {
 struct Seen {
     groups: HashSet<String>,
     launched: HashMap<String, DateTime<Utc>>,
+    /// Launch times already read from a group's activity history (at
+    /// start, with the last scaling time), for its first look.
+    history: HashMap<String, HashMap<String, DateTime<Utc>>>,
 }
 
 impl AutoScalingActuator {
@@ -103,7 +106,14 @@ impl AutoScalingActuator {
         &self,
         group: &str,
     ) -> Result<Option<(DateTime<Utc>, Action)>, ActuatorError> {
-        Ok(last_scaling(&self.recent_activities(group).await?))
+        let activities = self.recent_activities(group).await?;
+        // The first look at the group needs the same history: keep it.
+        self.seen
+            .lock()
+            .expect("seen lock poisoned")
+            .history
+            .insert(group.to_string(), launches(&activities));
+        Ok(last_scaling(&activities))
     }
 }
 
@@ -186,16 +196,23 @@ impl Actuator for AutoScalingActuator {
     ) -> Result<HashMap<String, GroupState>, ActuatorError> {
         let raw = self.describe_raw(groups).await?;
         let now = Utc::now();
-        // Groups seen for the first time: look up when their instances launched.
-        let first_sight: Vec<String> = {
-            let seen = self.seen.lock().expect("seen lock poisoned");
-            raw.iter()
-                .filter_map(|g| g.auto_scaling_group_name())
-                .filter(|name| !seen.groups.contains(*name))
-                .map(str::to_string)
-                .collect()
-        };
+        // Groups seen for the first time: look up when their instances
+        // launched, unless that was read already.
         let mut history = HashMap::new();
+        let first_sight: Vec<String> = {
+            let mut seen = self.seen.lock().expect("seen lock poisoned");
+            let mut unknown = Vec::new();
+            for name in raw.iter().filter_map(|g| g.auto_scaling_group_name()) {
+                if seen.groups.contains(name) {
+                    continue;
+                }
+                match seen.history.remove(name) {
+                    Some(known) => history.extend(known),
+                    None => unknown.push(name.to_string()),
+                }
+            }
+            unknown
+        };
         for name in &first_sight {
             match self.recent_activities(name).await {
                 Ok(activities) => history.extend(launches(&activities)),

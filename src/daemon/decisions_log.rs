@@ -53,3 +53,49 @@ fn open_append(path: &Path) -> std::io::Result<File> {
     }
     OpenOptions::new().create(true).append(true).open(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluator::TargetEvaluator;
+    use crate::policy_file::load_file;
+
+    fn record(error: &str) -> DecisionRecord {
+        let policy =
+            load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-cpu.toml"))
+                .expect("the example policy loads");
+        TargetEvaluator::new(policy).unavailable(chrono::Utc::now(), error.to_string())
+    }
+
+    fn lines(path: &Path) -> Vec<DecisionRecord> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a whole record per line"))
+            .collect()
+    }
+
+    #[test]
+    fn records_are_appended_one_per_line_and_a_rotated_log_is_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log/decisions.jsonl");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "").unwrap();
+        let mut log = DecisionsLog::open(&path).unwrap();
+        log.append(&record("one")).unwrap();
+        // A second writer (a restarted daemon) appends after the first.
+        let mut again = DecisionsLog::open(&path).unwrap();
+        again.append(&record("two")).unwrap();
+        let errors: Vec<_> = lines(&path).into_iter().map(|r| r.outcome.error).collect();
+        assert_eq!(errors, [Some("one".to_string()), Some("two".to_string())]);
+
+        // logrotate moves the file away; SIGHUP reopens the path.
+        let rotated = dir.path().join("log/decisions.jsonl.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        log.append(&record("three")).unwrap(); // still the old file
+        log.reopen().unwrap();
+        log.append(&record("four")).unwrap();
+        assert_eq!(lines(&rotated).len(), 3);
+        assert_eq!(lines(&path)[0].outcome.error.as_deref(), Some("four"));
+    }
+}

@@ -163,21 +163,25 @@ impl Daemon {
             ops,
             election,
         };
-        let now = Instant::now();
-        for (group, policy) in contents.valid {
+        for policy in contents.valid.values() {
             daemon
                 .ensure_clients(policy.file.target.region.clone())
                 .await;
+        }
+        let unsaved: Vec<&PolicyFile> = contents
+            .valid
+            .iter()
+            .filter(|(group, _)| !daemon.saved.targets.contains_key(*group))
+            .map(|(_, policy)| &policy.file)
+            .collect();
+        let mut reconstructed = daemon.reconstruct_states(&unsaved, have_state_file).await;
+        let now = Instant::now();
+        for (group, policy) in contents.valid {
             let mut evaluator = policy.evaluator();
             restore_histories(&mut evaluator, daemon.saved.histories.get(&group));
             match daemon.saved.targets.get(&group) {
                 Some(state) => evaluator.restore_state(state.clone()),
-                None => {
-                    let state = daemon
-                        .reconstruct_state(&policy.file, have_state_file)
-                        .await;
-                    evaluator.restore_state(state);
-                }
+                None => evaluator.restore_state(reconstructed.remove(&group).unwrap_or_default()),
             }
             let next_due = now + daemon.jitter();
             daemon
@@ -267,29 +271,52 @@ impl Daemon {
     }
 
     /// With no saved state for a target, the last scaling time comes from the
-    /// group's activity history, so a fresh state dir does not reset cooldowns.
-    async fn reconstruct_state(&self, file: &PolicyFile, have_state_file: bool) -> GovernorState {
-        let mut state = GovernorState::default();
-        let clients = &self.clients[&file.target.region];
-        match clients.actuator.last_scaling(&file.target.group).await {
-            Ok(Some((at, action))) => {
-                tracing::info!(
-                    target_group = %file.target.group,
-                    at = %at,
-                    ?action,
-                    state_file = have_state_file,
-                    "no saved state: last scaling taken from the activity history"
-                );
-                state.record_scaling(at, action);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(
-                target_group = %file.target.group,
-                error = %e,
-                "no saved state and no activity history: cooldowns start fresh"
-            ),
+    /// group's activity history, so a fresh state dir does not reset
+    /// cooldowns. A few groups are read at once, to start quickly without
+    /// bursting into the API's rate limits.
+    async fn reconstruct_states(
+        &self,
+        files: &[&PolicyFile],
+        have_state_file: bool,
+    ) -> HashMap<String, GovernorState> {
+        const AT_ONCE: usize = 8;
+        let limit = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+        let mut tasks = tokio::task::JoinSet::new();
+        for file in files {
+            let actuator = self.clients[&file.target.region].actuator.clone();
+            let group = file.target.group.clone();
+            let limit = Arc::clone(&limit);
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let found = actuator.last_scaling(&group).await;
+                (group, found)
+            });
         }
-        state
+        let mut states = HashMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((group, found)) = joined else { continue };
+            let mut state = GovernorState::default();
+            match found {
+                Ok(Some((at, action))) => {
+                    tracing::info!(
+                        target_group = %group,
+                        at = %at,
+                        ?action,
+                        state_file = have_state_file,
+                        "no saved state: last scaling taken from the activity history"
+                    );
+                    state.record_scaling(at, action);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    target_group = %group,
+                    error = %e,
+                    "no saved state and no activity history: cooldowns start fresh"
+                ),
+            }
+            states.insert(group, state);
+        }
+        states
     }
 
     /// Starts a batch (per region) for every idle target due now or within
@@ -304,9 +331,6 @@ impl Daemon {
             let Some(evaluator) = slot.evaluator.take() else {
                 continue;
             };
-            // The next evaluation keeps the target's phase; one that ran
-            // past a whole interval is not made up for.
-            slot.next_due = (slot.next_due + slot.interval()).max(Instant::now());
             batches.entry(slot.region()).or_default().push(evaluator);
         }
         for (region, targets) in batches {
@@ -362,6 +386,7 @@ impl Daemon {
             self.slots.remove(&group);
             return;
         }
+        slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
         slot.evaluator = Some(match slot.replacement.take() {
             Some(policy) => replaced(evaluator, &policy),
             None => evaluator,
@@ -486,6 +511,20 @@ impl Daemon {
         }
         (added, changed, removed)
     }
+}
+
+/// When a target evaluated for `due` is next due: the first point after
+/// `now` on its grid of intervals, so it keeps its phase (and its batch
+/// companions), and an evaluation that ran past whole intervals is not made
+/// up for with a burst.
+fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = due + interval;
+    if next > now || interval.is_zero() {
+        return next;
+    }
+    let behind = now.duration_since(next).as_nanos();
+    let skip = behind / interval.as_nanos() + 1;
+    next + interval * u32::try_from(skip).unwrap_or(u32::MAX)
 }
 
 /// A new evaluator for a changed policy, keeping the target's governor state
@@ -634,4 +673,27 @@ async fn start_election(
         "leader election on: standby until this instance holds the lease"
     );
     Ok(Election::start(table, Lease::new(holder, timing)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_evaluation_skips_to_the_next_point_of_its_grid() {
+        let start = Instant::now();
+        let minute = Duration::from_secs(60);
+        // On time: one interval on.
+        assert_eq!(
+            next_due(start, minute, start + Duration::from_secs(5)),
+            start + minute
+        );
+        // 150s late: not at once, but at the grid's next point (180s).
+        assert_eq!(
+            next_due(start, minute, start + Duration::from_secs(150)),
+            start + Duration::from_secs(180)
+        );
+        // Exactly on a grid point: the one after.
+        assert_eq!(next_due(start, minute, start + minute), start + minute * 2);
+    }
 }

@@ -1,0 +1,281 @@
+//! Scale benchmark of the daemon against AWS's API: `ebb run` (the real
+//! binary) with 1,000 targets against moto_server, through a loopback proxy
+//! that counts every call by operation. Reports the AWS calls of start-up and
+//! of each of two ticks, each tick's wall time (from the tick's start to its
+//! last decision line), and the daemon's peak RSS.
+//!
+//! `cargo bench --bench aws_tick` runs 1,000 targets. Under `cargo test
+//! --all-targets` (no `--bench` argument) it runs 60, as a smoke pass.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use support::moto::{MotoServer, create_group, sdk_config};
+use support::proxy::{Proxy, Recorded};
+
+const POLICY: &str = r#"
+[target]
+group = "GROUP"
+min_capacity = 1
+max_capacity = 10
+interval = "INTERVAL"
+
+[metrics.cpu]
+[metrics.cpu.source.cloudwatch]
+namespace = "AWS/EC2"
+metric_name = "CPUUtilization"
+dimensions = { AutoScalingGroupName = "GROUP" }
+statistic = "Average"
+period = "1m"
+
+[[policies]]
+kind = "target-tracking"
+name = "cpu"
+metric = "cpu"
+target = 50.0
+"#;
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (targets, interval) = if full { (1000, 30) } else { (60, 8) };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = Proxy::start(moto.port);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let groups: Vec<String> = (0..targets).map(|i| format!("bench-{i:04}")).collect();
+
+    let setup = Instant::now();
+    runtime.block_on(prepare(&moto, &groups));
+    eprintln!(
+        "moto set up with {targets} groups in {:.1}s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    for group in &groups {
+        let text = POLICY
+            .replace("GROUP", group)
+            .replace("INTERVAL", &format!("{interval}s"));
+        std::fs::write(dir.path().join(format!("policies/{group}.toml")), text).unwrap();
+    }
+    let log = dir.path().join("decisions.jsonl");
+    std::fs::write(
+        dir.path().join("ebb.toml"),
+        format!(
+            "policy_dir = \"{0}/policies\"\ndecisions_log = \"{0}/decisions.jsonl\"\n\
+             state_dir = \"{0}/state\"\njitter = \"0s\"\nbatch_window = \"2s\"\n\
+             [aws]\nregion = \"us-east-1\"\nendpoint_url = \"{1}\"\n\
+             attempt_timeout = \"60s\"\noperation_timeout = \"120s\"\n",
+            dir.path().display(),
+            proxy.url()
+        ),
+    )
+    .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["run", "--config"])
+        .arg(dir.path().join("ebb.toml"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("EBB_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start ebb run");
+
+    let mut rows = Vec::new();
+    // The first tick starts with its first GetMetricData call; everything
+    // before is start-up (restoring cooldowns from the activity history).
+    let mut before = BTreeMap::new();
+    for tick in 1..=2 {
+        let (started, ended, batches, errors) =
+            wait_for_tick(&log, targets * (tick - 1), targets * tick);
+        eprintln!("tick {tick}: {batches} batches, {errors} records with errors");
+        let after = counts(&proxy);
+        if tick == 1 {
+            let recorded = proxy.recorded();
+            let first_tick = recorded
+                .iter()
+                .position(|r| r.action == "GetMetricData")
+                .unwrap_or(recorded.len());
+            before = count(&recorded[..first_tick]);
+            rows.push(("start-up".to_string(), before.clone(), None));
+        }
+        rows.push((
+            format!("tick {tick}"),
+            delta(&before, &after),
+            Some(ended - started),
+        ));
+        before = after;
+    }
+    let peak_rss_kib = peak_rss_kib(child.id());
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("ebb exits");
+    assert!(status.success(), "ebb run exited with {status}");
+
+    println!("\n`ebb run` against moto_server: {targets} targets, one CloudWatch metric each\n");
+    println!(
+        "| phase | GetMetricData | DescribeAutoScalingGroups | SetDesiredCapacity | DescribeScalingActivities | wall time |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (phase, calls, wall) in &rows {
+        let n = |op: &str| calls.get(op).copied().unwrap_or(0);
+        println!(
+            "| {phase} | {} | {} | {} | {} | {} |",
+            n("GetMetricData"),
+            n("DescribeAutoScalingGroups"),
+            n("SetDesiredCapacity"),
+            n("DescribeScalingActivities"),
+            wall.map_or_else(
+                || "-".into(),
+                |w| format!("{:.2}s", w.num_milliseconds() as f64 / 1000.0)
+            ),
+        );
+    }
+    println!(
+        "\nexpected per tick: GetMetricData ceil({targets}/500) = {}, DescribeAutoScalingGroups ceil({targets}/50) = {}",
+        targets.div_ceil(500),
+        targets.div_ceil(50)
+    );
+    println!("daemon peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
+
+    for (phase, calls, _) in &rows[1..] {
+        assert_eq!(
+            calls.get("GetMetricData"),
+            Some(&targets.div_ceil(500)),
+            "{phase}"
+        );
+        assert_eq!(
+            calls.get("DescribeAutoScalingGroups"),
+            Some(&targets.div_ceil(50)),
+            "{phase}"
+        );
+    }
+}
+
+/// Groups at desired 2, and CPU for the last minutes: most near target, one
+/// in ten hot (so they scale out).
+async fn prepare(moto: &MotoServer, groups: &[String]) {
+    let config = sdk_config(&moto.url()).await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    for chunk in groups.chunks(8) {
+        let mut creates = tokio::task::JoinSet::new();
+        for group in chunk {
+            let (asg, group) = (asg.clone(), group.clone());
+            creates.spawn(async move { create_group(&asg, &group, 1, 10, 2).await });
+        }
+        while let Some(done) = creates.join_next().await {
+            done.expect("group created");
+        }
+    }
+    let base: DateTime<Utc> = Utc::now().duration_trunc(Duration::minutes(1)).unwrap();
+    let data: Vec<MetricDatum> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(i, group)| {
+            let cpu = if i % 10 == 0 { 90.0 } else { 50.0 };
+            (3..=6).map(move |m| {
+                MetricDatum::builder()
+                    .metric_name("CPUUtilization")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("AutoScalingGroupName")
+                            .value(group)
+                            .build(),
+                    )
+                    .timestamp(aws_smithy_types::DateTime::from_secs(
+                        (base - Duration::minutes(m)).timestamp(),
+                    ))
+                    .value(cpu)
+                    .build()
+            })
+        })
+        .collect();
+    for chunk in data.chunks(500) {
+        cw.put_metric_data()
+            .namespace("AWS/EC2")
+            .set_metric_data(Some(chunk.to_vec()))
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+}
+
+fn counts(proxy: &Proxy) -> BTreeMap<String, usize> {
+    count(&proxy.recorded())
+}
+
+fn count(recorded: &[Recorded]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in recorded {
+        *counts.entry(r.action.clone()).or_default() += 1;
+    }
+    counts
+}
+
+fn delta(
+    before: &BTreeMap<String, usize>,
+    after: &BTreeMap<String, usize>,
+) -> BTreeMap<String, usize> {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .collect()
+}
+
+/// Waits until the log holds `lines` records; returns the tick's start (its
+/// first record's time), when its last line appeared, how many batches
+/// (distinct record times) its records came in and how many carry an error.
+fn wait_for_tick(
+    log: &Path,
+    from: usize,
+    lines: usize,
+) -> (DateTime<Utc>, DateTime<Utc>, usize, usize) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let records: Vec<&str> = text.lines().collect();
+        if records.len() >= lines {
+            let ended = Utc::now();
+            let tick: Vec<serde_json::Value> = records[from..lines]
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let times: std::collections::BTreeSet<&str> =
+                tick.iter().map(|r| r["time"].as_str().unwrap()).collect();
+            let errors = tick
+                .iter()
+                .filter(|r| !r["outcome"]["error"].is_null())
+                .count();
+            let started = times.first().unwrap().parse().unwrap();
+            return (started, ended, times.len(), errors);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {lines} decisions after 10 minutes",
+            records.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The process's peak resident set size (VmHWM), KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,119 @@
+//! Pagination, which moto does not do for GetMetricData: a loopback stub
+//! answers the first call with a page and a NextToken, the second with the
+//! rest; ebb must follow the token and join the pages.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ebb::policy_file::{CloudWatchMetric, MetricSourceSpec, MetricSpec, Smoothing};
+use ebb::source::cloudwatch::CloudWatchSource;
+use ebb::source::{MetricKey, MetricRequest, MetricSource};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+fn page(points: &[(DateTime<Utc>, f64)], token: Option<&str>) -> String {
+    let timestamps: String = points
+        .iter()
+        .map(|(t, _)| format!("<member>{}</member>", t.format("%Y-%m-%dT%H:%M:%SZ")))
+        .collect();
+    let values: String = points
+        .iter()
+        .map(|(_, v)| format!("<member>{v}</member>"))
+        .collect();
+    let (status, token) = match token {
+        Some(t) => ("PartialData", format!("<NextToken>{t}</NextToken>")),
+        None => ("Complete", String::new()),
+    };
+    format!(
+        "<GetMetricDataResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\">\
+         <GetMetricDataResult><MetricDataResults><member><Id>r0</Id><Label>cpu</Label>\
+         <Timestamps>{timestamps}</Timestamps><Values>{values}</Values>\
+         <StatusCode>{status}</StatusCode></member></MetricDataResults>{token}\
+         <Messages/></GetMetricDataResult>\
+         <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetMetricDataResponse>"
+    )
+}
+
+/// Serves `pages` in order, one per connection; returns the request bodies.
+fn stub(pages: Vec<String>) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for (stream, body) in listener.incoming().zip(pages) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut request = vec![0; length];
+            reader.read_exact(&mut request).unwrap();
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&request).into_owned());
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).unwrap();
+        }
+    });
+    (port, bodies)
+}
+
+#[tokio::test]
+async fn get_metric_data_pages_are_followed_and_joined() {
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
+    let minute =
+        |m: i64| Utc.with_ymd_and_hms(2026, 1, 1, 11, 0, 0).unwrap() + Duration::minutes(m);
+    let (port, bodies) = stub(vec![
+        page(&[(minute(50), 1.0), (minute(51), 2.0)], Some("page-2")),
+        page(&[(minute(52), 3.0), (minute(53), 4.0)], None),
+    ]);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let mut source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(&config));
+    let request = MetricRequest {
+        key: MetricKey::new("web", "cpu"),
+        spec: MetricSpec {
+            source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
+                namespace: Some("AWS/EC2".into()),
+                metric_name: Some("CPUUtilization".into()),
+                dimensions: BTreeMap::new(),
+                statistic: Some("Average".into()),
+                period: std::time::Duration::from_secs(60),
+                expression: None,
+                queries: BTreeMap::new(),
+                delay_periods: 2,
+            }),
+            smoothing: Smoothing::Latest,
+            stale_after: std::time::Duration::from_secs(300),
+            max_value: None,
+            simulated_as: None,
+        },
+        since: minute(45),
+    };
+    let results = source.fetch(now, std::slice::from_ref(&request)).await;
+    let series = results[&request.key].as_ref().unwrap();
+    let values: Vec<f64> = series.points.iter().map(|p| p.value).collect();
+    assert_eq!(values, [1.0, 2.0, 3.0, 4.0]);
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 2);
+    assert!(!bodies[0].contains("NextToken"));
+    assert!(bodies[1].contains("NextToken=page-2"), "{}", bodies[1]);
+}
