@@ -92,23 +92,27 @@ fn main() {
         .expect("start ebb run");
 
     let mut rows = Vec::new();
-    // The first tick starts with its first GetMetricData call; everything
-    // before is start-up (restoring cooldowns from the activity history).
     let mut before = BTreeMap::new();
     for tick in 1..=2 {
         let (started, ended, batches, errors) =
             wait_for_tick(&log, targets * (tick - 1), targets * tick);
         eprintln!("tick {tick}: {batches} batches, {errors} records with errors");
         let after = counts(&proxy);
+        let recorded = proxy.recorded();
         if tick == 1 {
-            let recorded = proxy.recorded();
-            let first_tick = recorded
-                .iter()
-                .position(|r| r.action == "GetMetricData")
-                .unwrap_or(recorded.len());
-            before = count(&recorded[..first_tick]);
+            // Start-up reads each group's activity history (no state file
+            // yet); ticks never do.
+            before = count(
+                &recorded
+                    .iter()
+                    .filter(|r| r.action == "DescribeScalingActivities")
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
             rows.push(("start-up".to_string(), before.clone(), None));
         }
+        let cpu = cpu_seconds(child.id());
+        eprintln!("after tick {tick}: the daemon has used {cpu:.2}s of CPU");
         rows.push((
             format!("tick {tick}"),
             delta(&before, &after),
@@ -278,4 +282,20 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU time (user + system) the process has used, seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line; clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
 }
