@@ -245,6 +245,13 @@ impl Alerter {
         }
     }
 
+    /// The targets now evaluated: alerts of the others resolve.
+    pub fn retain_targets(&mut self, at: DateTime<Utc>, targets: &[String]) {
+        for event in self.engine.retain_targets(at, targets) {
+            self.dispatcher.send(event);
+        }
+    }
+
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }

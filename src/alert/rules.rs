@@ -290,6 +290,37 @@ impl RuleEngine {
         events
     }
 
+    /// Forgets targets that are no longer evaluated (their policy file was
+    /// removed): what was firing for them resolves now, since no record
+    /// will ever clear it.
+    pub fn retain_targets(&mut self, at: DateTime<Utc>, targets: &[String]) -> Vec<AlertEvent> {
+        let gone: Vec<(usize, String)> = self
+            .tracks
+            .keys()
+            .filter(|(index, target)| {
+                self.rules[*index].kind != RuleKind::PolicyReloadFailed && !targets.contains(target)
+            })
+            .cloned()
+            .collect();
+        let mut events = Vec::new();
+        for key in gone {
+            let mut track = self.tracks.remove(&key).expect("listed above");
+            let rule = &self.rules[key.0];
+            if let Some(event) = step(
+                rule,
+                &key.1,
+                &mut track,
+                Condition::Clear,
+                at,
+                self.repeat_interval,
+            ) {
+                events.push(event);
+            }
+        }
+        events.sort_by(|a, b| (&a.rule, &a.target).cmp(&(&b.rule, &b.target)));
+        events
+    }
+
     /// Evaluates the policy-reload rules: `failures` maps each policy file
     /// that failed to its error; files that were failing and are not in it
     /// now loaded, and their alerts resolve.
@@ -866,6 +897,22 @@ mod tests {
         assert!(e.policy_reload(t(3), &failures).is_empty());
         let resolved = e.policy_reload(t(4), &BTreeMap::new());
         assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+    }
+
+    #[test]
+    fn removed_targets_resolve_what_was_firing() {
+        let mut e = engine("[[rules]]\nkind = \"api-call-failed\"");
+        let mut r = record(0, 4, Action::ScaleOut);
+        r.outcome.error = Some("boom".into());
+        assert_eq!(e.observe(&r).len(), 1);
+        assert!(
+            e.retain_targets(t(1), &["web".to_string()]).is_empty(),
+            "still evaluated"
+        );
+        let resolved = e.retain_targets(t(2), &["api".to_string()]);
+        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+        assert_eq!(resolved[0].ends_at, Some(t(2)));
+        assert!(e.retain_targets(t(3), &[]).is_empty(), "forgotten");
     }
 
     #[test]

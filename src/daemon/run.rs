@@ -414,7 +414,7 @@ impl Daemon {
     }
 
     /// Tells health which targets exist and how often they are evaluated.
-    fn declare_targets(&self) {
+    fn declare_targets(&mut self) {
         let targets: Vec<(String, Duration)> = self
             .slots
             .iter()
