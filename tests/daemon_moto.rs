@@ -185,13 +185,20 @@ async fn an_unreachable_endpoint_holds_and_records_the_error() {
     let port = support::moto::free_port();
     let setup = Setup::new(&format!("http://127.0.0.1:{port}"));
     setup.write_policy("web.toml", &policy("web", 50.0, "0s"));
-    let ebb = setup.start(&[]);
+    let ebb = setup.start_with_env(&[], &[("EBB_LOG_FORMAT", "json")]);
     setup.wait_record("three failed evaluations", |_| setup.records().len() >= 3);
     for r in setup.records() {
         assert_eq!(action(&r), "hold");
         assert_eq!(r["outcome"]["applied"], false);
         let error = r["outcome"]["error"].as_str().unwrap_or("");
         assert!(error.contains("DescribeAutoScalingGroups failed"), "{r:#}");
+    }
+    // Logs are JSON, one object per line, as asked through the environment.
+    let log = ebb.stderr();
+    assert!(log.lines().count() > 0);
+    for line in log.lines() {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(event["level"].is_string(), "{line}");
     }
     assert!(ebb.stop().success(), "still running, and stops cleanly");
 }
