@@ -70,9 +70,15 @@ async fn sigkill_at_random_points_loses_nothing_and_cooldowns_hold() {
         "later evaluations held on the cooldown"
     );
     assert_eq!(desired(&asg, "web").await, 4, "one scale-out in all");
+    // A last clean start removes any temporary file a kill left behind.
+    let ebb = setup.start(&[]);
+    let seen = setup.records().len();
+    setup.wait_record("one more evaluation", |_| setup.records().len() > seen);
+    assert!(ebb.stop().success());
     let leftovers = std::fs::read_dir(setup.dir.path().join("state"))
         .map(|d| d.count())
         .unwrap_or(0);
+    assert_eq!(leftovers, 1, "only state.json is left in the state dir");
     println!(
         "crash safety: {CYCLES} SIGKILL/restart cycles ({kills_during_startup} before the first record), {} whole records, 0 torn or duplicated, state file whole {state_checks}/{state_checks} times, {} scale-out applied, cooldown held; files in the state dir: {leftovers}",
         records.len(),

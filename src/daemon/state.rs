@@ -27,6 +27,10 @@ pub struct SavedState {
     pub histories: BTreeMap<String, BTreeMap<String, LoadHistory>>,
 }
 
+/// Temporary files being written start with this; one left by a crash
+/// (killed between create and rename) is removed at the next load.
+const TEMP_PREFIX: &str = ".state.json.";
+
 /// Where the state lives.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -54,6 +58,7 @@ impl StateStore {
 
     /// The saved state; `None` when there is no file yet.
     pub fn load(&self) -> Result<Option<SavedState>, StateError> {
+        self.remove_leftovers();
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -70,7 +75,9 @@ impl StateStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| self.error(format!("cannot create the state directory: {e}")))?;
         let text = serde_json::to_vec_pretty(state).map_err(|e| self.error(e.to_string()))?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
             .map_err(|e| self.error(format!("cannot create a temporary file: {e}")))?;
         temp.write_all(&text)
             .and_then(|()| temp.as_file().sync_all())
@@ -78,6 +85,30 @@ impl StateStore {
         temp.persist(&self.path)
             .map_err(|e| self.error(format!("cannot replace: {e}")))?;
         Ok(())
+    }
+
+    /// Deletes temporary files a killed daemon left half-written. Only the
+    /// daemon that owns the state directory loads it, once at start, so none
+    /// of them is being written now.
+    fn remove_leftovers(&self) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %entry.path().display(), "removed a temporary state file left by a crash")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a leftover temporary state file")
+                    }
+                }
+            }
+        }
     }
 
     fn error(&self, message: String) -> StateError {
@@ -117,6 +148,18 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_crash_is_removed_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        store.save(&SavedState::default()).unwrap();
+        let leftover = dir.path().join(format!("{TEMP_PREFIX}abc123"));
+        std::fs::write(&leftover, "{\"version\": 0, \"targ").unwrap();
+        assert_eq!(store.load().unwrap(), Some(SavedState::default()));
+        assert!(!leftover.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
