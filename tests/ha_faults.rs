@@ -258,6 +258,18 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
                         .is_some_and(|m| m.iter().any(|m| m["status"] != "ok"))
             })
             .collect();
+        // Attempts per failed evaluation count every evaluation of the phase,
+        // as the injections do.
+        let failed_whole_phase = api
+            .iter()
+            .filter(|r| time_of(r) >= *start && time_of(r) < *end)
+            .filter(|r| {
+                !r["outcome"]["error"].is_null()
+                    || r["metrics"]
+                        .as_array()
+                        .is_some_and(|m| m.iter().any(|m| m["status"] != "ok"))
+            })
+            .count();
         let applied = in_phase
             .iter()
             .filter(|r| r["outcome"]["applied"] == true)
@@ -292,7 +304,7 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
         let attempts = match phase.only {
             // One failing call per evaluation, each retried.
             _ if last => 0.0,
-            _ => injected as f64 / failed.len().max(1) as f64,
+            _ => injected as f64 / failed_whole_phase.max(1) as f64,
         };
         if !last {
             // Throttling, 5xx, drops and timeouts are retried.
