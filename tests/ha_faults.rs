@@ -32,6 +32,18 @@ struct Phase {
     only: Option<&'static str>,
 }
 
+/// A record whose metrics were missing or stale.
+fn metric_not_ok(r: &Value) -> bool {
+    r["metrics"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|m| m["status"] != "ok"))
+}
+
+/// A record that shows the fault: an API error or data it could not get.
+fn evaluation_failed(r: &Value) -> bool {
+    !r["outcome"]["error"].is_null() || metric_not_ok(r)
+}
+
 fn time_of(r: &Value) -> DateTime<Utc> {
     r["time"].as_str().unwrap().parse().unwrap()
 }
@@ -249,26 +261,13 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
             "api was evaluated under {}",
             phase.fault.name()
         );
-        let failed: Vec<&&Value> = in_phase
-            .iter()
-            .filter(|r| {
-                !r["outcome"]["error"].is_null()
-                    || r["metrics"]
-                        .as_array()
-                        .is_some_and(|m| m.iter().any(|m| m["status"] != "ok"))
-            })
-            .collect();
+        let failed: Vec<&&Value> = in_phase.iter().filter(|r| evaluation_failed(r)).collect();
         // Attempts per failed evaluation count every evaluation of the phase,
         // as the injections do.
         let failed_whole_phase = api
             .iter()
             .filter(|r| time_of(r) >= *start && time_of(r) < *end)
-            .filter(|r| {
-                !r["outcome"]["error"].is_null()
-                    || r["metrics"]
-                        .as_array()
-                        .is_some_and(|m| m.iter().any(|m| m["status"] != "ok"))
-            })
+            .filter(|r| evaluation_failed(r))
             .count();
         let applied = in_phase
             .iter()
@@ -293,10 +292,7 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
             );
             assert_eq!(applied, 0);
             for r in &in_phase {
-                if r["metrics"]
-                    .as_array()
-                    .is_some_and(|m| m.iter().any(|m| m["status"] != "ok"))
-                {
+                if metric_not_ok(r) {
                     assert_eq!(r["action"], "hold", "scaled on missing data: {r:#}");
                 }
             }
