@@ -10,8 +10,9 @@
 //!    simulated cloud, on diurnal traces: under-provisioning timeshare
 //!    (tau_U), accuracy (theta_U) and instance-hours.
 //!
-//! `cargo bench --bench forecast` runs it in full. Under `cargo test
-//! --all-targets` it runs a small smoke pass.
+//! `cargo bench --bench forecast` runs it in full; name sections to run only
+//! those (`cargo bench --bench forecast -- timing accuracy`). Under `cargo
+//! test --all-targets` it runs a small smoke pass.
 
 use chrono::Duration;
 use ebb::forecast::backtest::{BacktestConfig, backtest, choose};
@@ -29,12 +30,23 @@ const STEP_SECS: i64 = 300;
 const LEAD: Duration = Duration::minutes(6);
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let named: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| named.is_empty() || named.contains(&section);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    timing(full);
+    if wanted("timing") {
+        timing(full);
+    }
     let traces = traces(root, full);
-    accuracy(&traces, full);
-    if full {
+    if wanted("accuracy") {
+        accuracy(&traces, full);
+    }
+    if full && wanted("scaling") {
         scaling(root, &traces);
     }
 }
