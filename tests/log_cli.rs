@@ -395,7 +395,7 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
                 p.kind == "predictive"
                     && p.detail
                         .as_ref()
-                        .and_then(|d| d["capacity"].as_u64())
+                        .and_then(|d| d["forecast_capacity"].as_u64())
                         .is_some_and(|c| c > u64::from(r.max_capacity))
             })
         })
@@ -431,7 +431,7 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
         "fires on the first such record: {first}"
     );
     assert!(
-        first.contains("policy `requests-forecast` forecasts capacity = "),
+        first.contains("policy `requests-forecast` forecasts forecast_capacity = "),
         "{first}"
     );
     assert!(

@@ -5,13 +5,46 @@
 use ebb::decision::Recommendation;
 use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
 use ebb::sim::cloud::Sample;
-use ebb::sim::run::{SimOptions, simulate};
-use ebb::sim::synth::{SynthSpec, synthesize};
+use ebb::sim::run::{SimOptions, SimReport, simulate};
+use ebb::sim::synth::{Shape, SynthSpec, synthesize};
+use ebb::sim::trace::Trace;
 use std::path::Path;
 use std::sync::Arc;
 
 fn example() -> PolicyFile {
     load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-predictive.toml")).unwrap()
+}
+
+/// The example policy, max 80, its forecast provisioning for `quantile` at
+/// the load one instance serves at 50% (target tracking's target).
+fn predictive_at(cpi: f64, quantile: f64) -> PolicyFile {
+    let mut file = example();
+    file.target.max_capacity = 80;
+    for policy in &mut file.policies {
+        if let PolicySpec::Predictive(p) = policy {
+            p.target_per_instance = 0.5 * cpi;
+            p.quantile = quantile;
+        }
+    }
+    file
+}
+
+/// Simulates `with` without its predictive policy, then as it is.
+fn alone_and_with(with: PolicyFile, trace: Arc<Trace>, cpi: f64) -> (SimReport, SimReport) {
+    let mut alone = with.clone();
+    alone
+        .policies
+        .retain(|p| !matches!(p, PolicySpec::Predictive(_)));
+    let options = SimOptions {
+        capacity_per_instance: Some(cpi),
+        baselines: false,
+        keep_decisions: true,
+        ..SimOptions::default()
+    };
+    (
+        simulate(&alone, trace.clone(), &options).unwrap(),
+        simulate(&with, trace, &options).unwrap(),
+    )
 }
 
 /// Minutes in `range` with fewer instances serving than the load needs.
@@ -30,25 +63,10 @@ fn capacity_rises_before_the_daily_peak() {
     }));
     // One instance serves 250 requests a minute at 100%: the 6,000 peak needs ~24 at 100%, ~48 at 50%.
     let cpi = 250.0;
-    let mut with = example();
-    with.target.max_capacity = 80;
-    for policy in &mut with.policies {
-        if let PolicySpec::Predictive(p) = policy {
-            p.target_per_instance = 0.5 * cpi;
-        }
-    }
-    let mut alone = with.clone();
-    alone
-        .policies
-        .retain(|p| !matches!(p, PolicySpec::Predictive(_)));
-    let options = SimOptions {
-        capacity_per_instance: Some(cpi),
-        baselines: false,
-        keep_decisions: true,
-        ..SimOptions::default()
-    };
-    let a = simulate(&alone, trace.clone(), &options).unwrap();
-    let b = simulate(&with, trace.clone(), &options).unwrap();
+    // At the 90th percentile the forecast leads target tracking by a margin
+    // that shows minute by minute; at the median it stays within target
+    // tracking's band part of the time (the surge test below uses the median).
+    let (a, b) = alone_and_with(predictive_at(cpi, 0.9), trace.clone(), cpi);
     let (sa, sb) = (&a.runs[0].samples, &b.runs[0].samples);
 
     // Day 1: not one season of history yet, the policy abstains and says why.
@@ -118,5 +136,45 @@ fn capacity_rises_before_the_daily_peak() {
         ahead > 3 * behind,
         "ahead {ahead} minutes, behind {behind} of {}",
         climb.len()
+    );
+}
+
+/// The goal, on load a forecast can know: a surge every weekday at
+/// 09:00 that reactive scaling meets a boot time late. With the forecast,
+/// under-provisioned minutes at least halve for at most 5% more
+/// instance-hours, counted from day 2 (day 1 has no history to forecast on).
+#[test]
+fn a_daily_surge_is_met_ahead_for_at_most_five_percent_more() {
+    let trace = Arc::new(synthesize(&SynthSpec {
+        shape: Shape::DailySurge,
+        days: 4,
+        ..SynthSpec::default()
+    }));
+    let cpi = 250.0;
+    let (a, b) = alone_and_with(predictive_at(cpi, 0.5), trace, cpi);
+    let (sa, sb) = (&a.runs[0].samples, &b.runs[0].samples);
+    let after_day_one = 1440..sa.len().min(sb.len());
+    let (short_alone, short_with) = (
+        short_minutes(sa, cpi, after_day_one.clone()),
+        short_minutes(sb, cpi, after_day_one.clone()),
+    );
+    let paid = |samples: &[Sample]| -> u64 {
+        samples[after_day_one.clone()]
+            .iter()
+            .map(|s| u64::from(s.running))
+            .sum()
+    };
+    let (paid_alone, paid_with) = (paid(sa), paid(sb));
+    assert!(
+        short_alone >= 10,
+        "the surge should catch target tracking out: {short_alone} minutes"
+    );
+    assert!(
+        short_with * 2 <= short_alone,
+        "under-provisioned minutes: {short_with} with the forecast vs {short_alone} without"
+    );
+    assert!(
+        paid_with as f64 <= 1.05 * paid_alone as f64,
+        "instance-minutes: {paid_with} with the forecast vs {paid_alone} without"
     );
 }

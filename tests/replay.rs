@@ -23,7 +23,7 @@ proptest! {
     #[test]
     fn every_record_of_a_simulated_run_replays_to_the_same_decision(
         seed in 0u64..1000,
-        shape in prop_oneof![Just(Shape::Diurnal), Just(Shape::Spiky), Just(Shape::Ramp)],
+        shape in prop_oneof![Just(Shape::Diurnal), Just(Shape::Spiky), Just(Shape::Ramp), Just(Shape::Seasonal), Just(Shape::DailySurge)],
         policy in prop_oneof![Just("web-cpu.toml"), Just("web-requests.toml")],
     ) {
         let file = load_file(&example(policy)).unwrap();

@@ -15,6 +15,29 @@ use crate::source::Datapoint;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+/// Ratios this close to a whole number of instances are that number: keeps
+/// float noise (4 x 1.25 = 5.000000001) from adding an instance.
+const CEIL_EPSILON: f64 = 1e-9;
+
+/// Whole instances for a demand in instances, rounded up.
+pub fn instances_for(demand: f64) -> u32 {
+    let wanted = (demand - CEIL_EPSILON).ceil().max(0.0);
+    if wanted >= u32::MAX as f64 {
+        u32::MAX
+    } else {
+        wanted as u32
+    }
+}
+
+/// Whether `ratio` (demand over current capacity) is within the tolerance
+/// band around 1, inside which a policy keeps the current capacity. The
+/// band's edges belong to it: without the epsilon, 55 against a target of 50
+/// with a 10% band (1.1 - 1.0 = 0.10000000000000009 in floating point) would
+/// scale.
+pub fn within_tolerance(ratio: f64, tolerance: f64) -> bool {
+    (ratio - 1.0).abs() <= tolerance + CEIL_EPSILON
+}
+
 /// What a policy may look at.
 #[derive(Debug, Clone)]
 pub struct PolicyInput<'a> {

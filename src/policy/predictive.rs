@@ -9,7 +9,7 @@
 //! says why; the other policies then decide alone. Everything it computed
 //! goes in the record's `detail`.
 
-use super::{HistoryRequest, Policy, PolicyInput, history_key};
+use super::{HistoryRequest, Policy, PolicyInput, history_key, instances_for, within_tolerance};
 use crate::decision::{PolicyRecord, Recommendation};
 use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose};
 use crate::forecast::history::{LoadHistory, RegularSeries};
@@ -34,9 +34,6 @@ const REFETCH_AFTER: Duration = Duration::hours(1);
 /// The long window is fetched at least this coarse (CloudWatch keeps 1-minute
 /// data 15 days; 5-minute periods also make 14 days 5x fewer datapoints).
 const LONG_WINDOW_PERIOD_SECS: u64 = 300;
-
-/// Ratios this close to a whole number of instances are that number.
-const CEIL_EPSILON: f64 = 1e-9;
 
 struct Choice {
     model: ModelKind,
@@ -67,15 +64,14 @@ pub struct Predictive {
     raised_max: Option<u32>,
 }
 
+/// The instances a load needs, unrounded: load / per instance x (1 + buffer%).
+fn demand_for(load: f64, target_per_instance: f64, buffer_percent: f64) -> f64 {
+    load / target_per_instance * (1.0 + buffer_percent / 100.0)
+}
+
 /// The capacity a load quantile needs: ceil(load / per instance x (1 + buffer%)).
 pub fn capacity_for(load: f64, target_per_instance: f64, buffer_percent: f64) -> u32 {
-    let needed = load / target_per_instance * (1.0 + buffer_percent / 100.0);
-    let wanted = (needed - CEIL_EPSILON).ceil().max(0.0);
-    if wanted >= u32::MAX as f64 {
-        u32::MAX
-    } else {
-        wanted as u32
-    }
+    instances_for(demand_for(load, target_per_instance, buffer_percent))
 }
 
 /// The max capacity AWS's `IncreaseMaxCapacity` would allow: the forecast
@@ -392,7 +388,19 @@ impl Policy for Predictive {
         }
         let (lower, upper) = forecast.interval(index, level);
         let spec = &self.spec;
-        let capacity = capacity_for(quantile, spec.target_per_instance, spec.buffer_percent);
+        let demand = demand_for(quantile, spec.target_per_instance, spec.buffer_percent);
+        let forecast_capacity = instances_for(demand);
+        // The same band target tracking keeps: without it the forecast would
+        // hold utilization exactly at target while target tracking lets it
+        // move within the band, and the larger of the two would win the
+        // whole climb, costing instances for no lower risk.
+        let desired = input.capacity.desired;
+        let capacity =
+            if desired > 0 && within_tolerance(demand / f64::from(desired), spec.tolerance) {
+                desired
+            } else {
+                forecast_capacity
+            };
         detail["model"] = json!(model);
         detail["fitted_until"] = json!(fitted_until);
         detail["forecast"] = json!({
@@ -404,6 +412,7 @@ impl Policy for Predictive {
             "lower": lower,
             "upper": upper,
         });
+        detail["forecast_capacity"] = json!(forecast_capacity);
         detail["capacity"] = json!(capacity);
         let mut reason = format!(
             "{metric} at {} (lead {} min) by {model}: p{:.0} {quantile:.2} (mean {mean:.2}) / {} per instance",
@@ -415,7 +424,13 @@ impl Policy for Predictive {
         if spec.buffer_percent > 0.0 {
             reason.push_str(&format!(" + {}%", spec.buffer_percent));
         }
-        reason.push_str(&format!(" -> {capacity}"));
+        reason.push_str(&format!(" = {demand:.2} -> {forecast_capacity}"));
+        if capacity != forecast_capacity {
+            reason.push_str(&format!(
+                ", within {:.0}% of desired {desired}: keep {desired}",
+                spec.tolerance * 100.0
+            ));
+        }
         let mut recommended = capacity;
         if capacity > self.max_capacity {
             match (spec.max_capacity_behavior, spec.max_capacity_buffer) {
@@ -506,8 +521,18 @@ warmup = "5m"
         DateTime::from_timestamp(START + minute * 60, 0).unwrap()
     }
 
-    /// Feeds minutes `from..to` of `load` and evaluates at minute `to` + 2.
+    /// Feeds `minutes` of `load` and evaluates at minute `now` with 5
+    /// instances desired.
     fn feed(p: &mut Predictive, minutes: impl Iterator<Item = i64>, now: i64) -> PolicyRecord {
+        feed_at(p, minutes, now, 5)
+    }
+
+    fn feed_at(
+        p: &mut Predictive,
+        minutes: impl Iterator<Item = i64>,
+        now: i64,
+        desired: u32,
+    ) -> PolicyRecord {
         let points: Vec<Datapoint> = minutes
             .map(|m| Datapoint {
                 time: time(m),
@@ -519,8 +544,8 @@ warmup = "5m"
         let input = PolicyInput {
             now: time(now),
             capacity: ObservedCapacity {
-                desired: 5,
-                in_service: 5,
+                desired,
+                in_service: desired,
                 warming: 0,
             },
             metrics: &metrics,
@@ -601,6 +626,23 @@ warmup = "5m"
         assert_eq!(c, capacity_for(forecast, 100.0, 0.0));
         assert!(detail["backtest"].as_array().unwrap().len() == ModelKind::ALL.len());
         assert!(r.reason.contains("-> "), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_forecast_within_the_tolerance_band_keeps_the_desired_capacity() {
+        // 04:05-04:10 on day 4: ~1707 requests a minute, 17.07 instances at 100 each.
+        let now = 3 * 1440 + 242;
+        let spec = "mode = \"forecast-and-scale\"\nquantile = 0.5";
+        let narrow = format!("{spec}\ntolerance = 0.0");
+        // (policy, desired, recommended): 17.07 is within 10% of 16, not of 12.
+        for (spec, desired, recommended) in [(spec, 16, 16), (spec, 12, 18), (&narrow, 16, 18)] {
+            let r = feed_at(&mut policy(spec), 0..now - 2, now, desired);
+            let want = Recommendation::Capacity(recommended);
+            assert_eq!(r.recommendation, want, "{spec}: {}", r.reason);
+            assert_eq!(r.detail.as_ref().unwrap()["forecast_capacity"], 18);
+            let kept = r.reason.contains("within 10% of desired 16: keep 16");
+            assert_eq!(kept, recommended == desired, "{}", r.reason);
+        }
     }
 
     #[test]

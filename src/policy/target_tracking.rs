@@ -1,6 +1,6 @@
 //! Target tracking: keep a metric near a target value, reactively.
 
-use super::{Policy, PolicyInput};
+use super::{Policy, PolicyInput, instances_for, within_tolerance};
 use crate::decision::{PolicyRecord, Recommendation};
 use crate::policy_file::{MetricType, TargetTrackingSpec};
 
@@ -9,10 +9,6 @@ use crate::policy_file::{MetricType, TargetTrackingSpec};
 pub struct TargetTracking {
     spec: TargetTrackingSpec,
 }
-
-/// Ratios this close to a whole number of instances are that number: keeps
-/// float noise (4 x 1.25 = 5.000000001) from adding an instance.
-const CEIL_EPSILON: f64 = 1e-9;
 
 impl TargetTracking {
     pub fn new(spec: TargetTrackingSpec) -> Self {
@@ -70,10 +66,7 @@ impl Policy for TargetTracking {
         } else {
             f64::INFINITY
         };
-        // The band's edges belong to it: without the epsilon, 55 against a
-        // target of 50 with a 10% band (1.1 - 1.0 = 0.10000000000000009 in
-        // floating point) would scale.
-        if (ratio - 1.0).abs() <= spec.tolerance + CEIL_EPSILON {
+        if within_tolerance(ratio, spec.tolerance) {
             return self.record(
                 Recommendation::Capacity(current),
                 format!(
@@ -84,12 +77,7 @@ impl Policy for TargetTracking {
                 ),
             );
         }
-        let wanted = (demand - CEIL_EPSILON).ceil().max(0.0);
-        let wanted = if wanted >= u32::MAX as f64 {
-            u32::MAX
-        } else {
-            wanted as u32
-        };
+        let wanted = instances_for(demand);
         if spec.disable_scale_in && wanted < current {
             return self.record(
                 Recommendation::Capacity(current),

@@ -277,6 +277,10 @@ pub struct PredictiveSpec {
     /// Extra capacity on top of the forecast, percent.
     #[serde(default)]
     pub buffer_percent: f64,
+    /// Relative band around the current desired capacity inside which the
+    /// forecast keeps it, as target tracking's tolerance.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
     #[serde(default)]
     pub mode: PredictiveMode,
     /// What to do when the forecast needs more than the target's max capacity.

@@ -183,11 +183,8 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                         format!("target value must be > 0, got {}", tt.target),
                     );
                 }
-                if !(0.0..1.0).contains(&tt.tolerance) {
-                    err(
-                        at("tolerance"),
-                        format!("must be within [0, 1), got {}", tt.tolerance),
-                    );
+                if let Some(problem) = tolerance_problem(tt.tolerance) {
+                    err(at("tolerance"), problem);
                 }
             }
             PolicySpec::Predictive(p) => validate_predictive(file, p, &mut |f, m| err(at(f), m)),
@@ -269,6 +266,11 @@ fn statistic_problem(statistic: &str) -> Option<String> {
 }
 
 /// Checks a predictive policy; `err` takes a field under the policy and a message.
+/// What is wrong with a policy's tolerance band, if anything.
+fn tolerance_problem(tolerance: f64) -> Option<String> {
+    (!(0.0..1.0).contains(&tolerance)).then(|| format!("must be within [0, 1), got {tolerance}"))
+}
+
 fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMut(&str, String)) {
     if !file.metrics.contains_key(&p.metric) {
         err(
@@ -290,6 +292,9 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
             "quantile",
             format!("must be within (0, 1), got {}", p.quantile),
         );
+    }
+    if let Some(problem) = tolerance_problem(p.tolerance) {
+        err("tolerance", problem);
     }
     if !(p.buffer_percent >= 0.0 && p.buffer_percent.is_finite()) {
         err(
@@ -386,6 +391,11 @@ name = "forecast"
                 "metric = \"requests\"\ntarget_per_instance = 5\nquantile = 1.0",
                 "policies[0].quantile",
                 "(0, 1)",
+            ),
+            (
+                "metric = \"requests\"\ntarget_per_instance = 5\ntolerance = 1.5",
+                "policies[0].tolerance",
+                "[0, 1)",
             ),
             (
                 "metric = \"requests\"\ntarget_per_instance = 5\nbuffer_percent = -1",

@@ -23,6 +23,14 @@ pub enum Shape {
     Spiky,
     /// Steady growth (a launch) under the daily cycle.
     Ramp,
+    /// The daily and weekly cycles with noise only, no bursts: the load a
+    /// forecast can know in advance.
+    Seasonal,
+    /// The seasonal load plus a surge every weekday at 09:00 UTC (a market
+    /// open, a daily send-out): as tall as the peak within 5 minutes, gone
+    /// within the hour. Regular, so a forecast knows it; too steep for
+    /// reactive scaling to follow.
+    DailySurge,
 }
 
 /// What to synthesize.
@@ -68,6 +76,7 @@ pub fn synthesize(spec: &SynthSpec) -> Trace {
     let (bursts_per_day, burst_height) = match spec.shape {
         Shape::Spiky => (6.0, 1.2),
         Shape::Diurnal | Shape::Ramp => (1.0, 0.6),
+        Shape::Seasonal | Shape::DailySurge => (0.0, 0.0),
     };
     let burst_chance = bursts_per_day / steps_per_day as f64;
     let step_minutes = spec.step.num_seconds() as f64 / 60.0;
@@ -84,6 +93,9 @@ pub fn synthesize(spec: &SynthSpec) -> Trace {
         // AR(1) noise: neighbouring minutes are alike, as real traffic is.
         wobble = 0.9 * wobble + noise.sample(&mut rng);
         let mut value = spec.peak * level * (1.0 + wobble);
+        if spec.shape == Shape::DailySurge {
+            value += spec.peak * daily_surge(time);
+        }
 
         if burst.is_none() && rng.random_bool(burst_chance.min(1.0)) {
             let rise = (rng.random_range(2.0..8.0) / step_minutes).ceil().max(1.0) as u32;
@@ -121,6 +133,21 @@ fn daily_level(time: DateTime<Utc>) -> f64 {
     let phase = 2.0 * PI * (hour - 4.0) / 24.0;
     let base = 0.5 - 0.5 * phase.cos() + 0.08 * (2.0 * phase).sin();
     0.15 + 0.85 * base.clamp(0.0, 1.0).powf(1.3)
+}
+
+/// The weekday 09:00 surge, as a share of the peak: up to 1 over 5 minutes,
+/// then down to 0 over the next 55.
+fn daily_surge(time: DateTime<Utc>) -> f64 {
+    let weekend = matches!(time.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+    if weekend || time.hour() != 9 {
+        return 0.0;
+    }
+    let minute = f64::from(time.minute()) + f64::from(time.second()) / 60.0;
+    if minute < 5.0 {
+        (minute + 1.0) / 5.0
+    } else {
+        1.0 - (minute - 5.0) / 55.0
+    }
 }
 
 fn weekly_factor(time: DateTime<Utc>) -> f64 {
@@ -182,5 +209,32 @@ mod tests {
         let first: f64 = ramp.values()[..1440].iter().sum();
         let last: f64 = ramp.values()[ramp.values().len() - 1440..].iter().sum();
         assert!(last > 1.5 * first);
+    }
+
+    #[test]
+    fn seasonal_is_the_cycle_and_noise_without_bursts() {
+        // The largest ratio of load to the noiseless cycle: noise alone stays
+        // within about 5 standard deviations (0.09 each), a burst at night
+        // adds several times the load.
+        let largest_ratio = |spec: &SynthSpec| {
+            let trace = synthesize(spec);
+            (0..trace.values().len())
+                .map(|i| {
+                    let time = trace.time_of(i);
+                    trace.values()[i] / (spec.peak * daily_level(time) * weekly_factor(time))
+                })
+                .fold(0.0, f64::max)
+        };
+        let base = SynthSpec::default();
+        let seasonal = SynthSpec {
+            shape: Shape::Seasonal,
+            ..base
+        };
+        assert!(
+            largest_ratio(&seasonal) < 1.6,
+            "{}",
+            largest_ratio(&seasonal)
+        );
+        assert!(largest_ratio(&base) > 1.6, "{}", largest_ratio(&base));
     }
 }
