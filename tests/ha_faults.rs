@@ -20,8 +20,10 @@ use support::faults::Fault;
 use support::moto::{MotoServer, create_group, desired, put_metric, sdk_config};
 use support::proxy::{Proxy, Recorded};
 
-/// How long each fault lasts.
-const PHASE: Duration = Duration::from_secs(5);
+/// How long each fault lasts: a failing evaluation takes up to 5 s (two
+/// calls, each up to its 2.5 s operation timeout), and the checks need evaluations
+/// that started well inside a phase.
+const PHASE: Duration = Duration::from_secs(10);
 /// Attempts per AWS call (the SDK retries throttling, 5xx and timeouts).
 const MAX_ATTEMPTS: usize = 3;
 

@@ -80,13 +80,28 @@ pub async fn evaluate_and_apply<A: Actuator>(
     let group = group_of(target, groups);
     match group {
         Ok(group) => {
-            let mut record = target.evaluate(now, fetched, group);
+            let mut record = without_stalling_others(|| target.evaluate(now, fetched, group));
             apply(actuator, target, &mut record, dry_run).await;
             let mut records = vec![record];
             records.extend(target.evaluate_shadows(now, fetched, group));
             records
         }
         Err(error) => vec![target.unavailable(now, error)],
+    }
+}
+
+/// Runs an evaluation, which may fit forecast models (the predictive
+/// policy's daily backtest takes about half a second), without stalling the
+/// other tasks on this worker thread: the lease keeper and other targets'
+/// Auto Scaling calls move to another worker meanwhile. On a current-thread
+/// runtime (the simulator, tests) there is no other worker to move to.
+fn without_stalling_others<T>(evaluate: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(evaluate)
+        }
+        _ => evaluate(),
     }
 }
 
@@ -117,7 +132,7 @@ pub fn evaluate_standby(
     let group = group_of(target, groups);
     let mut records = match group {
         Ok(group) => {
-            let mut record = target.evaluate(now, fetched, group);
+            let mut record = without_stalling_others(|| target.evaluate(now, fetched, group));
             record.outcome = Outcome {
                 applied: false,
                 dry_run: true,
@@ -527,5 +542,37 @@ mod tests {
                 .unwrap()
                 .contains("Throttling")
         );
+    }
+
+    /// On a one-worker runtime, a task that is ready to run still runs while
+    /// an evaluation blocks: the blocked evaluation waits for it, up to 10 s.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_long_evaluation_does_not_stall_other_tasks() {
+        let (started, mut evaluation_started) = tokio::sync::mpsc::unbounded_channel();
+        let (answer, other_task_ran) = std::sync::mpsc::channel();
+        let other = tokio::spawn(async move {
+            evaluation_started.recv().await;
+            answer.send(()).unwrap();
+        });
+        let evaluation = tokio::spawn(async move {
+            without_stalling_others(|| {
+                started.send(()).unwrap();
+                other_task_ran.recv_timeout(std::time::Duration::from_secs(10))
+            })
+        });
+        assert!(
+            evaluation.await.unwrap().is_ok(),
+            "the other task never ran"
+        );
+        other.await.unwrap();
+    }
+
+    #[test]
+    fn outside_a_multi_thread_runtime_the_evaluation_just_runs() {
+        assert_eq!(without_stalling_others(|| 7), 7);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(runtime.block_on(async { without_stalling_others(|| 8) }), 8);
     }
 }
