@@ -5,7 +5,8 @@
 //! 1. combine: the largest capacity recommendation (scale out on the largest,
 //!    scale in only when every policy agrees);
 //! 2. missing data: never scale in when a policy lacks data; with
-//!    `on_missing_data = "hold"`, do not scale out either;
+//!    `on_missing_data = "hold"`, do not scale out either, except to a
+//!    schedule's capacity (a schedule needs no data);
 //! 3. bounds: clamp to [min, max];
 //! 4. stabilization: scale in only to the highest proposal within the window;
 //! 5. warm-up: no scale-in while instances are still warming up;
@@ -20,6 +21,7 @@
 use crate::decision::{
     Action, GovernorRule, GovernorStep, ObservedCapacity, PolicyRecord, Recommendation,
 };
+use crate::policy::schedule;
 use crate::policy_file::{GovernorSpec, MissingDataAction, StepLimit};
 use crate::signal::to_chrono;
 use chrono::{DateTime, Utc};
@@ -139,11 +141,30 @@ impl Governor {
                     format!("no data for {who}: never scale in on missing data"),
                 );
             } else if proposal > current && self.spec.on_missing_data == MissingDataAction::Hold {
-                proposal = step(
-                    GovernorRule::MissingData,
-                    current,
-                    format!("no data for {who}: on_missing_data = hold"),
-                );
+                // Data-driven scale-out waits for the data; a scheduled floor
+                // does not depend on any, so it still applies.
+                let scheduled = policies
+                    .iter()
+                    .filter(|p| p.kind == schedule::KIND)
+                    .filter_map(|p| match p.recommendation {
+                        Recommendation::Capacity(c) if c > current => Some((c, p.name.as_str())),
+                        _ => None,
+                    })
+                    .max_by_key(|(c, _)| *c);
+                proposal = match scheduled {
+                    Some((c, name)) => step(
+                        GovernorRule::MissingData,
+                        c,
+                        format!(
+                            "no data for {who}: on_missing_data = hold, but schedule {name} needs no data: {c}"
+                        ),
+                    ),
+                    None => step(
+                        GovernorRule::MissingData,
+                        current,
+                        format!("no data for {who}: on_missing_data = hold"),
+                    ),
+                };
             }
         }
 
@@ -429,6 +450,30 @@ mod tests {
         let v = decide(plain(), 5, &policies);
         assert_eq!((v.desired, v.action), (5, Action::Hold));
         assert!(v.reason.contains("on_missing_data = hold"), "{}", v.reason);
+    }
+
+    #[test]
+    fn on_missing_data_hold_still_scales_out_to_a_schedule() {
+        let scheduled = |capacity| PolicyRecord {
+            kind: schedule::KIND.into(),
+            ..wants("business-hours", Recommendation::Capacity(capacity))
+        };
+        let policies = vec![
+            wants("cpu", Recommendation::MissingData),
+            wants("requests", Recommendation::Capacity(12)),
+            scheduled(8),
+        ];
+        let v = decide(plain(), 5, &policies);
+        assert_eq!((v.desired, v.action), (8, Action::ScaleOut), "{}", v.reason);
+        assert!(
+            v.reason.contains("schedule business-hours needs no data"),
+            "{}",
+            v.reason
+        );
+        // A schedule below the current capacity scales nothing in.
+        let policies = vec![wants("cpu", Recommendation::MissingData), scheduled(3)];
+        let v = decide(plain(), 5, &policies);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
     }
 
     #[test]
@@ -899,7 +944,8 @@ mod tests {
                 if current <= max {
                     prop_assert!(v.desired >= current, "{current} -> {}", v.desired);
                 }
-                // With `hold`, a group within its bounds does not move at all.
+                // With `hold`, a group within its bounds does not move at all
+                // (these policies are no schedules, which need no data).
                 if spec.on_missing_data == MissingDataAction::Hold && (min..=max).contains(&current) {
                     prop_assert_eq!(v.desired, current);
                 }

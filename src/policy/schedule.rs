@@ -6,6 +6,9 @@ use crate::policy_file::{ScheduleSpec, ScheduleWindow, hhmm};
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 
+/// The `kind` of a schedule's records: the governor knows schedules need no data.
+pub const KIND: &str = "schedule";
+
 /// A parsed schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -160,7 +163,7 @@ impl Policy for Schedule {
         };
         PolicyRecord {
             name: self.name.clone(),
-            kind: "schedule".into(),
+            kind: KIND.into(),
             recommendation,
             reason,
             detail: None,
