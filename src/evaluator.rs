@@ -423,7 +423,14 @@ pub(crate) mod tests {
     /// A CPU target-tracking policy file (target 50%, bounds [1, 20]) with
     /// `governor` as its governor table and `mode`.
     pub(crate) fn policy_file(group: &str, mode: &str, governor: &str) -> PolicyFile {
-        let text = format!(
+        let text = policy_text(group, mode, governor);
+        crate::policy_file::parse_str(&text, std::path::Path::new("test.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The text of a policy file: CPU target tracking at 50 on `group`.
+    pub(crate) fn policy_text(group: &str, mode: &str, governor: &str) -> String {
+        format!(
             r#"
 [target]
 group = "{group}"
@@ -448,9 +455,7 @@ target = 50.0
 [governor]
 {governor}
 "#
-        );
-        crate::policy_file::parse_str(&text, std::path::Path::new("test.toml"))
-            .unwrap_or_else(|e| panic!("{e}"))
+        )
     }
 
     /// Cooldowns of ten minutes; stabilization and warm-up off.

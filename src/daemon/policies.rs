@@ -2,7 +2,7 @@
 //! file does not take the others down on a reload.
 
 use crate::evaluator::TargetEvaluator;
-use crate::policy_file::{PolicyFile, PolicyFileError, load_file, load_shadows};
+use crate::policy_file::{PolicyFile, PolicyFileError, load_with_shadows, toml_files_in};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -34,51 +34,37 @@ pub struct DirContents {
 /// Loads every `*.toml` file of `dir`, sorted by name. Only an unreadable
 /// directory is an error; each bad file is reported in `invalid`.
 pub fn read_dir(dir: &Path) -> Result<DirContents, PolicyFileError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| PolicyFileError {
+    let paths = toml_files_in(dir).map_err(|e| PolicyFileError {
         file: dir.to_path_buf(),
         field: None,
         line: None,
         message: format!("cannot read the policy directory: {e}"),
     })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
     let mut contents = DirContents::default();
     for path in paths {
-        let loaded = load_file(&path).and_then(|file| {
-            let shadows = load_shadows(&path, &file)?
-                .into_iter()
-                .map(|(candidate, shadow)| {
-                    let name = candidate
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                    (name, shadow)
-                })
-                .collect();
-            Ok((file, shadows))
-        });
-        match loaded {
-            Ok((file, shadows)) => {
-                let group = file.target.group.clone();
+        match load_with_shadows(&path) {
+            Ok(loaded) => {
+                let group = loaded.file.target.group.clone();
                 if let Some(other) = contents.valid.get(&group) {
-                    let error = PolicyFileError {
-                        file: path.clone(),
-                        field: Some("target.group".into()),
-                        line: None,
-                        message: format!(
-                            "group `{group}` is already targeted by {}",
-                            other.path.display()
-                        ),
-                    };
-                    contents.invalid.insert(path, vec![error]);
+                    contents
+                        .invalid
+                        .insert(path, vec![loaded.group_taken_by(&other.path)]);
                 } else {
+                    let shadows = loaded
+                        .shadows
+                        .into_iter()
+                        .map(|(candidate, shadow)| {
+                            let name = candidate
+                                .file_name()
+                                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                            (name, shadow)
+                        })
+                        .collect();
                     contents.valid.insert(
                         group,
                         LoadedPolicy {
                             path,
-                            file,
+                            file: loaded.file,
                             shadows,
                         },
                     );
@@ -90,4 +76,45 @@ pub fn read_dir(dir: &Path) -> Result<DirContents, PolicyFileError> {
         }
     }
     Ok(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluator::tests::policy_text;
+
+    #[test]
+    fn each_bad_file_is_reported_with_its_line_and_the_good_ones_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = policy_text("web", "active", "");
+        std::fs::write(dir.path().join("a-web.toml"), &web).unwrap();
+        // The same group again: refused, pointing at its `group` line.
+        std::fs::write(dir.path().join("b-web-again.toml"), &web).unwrap();
+        std::fs::write(
+            dir.path().join("c-api.toml"),
+            policy_text("api", "active", "").replace("target = 50.0", "target = -5.0"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+
+        let contents = read_dir(dir.path()).unwrap();
+        assert_eq!(contents.valid.keys().collect::<Vec<_>>(), ["web"]);
+        assert_eq!(contents.invalid.len(), 2);
+        let again = &contents.invalid[&dir.path().join("b-web-again.toml")][0];
+        assert_eq!(again.field.as_deref(), Some("target.group"));
+        assert_eq!(again.line, Some(3));
+        assert!(again.message.contains("a-web.toml"), "{again}");
+        let api = &contents.invalid[&dir.path().join("c-api.toml")][0];
+        assert_eq!(api.field.as_deref(), Some("policies[0].target"));
+        assert_eq!(api.line, Some(20), "{api}");
+    }
+
+    #[test]
+    fn an_unreadable_directory_is_the_only_error() {
+        let err = read_dir(Path::new("/nonexistent/ebb-policies")).unwrap_err();
+        assert!(
+            err.message.contains("cannot read the policy directory"),
+            "{err}"
+        );
+    }
 }

@@ -179,6 +179,67 @@ fn load_located(path: &Path) -> Result<(PolicyFile, Spans), LoadError> {
 }
 
 /// Loads every `*.toml` file in a directory, sorted by name.
+/// The `*.toml` files of a directory, sorted by name.
+pub fn toml_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// A valid policy file and its shadow candidates.
+#[derive(Debug)]
+pub struct LoadedWithShadows {
+    pub path: PathBuf,
+    pub file: PolicyFile,
+    /// (candidate's path, candidate policy).
+    pub shadows: Vec<(PathBuf, PolicyFile)>,
+    spans: Spans,
+}
+
+impl LoadedWithShadows {
+    /// The error for this file when `other` already targets its group.
+    pub fn group_taken_by(&self, other: &Path) -> PolicyFileError {
+        PolicyFileError {
+            file: self.path.clone(),
+            field: Some("target.group".into()),
+            line: self.spans.line_of("target.group"),
+            message: format!(
+                "group `{}` is already targeted by {}",
+                self.file.target.group,
+                other.display()
+            ),
+        }
+    }
+}
+
+/// Loads one policy file and the shadow candidates it names: a file whose
+/// candidates are wrong is refused, by `ebb check` and the daemon alike.
+pub fn load_with_shadows(path: &Path) -> Result<LoadedWithShadows, LoadError> {
+    let (file, spans) = load_located(path)?;
+    let shadows = load_shadows(path, &file).map_err(|LoadError(errors)| {
+        LoadError(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    if e.file == path && e.line.is_none() {
+                        e.line = e.field.as_deref().and_then(|f| spans.line_of(f));
+                    }
+                    e
+                })
+                .collect(),
+        )
+    })?;
+    Ok(LoadedWithShadows {
+        path: path.to_path_buf(),
+        file,
+        shadows,
+        spans,
+    })
+}
+
 pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, PolicyFile)>, LoadError> {
     load_paths(&[dir.to_path_buf()])
 }
@@ -191,23 +252,14 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
     let mut errors = Vec::new();
     for path in paths {
         if path.is_dir() {
-            match std::fs::read_dir(path) {
-                Ok(entries) => {
-                    let mut found: Vec<PathBuf> = entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                        .collect();
-                    found.sort();
-                    if found.is_empty() {
-                        errors.push(PolicyFileError {
-                            file: path.clone(),
-                            field: None,
-                            line: None,
-                            message: "no policy files (*.toml) in this directory".into(),
-                        });
-                    }
-                    files.extend(found);
-                }
+            match toml_files_in(path) {
+                Ok(found) if found.is_empty() => errors.push(PolicyFileError {
+                    file: path.clone(),
+                    field: None,
+                    line: None,
+                    message: "no policy files (*.toml) in this directory".into(),
+                }),
+                Ok(found) => files.extend(found),
                 Err(e) => errors.push(PolicyFileError {
                     file: path.clone(),
                     field: None,
@@ -221,34 +273,15 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
     }
     let mut loaded: Vec<(PathBuf, PolicyFile)> = Vec::new();
     for file in files {
-        match load_located(&file) {
-            Ok((policy, spans)) => {
-                // The daemon refuses a file whose shadow candidates are
-                // wrong: so does `ebb check`.
-                if let Err(LoadError(shadow_errors)) = load_shadows(&file, &policy) {
-                    errors.extend(shadow_errors.into_iter().map(|mut e| {
-                        if e.file == file && e.line.is_none() {
-                            e.line = e.field.as_deref().and_then(|f| spans.line_of(f));
-                        }
-                        e
-                    }));
-                }
+        match load_with_shadows(&file) {
+            Ok(policy) => {
                 if let Some((other, _)) = loaded
                     .iter()
-                    .find(|(_, p)| p.target.group == policy.target.group)
+                    .find(|(_, p)| p.target.group == policy.file.target.group)
                 {
-                    errors.push(PolicyFileError {
-                        file: file.clone(),
-                        field: Some("target.group".into()),
-                        line: spans.line_of("target.group"),
-                        message: format!(
-                            "group `{}` is already targeted by {}",
-                            policy.target.group,
-                            other.display()
-                        ),
-                    });
+                    errors.push(policy.group_taken_by(other));
                 } else {
-                    loaded.push((file, policy));
+                    loaded.push((file, policy.file));
                 }
             }
             Err(LoadError(mut e)) => errors.append(&mut e),

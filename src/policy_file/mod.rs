@@ -21,7 +21,8 @@ use std::time::Duration;
 
 pub use http_sources::{Aggregate, HttpAuth, PrometheusQuery, ScrapeMetric, ScrapeValue};
 pub use load::{
-    LoadError, PolicyFileError, load_dir, load_file, load_paths, load_shadows, parse_str,
+    LoadError, LoadedWithShadows, PolicyFileError, load_dir, load_file, load_paths, load_shadows,
+    load_with_shadows, parse_str, toml_files_in,
 };
 
 /// One scaling target and everything ebb needs to size it.
