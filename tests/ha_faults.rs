@@ -50,27 +50,6 @@ fn time_of(r: &Value) -> DateTime<Utc> {
     r["time"].as_str().unwrap().parse().unwrap()
 }
 
-fn alerts(extra_url: &str) -> String {
-    format!(
-        r#"
-[alerts]
-repeat_interval = "1h"
-
-[[alerts.rules]]
-kind = "api-call-failed"
-
-[[alerts.rules]]
-kind = "metric-stale"
-evaluations = 1
-
-[[alerts.sinks]]
-kind = "webhook"
-name = "hook"
-url = "{extra_url}"
-"#
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() {
     let Some(moto) = MotoServer::start() else {
@@ -132,7 +111,16 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
     };
     let proxy = Proxy::start_with_faults(moto.port, rule);
 
-    let setup = Setup::with_extra(&proxy.url(), &alerts(&hook.url("/hook")));
+    let setup = Setup::with_extra(
+        &proxy.url(),
+        &webhook_alerts(
+            &[
+                "kind = \"api-call-failed\"",
+                "kind = \"metric-stale\"\nevaluations = 1",
+            ],
+            &hook.url("/hook"),
+        ),
+    );
     setup.write_policy("web.toml", &policy("web", 50.0, "0s"));
     let api = policy("api", 50.0, "0s").replace(
         "interval = \"1s\"",

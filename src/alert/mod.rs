@@ -22,7 +22,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use queue::{AlertMetrics, Dispatcher};
-pub use rules::{Rule, RuleEngine, RuleKind};
+pub use rules::{Rule, RuleEngine, RuleKind, SavedAlerts};
 pub use sinks::{Secret, SecretSource, Sink, SinkKind};
 
 /// How urgent an alert is; sinks can ignore what is below their minimum.
@@ -250,6 +250,16 @@ impl Alerter {
         for event in self.engine.retain_targets(at, targets) {
             self.dispatcher.send(event);
         }
+    }
+
+    /// What the rules remember, to save across restarts.
+    pub fn saved(&self) -> SavedAlerts {
+        self.engine.saved()
+    }
+
+    /// Takes back what the rules remembered before a restart.
+    pub fn restore(&mut self, saved: &SavedAlerts) {
+        self.engine.restore(saved);
     }
 
     pub fn dispatcher(&self) -> &Dispatcher {

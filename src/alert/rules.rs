@@ -197,9 +197,10 @@ enum Condition {
     Clear,
 }
 
-/// What a rule remembers about one target.
-#[derive(Debug, Default)]
-struct Track {
+/// What a rule remembers about one target; saved in the daemon's state file
+/// so a restart neither fires again what was firing nor forgets to resolve it.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Track {
     /// When the current run of the condition started (stale, pinned).
     since: Option<DateTime<Utc>>,
     /// Consecutive evaluations the condition held (stale).
@@ -209,13 +210,16 @@ struct Track {
     firing: Option<Firing>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Firing {
     starts_at: DateTime<Utc>,
     last_sent: DateTime<Utc>,
     summary: String,
     description: String,
 }
+
+/// Saved rule state: by rule name, then target (or policy file).
+pub type SavedAlerts = BTreeMap<String, BTreeMap<String, Track>>;
 
 /// Runs every rule on every record and remembers what is firing.
 pub struct RuleEngine {
@@ -257,6 +261,31 @@ impl RuleEngine {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// What every rule remembers, by rule name then target, to save.
+    pub fn saved(&self) -> SavedAlerts {
+        let mut saved = SavedAlerts::new();
+        for ((index, target), track) in &self.tracks {
+            if *track == Track::default() {
+                continue;
+            }
+            saved
+                .entry(self.rules[*index].name.clone())
+                .or_default()
+                .insert(target.clone(), track.clone());
+        }
+        saved
+    }
+
+    /// Takes back what was saved, matching rules by name; what a rule that
+    /// is no longer configured remembered is dropped.
+    pub fn restore(&mut self, saved: &SavedAlerts) {
+        for (index, rule) in self.rules.iter().enumerate() {
+            for (target, track) in saved.get(&rule.name).into_iter().flatten() {
+                self.tracks.insert((index, target.clone()), track.clone());
+            }
+        }
     }
 
     /// Evaluates every rule on a live record and returns the events due.
@@ -747,6 +776,34 @@ mod tests {
         assert_eq!(resolved[0].starts_at, t(0));
         assert_eq!(resolved[0].ends_at, Some(t(32)));
         assert!(e.observe(&record(33, 4, Action::Hold)).is_empty());
+    }
+
+    #[test]
+    fn saved_state_carries_what_is_firing_to_a_new_engine_by_rule_name() {
+        let rules = "[[rules]]\nkind = \"api-call-failed\"\n[[rules]]\nkind = \"external-change\"";
+        let mut before = engine(rules);
+        let mut failed = record(0, 4, Action::ScaleOut);
+        failed.outcome.error = Some("SetDesiredCapacity failed: throttled".into());
+        assert_eq!(before.observe(&failed).len(), 1);
+        let saved = before.saved();
+        // Through the state file's JSON and back.
+        let saved: SavedAlerts =
+            serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+        assert!(saved["api-call-failed"].contains_key("web"), "{saved:?}");
+
+        // The same rule, now second in the list: matched by name.
+        let mut after =
+            engine("[[rules]]\nkind = \"external-change\"\n[[rules]]\nkind = \"api-call-failed\"");
+        after.restore(&saved);
+        assert!(after.observe(&failed).is_empty(), "not fired again");
+        let resolved = after.observe(&record(1, 4, Action::Hold));
+        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+        assert_eq!(resolved[0].starts_at, t(0));
+
+        // A rule no longer configured: what it remembered is dropped.
+        let mut other = engine("[[rules]]\nkind = \"external-change\"");
+        other.restore(&saved);
+        assert!(other.saved().is_empty(), "{:?}", other.saved());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! each time its loop goes round ([`Operations::beat`]), and at shutdown.
 //! None of these calls waits on the network.
 
-use crate::alert::{AlertConfigError, Alerter, AlertsConfig};
+use crate::alert::{AlertConfigError, Alerter, AlertsConfig, SavedAlerts};
 use crate::clock::SystemClock;
 use crate::decision::DecisionRecord;
 use crate::telemetry::systemd::{self, Heartbeat};
@@ -89,6 +89,16 @@ impl Operations {
     pub fn observe(&mut self, record: &DecisionRecord, took: Duration) {
         self.telemetry.observe(record, took);
         self.alerter.observe(record);
+    }
+
+    /// What the alert rules remember, to save across restarts.
+    pub fn saved_alerts(&self) -> SavedAlerts {
+        self.alerter.saved()
+    }
+
+    /// Takes back what the alert rules remembered before a restart.
+    pub fn restore_alerts(&mut self, saved: &SavedAlerts) {
+        self.alerter.restore(saved);
     }
 
     /// Takes in the result of a policy reload: each policy file that failed,

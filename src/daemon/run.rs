@@ -142,7 +142,8 @@ impl Daemon {
         };
         let have_state_file = saved.is_some();
         let saved = saved.unwrap_or_default();
-        let ops = Operations::start(&config.alerts, &config.telemetry).await?;
+        let mut ops = Operations::start(&config.alerts, &config.telemetry).await?;
+        ops.restore_alerts(&saved.alerts);
         let election = match &config.leader_election {
             Some(settings) => Some(start_election(&config, settings).await?),
             None => None,
@@ -394,6 +395,11 @@ impl Daemon {
     }
 
     fn save_state(&mut self) {
+        let alerts = self.ops.saved_alerts();
+        if alerts != self.saved.alerts {
+            self.saved.alerts = alerts;
+            self.state_dirty = true;
+        }
         if !self.state_dirty {
             return;
         }

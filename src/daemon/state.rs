@@ -1,13 +1,15 @@
 //! The state kept across restarts: each target's governor state (last scaling
 //! times and direction, recent recommendations, the capacity ebb last set),
-//! so a restart resets no cooldown or stabilization window, and the load
+//! so a restart resets no cooldown or stabilization window; the load
 //! histories predictive policies learn from, so a restart does not refetch
-//! weeks of data.
+//! weeks of data; and what the alert rules remember, so a restart neither
+//! notifies again what was firing nor forgets to resolve it.
 //!
 //! One JSON file, `state.json` in the state directory, replaced atomically:
 //! written to a temporary file in the same directory, synced, then renamed
 //! over the old one. A crash leaves either the old file or the new one.
 
+use crate::alert::SavedAlerts;
 use crate::forecast::history::LoadHistory;
 use crate::governor::GovernorState;
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,9 @@ pub struct SavedState {
     /// By target, then by policy name.
     #[serde(default)]
     pub histories: BTreeMap<String, BTreeMap<String, LoadHistory>>,
+    /// By alert rule name, then target.
+    #[serde(default)]
+    pub alerts: SavedAlerts,
 }
 
 /// Temporary files being written start with this; one left by a crash

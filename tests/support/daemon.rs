@@ -49,6 +49,18 @@ warmup = "0s"
     )
 }
 
+/// An `[alerts]` section: `rules` (TOML `[[alerts.rules]]` bodies) sent to
+/// one webhook at `url`, repeated at most hourly.
+pub fn webhook_alerts(rules: &[&str], url: &str) -> String {
+    let rules: String = rules
+        .iter()
+        .map(|rule| format!("\n[[alerts.rules]]\n{rule}\n"))
+        .collect();
+    format!(
+        "\n[alerts]\nrepeat_interval = \"1h\"\n{rules}\n[[alerts.sinks]]\nkind = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\n"
+    )
+}
+
 /// A directory with a daemon config and a policy directory.
 pub struct Setup {
     pub dir: tempfile::TempDir,
