@@ -1,13 +1,12 @@
 //! A load metric's history at a fixed step, as the predictive policy keeps
 //! it: datapoints averaged into step-long buckets, a bounded window, short
-//! gaps bridged, long ones reported, and a JSON form to persist across
-//! restarts so the daemon does not refetch two weeks of data.
+//! gaps bridged, long ones reported, and a serde form the daemon keeps in
+//! its state file so a restart does not refetch two weeks of data.
 
 use crate::source::Datapoint;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Gaps up to this many missing buckets are bridged by linear
 /// interpolation (CloudWatch and the traces both drop a period now and
@@ -54,32 +53,6 @@ impl RegularSeries {
     pub fn time_of(&self, index: usize) -> DateTime<Utc> {
         self.start + chrono::Duration::seconds(self.step_secs * index as i64)
     }
-}
-
-/// Why a history could not be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryFileError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a load history: {source}")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
-    #[error("{path} holds a history at a {found}s step, the policy uses {expected}s")]
-    Step {
-        path: String,
-        found: i64,
-        expected: i64,
-    },
 }
 
 impl LoadHistory {
@@ -187,47 +160,12 @@ impl LoadHistory {
         })
     }
 
-    /// Reads a history saved by [`LoadHistory::save`], checking it is at
-    /// `step_secs`; the window is taken from the caller (the policy file
-    /// may have changed it).
-    pub fn load(
-        path: &Path,
-        step_secs: i64,
-        window_secs: i64,
-    ) -> Result<LoadHistory, HistoryFileError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| HistoryFileError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let mut history: LoadHistory =
-            serde_json::from_str(&text).map_err(|source| HistoryFileError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
-        if history.step_secs != step_secs {
-            return Err(HistoryFileError::Step {
-                path: shown,
-                found: history.step_secs,
-                expected: step_secs,
-            });
-        }
-        history.window_secs = window_secs;
-        history.ingest(&[], 1.0);
-        Ok(history)
-    }
-
-    /// Writes the history to `path` atomically (a temporary file, then a rename).
-    pub fn save(&self, path: &Path) -> Result<(), HistoryFileError> {
-        let shown = path.display().to_string();
-        let write = |source| HistoryFileError::Write {
-            path: shown.clone(),
-            source,
-        };
-        let text = serde_json::to_string(self).expect("a history always serialises");
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, text).map_err(write)?;
-        std::fs::rename(&temporary, path).map_err(write)
+    /// This history kept over `window_secs` instead of the window it was
+    /// saved with (the policy file may have changed it since).
+    pub fn with_window(mut self, window_secs: i64) -> LoadHistory {
+        self.window_secs = window_secs;
+        self.ingest(&[], 1.0);
+        self
     }
 }
 
@@ -305,20 +243,11 @@ mod tests {
     }
 
     #[test]
-    fn saves_and_loads_and_refuses_another_step() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("history.json");
+    fn a_shorter_window_drops_what_falls_outside_it() {
         let mut h = LoadHistory::new(60, 86_400);
-        h.ingest(&(0..5).map(|m| at(m, m as f64)).collect::<Vec<_>>(), 1.0);
-        h.save(&path).unwrap();
-        let back = LoadHistory::load(&path, 60, 86_400).unwrap();
-        assert_eq!(back, h);
-        let err = LoadHistory::load(&path, 300, 86_400).unwrap_err();
-        assert!(err.to_string().contains("60s step"), "{err}");
-        std::fs::write(&path, "{").unwrap();
-        assert!(matches!(
-            LoadHistory::load(&path, 60, 86_400),
-            Err(HistoryFileError::Parse { .. })
-        ));
+        h.ingest(&(0..30).map(|m| at(m, 1.0)).collect::<Vec<_>>(), 1.0);
+        let narrowed = h.clone().with_window(600);
+        assert!(narrowed.series().unwrap().values.len() <= 10);
+        assert_eq!(narrowed.latest(), h.latest());
     }
 }

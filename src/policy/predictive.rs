@@ -304,7 +304,7 @@ impl Policy for Predictive {
                 self.history.step_secs()
             ));
         }
-        self.history = history;
+        self.history = history.with_window(self.spec.history.as_secs() as i64);
         self.choice = None;
         self.fit = None;
         Ok(())
