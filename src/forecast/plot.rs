@@ -1,7 +1,7 @@
 //! Draws a forecast as an SVG: the recent history, the forecast mean, the
 //! provisioned quantile and the prediction interval as a band.
 
-use super::report::ForecastReport;
+use super::report::{ForecastPoint, ForecastReport};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -21,6 +21,15 @@ pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), Str
         .map(|(i, v)| ((i as f64 - shown as f64) * hours_per_step, *v))
         .collect();
     let ahead = |i: usize| i as f64 * hours_per_step;
+    // One figure of the forecast, as (hours ahead, value) points.
+    let forecast_line = |value: fn(&ForecastPoint) -> f64| -> Vec<(f64, f64)> {
+        report
+            .forecast
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (ahead(i), value(p)))
+            .collect()
+    };
     let top = past
         .iter()
         .map(|p| p.1)
@@ -49,20 +58,8 @@ pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), Str
         .draw()
         .map_err(|e| fail(&e))?;
 
-    let band: Vec<(f64, f64)> = report
-        .forecast
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (ahead(i), p.upper))
-        .chain(
-            report
-                .forecast
-                .iter()
-                .enumerate()
-                .rev()
-                .map(|(i, p)| (ahead(i), p.lower)),
-        )
-        .collect();
+    let mut band = forecast_line(|p| p.upper);
+    band.extend(forecast_line(|p| p.lower).into_iter().rev());
     let blue = RGBColor(31, 119, 180);
     let orange = RGBColor(255, 127, 14);
     chart
@@ -78,24 +75,13 @@ pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), Str
         .label("history")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], blue));
     chart
-        .draw_series(LineSeries::new(
-            report
-                .forecast
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (ahead(i), p.mean)),
-            &orange,
-        ))
+        .draw_series(LineSeries::new(forecast_line(|p| p.mean), &orange))
         .map_err(|e| fail(&e))?
         .label("forecast mean")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], orange));
     chart
         .draw_series(LineSeries::new(
-            report
-                .forecast
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (ahead(i), p.quantile)),
+            forecast_line(|p| p.quantile),
             RED.stroke_width(1),
         ))
         .map_err(|e| fail(&e))?
