@@ -83,15 +83,17 @@ pub async fn evaluate_and_apply<A: Actuator>(
             let mut record = without_stalling_others(|| target.evaluate(now, fetched, group));
             apply(actuator, target, &mut record, dry_run).await;
             let mut records = vec![record];
-            records.extend(target.evaluate_shadows(now, fetched, group));
+            records.extend(without_stalling_others(|| {
+                target.evaluate_shadows(now, fetched, group)
+            }));
             records
         }
         Err(error) => vec![target.unavailable(now, error)],
     }
 }
 
-/// Runs an evaluation, which may fit forecast models (the predictive
-/// policy's daily backtest takes about half a second), without stalling the
+/// Runs evaluations (live, shadow, standby), which may fit forecast models (the
+/// predictive policy's daily backtest takes about half a second), without stalling the
 /// other tasks on this worker thread: the lease keeper and other targets'
 /// Auto Scaling calls move to another worker meanwhile. On a current-thread
 /// runtime (the simulator, tests) there is no other worker to move to.
@@ -131,8 +133,8 @@ pub fn evaluate_standby(
 ) -> Vec<DecisionRecord> {
     let group = group_of(target, groups);
     let mut records = match group {
-        Ok(group) => {
-            let mut record = without_stalling_others(|| target.evaluate(now, fetched, group));
+        Ok(group) => without_stalling_others(|| {
+            let mut record = target.evaluate(now, fetched, group);
             record.outcome = Outcome {
                 applied: false,
                 dry_run: true,
@@ -142,7 +144,7 @@ pub fn evaluate_standby(
             let mut records = vec![record];
             records.extend(target.evaluate_shadows(now, fetched, group));
             records
-        }
+        }),
         Err(error) => vec![target.unavailable(now, error)],
     };
     records[0].role = RecordRole::Standby;
