@@ -19,7 +19,7 @@ use ebb::forecast::backtest::{BacktestConfig, backtest, choose};
 use ebb::forecast::report::History;
 use ebb::forecast::{ModelKind, Seasons};
 use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
-use ebb::sim::run::{SimOptions, simulate};
+use ebb::sim::run::{SimOptions, default_capacity_per_instance, simulate};
 use ebb::sim::synth::{Shape, SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
 use std::path::{Path, PathBuf};
@@ -278,7 +278,7 @@ fn scaling(root: &Path, traces: &[(String, Trace)]) {
     {
         // 14 days at most: the simulated run is minute by minute.
         let trace = Arc::new(last_days(trace, 14));
-        let Some(cpi) = capacity_per_instance(&trace, base.target.max_capacity) else {
+        let Some(cpi) = default_capacity_per_instance(&trace, base.target.max_capacity) else {
             continue;
         };
         // Each "+ predictive" row is compared with target tracking alone at
@@ -343,11 +343,4 @@ fn last_days(trace: &Trace, days: i64) -> Trace {
     let from = values.len().saturating_sub(keep);
     Trace::new(trace.time_of(from), trace.step(), values[from..].to_vec())
         .expect("a slice of a trace is a trace")
-}
-
-/// The simulator's default: the p99 load needs 45% of max capacity.
-fn capacity_per_instance(trace: &Trace, max: u32) -> Option<f64> {
-    let mut values = trace.values().to_vec();
-    let p99 = ebb::signal::quantile(&mut values, 0.99);
-    (p99 > 0.0).then(|| p99 / (0.45 * f64::from(max)))
 }

@@ -314,7 +314,7 @@ pub fn tracked_metric(file: &PolicyFile) -> TrackedMetric {
 
 /// A capacity per instance that makes the trace's 99th-percentile load need
 /// 45% of max capacity, so a policy targeting ~50% utilization has room.
-fn default_capacity_per_instance(trace: &Trace, max_capacity: u32) -> Option<f64> {
+pub fn default_capacity_per_instance(trace: &Trace, max_capacity: u32) -> Option<f64> {
     let mut values = trace.values().to_vec();
     let p99 = crate::signal::quantile(&mut values, 0.99);
     (p99 > 0.0).then(|| p99 / (0.45 * f64::from(max_capacity.max(1))))
