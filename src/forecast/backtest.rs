@@ -151,6 +151,27 @@ pub fn choose(scores: &[ModelScore]) -> Option<ModelKind> {
         .map(|(_, model)| model)
 }
 
+/// Says why the same time yesterday was chosen without a backtest.
+pub const YESTERDAY_NOTE: &str = "history too short to backtest: same time yesterday";
+
+/// The model to forecast `points` of history with: the best by backtest
+/// (`scores`), or, when the history is too short to score any model but
+/// holds more than a day, the same time yesterday with [`YESTERDAY_NOTE`].
+/// `None` when not even that fits.
+pub fn choose_or_yesterday(
+    scores: &[ModelScore],
+    points: usize,
+    seasons: Seasons,
+) -> Option<(ModelKind, Option<&'static str>)> {
+    match choose(scores) {
+        Some(model) => Some((model, None)),
+        None if points > ModelKind::SeasonalNaiveDaily.min_history(seasons) => {
+            Some((ModelKind::SeasonalNaiveDaily, Some(YESTERDAY_NOTE)))
+        }
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +253,24 @@ mod tests {
             BacktestConfig::daily(SEASONS, 2),
         );
         assert_eq!(choose(&scores), None);
+    }
+
+    #[test]
+    fn too_short_to_backtest_but_a_day_long_falls_back_to_yesterday() {
+        let config = BacktestConfig {
+            horizon: 2,
+            origins: 4,
+            spacing: 1,
+            last_only: true,
+        };
+        // One day and two points: no model can be scored at 4 origins.
+        let y: Vec<f64> = (0..26).map(|t| 10.0 + (t % 24) as f64).collect();
+        let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
+        assert_eq!(choose(&scores), None);
+        assert_eq!(
+            choose_or_yesterday(&scores, y.len(), SEASONS),
+            Some((ModelKind::SeasonalNaiveDaily, Some(YESTERDAY_NOTE)))
+        );
+        assert_eq!(choose_or_yesterday(&scores, 25, SEASONS), None);
     }
 }

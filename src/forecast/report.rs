@@ -2,7 +2,7 @@
 //! backtest every model at the policy's lead time, choose by MASE (or take
 //! the policy's model), fit on the history window and forecast ahead.
 
-use super::backtest::{BacktestConfig, ModelScore, backtest, choose};
+use super::backtest::{BacktestConfig, ModelScore, YESTERDAY_NOTE, backtest, choose_or_yesterday};
 use super::{ForecastError, ModelKind, Seasons};
 use crate::policy::predictive::capacity_for;
 use crate::policy_file::PredictiveSpec;
@@ -107,14 +107,15 @@ pub fn analyse(
     let lead_steps = (lead.num_seconds() / history.step_secs) as usize + 1;
     let config = BacktestConfig::daily(seasons, lead_steps);
     let scores = backtest(&history.values, seasons, &ModelKind::ALL, config);
-    let (chosen, chosen_by) = match (spec.model, choose(&scores)) {
-        (Some(model), _) => (model, "policy file".to_string()),
-        (None, Some(model)) => (model, "backtest".to_string()),
-        (None, None) => (
-            ModelKind::SeasonalNaiveDaily,
-            "history too short to backtest: same time yesterday".to_string(),
-        ),
+    let (chosen, chosen_by) = match spec.model {
+        Some(model) => (model, "policy file"),
+        None => match choose_or_yesterday(&scores, history.values.len(), seasons) {
+            Some((model, note)) => (model, note.unwrap_or("backtest")),
+            // Not even a day: what fitting yesterday's values would say.
+            None => (ModelKind::SeasonalNaiveDaily, YESTERDAY_NOTE),
+        },
     };
+    let chosen_by = chosen_by.to_string();
     let fitted = chosen.fit(&history.values, seasons)?;
     let steps = (horizon.num_seconds() / history.step_secs).max(1) as usize;
     let f = fitted.forecast(steps);

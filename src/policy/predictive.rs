@@ -11,8 +11,9 @@
 
 use super::{HistoryRequest, Policy, PolicyInput, history_key, instances_for, within_tolerance};
 use crate::decision::{PolicyRecord, Recommendation};
-use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose};
+use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose_or_yesterday};
 use crate::forecast::history::{LoadHistory, RegularSeries};
+use crate::forecast::report::INTERVAL_LEVEL;
 use crate::forecast::{Fitted, ModelKind, Seasons};
 use crate::policy_file::{
     MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec,
@@ -39,7 +40,7 @@ struct Choice {
     model: ModelKind,
     at: DateTime<Utc>,
     scores: Vec<ModelScore>,
-    note: Option<String>,
+    note: Option<&'static str>,
 }
 
 struct Fit {
@@ -163,30 +164,18 @@ impl Predictive {
         let horizon = self.horizon_steps(series.end(), now);
         let config = BacktestConfig::daily(self.seasons, horizon);
         let scores = backtest(&series.values, self.seasons, &ModelKind::ALL, config);
-        let (model, note) = match choose(&scores) {
-            Some(model) => (model, None),
-            // Between one day and one day plus the backtest span: too short to
-            // score anything, long enough for yesterday's values.
-            None if series.values.len()
-                > ModelKind::SeasonalNaiveDaily.min_history(self.seasons) =>
-            {
-                (
-                    ModelKind::SeasonalNaiveDaily,
-                    Some("history too short to backtest: same time yesterday".to_string()),
-                )
-            }
-            None => {
-                let why: Vec<String> = scores
-                    .iter()
-                    .filter_map(|s| {
-                        s.accuracy
-                            .as_ref()
-                            .err()
-                            .map(|e| format!("{}: {e}", s.model))
-                    })
-                    .collect();
-                return Err(format!("no model could be backtested ({})", why.join("; ")));
-            }
+        let Some((model, note)) = choose_or_yesterday(&scores, series.values.len(), self.seasons)
+        else {
+            let why: Vec<String> = scores
+                .iter()
+                .filter_map(|s| {
+                    s.accuracy
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{}: {e}", s.model))
+                })
+                .collect();
+            return Err(format!("no model could be backtested ({})", why.join("; ")));
         };
         self.choice = Some(Choice {
             model,
@@ -371,7 +360,7 @@ impl Policy for Predictive {
                 detail["choice_note"] = json!(note);
             }
         }
-        let (quantile_q, level) = (self.spec.quantile, 0.8);
+        let (quantile_q, level) = (self.spec.quantile, INTERVAL_LEVEL);
         if let Err(why) = self.refit(model, &series) {
             return self.abstain(why, detail);
         }
