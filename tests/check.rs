@@ -195,13 +195,106 @@ fn a_cooldown_that_is_not_a_duration() {
         ),
         35,
         "governor.scale_in_cooldown",
-        "invalid value: string \"ten minutes\", expected a duration",
+        "`ten minutes`: expected a whole number before a unit (units: ms, s, m, h, d)",
     );
     fails_with(
         &broken("scale_in_cooldown = \"10m\"", "scale_in_cooldown = 600"),
         35,
         "governor.scale_in_cooldown",
         "invalid type: integer `600`",
+    );
+}
+
+#[test]
+fn a_duration_in_months_weeks_or_years_is_refused_with_a_hint() {
+    // humantime read `10M` as ten months: the group never scaled in.
+    fails_with(
+        &broken("scale_in_cooldown = \"10m\"", "scale_in_cooldown = \"10M\""),
+        35,
+        "governor.scale_in_cooldown",
+        "`10M`: unknown unit `M`: months are not a unit (`m` is minutes)",
+    );
+    fails_with(
+        &broken("window = \"5m\"", "window = \"2w\""),
+        9,
+        "metrics.requests.smoothing.window",
+        "`2w`: unknown unit `w`: weeks are not a unit; write days, e.g. `7d`",
+    );
+}
+
+/// Each of these passed `ebb check` and then overflowed a timestamp, or
+/// allocated without bound, in the daemon or the simulator.
+#[test]
+fn absurd_durations_and_capacities_are_refused_with_their_range() {
+    fails_with(
+        &broken("stale_after = \"3m\"", "stale_after = \"100000000000d\""),
+        8,
+        "metrics.requests.stale_after",
+        "100000000000d is out of range: must be between 1s and 30d",
+    );
+    fails_with(
+        &broken(
+            "smoothing = { kind = \"window\", window = \"5m\", aggregate = \"percentile\", percentile = 90 }",
+            "smoothing = { kind = \"ewma\", half_life = \"100000000000d\" }",
+        ),
+        9,
+        "metrics.requests.smoothing.half_life",
+        "100000000000d is out of range: must be between 1s and 30d",
+    );
+    fails_with(
+        &broken("interval = \"30s\"", "interval = \"100000000000d\""),
+        5,
+        "target.interval",
+        "100000000000d is out of range: must be between 1s and 30d",
+    );
+    fails_with(
+        &broken("interval = \"30s\"", "interval = \"18446744073709551615s\""),
+        5,
+        "target.interval",
+        "`18446744073709551615s` is too long to represent",
+    );
+    fails_with(
+        &broken(
+            "scale_in_stabilization = \"10m\"",
+            "scale_in_stabilization = \"100000000000d\"",
+        ),
+        36,
+        "governor.scale_in_stabilization",
+        "100000000000d is out of range: must be between 0s and 30d",
+    );
+    fails_with(
+        &broken("max_capacity = 30", "max_capacity = 4294967295"),
+        4,
+        "target.max_capacity",
+        "4294967295 is out of range: must be between 0 and 1,000,000",
+    );
+    fails_with(
+        &broken(
+            "max_step_in = { instances = 2 }",
+            "max_step_in = { percent = inf }",
+        ),
+        38,
+        "governor.max_step_in.percent",
+        "inf is out of range: must be a number above 0 and at most 1000",
+    );
+}
+
+#[test]
+fn a_group_name_aws_would_reject() {
+    fails_with(
+        &broken(
+            "group = \"orders\"",
+            &format!("group = \"{}\"", "o".repeat(256)),
+        ),
+        2,
+        "target.group",
+        "is 256 characters long; AWS allows at most 255",
+    );
+    fails_with(
+        &broken("group = \"orders\"", "group = \"ord\\u0007ers\""),
+        2,
+        "target.group",
+        "holds the control character '\\u{7}'",
     );
 }
 
@@ -258,7 +351,7 @@ fn a_bad_smoothing() {
     fails_with(
         &broken("aggregate = \"percentile\"", "aggregate = \"p90\""),
         9,
-        "metrics.requests.smoothing",
+        "metrics.requests.smoothing.aggregate",
         "unknown variant `p90`",
     );
 }

@@ -87,7 +87,7 @@ pub struct AlertEvent {
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// How often an alert that still holds is sent again.
-    #[serde(with = "humantime_serde", default = "default_repeat_interval")]
+    #[serde(with = "crate::duration", default = "default_repeat_interval")]
     pub repeat_interval: Duration,
     /// Events waiting for delivery, per sink; when full the oldest is dropped.
     #[serde(default = "default_queue_capacity")]
@@ -128,12 +128,12 @@ pub struct DeliveryConfig {
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// Wait before the first retry; doubles each retry up to `max_backoff`.
-    #[serde(with = "humantime_serde", default = "default_initial_backoff")]
+    #[serde(with = "crate::duration", default = "default_initial_backoff")]
     pub initial_backoff: Duration,
-    #[serde(with = "humantime_serde", default = "default_max_backoff")]
+    #[serde(with = "crate::duration", default = "default_max_backoff")]
     pub max_backoff: Duration,
     /// Per-request timeout (connect and response).
-    #[serde(with = "humantime_serde", default = "default_timeout")]
+    #[serde(with = "crate::duration", default = "default_timeout")]
     pub timeout: Duration,
 }
 

@@ -32,12 +32,12 @@ pub struct RuleConfig {
     #[serde(default)]
     pub evaluations: Option<u32>,
     /// pinned-at-max: fire when at max capacity for this long.
-    #[serde(default, rename = "for", with = "humantime_serde")]
+    #[serde(default, rename = "for", with = "crate::duration::option")]
     pub for_duration: Option<Duration>,
     /// flapping: fire on more than this many direction changes within `window`.
     #[serde(default)]
     pub changes: Option<u32>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::duration::option")]
     pub window: Option<Duration>,
 }
 

@@ -22,7 +22,7 @@ pub struct CheckArgs {
     pub trace: Option<PathBuf>,
     /// Load one instance serves at 100% utilization, for checking utilization
     /// policies against --trace.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
     pub capacity_per_instance: Option<f64>,
 }
 

@@ -43,7 +43,7 @@ pub struct ForecastArgs {
     #[arg(long = "name")]
     pub name: Option<String>,
     /// How far ahead to forecast.
-    #[arg(long, default_value = "48h", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "48h", value_parser = crate::ranges::FORECAST_HORIZON.parser())]
     pub horizon: std::time::Duration,
 }
 

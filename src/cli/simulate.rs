@@ -27,13 +27,13 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub synth: SynthArgs,
     /// Load one instance serves at 100% utilization, in the trace's units.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
     pub capacity_per_instance: Option<f64>,
     /// Time from launch to in service.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = crate::ranges::SIMULATED_DELAY.parser())]
     pub boot_time: std::time::Duration,
     /// How long after a period ends its metrics become visible.
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = crate::ranges::SIMULATED_DELAY.parser())]
     pub publish_delay: std::time::Duration,
     /// Replay the policy's own load over the last --days from CloudWatch
     /// (with the group's recorded capacity, when its metrics are collected).

@@ -18,7 +18,7 @@ pub enum TraceCommand {
         policy: PathBuf,
         /// How much history: the finest period CloudWatch keeps for it is used
         /// (1 minute up to 15 days, 5 minutes up to 63, 1 hour up to 455).
-        #[arg(long, default_value_t = 14)]
+        #[arg(long, default_value_t = 14, value_parser = crate::ranges::DAYS.parser())]
         days: u32,
         #[command(flatten)]
         history: HistoryArgs,
@@ -40,7 +40,7 @@ pub enum TraceCommand {
 #[derive(Debug, Clone, Args)]
 pub struct SynthArgs {
     /// Length of the synthetic trace.
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 14, value_parser = crate::ranges::DAYS.parser())]
     pub days: u32,
     /// Random seed: the same seed gives the same trace.
     #[arg(long, default_value_t = 1)]

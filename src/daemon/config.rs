@@ -33,11 +33,11 @@ pub struct DaemonConfig {
     #[serde(default)]
     pub dry_run: bool,
     /// Each target's evaluations are spread by up to this much.
-    #[serde(with = "humantime_serde", default = "default_jitter")]
+    #[serde(with = "crate::duration", default = "default_jitter")]
     pub jitter: Duration,
     /// Targets due within this much of each other are evaluated together, so
     /// their metrics come in one GetMetricData call.
-    #[serde(with = "humantime_serde", default = "default_batch_window")]
+    #[serde(with = "crate::duration", default = "default_batch_window")]
     pub batch_window: Duration,
     #[serde(default)]
     pub aws: AwsSettings,
@@ -70,13 +70,13 @@ pub struct AwsSettings {
     /// throttling, 5xx and timeouts are retried with backoff).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
-    #[serde(with = "humantime_serde", default = "default_connect_timeout")]
+    #[serde(with = "crate::duration", default = "default_connect_timeout")]
     pub connect_timeout: Duration,
     /// Limit on one attempt of a call.
-    #[serde(with = "humantime_serde", default = "default_attempt_timeout")]
+    #[serde(with = "crate::duration", default = "default_attempt_timeout")]
     pub attempt_timeout: Duration,
     /// Limit on a whole call, retries included.
-    #[serde(with = "humantime_serde", default = "default_operation_timeout")]
+    #[serde(with = "crate::duration", default = "default_operation_timeout")]
     pub operation_timeout: Duration,
 }
 

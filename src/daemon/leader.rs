@@ -23,15 +23,15 @@ pub struct LeaderElectionConfig {
     #[serde(default = "default_lease_name")]
     pub lease_name: String,
     /// A standby takes over after the lease went unrenewed this long.
-    #[serde(with = "humantime_serde", default = "default_lease_duration")]
+    #[serde(with = "crate::duration", default = "default_lease_duration")]
     pub lease_duration: Duration,
     /// How often the leader renews (and a standby looks).
-    #[serde(with = "humantime_serde", default = "default_renew_interval")]
+    #[serde(with = "crate::duration", default = "default_renew_interval")]
     pub renew_interval: Duration,
     /// The leader stops acting this long after its last successful renewal
     /// was sent; must be shorter than `lease_duration`. Default: two thirds
     /// of it.
-    #[serde(with = "humantime_serde", default)]
+    #[serde(with = "crate::duration::option", default)]
     pub renew_deadline: Option<Duration>,
     /// This instance's name in the lease. Default: hostname-pid.
     #[serde(default)]

@@ -34,7 +34,7 @@ pub struct ScrapeMetric {
     #[serde(default)]
     pub asg: Option<AsgTargets>,
     /// Per-request timeout (connect, headers and body).
-    #[serde(with = "humantime_serde", default = "default_scrape_timeout")]
+    #[serde(with = "crate::duration", default = "default_scrape_timeout")]
     pub timeout: Duration,
     /// At most this many scrapes in flight at once.
     #[serde(default = "default_concurrency")]
@@ -158,7 +158,7 @@ pub struct PrometheusQuery {
     pub url: String,
     /// e.g. `sum(rate(http_requests_total{job="web"}[1m]))`.
     pub query: String,
-    #[serde(with = "humantime_serde", default = "default_query_timeout")]
+    #[serde(with = "crate::duration", default = "default_query_timeout")]
     pub timeout: Duration,
     #[serde(default)]
     pub auth: Option<HttpAuth>,
@@ -245,11 +245,11 @@ pub(super) fn validate_scrape(s: &ScrapeMetric, at: &str, err: &mut impl FnMut(S
             bad("asg.path", format!("`{}` must start with `/`", asg.path));
         }
     }
-    if s.timeout.is_zero() {
-        bad("timeout", "must be greater than zero".into());
+    if let Err(problem) = crate::ranges::POSITIVE_DURATION.check(s.timeout) {
+        bad("timeout", problem);
     }
-    if s.concurrency == 0 {
-        bad("concurrency", "must be at least 1".into());
+    if let Err(problem) = crate::ranges::CONCURRENCY.check_usize(s.concurrency) {
+        bad("concurrency", problem);
     }
     if !(s.min_answered > 0.0 && s.min_answered <= 1.0) {
         bad(
@@ -274,8 +274,8 @@ pub(super) fn validate_prometheus(
     if q.query.trim().is_empty() {
         err(format!("{at}.query"), "must not be empty".into());
     }
-    if q.timeout.is_zero() {
-        err(format!("{at}.timeout"), "must be greater than zero".into());
+    if let Err(problem) = crate::ranges::POSITIVE_DURATION.check(q.timeout) {
+        err(format!("{at}.timeout"), problem);
     }
     if let Some(auth) = &q.auth {
         validate_auth(auth, &format!("{at}.auth"), err);

@@ -97,6 +97,10 @@ fn syntax_error(e: &toml::de::Error, text: &str, spans: &Spans, file: &Path) -> 
     }
     if field.as_deref().is_some_and(is_whole_policy) {
         field = locate_in_policies(text, spans, &message).or(field);
+    } else if let Some(inner) = field.as_deref().and_then(|f| spans.quoted_in(f, &message)) {
+        // A tagged table (`smoothing = { kind = ... }`) is read through a
+        // buffer too: the value the message quotes says which field.
+        field = Some(inner.to_string());
     }
     if let Some(name) = named_field(&message) {
         field = Some(match field {

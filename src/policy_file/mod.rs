@@ -48,7 +48,7 @@ pub struct TargetSpec {
     pub region: Option<String>,
     pub min_capacity: u32,
     pub max_capacity: u32,
-    #[serde(with = "humantime_serde", default = "default_interval")]
+    #[serde(with = "crate::duration", default = "default_interval")]
     pub interval: Duration,
     #[serde(default)]
     pub mode: Mode,
@@ -80,7 +80,7 @@ pub struct MetricSpec {
     #[serde(default)]
     pub smoothing: Smoothing,
     /// A datapoint older than this is stale; the governor then holds.
-    #[serde(with = "humantime_serde", default = "default_stale_after")]
+    #[serde(with = "crate::duration", default = "default_stale_after")]
     pub stale_after: Duration,
     /// Reject values above this (absurd spikes, unit mistakes).
     #[serde(default)]
@@ -154,7 +154,7 @@ pub struct CloudWatchMetric {
     pub dimensions: BTreeMap<String, String>,
     #[serde(default)]
     pub statistic: Option<String>,
-    #[serde(with = "humantime_serde", default = "default_period")]
+    #[serde(with = "crate::duration", default = "default_period")]
     pub period: Duration,
     /// Metric math, e.g. `m1 / m2`, over the ids in `queries`.
     #[serde(default)]
@@ -214,12 +214,12 @@ pub enum Smoothing {
     Latest,
     /// Exponentially weighted moving average; a datapoint's weight halves every `half_life`.
     Ewma {
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::duration")]
         half_life: Duration,
     },
     /// An aggregate of the datapoints in the last `window`.
     Window {
-        #[serde(with = "humantime_serde")]
+        #[serde(with = "crate::duration")]
         window: Duration,
         aggregate: WindowAggregate,
         /// For `aggregate = "percentile"`: which one, 0-100.
@@ -270,7 +270,7 @@ pub struct PredictiveSpec {
     pub target_per_instance: f64,
     /// How far ahead to have capacity ready; default: the governor's warm-up
     /// plus the target's evaluation interval.
-    #[serde(with = "humantime_serde", default)]
+    #[serde(with = "crate::duration::option", default)]
     pub lead: Option<Duration>,
     /// Which quantile of the forecast to provision for, in (0, 1).
     #[serde(default = "default_quantile")]
@@ -292,10 +292,10 @@ pub struct PredictiveSpec {
     #[serde(default)]
     pub max_capacity_buffer: Option<f64>,
     /// How much history to fetch and keep.
-    #[serde(with = "humantime_serde", default = "default_history")]
+    #[serde(with = "crate::duration", default = "default_history")]
     pub history: Duration,
     /// The step the history is kept and forecast at.
-    #[serde(with = "humantime_serde", default = "default_history_step")]
+    #[serde(with = "crate::duration", default = "default_history_step")]
     pub history_step: Duration,
     /// Use this model instead of choosing one by backtest.
     #[serde(default)]
@@ -400,19 +400,19 @@ pub struct ScheduleWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GovernorSpec {
-    #[serde(with = "humantime_serde", default = "default_scale_out_cooldown")]
+    #[serde(with = "crate::duration", default = "default_scale_out_cooldown")]
     pub scale_out_cooldown: Duration,
-    #[serde(with = "humantime_serde", default = "default_scale_in_cooldown")]
+    #[serde(with = "crate::duration", default = "default_scale_in_cooldown")]
     pub scale_in_cooldown: Duration,
     /// Scale in only to the highest recommendation seen within this window.
-    #[serde(with = "humantime_serde", default = "default_stabilization")]
+    #[serde(with = "crate::duration", default = "default_stabilization")]
     pub scale_in_stabilization: Duration,
     #[serde(default)]
     pub max_step_out: StepLimit,
     #[serde(default)]
     pub max_step_in: StepLimit,
     /// Instances younger than this are not yet serving.
-    #[serde(with = "humantime_serde", default = "default_warmup")]
+    #[serde(with = "crate::duration", default = "default_warmup")]
     pub warmup: Duration,
     #[serde(default)]
     pub on_missing_data: MissingDataAction,

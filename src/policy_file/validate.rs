@@ -6,13 +6,22 @@ use super::{
     WindowAggregate,
 };
 use crate::policy::schedule;
+use crate::ranges;
 
 pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut err = |field: String, msg: String| errors.push((field, msg));
     let t = &file.target;
-    if t.group.trim().is_empty() {
-        err("target.group".into(), "must not be empty".into());
+    if let Some(problem) = group_name_problem(&t.group) {
+        err("target.group".into(), problem);
+    }
+    for (field, value) in [
+        ("target.min_capacity", t.min_capacity),
+        ("target.max_capacity", t.max_capacity),
+    ] {
+        if let Err(problem) = ranges::CAPACITY.check(value) {
+            err(field.into(), problem);
+        }
     }
     if t.min_capacity > t.max_capacity {
         err(
@@ -23,8 +32,8 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
             ),
         );
     }
-    if t.interval.as_secs() < 1 {
-        err("target.interval".into(), "must be at least 1s".into());
+    if let Err(problem) = ranges::INTERVAL.check(t.interval) {
+        err("target.interval".into(), problem);
     }
     for (name, metric) in &file.metrics {
         let at = |f: &str| format!("metrics.{name}.{f}");
@@ -57,11 +66,19 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                 }
                 // 1, 5, 10 and 30s are CloudWatch's high-resolution periods.
                 let period = cw.period.as_secs();
-                if !(matches!(period, 1 | 5 | 10 | 30) || (period > 0 && period % 60 == 0)) {
+                let whole = cw.period.subsec_nanos() == 0;
+                if let Err(problem) = ranges::INTERVAL.check(cw.period) {
+                    err(at("source.cloudwatch.period"), problem);
+                } else if !whole
+                    || !(matches!(period, 1 | 5 | 10 | 30) || period.is_multiple_of(60))
+                {
                     err(
                         at("source.cloudwatch.period"),
                         "must be 1s, 5s, 10s, 30s or a multiple of 60s".into(),
                     );
+                }
+                if let Err(problem) = ranges::DELAY_PERIODS.check(cw.delay_periods) {
+                    err(at("source.cloudwatch.delay_periods"), problem);
                 }
                 if let Some(problem) = cw.statistic.as_deref().and_then(statistic_problem) {
                     err(at("source.cloudwatch.statistic"), problem);
@@ -119,17 +136,18 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
             );
         }
         match metric.smoothing {
-            Smoothing::Ewma { half_life } if half_life.is_zero() => err(
-                at("smoothing.half_life"),
-                "must be greater than zero".into(),
-            ),
+            Smoothing::Ewma { half_life } => {
+                if let Err(problem) = ranges::INTERVAL.check(half_life) {
+                    err(at("smoothing.half_life"), problem);
+                }
+            }
             Smoothing::Window {
                 window,
                 aggregate,
                 percentile,
             } => {
-                if window.is_zero() {
-                    err(at("smoothing.window"), "must be greater than zero".into());
+                if let Err(problem) = ranges::INTERVAL.check(window) {
+                    err(at("smoothing.window"), problem);
                 }
                 match (aggregate, percentile) {
                     (WindowAggregate::Percentile, None) => err(
@@ -148,10 +166,10 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     _ => {}
                 }
             }
-            _ => {}
+            Smoothing::Latest => {}
         }
-        if metric.stale_after.is_zero() {
-            err(at("stale_after"), "must be greater than zero".into());
+        if let Err(problem) = ranges::INTERVAL.check(metric.stale_after) {
+            err(at("stale_after"), problem);
         }
     }
     let mut names = std::collections::BTreeSet::new();
@@ -196,7 +214,9 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                     err(at("windows"), "a schedule needs at least one window".into());
                 }
                 for (j, window) in s.windows.iter().enumerate() {
-                    if window.min_capacity > t.max_capacity {
+                    if let Err(problem) = ranges::CAPACITY.check(window.min_capacity) {
+                        err(at(&format!("windows[{j}].min_capacity")), problem);
+                    } else if window.min_capacity > t.max_capacity {
                         err(
                             at(&format!("windows[{j}].min_capacity")),
                             format!(
@@ -212,26 +232,49 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     if file.policies.is_empty() {
         err("policies".into(), "at least one policy is needed".into());
     }
-    for (dir, limit) in [
-        ("max_step_out", &file.governor.max_step_out),
-        ("max_step_in", &file.governor.max_step_in),
+    let g = &file.governor;
+    for (field, value) in [
+        ("scale_out_cooldown", g.scale_out_cooldown),
+        ("scale_in_cooldown", g.scale_in_cooldown),
+        ("scale_in_stabilization", g.scale_in_stabilization),
+        ("warmup", g.warmup),
     ] {
-        if limit.instances == Some(0) {
-            err(
-                format!("governor.{dir}.instances"),
-                "must be at least 1".into(),
-            );
+        if let Err(problem) = ranges::DURATION.check(value) {
+            err(format!("governor.{field}"), problem);
         }
-        if let Some(p) = limit.percent
-            && !(p > 0.0 && p.is_finite())
+    }
+    for (dir, limit) in [
+        ("max_step_out", &g.max_step_out),
+        ("max_step_in", &g.max_step_in),
+    ] {
+        if let Some(Err(problem)) = limit.instances.map(|n| ranges::STEP_INSTANCES.check(n)) {
+            err(format!("governor.{dir}.instances"), problem);
+        }
+        if let Some(Err(problem)) = limit
+            .percent
+            .map(|p| ranges::check_positive(p, ranges::MAX_STEP_PERCENT))
         {
-            err(
-                format!("governor.{dir}.percent"),
-                format!("must be > 0, got {p}"),
-            );
+            err(format!("governor.{dir}.percent"), problem);
         }
     }
     errors
+}
+
+/// What is wrong with an Auto Scaling group name, if anything: AWS takes 1
+/// to 255 characters, none of them control characters.
+pub fn group_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        Some("must not be empty".into())
+    } else if name.chars().count() > 255 {
+        Some(format!(
+            "is {} characters long; AWS allows at most 255",
+            name.chars().count()
+        ))
+    } else {
+        name.chars().find(|c| c.is_control()).map(|c| {
+            format!("holds the control character {c:?}; AWS does not allow it in a group name")
+        })
+    }
 }
 
 /// What is wrong with a CloudWatch statistic name, if anything: one of the
@@ -302,10 +345,8 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
             format!("must be >= 0, got {}", p.buffer_percent),
         );
     }
-    if let Some(lead) = p.lead
-        && (lead.is_zero() || lead > std::time::Duration::from_secs(86_400))
-    {
-        err("lead", "must be more than 0s and at most 1 day".into());
+    if let Some(Err(problem)) = p.lead.map(|lead| ranges::LEAD.check(lead)) {
+        err("lead", problem);
     }
     match (p.max_capacity_behavior, p.max_capacity_buffer) {
         (MaxCapacityBehavior::Increase, None) => err(
@@ -328,14 +369,10 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
             "must be a whole number of minutes, at most 1h, that divides a day".into(),
         );
     }
-    // CloudWatch keeps 5-minute data for 63 days; one day is one season.
-    if p.history < std::time::Duration::from_secs(86_400)
-        || p.history > std::time::Duration::from_secs(63 * 86_400)
-    {
+    if let Err(problem) = ranges::HISTORY.check(p.history) {
         err(
             "history",
-            "must be between 1 day (one season) and 63 days (CloudWatch's 5-minute retention)"
-                .into(),
+            format!("{problem} (one season to CloudWatch's 5-minute retention)"),
         );
     }
 }
@@ -405,7 +442,7 @@ name = "forecast"
             (
                 "metric = \"requests\"\ntarget_per_instance = 5\nlead = \"2d\"",
                 "policies[0].lead",
-                "at most 1 day",
+                "between 1s and 1d",
             ),
             (
                 "metric = \"requests\"\ntarget_per_instance = 5\nmax_capacity_behavior = \"increase\"",
@@ -430,7 +467,7 @@ name = "forecast"
             (
                 "metric = \"requests\"\ntarget_per_instance = 5\nhistory = \"90d\"",
                 "policies[0].history",
-                "63 days",
+                "and 63d",
             ),
         ];
         for (policy, field, message) in cases {
