@@ -5,7 +5,8 @@
 use crate::actuator::{GroupState, Lifecycle};
 use crate::decision::{Action, DecisionRecord, ObservedCapacity, Outcome, RecordRole};
 use crate::forecast::history::LoadHistory;
-use crate::governor::{Governor, GovernorState, Verdict};
+use crate::governor::{Governor, Verdict};
+use crate::governor_memory::{GovernorMemory, Hypothesis, Run};
 use crate::policy::{self, HistoryRequest, Policy, PolicyInput, history_key};
 use crate::policy_file::{Mode, PolicyFile};
 use crate::signal::{Signal, to_chrono};
@@ -19,8 +20,8 @@ pub struct TargetEvaluator {
     signals: BTreeMap<String, Signal>,
     policies: Vec<Box<dyn Policy>>,
     governor: Governor,
-    state: GovernorState,
-    /// The verdict of the last evaluation, until its outcome is known.
+    memory: GovernorMemory,
+    /// The verdict of the last live evaluation, until its outcome is known.
     pending: Option<Verdict>,
     /// Capacity at the last successful look at the group.
     last_capacity: Option<ObservedCapacity>,
@@ -49,7 +50,7 @@ impl TargetEvaluator {
             signals,
             policies,
             governor,
-            state: GovernorState::default(),
+            memory: GovernorMemory::default(),
             pending: None,
             last_capacity: None,
             candidate: None,
@@ -91,13 +92,24 @@ impl TargetEvaluator {
         self.file.target.mode
     }
 
-    pub fn state(&self) -> &GovernorState {
-        &self.state
+    /// The run a decision of this target's live policy takes: hypothetical
+    /// in a dry run (global, or this policy's mode).
+    pub fn run(&self, global_dry_run: bool) -> Run {
+        if global_dry_run || self.mode() == Mode::DryRun {
+            Run::Hypothetical(Hypothesis::DryRun)
+        } else {
+            Run::Live
+        }
     }
 
-    /// Restores state kept across a restart.
-    pub fn restore_state(&mut self, state: GovernorState) {
-        self.state = state;
+    /// The governor's live and hypothetical state.
+    pub fn memory(&self) -> &GovernorMemory {
+        &self.memory
+    }
+
+    /// Restores the governor state kept across a restart or a reload.
+    pub fn restore_memory(&mut self, memory: GovernorMemory) {
+        self.memory = memory;
     }
 
     /// The metric requests this target needs at `now`: what each signal
@@ -184,29 +196,25 @@ impl TargetEvaluator {
         }
     }
 
-    /// Evaluates the target. The record's outcome says "not applied"; the
-    /// caller fills it in with [`TargetEvaluator::settle`].
+    /// Evaluates the target under `run`. A live record's outcome says "not
+    /// applied" until the caller fills it in with [`TargetEvaluator::settle`];
+    /// a hypothetical one is complete (not applied, dry run) and its
+    /// hypothetical state has moved on.
     pub fn evaluate(
         &mut self,
         now: DateTime<Utc>,
         fetched: &FetchResults,
         group: &GroupState,
+        run: Run,
     ) -> DecisionRecord {
         let mut notices = Vec::new();
         let capacity = self.observe(now, group);
         self.last_capacity = Some(capacity);
-        if let Some(last_set) = self.state.last_set.filter(|s| *s != group.desired) {
+        if let Some((from, to)) = self.memory.observe_desired(now, group.desired) {
             notices.push(format!(
-                "desired capacity changed outside ebb: {last_set} -> {}",
-                group.desired
+                "desired capacity changed outside ebb: {from} -> {to}"
             ));
-            self.state
-                .record_scaling(now, Action::between(last_set, group.desired));
         }
-        // Remember what the group looks like now, not only what ebb set: a
-        // change made by someone else before ebb's first own change must be
-        // noticed too.
-        self.state.last_set = Some(group.desired);
         let mut bounds = self.bounds(group, &mut notices);
 
         let mut values = BTreeMap::new();
@@ -261,9 +269,10 @@ impl TargetEvaluator {
             }
             bounds.1 = bounds.1.max(hi);
         }
-        let verdict = self
-            .governor
-            .decide(&self.state, now, capacity, &policies, bounds);
+        let governor = &self.governor;
+        let (state_before, verdict) = self.memory.decide(run, |state| {
+            governor.decide(state, now, capacity, &policies, bounds)
+        });
         let record = DecisionRecord {
             time: now,
             target: self.file.target.group.clone(),
@@ -282,22 +291,22 @@ impl TargetEvaluator {
             desired: verdict.desired,
             action: verdict.action,
             reason: verdict.reason.clone(),
-            governor_state: self.state.clone(),
+            governor_state: state_before,
             outcome: Outcome {
                 applied: false,
-                dry_run: false,
+                dry_run: run != Run::Live,
                 error: None,
             },
             notices,
         };
-        self.pending = Some(verdict);
+        self.pending = (run == Run::Live).then_some(verdict);
         record
     }
 
     /// Evaluates every shadow candidate on the inputs the live policy saw.
     /// Their decisions are recorded as dry runs and never acted on; each
-    /// candidate's own state moves on as if it had acted, so its cooldowns
-    /// and windows behave as they would live.
+    /// candidate's own hypothetical state moves on as if it had acted, so its
+    /// cooldowns and windows behave as they would live.
     pub fn evaluate_shadows(
         &mut self,
         now: DateTime<Utc>,
@@ -307,14 +316,7 @@ impl TargetEvaluator {
         self.shadows
             .iter_mut()
             .map(|shadow| {
-                let mut record = shadow.evaluate(now, fetched, group);
-                record.outcome = Outcome {
-                    applied: false,
-                    dry_run: true,
-                    error: None,
-                };
-                shadow.settle(&record.outcome);
-                record
+                shadow.evaluate(now, fetched, group, Run::Hypothetical(Hypothesis::Shadow))
             })
             .collect()
     }
@@ -342,7 +344,7 @@ impl TargetEvaluator {
             desired: capacity.desired,
             action: Action::Hold,
             reason: format!("hold: group state unavailable: {error}"),
-            governor_state: self.state.clone(),
+            governor_state: self.memory.live().clone(),
             outcome: Outcome {
                 applied: false,
                 dry_run: false,
@@ -352,35 +354,14 @@ impl TargetEvaluator {
         }
     }
 
-    /// Takes in what became of the last decision: the governor state moves on
-    /// when it was applied or dry-run, and stays when the API call failed, so
-    /// the next tick tries again.
+    /// Takes in what became of the last live decision: the live state moves
+    /// on when it was carried out (or was a hold), and keeps its scaling
+    /// times when the API call failed, so the next tick tries again. A
+    /// hypothetical evaluation leaves nothing to settle.
     pub fn settle(&mut self, outcome: &Outcome) {
-        let Some(verdict) = self.pending.take() else {
-            return;
-        };
-        let mut next = verdict.next_state;
-        if outcome.error.is_some() {
-            next.last_scale_out = self.state.last_scale_out;
-            next.last_scale_in = self.state.last_scale_in;
-            next.last_set = self.state.last_set;
-        } else if outcome.dry_run {
-            // Nothing changed in the group: there is no change to detect later.
-            next.last_set = self.state.last_set;
+        if let Some(verdict) = self.pending.take() {
+            self.memory.settle_live(verdict, outcome.error.is_none());
         }
-        self.state = next;
-    }
-
-    /// Takes in a standby evaluation: this instance changed nothing, so the
-    /// scaling times and the last set capacity stay as they were (a change
-    /// the leader made shows up as a change outside this instance); the
-    /// stabilization window moves on as it would on the leader.
-    pub fn settle_standby(&mut self) {
-        self.settle(&Outcome {
-            applied: false,
-            dry_run: false,
-            error: Some("standby".to_string()),
-        });
     }
 
     /// The policy's bounds, kept within the group's own.
@@ -413,6 +394,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::actuator::Instance;
     use crate::decision::{GovernorRule, MetricStatus, Recommendation};
+    use crate::governor::GovernorState;
+    use crate::governor_memory::GovernorMemory;
     use crate::source::{Datapoint, FetchError, Series};
     use chrono::Duration;
 
@@ -536,7 +519,7 @@ warmup = "0s"
         let mut group = group(4);
         group.instances[3].launched_at = t(-60);
         // 3 serving at 20% want 2 instances, but one is still warming up.
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 20.0), &group);
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 20.0), &group, Run::Live);
         assert_eq!(record.capacity.in_service, 3);
         assert_eq!(record.capacity.warming, 1);
         assert_eq!(
@@ -550,7 +533,7 @@ warmup = "0s"
     #[test]
     fn a_record_says_why_in_one_json_line() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", -60, 90.0), &group(4));
+        let record = evaluator.evaluate(t(0), &cpu("web", -60, 90.0), &group(4), Run::Live);
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
         assert_eq!(record.metrics[0].status, MetricStatus::Ok);
         assert_eq!(record.metrics[0].raw, Some(90.0));
@@ -570,7 +553,7 @@ warmup = "0s"
             MetricKey::new("web", "cpu"),
             Err(FetchError("throttled".into())),
         )]);
-        let record = evaluator.evaluate(t(0), &failed, &group(6));
+        let record = evaluator.evaluate(t(0), &failed, &group(6), Run::Live);
         assert_eq!((record.desired, record.action), (6, Action::Hold));
         assert_eq!(record.metrics[0].status, MetricStatus::Missing);
         assert_eq!(
@@ -578,7 +561,7 @@ warmup = "0s"
             Recommendation::MissingData
         );
         // Stale data, too: the last datapoint is older than stale_after.
-        let record = evaluator.evaluate(t(0), &cpu("web", -301, 5.0), &group(6));
+        let record = evaluator.evaluate(t(0), &cpu("web", -301, 5.0), &group(6), Run::Live);
         assert_eq!(record.metrics[0].status, MetricStatus::Stale);
         assert_eq!((record.desired, record.action), (6, Action::Hold));
     }
@@ -591,7 +574,7 @@ warmup = "0s"
             max: 6,
             ..group(4)
         };
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group);
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group, Run::Live);
         assert_eq!((record.min_capacity, record.max_capacity), (3, 6));
         assert_eq!(record.desired, 6);
         assert_eq!(
@@ -600,7 +583,12 @@ warmup = "0s"
         );
         // Group bounds wider than the policy's: the policy's apply, quietly.
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 500.0), &group_with_bounds(0, 100));
+        let record = evaluator.evaluate(
+            t(0),
+            &cpu("web", 0, 500.0),
+            &group_with_bounds(0, 100),
+            Run::Live,
+        );
         assert_eq!(
             (record.min_capacity, record.max_capacity, record.desired),
             (1, 20, 20)
@@ -619,7 +607,12 @@ warmup = "0s"
     #[test]
     fn a_group_reporting_min_above_max_does_not_panic() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group_with_bounds(9, 2));
+        let record = evaluator.evaluate(
+            t(0),
+            &cpu("web", 0, 50.0),
+            &group_with_bounds(9, 2),
+            Run::Live,
+        );
         assert_eq!((record.min_capacity, record.max_capacity), (1, 20));
         assert!(
             record.notices[0].contains("min 9 above max 2"),
@@ -631,16 +624,16 @@ warmup = "0s"
     #[test]
     fn a_change_made_outside_ebb_starts_a_cooldown() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(4));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(4), Run::Live);
         assert!(record.notices.is_empty());
         evaluator.settle(&record.outcome);
         // Someone scales the group to 10 by hand; CPU drops accordingly.
-        let record = evaluator.evaluate(t(60), &cpu("web", 60, 20.0), &group(10));
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 20.0), &group(10), Run::Live);
         assert_eq!(
             record.notices,
             ["desired capacity changed outside ebb: 4 -> 10"]
         );
-        assert_eq!(evaluator.state().last_scale_out, Some(t(60)));
+        assert_eq!(evaluator.memory().live().last_scale_out, Some(t(60)));
         // The scale-in cooldown now runs from that change.
         assert_eq!((record.desired, record.action), (10, Action::Hold));
         assert!(
@@ -649,7 +642,7 @@ warmup = "0s"
             record.reason
         );
         evaluator.settle(&record.outcome);
-        let record = evaluator.evaluate(t(660), &cpu("web", 660, 20.0), &group(10));
+        let record = evaluator.evaluate(t(660), &cpu("web", 660, 20.0), &group(10), Run::Live);
         assert!(record.notices.is_empty());
         assert_eq!((record.desired, record.action), (4, Action::ScaleIn));
     }
@@ -657,53 +650,67 @@ warmup = "0s"
     #[test]
     fn ebbs_own_change_is_not_taken_for_someone_elses() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4), Run::Live);
         assert_eq!(record.desired, 8);
         evaluator.settle(&ok());
-        let record = evaluator.evaluate(t(60), &cpu("web", 60, 50.0), &group(8));
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 50.0), &group(8), Run::Live);
         assert!(record.notices.is_empty(), "{:?}", record.notices);
-        assert_eq!(evaluator.state().last_scale_out, Some(t(0)));
+        assert_eq!(evaluator.memory().live().last_scale_out, Some(t(0)));
     }
 
     #[test]
     fn a_failed_change_leaves_the_state_as_it_was() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4));
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4), Run::Live);
         assert_eq!(record.action, Action::ScaleOut);
         evaluator.settle(&Outcome {
             applied: false,
             dry_run: false,
             error: Some("throttled".into()),
         });
-        assert_eq!(evaluator.state().last_scale_out, None);
-        assert_eq!(evaluator.state().last_set, Some(4));
+        assert_eq!(evaluator.memory().live().last_scale_out, None);
+        assert_eq!(evaluator.memory().live().last_set, Some(4));
         // The next tick tries again: no cooldown holds it back.
-        let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4));
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4), Run::Live);
         assert!(record.notices.is_empty(), "{:?}", record.notices);
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
     }
 
+    const DRY_RUN: Run = Run::Hypothetical(Hypothesis::DryRun);
+
     #[test]
-    fn a_dry_run_keeps_cooldowns_as_if_applied_but_expects_no_change() {
+    fn a_dry_run_keeps_its_own_cooldowns_and_expects_no_change() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "dry-run", COOLDOWNS));
-        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4));
+        assert_eq!(evaluator.run(false), DRY_RUN);
+        let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4), DRY_RUN);
         assert_eq!(record.action, Action::ScaleOut);
-        evaluator.settle(&Outcome {
-            applied: false,
-            dry_run: true,
-            error: None,
-        });
-        assert_eq!(evaluator.state().last_scale_out, Some(t(0)));
-        // The group stayed at 4, as it should in a dry run: no "outside ebb" notice.
-        let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4));
+        assert!(record.outcome.dry_run && !record.outcome.applied);
+        let supposed = &evaluator.memory().hypothetical().expect("a dry run").state;
+        assert_eq!(supposed.last_scale_out, Some(t(0)));
+        assert_eq!(evaluator.memory().live().last_scale_out, None);
+        // The group stayed at 4, as it should in a dry run: no "outside ebb"
+        // notice, and the dry run's own cooldown holds.
+        let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4), DRY_RUN);
         assert!(record.notices.is_empty(), "{:?}", record.notices);
         assert_eq!((record.desired, record.action), (4, Action::Hold));
+        assert_eq!(record.governor_state.last_scale_out, Some(t(0)));
+        // Going live: the dry run's cooldown is not inherited.
+        let record = evaluator.evaluate(t(120), &cpu("web", 120, 100.0), &group(4), Run::Live);
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert_eq!(evaluator.memory().hypothetical(), None);
+    }
+
+    #[test]
+    fn global_dry_run_makes_an_active_policy_hypothetical() {
+        let evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        assert_eq!(evaluator.run(false), Run::Live);
+        assert_eq!(evaluator.run(true), DRY_RUN);
     }
 
     #[test]
     fn an_unreadable_group_holds_at_the_last_known_capacity() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
-        evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5));
+        evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5), Run::Live);
         let record = evaluator.unavailable(t(60), "AccessDenied".into());
         assert_eq!((record.desired, record.action), (5, Action::Hold));
         assert_eq!(record.outcome.error.as_deref(), Some("AccessDenied"));
@@ -713,9 +720,9 @@ warmup = "0s"
             record.reason
         );
         // Nothing is pending: settling does not change the state.
-        let before = evaluator.state().clone();
+        let before = evaluator.memory().live().clone();
         evaluator.settle(&ok());
-        assert_eq!(evaluator.state(), &before);
+        assert_eq!(evaluator.memory().live(), &before);
     }
 
     #[test]
@@ -725,7 +732,7 @@ warmup = "0s"
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].key, MetricKey::new("web", "cpu"));
         assert_eq!(requests[0].since, t(0) - Duration::minutes(5));
-        evaluator.evaluate(t(0), &cpu("web", -60, 50.0), &group(4));
+        evaluator.evaluate(t(0), &cpu("web", -60, 50.0), &group(4), Run::Live);
         assert_eq!(evaluator.metric_requests(t(60))[0].since, t(-60));
         // After a long outage, no further back than the window.
         assert_eq!(
@@ -747,6 +754,21 @@ warmup = "0s"
             Garbage,
         }
 
+        impl Answer {
+            /// What the source returns for "web"'s CPU at `now`.
+            fn fetched(&self, now: i64) -> FetchResults {
+                match self {
+                    Answer::Fresh(v) => cpu("web", now, *v),
+                    Answer::Garbage => cpu("web", now, f64::NAN),
+                    Answer::Nothing => FetchResults::new(),
+                    Answer::Failed => FetchResults::from([(
+                        MetricKey::new("web", "cpu"),
+                        Err(FetchError("timeout".into())),
+                    )]),
+                }
+            }
+        }
+
         fn answer() -> impl Strategy<Value = Answer> {
             prop_oneof![
                 3 => (0.0f64..150.0).prop_map(Answer::Fresh),
@@ -763,7 +785,45 @@ scale_in_stabilization = "0s"
 warmup = "0s"
 "#;
 
+        /// How one tick is evaluated: hypothetical runs only.
+        fn hypothesis() -> impl Strategy<Value = Hypothesis> {
+            prop_oneof![
+                Just(Hypothesis::DryRun),
+                Just(Hypothesis::Standby),
+                Just(Hypothesis::Shadow),
+            ]
+        }
+
         proptest! {
+            /// No sequence of dry-run, standby and shadow evaluations (shadow
+            /// candidates included) changes the live state of a group nobody
+            /// changes, whatever the metrics say.
+            #[test]
+            fn hypothetical_evaluations_never_change_the_live_state(
+                start in 1u32..=20,
+                ticks in proptest::collection::vec((hypothesis(), answer()), 1..30),
+                ago in proptest::option::of(0i64..1200),
+            ) {
+                let shadow = policy_file("web", "active", NO_BRAKES);
+                let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS))
+                    .with_shadows(vec![("web-v2.toml".into(), shadow)]);
+                let live = GovernorState {
+                    last_scale_out: ago.map(|ago| t(-ago)),
+                    last_set: Some(start),
+                    ..GovernorState::default()
+                };
+                evaluator.restore_memory(GovernorMemory::new(live.clone(), None));
+                for (i, (hypothesis, answer)) in ticks.into_iter().enumerate() {
+                    let now = 60 * i as i64;
+                    let fetched = answer.fetched(now);
+                    let run = Run::Hypothetical(hypothesis);
+                    let record = evaluator.evaluate(t(now), &fetched, &group(start), run);
+                    prop_assert!(record.outcome.dry_run && !record.outcome.applied);
+                    evaluator.settle(&ok());
+                    evaluator.evaluate_shadows(t(now), &fetched, &group(start));
+                    prop_assert_eq!(evaluator.memory().live(), &live);
+                }
+            }
             /// Through signal, policy and governor together: whenever the
             /// metric is missing or stale, capacity does not go down, and it
             /// always stays within the bounds.
@@ -776,16 +836,8 @@ warmup = "0s"
                 let mut current = start;
                 for (i, answer) in answers.into_iter().enumerate() {
                     let now = 60 * i as i64;
-                    let fetched = match answer {
-                        Answer::Fresh(v) => cpu("web", now, v),
-                        Answer::Garbage => cpu("web", now, f64::NAN),
-                        Answer::Nothing => FetchResults::new(),
-                        Answer::Failed => FetchResults::from([(
-                            MetricKey::new("web", "cpu"),
-                            Err(FetchError("timeout".into())),
-                        )]),
-                    };
-                    let record = evaluator.evaluate(t(now), &fetched, &group(current));
+                    let fetched = answer.fetched(now);
+                    let record = evaluator.evaluate(t(now), &fetched, &group(current), Run::Live);
                     prop_assert!((1..=20).contains(&record.desired), "{}", record.desired);
                     if record.metrics[0].status != MetricStatus::Ok {
                         prop_assert!(record.desired >= current, "{current} -> {}: {}", record.desired, record.reason);

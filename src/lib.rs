@@ -17,6 +17,7 @@ pub mod duration;
 pub mod evaluator;
 pub mod forecast;
 pub mod governor;
+pub mod governor_memory;
 pub mod policy;
 pub mod policy_file;
 pub mod ranges;

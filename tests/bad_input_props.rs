@@ -6,6 +6,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use ebb::actuator::{GroupState, Instance, Lifecycle};
 use ebb::evaluator::TargetEvaluator;
+use ebb::governor_memory::{Hypothesis, Run};
 use ebb::policy_file::load::parse_str;
 use ebb::sim::trace::Trace;
 use ebb::source::{Datapoint, FetchResults, MetricKey, Series};
@@ -138,12 +139,8 @@ fn bad_metric_values_are_rejected_with_the_reason_in_the_record() {
                 ..Series::default()
             }),
         );
-        let record = evaluator.evaluate(now, &fetched, &group);
-        evaluator.settle(&ebb::decision::Outcome {
-            applied: false,
-            dry_run: true,
-            error: None,
-        });
+        let dry_run = Run::Hypothetical(Hypothesis::DryRun);
+        let record = evaluator.evaluate(now, &fetched, &group, dry_run);
         assert_eq!(record.desired, 4, "scaled on {value}: {record:#?}");
         notes.extend(record.metrics[0].notes.clone());
         // The record survives a round trip as a log line would.

@@ -4,7 +4,7 @@ use crate::actuator::{Actuator, ActuatorError, GroupState};
 use crate::clock::Clock;
 use crate::decision::{Action, DecisionRecord, Outcome, RecordRole};
 use crate::evaluator::TargetEvaluator;
-use crate::policy_file::Mode;
+use crate::governor_memory::{Hypothesis, Run};
 use crate::source::{FetchResults, MetricSource};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -80,8 +80,11 @@ pub async fn evaluate_and_apply<A: Actuator>(
     let group = group_of(target, groups);
     match group {
         Ok(group) => {
-            let mut record = without_stalling_others(|| target.evaluate(now, fetched, group));
-            apply(actuator, target, &mut record, dry_run).await;
+            let run = target.run(dry_run);
+            let mut record = without_stalling_others(|| target.evaluate(now, fetched, group, run));
+            if run == Run::Live {
+                apply(actuator, target, &mut record).await;
+            }
             let mut records = vec![record];
             records.extend(without_stalling_others(|| {
                 target.evaluate_shadows(now, fetched, group)
@@ -122,9 +125,10 @@ fn group_of<'a>(
 
 /// Evaluates one target on a standby instance (another holds the leader
 /// lease): the same evaluation, recorded with role `standby`, never acted on.
-/// The governor state takes in the group's capacity changes (the leader's,
-/// as changes made outside this instance) but no scaling of its own, so
-/// cooldowns hold when this instance takes over.
+/// It decides in a hypothetical state of its own; the live state takes in
+/// only the group's capacity changes (the leader's, as changes made outside
+/// this instance), so the cooldowns that hold when this instance takes over
+/// are those of what really happened.
 pub fn evaluate_standby(
     now: DateTime<Utc>,
     target: &mut TargetEvaluator,
@@ -134,14 +138,8 @@ pub fn evaluate_standby(
     let group = group_of(target, groups);
     let mut records = match group {
         Ok(group) => without_stalling_others(|| {
-            let mut record = target.evaluate(now, fetched, group);
-            record.outcome = Outcome {
-                applied: false,
-                dry_run: true,
-                error: None,
-            };
-            target.settle_standby();
-            let mut records = vec![record];
+            let standby = Run::Hypothetical(Hypothesis::Standby);
+            let mut records = vec![target.evaluate(now, fetched, group, standby)];
             records.extend(target.evaluate_shadows(now, fetched, group));
             records
         }),
@@ -151,25 +149,17 @@ pub fn evaluate_standby(
     records
 }
 
-/// Carries out a decision (or records that it was only a dry run), fills in
-/// the record's outcome and settles the target's state.
+/// Carries out a live decision, fills in the record's outcome and settles
+/// the target's live state.
 pub async fn apply<A: Actuator>(
     actuator: &mut A,
     target: &mut TargetEvaluator,
     record: &mut DecisionRecord,
-    global_dry_run: bool,
 ) {
-    let dry_run = global_dry_run || target.mode() == Mode::DryRun;
     record.outcome = if record.action == Action::Hold {
         Outcome {
             applied: false,
-            dry_run,
-            error: None,
-        }
-    } else if dry_run {
-        Outcome {
-            applied: false,
-            dry_run: true,
+            dry_run: false,
             error: None,
         }
     } else {

@@ -32,6 +32,7 @@ use crate::daemon::control_loop::{evaluate_and_apply, evaluate_standby};
 use crate::decision::{Action, DecisionRecord};
 use crate::evaluator::TargetEvaluator;
 use crate::governor::GovernorState;
+use crate::governor_memory::GovernorMemory;
 use crate::policy_file::PolicyFile;
 use crate::source::MetricSource;
 use anyhow::{Context, bail};
@@ -180,10 +181,11 @@ impl Daemon {
         for (group, policy) in contents.valid {
             let mut evaluator = policy.evaluator();
             restore_histories(&mut evaluator, daemon.saved.histories.get(&group));
-            match daemon.saved.targets.get(&group) {
-                Some(state) => evaluator.restore_state(state.clone()),
-                None => evaluator.restore_state(reconstructed.remove(&group).unwrap_or_default()),
-            }
+            let memory = match daemon.saved.memory(&group) {
+                Some(memory) => memory,
+                None => GovernorMemory::new(reconstructed.remove(&group).unwrap_or_default(), None),
+            };
+            evaluator.restore_memory(memory);
             let next_due = now + daemon.jitter();
             daemon
                 .slots
@@ -366,9 +368,7 @@ impl Daemon {
         }
         self.ops.update_status(records.first());
         let group = evaluator.name().to_string();
-        self.saved
-            .targets
-            .insert(group.clone(), evaluator.state().clone());
+        self.saved.keep_memory(&group, evaluator.memory());
         let histories: BTreeMap<String, _> = evaluator
             .histories()
             .into_iter()
@@ -508,8 +508,8 @@ impl Daemon {
             self.ensure_clients(policy.file.target.region.clone()).await;
             let mut evaluator = policy.evaluator();
             restore_histories(&mut evaluator, self.saved.histories.get(&group));
-            if let Some(state) = self.saved.targets.get(&group) {
-                evaluator.restore_state(state.clone());
+            if let Some(memory) = self.saved.memory(&group) {
+                evaluator.restore_memory(memory);
             }
             let next_due = Instant::now() + self.jitter();
             self.slots
@@ -534,10 +534,11 @@ fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
 }
 
 /// A new evaluator for a changed policy, keeping the target's governor state
-/// so a reload does not reset cooldowns.
+/// so a reload does not reset cooldowns (a reload that makes a dry-run
+/// policy active drops its hypothetical state at the first live decision).
 fn replaced(old: TargetEvaluator, policy: &LoadedPolicy) -> TargetEvaluator {
     let mut evaluator = policy.evaluator();
-    evaluator.restore_state(old.state().clone());
+    evaluator.restore_memory(old.memory().clone());
     for (name, history) in old.histories() {
         // A policy renamed or removed by the reload has no use for it.
         let _ = evaluator.restore_history(name, history.clone());

@@ -1,6 +1,8 @@
 //! The state kept across restarts: each target's governor state (last scaling
 //! times and direction, recent recommendations, the capacity ebb last set),
-//! so a restart resets no cooldown or stabilization window; the load
+//! so a restart resets no cooldown or stabilization window, with the
+//! hypothetical state of a target in dry run or on a standby in a section of
+//! its own (`hypothetical`), so it can never be read back as live; the load
 //! histories predictive policies learn from, so a restart does not refetch
 //! weeks of data; and what the alert rules remember, so a restart neither
 //! notifies again what was firing nor forgets to resolve it.
@@ -12,6 +14,7 @@
 use crate::alert::SavedAlerts;
 use crate::forecast::history::LoadHistory;
 use crate::governor::GovernorState;
+use crate::governor_memory::{GovernorMemory, HypotheticalState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,14 +25,47 @@ use std::path::{Path, PathBuf};
 pub struct SavedState {
     /// Format version, for later changes.
     pub version: u32,
-    /// By target (Auto Scaling group name).
+    /// By target (Auto Scaling group name): the live governor state, what
+    /// really happened.
     pub targets: BTreeMap<String, GovernorState>,
+    /// By target: the hypothetical governor state of a target in dry run or
+    /// on a standby, resumed after a restart in the same mode and dropped at
+    /// the first live decision. Shadow candidates' states are not kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hypothetical: BTreeMap<String, HypotheticalState>,
     /// By target, then by policy name.
     #[serde(default)]
     pub histories: BTreeMap<String, BTreeMap<String, LoadHistory>>,
     /// By alert rule name, then target.
     #[serde(default)]
     pub alerts: SavedAlerts,
+}
+
+impl SavedState {
+    /// A target's saved governor state, live and hypothetical; `None` when
+    /// no live state was saved for it.
+    pub fn memory(&self, target: &str) -> Option<GovernorMemory> {
+        let live = self.targets.get(target)?;
+        Some(GovernorMemory::new(
+            live.clone(),
+            self.hypothetical.get(target).cloned(),
+        ))
+    }
+
+    /// Keeps a target's governor state to save.
+    pub fn keep_memory(&mut self, target: &str, memory: &GovernorMemory) {
+        self.targets
+            .insert(target.to_string(), memory.live().clone());
+        match memory.hypothetical() {
+            Some(hypothetical) => {
+                self.hypothetical
+                    .insert(target.to_string(), hypothetical.clone());
+            }
+            None => {
+                self.hypothetical.remove(target);
+            }
+        }
+    }
 }
 
 /// Temporary files being written start with this; one left by a crash
@@ -127,6 +163,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::governor_memory::Hypothesis;
     use chrono::{TimeZone, Utc};
 
     #[test]
@@ -153,6 +190,59 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_hypothetical_state_is_saved_apart_and_never_read_as_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let live = GovernorState {
+            last_set: Some(4),
+            ..GovernorState::default()
+        };
+        let supposed = HypotheticalState {
+            hypothesis: Hypothesis::DryRun,
+            state: GovernorState {
+                last_scale_in: Some(at),
+                last_set: Some(4),
+                ..GovernorState::default()
+            },
+        };
+        let mut state = SavedState::default();
+        state.keep_memory(
+            "web",
+            &GovernorMemory::new(live.clone(), Some(supposed.clone())),
+        );
+        store.save(&state).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["targets"]["web"]["last_scale_in"],
+            serde_json::Value::Null
+        );
+        assert_eq!(json["hypothetical"]["web"]["hypothesis"], "dry-run");
+        let memory = store.load().unwrap().unwrap().memory("web").unwrap();
+        assert_eq!(memory, GovernorMemory::new(live.clone(), Some(supposed)));
+        // Once the target acts for real, the section goes.
+        state.keep_memory("web", &GovernorMemory::new(live, None));
+        store.save(&state).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(!text.contains("hypothetical"), "{text}");
+    }
+
+    #[test]
+    fn a_state_file_without_a_hypothetical_section_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        std::fs::write(
+            store.path(),
+            r#"{"version": 0, "targets": {"web": {"last_set": 3}}}"#,
+        )
+        .unwrap();
+        let memory = store.load().unwrap().unwrap().memory("web").unwrap();
+        assert_eq!(memory.live().last_set, Some(3));
+        assert_eq!(memory.hypothetical(), None);
     }
 
     #[test]

@@ -1,0 +1,66 @@
+//! End to end, through the `ebb` binary against moto_server: what a dry run
+//! decides is hypothetical and never becomes the live governor state.
+
+mod support;
+
+use serde_json::Value;
+use support::daemon::*;
+
+/// The test policy with a scale-in cooldown of an hour: a cooldown leaked
+/// from the dry run would hold the first active scale-in for that long.
+fn policy_with_long_scale_in_cooldown(group: &str) -> String {
+    let text = policy(group, 50.0, "1h");
+    let long = text.replace(r#"scale_in_cooldown = "2s""#, r#"scale_in_cooldown = "1h""#);
+    assert_ne!(long, text, "the test policy sets scale_in_cooldown");
+    long
+}
+
+fn time_of(r: &Value) -> chrono::DateTime<chrono::Utc> {
+    r["time"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_then_active_scales_in_at_once() {
+    // 2 instances at 20% CPU for a 50% target want 1.
+    let Some(Cloud { moto, asg, .. }) = cloud(&["web"], 20.0, -5).await else {
+        return;
+    };
+    let setup = Setup::new(&moto.url());
+    setup.write_policy("web.toml", &policy_with_long_scale_in_cooldown("web"));
+
+    let ebb = setup.start(&["--dry-run"]);
+    let dry = setup.wait_record("a dry-run scale-in", |r| action(r) == "scale-in");
+    assert_eq!(dry["outcome"]["dry_run"], true, "{dry:#}");
+    // A second dry-run decision is held by the dry run's own cooldown: the
+    // hypothetical state behaves as if the scale-in had happened.
+    let dry_time = time_of(&dry);
+    let held = setup.wait_record("a dry-run hold after the scale-in", |r| {
+        time_of(r) > dry_time && action(r) == "hold"
+    });
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("scale-in cooldown"),
+        "{held:#}"
+    );
+    assert!(ebb.stop().success());
+    assert_eq!(support::moto::desired(&asg, "web").await, 2);
+
+    // Same state directory, now active: the first decision scales in.
+    let before = setup.records().len();
+    let ebb = setup.start(&[]);
+    setup.wait_record("a first active decision", |_| {
+        setup.records().len() > before
+    });
+    let first: Value = setup.records()[before].clone();
+    assert_eq!(first["outcome"]["dry_run"], false, "{first:#}");
+    assert_eq!(
+        (action(&first), first["desired"].as_u64()),
+        ("scale-in", Some(1)),
+        "the first active decision: {first:#}"
+    );
+    assert_eq!(first["outcome"]["applied"], true, "{first:#}");
+    wait_desired(&asg, "web", 1).await;
+    assert!(ebb.stop().success());
+}
