@@ -261,3 +261,75 @@ fn check_lints_valid_but_unwise_settings_and_strict_fails_on_them() {
             "target.max_capacity: the trace's peak load 100000.0 needs 2000 instances",
         ));
 }
+
+#[test]
+fn check_trace_says_how_many_rows_were_interpolated_and_rejects_a_bad_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("gappy.csv");
+    std::fs::write(&trace, "0,100\n60,100\n240,100\n300,100\n").unwrap();
+    ebb()
+        .args(["check", "--capacity-per-instance", "100", "--trace"])
+        .arg(&trace)
+        .arg(example("web-cpu.toml"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "4 rows, 2 values interpolated over gaps",
+        ));
+    for bad in ["-1", "0", "NaN", "inf"] {
+        ebb()
+            .args(["check", "--trace"])
+            .arg(&trace)
+            .arg(format!("--capacity-per-instance={bad}"))
+            .arg(example("web-cpu.toml"))
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("must be a number above 0"));
+    }
+}
+
+#[test]
+fn simulate_merges_repeated_timestamps_and_says_how_much_it_made_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("dst.csv");
+    // An hour a minute apart, one row repeated (as around a daylight-saving
+    // change), one missing.
+    let mut text = String::from("timestamp,value\n");
+    for minute in 0..60 {
+        if minute == 30 {
+            continue;
+        }
+        text.push_str(&format!("2026-03-08 10:{minute:02}:00,100\n"));
+        if minute == 20 {
+            text.push_str("2026-03-08 10:20:00,100\n");
+        }
+    }
+    std::fs::write(&trace, text).unwrap();
+    ebb()
+        .args([
+            "simulate",
+            &example("web-cpu.toml"),
+            "--no-baselines",
+            "--trace",
+        ])
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "60 rows, 1 values interpolated over gaps, 1 rows with a repeated timestamp merged",
+        ));
+    ebb()
+        .args([
+            "simulate",
+            &example("web-cpu.toml"),
+            "--duplicates",
+            "error",
+            "--trace",
+        ])
+        .arg(&trace)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("dst.csv, line 23").and(predicate::str::contains("repeats")),
+        );
+}

@@ -1,10 +1,10 @@
 //! `ebb check`: validate policy files with the same code the daemon loads them
 //! with, then lint them for settings that are valid but probably wrong.
 
+use super::trace::ReadArgs;
 use crate::policy_file::lint::{lint, lint_against_trace};
 use crate::policy_file::load_paths;
 use crate::policy_file::spans::Spans;
-use crate::sim::trace::Trace;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,8 @@ pub struct CheckArgs {
     /// A trace of the load the policies face, to check max capacity can serve its peak.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Load one instance serves at 100% utilization, for checking utilization
     /// policies against --trace.
     #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
@@ -34,7 +36,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let trace = args.trace.as_deref().map(Trace::load).transpose()?;
+    let trace = match &args.trace {
+        Some(path) => {
+            let trace = args.read.load(path)?;
+            println!("trace: {}: {}", path.display(), trace.describe_reading());
+            Some(trace)
+        }
+        None => None,
+    };
     let mut warned = 0;
     for (path, file) in &files {
         let mut warnings = lint(file);

@@ -444,6 +444,7 @@ target = 50.0
             new: "new.toml".into(),
             replay: ReplayArgs {
                 trace: None,
+                read: Default::default(),
                 synth: SynthArgs {
                     days: 1,
                     seed: 1,

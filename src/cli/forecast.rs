@@ -3,6 +3,7 @@
 //! 48 hours with their interval and the capacity they need. The history
 //! comes from a trace file or, as the policy reads it, from CloudWatch.
 
+use super::trace::ReadArgs;
 use crate::daemon::aws::sdk_config;
 use crate::daemon::config::AwsSettings;
 use crate::forecast::plot::plot;
@@ -10,7 +11,6 @@ use crate::forecast::report::{ForecastReport, History, analyse};
 use crate::policy::predictive::Predictive;
 use crate::policy::{Policy, history_key};
 use crate::policy_file::{PolicyFile, PolicySpec, PredictiveSpec, load_file};
-use crate::sim::trace::Trace;
 use crate::source::cloudwatch::CloudWatchSource;
 use crate::source::{MetricKey, MetricRequest, MetricSource};
 use anyhow::{Context, bail};
@@ -28,6 +28,8 @@ pub struct ForecastArgs {
     /// Load history as a trace CSV (`timestamp,value`) instead of CloudWatch.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Write an SVG of the history, the forecast and its interval.
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -57,9 +59,9 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     };
     let spec = predictive_spec(&file, args.name.as_deref())
         .with_context(|| format!("in {}", args.policy.display()))?;
-    let (history, source, filled) = match &args.trace {
+    let (history, source, reading) = match &args.trace {
         Some(path) => {
-            let trace = Trace::load(path)?;
+            let trace = args.read.load(path)?;
             let history = History {
                 start: trace.start(),
                 step_secs: trace.step().num_seconds(),
@@ -68,7 +70,8 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
             .resampled(spec.history_step.as_secs() as i64)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             .last(crate::signal::to_chrono(spec.history));
-            (history, path.display().to_string(), trace.filled())
+            let reading = format!("trace {}", trace.describe_reading());
+            (history, path.display().to_string(), reading)
         }
         None => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -81,7 +84,8 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
                 args.endpoint_url.clone(),
                 Utc::now(),
             ))?;
-            (history, format!("CloudWatch `{}`", spec.metric), filled)
+            let reading = format!("{filled} buckets interpolated over short gaps");
+            (history, format!("CloudWatch `{}`", spec.metric), reading)
         }
     };
     let lead = Predictive::new(spec.clone(), &file).lead();
@@ -95,7 +99,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", text(&report, &spec, filled));
+        print!("{}", text(&report, &spec, &reading));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -204,23 +208,18 @@ fn predictive_spec(file: &PolicyFile, name: Option<&str>) -> anyhow::Result<Pred
     }
 }
 
-fn text(report: &ForecastReport, spec: &PredictiveSpec, filled: usize) -> String {
+fn text(report: &ForecastReport, spec: &PredictiveSpec, reading: &str) -> String {
     let mut out = String::new();
     let step = Duration::seconds(report.step_s);
     let _ = writeln!(
         out,
-        "policy `{}`: metric `{}`, history {} .. {} ({} points at {} min{}), lead {} min",
+        "policy `{}`: metric `{}`, history {} .. {} ({} points at {} min; {reading}), lead {} min",
         spec.name,
         spec.metric,
         report.history_start.format("%Y-%m-%d %H:%M"),
         report.history_end.format("%Y-%m-%d %H:%M"),
         report.history.len(),
         step.num_minutes(),
-        if filled > 0 {
-            format!(", {filled} trace rows filled")
-        } else {
-            String::new()
-        },
         report.lead_s / 60,
     );
     let _ = writeln!(

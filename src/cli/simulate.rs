@@ -2,7 +2,7 @@
 //! cloud, beside emulations of AWS target tracking, the Kubernetes HPA and an
 //! oracle, and compare them.
 
-use super::trace::SynthArgs;
+use super::trace::{ReadArgs, SynthArgs};
 use crate::daemon::aws::region_clients;
 use crate::daemon::config::DaemonConfig;
 use crate::policy_file::{PolicyFile, load_file};
@@ -24,6 +24,8 @@ pub struct ReplayArgs {
     /// Load trace CSV (`timestamp,value`); a synthetic trace when absent.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub synth: SynthArgs,
     /// Load one instance serves at 100% utilization, in the trace's units.
@@ -96,7 +98,11 @@ impl ReplayArgs {
             });
         }
         let (trace, name) = match &self.trace {
-            Some(path) => (Trace::load(path)?, path.display().to_string()),
+            Some(path) => {
+                let trace = self.read.load(path)?;
+                let name = format!("{} ({})", path.display(), trace.describe_reading());
+                (trace, name)
+            }
             None => (self.synth.trace(), self.synth.describe()),
         };
         Ok(LoadedTrace {

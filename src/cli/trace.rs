@@ -3,7 +3,7 @@
 use super::simulate::HistoryArgs;
 use crate::policy_file::load_file;
 use crate::sim::synth::{Shape, SynthSpec, synthesize};
-use crate::sim::trace::Trace;
+use crate::sim::trace::{Duplicates, ReadOptions, Trace, TraceError};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +34,30 @@ pub enum TraceCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// How to read a trace file; shared by every subcommand that reads one.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct ReadArgs {
+    /// What to do with rows repeating the previous row's timestamp.
+    #[arg(long, value_enum, default_value_t = Duplicates::Mean)]
+    pub duplicates: Duplicates,
+    /// Accept a trace more than half interpolated over gaps.
+    #[arg(long)]
+    pub allow_gaps: bool,
+}
+
+impl ReadArgs {
+    /// Reads the trace at `path`.
+    pub fn load(&self, path: &std::path::Path) -> Result<Trace, TraceError> {
+        Trace::load_with(
+            path,
+            ReadOptions {
+                duplicates: self.duplicates,
+                allow_gaps: self.allow_gaps,
+            },
+        )
+    }
 }
 
 /// What synthetic trace to make; shared by `ebb trace synth` and `ebb simulate`.

@@ -14,7 +14,7 @@ use crate::policy_file::{
     CloudWatchMetric, MetricSourceSpec, MetricSpec, MetricType, PolicyFile, PolicySpec,
     SimulatedMetric, Smoothing,
 };
-use crate::sim::trace::{RecordedCapacity, Row, Trace};
+use crate::sim::trace::{ReadOptions, RecordedCapacity, Row, Trace};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -203,7 +203,13 @@ pub async fn export<S: MetricSource>(
             },
         ));
     }
-    let trace = Trace::from_rows(&rows).map_err(|(_, message)| {
+    // The export writes what CloudWatch holds; whoever reads the file decides
+    // whether its gaps are acceptable.
+    let options = ReadOptions {
+        allow_gaps: true,
+        ..ReadOptions::default()
+    };
+    let trace = Trace::from_rows(&rows, options).map_err(|(_, message)| {
         format!(
             "CloudWatch returned {} usable datapoints of `{name}` for the last {days} days: {message}",
             rows.len()
