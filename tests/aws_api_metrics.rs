@@ -19,7 +19,7 @@ async fn every_sdk_call_is_counted_with_its_operation_and_errors() {
     let clients = ebb::daemon::aws::clients_with_metrics(&config, metrics.aws_interceptor());
     let mut actuator = clients.actuator.clone();
     let groups = actuator
-        .describe(&["web".to_string()])
+        .describe(&["web".to_string()], chrono::Utc::now())
         .await
         .expect("describe");
     assert_eq!(groups["web"].desired, 2);

@@ -201,7 +201,7 @@ async fn groups_are_read_fifty_names_a_call_and_sized_without_honoring_cooldown(
     let mut actuator = AutoScalingActuator::new(aws_sdk_autoscaling::Client::new(
         &sdk_config(&proxy.url()).await,
     ));
-    let states = actuator.describe(&names).await.unwrap();
+    let states = actuator.describe(&names, Utc::now()).await.unwrap();
     assert_eq!(states.len(), 120);
     for (i, name) in names.iter().enumerate() {
         let state = &states[name];
@@ -233,8 +233,63 @@ async fn groups_are_read_fifty_names_a_call_and_sized_without_honoring_cooldown(
     );
 
     // A group that does not exist is absent, not an error.
-    let states = actuator.describe(&["nope".to_string()]).await.unwrap();
+    let states = actuator
+        .describe(&["nope".to_string()], Utc::now())
+        .await
+        .unwrap();
     assert!(states.is_empty());
+}
+
+/// Instances that appear after the group's first read have no launch
+/// history: they are taken as launched at the evaluation's time, so with no
+/// warm-up they serve at the tick that first sees them (issue 14: they were
+/// stamped with the time the answer arrived, after the tick's, and counted
+/// as warming for one tick).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_first_seen_are_launched_at_the_ticks_time() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let client = aws_sdk_autoscaling::Client::new(&sdk_config(&moto.url()).await);
+    create_group(&client, "web", 1, 10, 2).await;
+    let mut actuator = AutoScalingActuator::new(client.clone());
+    let web = ["web".to_string()];
+    let known: Vec<String> = actuator.describe(&web, Utc::now()).await.unwrap()["web"]
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(known.len(), 2);
+    client
+        .set_desired_capacity()
+        .auto_scaling_group_name("web")
+        .desired_capacity(5)
+        .send()
+        .await
+        .unwrap();
+
+    let tick = Utc::now();
+    let group = actuator
+        .describe(&web, tick)
+        .await
+        .unwrap()
+        .remove("web")
+        .unwrap();
+    let new: Vec<_> = group
+        .instances
+        .iter()
+        .filter(|i| !known.contains(&i.id))
+        .collect();
+    assert_eq!(new.len(), 3, "{group:?}");
+    assert!(new.iter().all(|i| i.launched_at == tick), "{group:?}");
+    let file = ebb::policy_file::load::parse_str(
+        &support::daemon::policy("web", 50.0, "1m"),
+        std::path::Path::new("web.toml"),
+    )
+    .unwrap();
+    assert_eq!(file.governor.warmup, std::time::Duration::ZERO);
+    let observed = ebb::evaluator::TargetEvaluator::new(file).observe(tick, &group);
+    assert_eq!((observed.in_service, observed.warming), (5, 0), "{group:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +322,7 @@ async fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     let results = source.fetch(now, std::slice::from_ref(&request)).await;
     assert!(results[&request.key].is_err());
     let mut actuator = clients.actuator.clone();
-    assert!(actuator.describe(&["web".to_string()]).await.is_err());
+    assert!(actuator.describe(&["web".to_string()], now).await.is_err());
     assert!(actuator.set_desired("web", 3).await.is_err());
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }

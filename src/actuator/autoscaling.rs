@@ -193,9 +193,9 @@ impl Actuator for AutoScalingActuator {
     async fn describe(
         &mut self,
         groups: &[String],
+        now: DateTime<Utc>,
     ) -> Result<HashMap<String, GroupState>, ActuatorError> {
         let raw = self.describe_raw(groups).await?;
-        let now = Utc::now();
         // Groups seen for the first time: look up when their instances
         // launched, unless that was read already.
         let mut history = HashMap::new();

@@ -43,10 +43,14 @@ pub struct ActuatorError(pub String);
 /// Reads and sizes groups.
 pub trait Actuator {
     /// The state of each named group; a group that does not exist is absent
-    /// from the map.
+    /// from the map. `now` is the evaluation's time: an instance seen for the
+    /// first time with no launch history is taken as launched at `now`, so
+    /// warm-up is measured from the tick that first saw it, not from when the
+    /// answer arrived.
     fn describe(
         &mut self,
         groups: &[String],
+        now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send;
 
     fn set_desired(

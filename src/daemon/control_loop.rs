@@ -47,7 +47,7 @@ impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
             .collect();
         let fetched = self.source.fetch(now, &requests).await;
         let names: Vec<String> = self.targets.iter().map(|t| t.name().to_string()).collect();
-        let groups = self.actuator.describe(&names).await;
+        let groups = self.actuator.describe(&names, now).await;
         let mut records = Vec::with_capacity(self.targets.len());
         for target in &mut self.targets {
             let records_of_target = evaluate_and_apply(
@@ -237,6 +237,7 @@ mod tests {
         fn describe(
             &mut self,
             names: &[String],
+            _now: DateTime<Utc>,
         ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
         {
             self.describes += 1;

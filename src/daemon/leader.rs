@@ -137,9 +137,10 @@ impl<A: Actuator + Send> Actuator for Fenced<A> {
     fn describe(
         &mut self,
         groups: &[String],
+        now: chrono::DateTime<chrono::Utc>,
     ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
     {
-        self.inner.describe(groups)
+        self.inner.describe(groups, now)
     }
 
     fn set_desired(

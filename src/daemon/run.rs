@@ -589,7 +589,8 @@ async fn run_batch(
     let names: Vec<String> = targets.iter().map(|t| t.name().to_string()).collect();
     let mut source = clients.source.clone();
     let mut actuator = clients.actuator.clone();
-    let (fetched, groups) = tokio::join!(source.fetch(now, &requests), actuator.describe(&names));
+    let (fetched, groups) =
+        tokio::join!(source.fetch(now, &requests), actuator.describe(&names, now));
     let fetched = Arc::new(fetched);
     let groups = Arc::new(groups);
     for mut target in targets {

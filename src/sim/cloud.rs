@@ -386,9 +386,11 @@ impl MetricSource for SimHandle {
 }
 
 impl Actuator for SimHandle {
+    /// The simulated cloud knows each instance's launch time: `now` is not needed.
     fn describe(
         &mut self,
         groups: &[String],
+        _now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
     {
         let states = self.with(|cloud| {
