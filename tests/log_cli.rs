@@ -132,7 +132,10 @@ fn explain_prints_the_full_reasoning_of_the_decision_in_force() {
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
-    let expected = "\
+    let expected = format!(
+        "record: {}:7, the last live decision at or before 2026-11-25T09:03:30Z (to the end of that second)\n",
+        log.display()
+    ) + "\
 web at 2026-11-25T09:03:00+00:00
 decision:  scale-out 6 -> 8 [FAILED]
 reason:    6 -> 8: cpu-50
@@ -154,8 +157,8 @@ state before: last scale-out never, last scale-in never, last set unknown
         .arg(&log)
         .assert()
         .success()
-        .stdout(predicate::str::starts_with(
-            "web at 2026-11-25T09:05:00+00:00\ndecision:  scale-in 7 -> 5 [applied]",
+        .stdout(predicate::str::contains(
+            ":10, the latest live decision\nweb at 2026-11-25T09:05:00+00:00\ndecision:  scale-in 7 -> 5 [applied]",
         ));
     // Short time forms, and --json for the raw record.
     let json = ebb()
@@ -237,9 +240,9 @@ fn stats_counts_the_hand_made_log() {
         .clone();
     let out = String::from_utf8(out).unwrap();
     let expected = "\
-target  decisions  scale-outs  scale-ins   holds  errors  from .. to
-api             2           1          0       1       0  2026-11-25T09:00:00Z .. 2026-11-25T09:02:00Z
-web             6           2          1       3       1  2026-11-25T09:00:00Z .. 2026-11-25T09:05:00Z
+target  decisions  scale-outs  scale-ins   holds  errors  applied  dry-run  from .. to
+api             2           1          0       1       0        1        0  2026-11-25T09:00:00Z .. 2026-11-25T09:02:00Z
+web             6           2          1       3       1        2        0  2026-11-25T09:00:00Z .. 2026-11-25T09:05:00Z
 (1 shadow/standby records not counted)
 (1 unreadable lines skipped)
 ";
@@ -456,4 +459,186 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("has no [alerts] section"));
+}
+
+/// Writes records, then `tail` raw bytes, as a log.
+fn write_log(dir: &Path, records: &[DecisionRecord], tail: &[u8]) -> PathBuf {
+    let path = dir.join("odd.jsonl");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for r in records {
+        writeln!(f, "{}", serde_json::to_string(r).unwrap()).unwrap();
+    }
+    f.write_all(tail).unwrap();
+    path
+}
+
+#[test]
+fn a_line_torn_inside_a_multibyte_character_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut noticed = record("web", 2, 4, 4);
+    noticed.notices.push("réglé".into());
+    let whole = serde_json::to_string(&noticed).unwrap();
+    let cut = whole.find('é').unwrap() + 1; // inside the two bytes of `é`
+    let log = write_log(
+        dir.path(),
+        &[record("web", 0, 4, 4), record("web", 1, 4, 6)],
+        &whole.as_bytes()[..cut],
+    );
+    ebb()
+        .args(["log", "stats", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(1 unreadable lines skipped)"))
+        .stderr(predicate::str::contains(
+            "odd.jsonl:3: not a decision record, skipped",
+        ));
+    ebb()
+        .args(["log", "tail", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("09:01:00Z web scale-out 4->6"));
+    ebb()
+        .args(["log", "explain", "web", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("web at 2026-11-25T09:01:00+00:00"));
+}
+
+#[test]
+fn control_characters_in_any_field_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut odd = record("web\u{1b}[2J", 0, 4, 6);
+    odd.notices
+        .push("line one\nforged 2026-11-25T09:09:00Z web scale-in".into());
+    odd.metrics[0].notes.push("bell\u{7}".into());
+    let log = write_log(dir.path(), &[odd], b"");
+    for args in [
+        vec!["log", "tail"],
+        vec!["log", "stats"],
+        vec!["log", "explain", "web\u{1b}[2J"],
+    ] {
+        let out = ebb()
+            .args(&args)
+            .arg("--file")
+            .arg(&log)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{args:?}: {out}"
+        );
+        assert!(out.contains("web\\u{1b}[2J"), "{args:?}: {out}");
+        assert!(
+            !out.lines().any(|l| l.starts_with("forged")),
+            "{args:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn explain_at_a_whole_second_as_tail_prints_it_takes_the_decision_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let late_in_second = record("web", 1, 4, 6);
+    let mut with_fraction = late_in_second.clone();
+    with_fraction.time += chrono::Duration::milliseconds(750);
+    let log = write_log(dir.path(), &[record("web", 0, 4, 4), with_fraction], b"");
+    let tail = ebb()
+        .args(["log", "tail", "-n", "1", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let printed = String::from_utf8(tail).unwrap()[..20].to_string();
+    assert_eq!(printed, "2026-11-25T09:01:00Z");
+    ebb()
+        .args(["log", "explain", "--at", &printed, "web", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("odd.jsonl:2, the last live decision at or before 2026-11-25T09:01:00Z (to the end of that second)")
+                .and(predicate::str::contains("web at 2026-11-25T09:01:00.750+00:00"))
+                .and(predicate::str::contains("scale-out 4 -> 6")),
+        );
+}
+
+#[test]
+fn tail_of_an_unknown_target_errors_and_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = hand_made_log(dir.path());
+    ebb()
+        .args(["log", "tail", "--target", "nosuch", "--file"])
+        .arg(&log)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("no decisions for target `nosuch`")
+                .and(predicate::str::contains("targets in the log: api, web")),
+        );
+}
+
+#[test]
+fn stats_split_dry_run_and_applied_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dry = record("web", 1, 4, 6);
+    dry.outcome = Outcome {
+        applied: false,
+        dry_run: true,
+        error: None,
+    };
+    let log = write_log(
+        dir.path(),
+        &[
+            record("web", 0, 4, 5),
+            dry.clone(),
+            dry,
+            record("web", 2, 5, 5),
+        ],
+        b"",
+    );
+    let out = ebb()
+        .args(["log", "stats", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    // decisions, scale-outs, scale-ins, holds, errors, applied, dry-run
+    assert_eq!(&row[1..8], &["4", "3", "0", "1", "0", "1", "2"], "{out}");
+}
+
+#[test]
+fn a_failed_evaluation_says_its_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failed = record("web", 0, 4, 4);
+    let error = "DescribeAutoScalingGroups failed: connection refused".to_string();
+    failed.reason = format!("hold: group state unavailable: {error}");
+    failed.outcome = Outcome {
+        applied: false,
+        dry_run: false,
+        error: Some(error.clone()),
+    };
+    let log = write_log(dir.path(), &[failed], b"");
+    let out = ebb()
+        .args(["log", "tail", "--file"])
+        .arg(&log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(out.matches(&error).count(), 1, "{out}");
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -153,13 +153,14 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-/// Reads records line by line, warning about (and skipping) bad lines.
+/// Reads records line by line as bytes, warning about (and skipping) bad
+/// lines: a torn line, a hand edit, bytes that are not UTF-8.
 pub(crate) struct Records {
     path: PathBuf,
     reader: BufReader<File>,
     line_no: usize,
     skipped: usize,
-    line: String,
+    line: Vec<u8>,
     /// Following a live file: a line without its newline is still being written.
     following: bool,
 }
@@ -173,9 +174,14 @@ impl Records {
             reader: BufReader::new(file),
             line_no: 0,
             skipped: 0,
-            line: String::new(),
+            line: Vec::new(),
             following: false,
         })
+    }
+
+    /// The line number of the record last returned.
+    pub(crate) fn line_no(&self) -> usize {
+        self.line_no
     }
 
     /// The next record; `Ok(None)` at the current end of the file.
@@ -184,22 +190,21 @@ impl Records {
             self.line.clear();
             let n = self
                 .reader
-                .read_line(&mut self.line)
+                .read_until(b'\n', &mut self.line)
                 .with_context(|| format!("reading `{}`", self.path.display()))?;
             if n == 0 {
                 return Ok(None);
             }
-            if self.following && !self.line.ends_with('\n') {
+            if self.following && !self.line.ends_with(b"\n") {
                 // Read it again, whole, once the writer finished it.
                 self.reader.seek(SeekFrom::Current(-(n as i64)))?;
                 return Ok(None);
             }
             self.line_no += 1;
-            let text = self.line.trim();
-            if text.is_empty() {
+            if self.line.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<DecisionRecord>(text) {
+            match serde_json::from_slice::<DecisionRecord>(self.line.trim_ascii()) {
                 Ok(record) => return Ok(Some(record)),
                 Err(e) => {
                     self.skipped += 1;
@@ -214,29 +219,92 @@ impl Records {
     }
 }
 
+/// `text` with every control character escaped (`\n`, `\u{1b}`), so a field
+/// can neither break a line nor drive the terminal.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The record with control characters escaped in every string and map key:
+/// one pass over the whole record, so no field printed later can miss it.
+fn printable_record(record: &DecisionRecord) -> DecisionRecord {
+    fn escape(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(printable(&s)),
+            Value::Array(items) => Value::Array(items.into_iter().map(escape).collect()),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (printable(&k), escape(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    serde_json::to_value(record)
+        .ok()
+        .and_then(|value| serde_json::from_value(escape(value)).ok())
+        .unwrap_or_else(|| record.clone())
+}
+
 fn run_tail(path: &Path, args: TailArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut records = Records::open(path)?;
     records.following = args.follow;
     let wanted = |r: &DecisionRecord| args.target.as_deref().is_none_or(|t| r.target == t);
     let mut last = VecDeque::with_capacity(args.lines.min(10_000));
+    let mut targets = BTreeSet::new();
+    let mut matched = false;
     while let Some(record) = records.next_record()? {
         if wanted(&record) {
+            matched = true;
             if last.len() == args.lines {
                 last.pop_front();
             }
             if args.lines > 0 {
                 last.push_back(record);
             }
+        } else if !targets.contains(&record.target) {
+            targets.insert(record.target);
         }
     }
+    if let (Some(target), false) = (&args.target, matched) {
+        let unknown = unknown_target(target, path, &targets);
+        if !args.follow {
+            bail!("{unknown}");
+        }
+        eprintln!("warning: {unknown}; following");
+    }
     for record in &last {
-        writeln!(out, "{}", one_line(record))?;
+        writeln!(out, "{}", one_line(&printable_record(record)))?;
     }
     out.flush()?;
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
     }
     follow(path, records, &wanted, out)
+}
+
+/// Says a target has no records in the log, and which targets do.
+fn unknown_target(target: &str, path: &Path, targets: &BTreeSet<String>) -> String {
+    let known: Vec<String> = targets.iter().map(|t| printable(t)).collect();
+    format!(
+        "no decisions for target `{}` in `{}`; targets in the log: {}",
+        printable(target),
+        path.display(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )
 }
 
 /// Prints records as they are appended; reopens the file when logrotate
@@ -253,7 +321,7 @@ fn follow(
     loop {
         while let Some(record) = records.next_record()? {
             if wanted(&record) {
-                writeln!(out, "{}", one_line(&record))?;
+                writeln!(out, "{}", one_line(&printable_record(&record)))?;
             }
         }
         out.flush()?;
@@ -323,7 +391,10 @@ pub fn one_line(record: &DecisionRecord) -> String {
         let _ = write!(line, " {}", metrics.join(" "));
     }
     let _ = write!(line, " | {}", record.reason);
-    if let Some(error) = &record.outcome.error {
+    // A record that failed before deciding says its error in its reason.
+    if let Some(error) = &record.outcome.error
+        && !record.reason.contains(error.as_str())
+    {
         let _ = write!(line, " | error: {error}");
     }
     if !record.notices.is_empty() {
@@ -342,60 +413,82 @@ fn short_number(v: f64) -> String {
     }
 }
 
+/// A decision found in the log, and the line it is on.
+struct Found {
+    record: DecisionRecord,
+    line: usize,
+}
+
 /// The live decision of `target` in force at `at` (the last one at or before
-/// it; the latest when `at` is absent).
-fn find_decision(
-    path: &Path,
-    target: &str,
-    at: Option<DateTime<Utc>>,
-) -> anyhow::Result<DecisionRecord> {
+/// it; the latest when `at` is absent). A time in whole seconds, as `tail`
+/// prints them, covers its whole second: records carry fractions.
+fn find_decision(path: &Path, target: &str, at: Option<DateTime<Utc>>) -> anyhow::Result<Found> {
+    let until = at.map(end_of_printed_second);
     let mut records = Records::open(path)?;
-    let mut chosen: Option<DecisionRecord> = None;
+    let mut chosen: Option<Found> = None;
     let mut first_time: Option<DateTime<Utc>> = None;
-    let mut targets: BTreeMap<String, ()> = BTreeMap::new();
+    let mut targets = BTreeSet::new();
     while let Some(record) = records.next_record()? {
-        targets.insert(record.target.clone(), ());
         // The live record explains what ebb did; shadows are other questions.
         if record.target != target || record.role == RecordRole::Shadow {
+            if !targets.contains(&record.target) {
+                targets.insert(record.target);
+            }
             continue;
         }
         first_time.get_or_insert(record.time);
-        if at.is_none_or(|at| record.time <= at)
-            && chosen.as_ref().is_none_or(|c| record.time >= c.time)
+        if until.is_none_or(|until| record.time <= until)
+            && chosen.as_ref().is_none_or(|c| record.time >= c.record.time)
         {
-            chosen = Some(record);
+            chosen = Some(Found {
+                record,
+                line: records.line_no(),
+            });
         }
     }
-    if let Some(record) = chosen {
-        return Ok(record);
+    if let Some(found) = chosen {
+        return Ok(found);
     }
     if let (Some(first), Some(at)) = (first_time, at) {
         bail!(
-            "no decision for `{target}` at or before {} in `{}`: its first is at {}",
+            "no decision for `{}` at or before {} in `{}`: its first is at {}",
+            printable(target),
             at.to_rfc3339(),
             path.display(),
             first.to_rfc3339()
         );
     }
-    let known: Vec<&str> = targets.keys().map(String::as_str).collect();
-    bail!(
-        "no decisions for target `{target}` in `{}`; targets in the log: {}",
-        path.display(),
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    );
+    bail!("{}", unknown_target(target, path, &targets));
+}
+
+/// The last instant of `at`'s second when `at` has no fraction of a second.
+fn end_of_printed_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    if at.timestamp_subsec_nanos() != 0 {
+        return at;
+    }
+    at.checked_add_signed(chrono::Duration::nanoseconds(999_999_999))
+        .unwrap_or(at)
 }
 
 fn run_explain(path: &Path, args: ExplainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let record = find_decision(path, &args.target, args.at)?;
+    let found = find_decision(path, &args.target, args.at)?;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&record)?)?;
-    } else {
-        write!(out, "{}", explain(&record))?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&found.record)?)?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let which = match args.at {
+        Some(at) if at.timestamp_subsec_nanos() == 0 => format!(
+            "the last live decision at or before {} (to the end of that second)",
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
+        Some(at) => format!(
+            "the last live decision at or before {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
+        None => "the latest live decision".to_string(),
+    };
+    writeln!(out, "record: {}:{}, {which}", path.display(), found.line)?;
+    write!(out, "{}", explain(&printable_record(&found.record)))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -404,7 +497,7 @@ fn run_replay(path: &Path, args: ReplayArgs, out: &mut dyn Write) -> anyhow::Res
         Ok(file) => file,
         Err(errors) => bail!("{errors}"),
     };
-    let record = find_decision(path, &args.target, args.at)?;
+    let record = find_decision(path, &args.target, args.at)?.record;
     let result = crate::replay::replay(&file, &record);
     writeln!(
         out,
@@ -610,6 +703,10 @@ pub struct TargetStats {
     pub scale_ins: u64,
     pub holds: u64,
     pub errors: u64,
+    /// Changes carried out.
+    pub applied: u64,
+    /// Changes a dry run decided and did not carry out.
+    pub dry_run: u64,
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
 }
@@ -624,6 +721,11 @@ impl TargetStats {
         }
         if r.outcome.error.is_some() {
             self.errors += 1;
+        }
+        if r.outcome.applied {
+            self.applied += 1;
+        } else if r.outcome.dry_run && r.action != Action::Hold {
+            self.dry_run += 1;
         }
         self.first = Some(self.first.map_or(r.time, |f| f.min(r.time)));
         self.last = Some(self.last.map_or(r.time, |l| l.max(r.time)));
@@ -668,13 +770,13 @@ fn run_stats(path: &Path, args: StatsArgs, out: &mut dyn Write) -> anyhow::Resul
 pub fn stats_table(per_target: &BTreeMap<String, TargetStats>) -> String {
     let width = per_target
         .keys()
-        .map(String::len)
+        .map(|t| printable(t).chars().count())
         .max()
         .unwrap_or(0)
         .max("target".len());
     let mut out = format!(
-        "{:<width$}  {:>9}  {:>10}  {:>9}  {:>6}  {:>6}  from .. to\n",
-        "target", "decisions", "scale-outs", "scale-ins", "holds", "errors"
+        "{:<width$}  {:>9}  {:>10}  {:>9}  {:>6}  {:>6}  {:>7}  {:>7}  from .. to\n",
+        "target", "decisions", "scale-outs", "scale-ins", "holds", "errors", "applied", "dry-run"
     );
     let fmt_time = |t: Option<DateTime<Utc>>| {
         t.map_or("-".to_string(), |t| {
@@ -684,12 +786,15 @@ pub fn stats_table(per_target: &BTreeMap<String, TargetStats>) -> String {
     for (target, s) in per_target {
         let _ = writeln!(
             out,
-            "{target:<width$}  {:>9}  {:>10}  {:>9}  {:>6}  {:>6}  {} .. {}",
+            "{:<width$}  {:>9}  {:>10}  {:>9}  {:>6}  {:>6}  {:>7}  {:>7}  {} .. {}",
+            printable(target),
             s.decisions,
             s.scale_outs,
             s.scale_ins,
             s.holds,
             s.errors,
+            s.applied,
+            s.dry_run,
             fmt_time(s.first),
             fmt_time(s.last)
         );

@@ -2,7 +2,7 @@
 //! log and print what would have fired, repeated and resolved, without
 //! sending anything. For tuning rules on history before they page anyone.
 
-use super::log::Records;
+use super::log::{Records, printable};
 use crate::alert::{AlertEvent, AlertStatus, AlertsConfig, RuleEngine};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -76,7 +76,7 @@ pub fn run(log: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<
                 }
             }
             if !args.summary {
-                writeln!(out, "{}", event_line(&event))?;
+                writeln!(out, "{}", printable(&event_line(&event)))?;
             }
         }
     }
@@ -92,7 +92,7 @@ pub fn run(log: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<
         "rule", "fired", "repeated", "resolved"
     )?;
     for (rule, c) in &counts {
-        let open: Vec<&str> = c.open.keys().map(String::as_str).collect();
+        let open: Vec<String> = c.open.keys().map(|t| printable(t)).collect();
         writeln!(
             out,
             "{rule:<width$}  {:>5}  {:>8}  {:>8}  {}",
