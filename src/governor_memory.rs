@@ -7,8 +7,17 @@
 //! "what would have happened") in a hypothetical state. The hypothesis
 //! starts as a copy of the live state, so it respects what really happened
 //! before it, and is dropped as soon as the target acts for real or another
-//! hypothesis starts: nothing hypothetical is ever copied into the live state,
-//! so a mode switch never inherits a hypothetical cooldown.
+//! hypothesis starts. No scaling time or capacity set in a hypothesis ever
+//! reaches the live state, so a mode switch never inherits a hypothetical
+//! cooldown.
+//!
+//! One thing does carry over to the first live decision after a dry run or
+//! a standby: the stabilization window. Its entries are what the live
+//! policy proposed from real metrics and the real group, not what was
+//! decided, so they are the same a live run would have recorded; and they
+//! can only hold a scale-in back, for at most the window. Without them a
+//! standby taking over would scale in at once where the leader was still
+//! waiting out the window.
 //!
 //! Pure: no I/O, no clock.
 
@@ -94,10 +103,12 @@ impl GovernorMemory {
     }
 
     /// Decides under `run` from the state that run starts from, which is
-    /// returned with the verdict. A live decision ends any hypothesis and
-    /// changes nothing until [`GovernorMemory::settle_live`]; a hypothetical
-    /// one moves its hypothesis on at once, as if carried out, starting it
-    /// from the live state when another (or none) was under way.
+    /// returned with the verdict. A live decision ends any hypothesis (taking
+    /// in a dry run's or standby's stabilization window, see the module
+    /// comment) and changes nothing else until
+    /// [`GovernorMemory::settle_live`]; a hypothetical one moves its
+    /// hypothesis on at once, as if carried out, starting it from the live
+    /// state when another (or none) was under way.
     pub fn decide(
         &mut self,
         run: Run,
@@ -105,7 +116,13 @@ impl GovernorMemory {
     ) -> (GovernorState, Verdict) {
         let hypothesis = match run {
             Run::Live => {
-                self.hypothetical = None;
+                if let Some(ended) = self.hypothetical.take()
+                    && ended.hypothesis != Hypothesis::Shadow
+                {
+                    // Forked from the live state, which has not moved since:
+                    // the hypothesis' window holds the live one's and newer.
+                    self.live.recent = ended.state.recent;
+                }
                 let verdict = decide(&self.live);
                 return (self.live.clone(), verdict);
             }
@@ -252,6 +269,23 @@ mod tests {
     }
 
     #[test]
+    fn the_first_live_decision_keeps_the_stabilization_window_of_a_standby() {
+        // No cooldowns; a 5-minute stabilization window.
+        let governor = governor(0, 300);
+        let mut memory = GovernorMemory::default();
+        let standby = Run::Hypothetical(Hypothesis::Standby);
+        // As a standby: load fell a minute ago, the leader waits out the window.
+        decide(&mut memory, standby, &governor, 0, 8, 8);
+        let (_, v) = decide(&mut memory, standby, &governor, 60, 8, 3);
+        assert_eq!(v.action, Action::Hold);
+        assert!(memory.live().recent.is_empty());
+        // Taking over: still within the window of the proposal of 8.
+        let (before, v) = decide(&mut memory, Run::Live, &governor, 120, 8, 3);
+        assert_eq!(before.recent, [(t(0), 8), (t(60), 3)]);
+        assert_eq!((v.desired, v.action), (8, Action::Hold));
+    }
+
+    #[test]
     fn an_outside_change_is_real_in_both_states() {
         let governor = governor(600, 0);
         let mut memory = GovernorMemory::default();
@@ -294,7 +328,8 @@ mod tests {
         proptest! {
             /// Whatever hypothetical decisions are taken on a group nobody
             /// changes, the live state stays exactly as it was, and the next
-            /// live decision is the one it would have been without them.
+            /// live decision starts from its scaling times and capacity,
+            /// never from a hypothetical one's.
             #[test]
             fn hypothetical_decisions_never_change_the_live_state(
                 cooldown in 0u64..900, stabilization in 0u64..900,
@@ -318,10 +353,10 @@ mod tests {
                     prop_assert_eq!(memory.live(), &live);
                 }
                 now += 1;
-                let (before, v) = decide(&mut memory, Run::Live, &governor, now, current, wanted_live);
-                let untouched = governor.decide(&live, t(now), capacity(current), &wants(wanted_live), (0, 100));
-                prop_assert_eq!(before, live);
-                prop_assert_eq!(v, untouched);
+                let (before, _) = decide(&mut memory, Run::Live, &governor, now, current, wanted_live);
+                prop_assert_eq!(before.last_scale_out, live.last_scale_out);
+                prop_assert_eq!(before.last_scale_in, live.last_scale_in);
+                prop_assert_eq!(before.last_set, live.last_set);
             }
         }
     }
