@@ -164,4 +164,12 @@ pub struct DecisionRecord {
     /// a change made outside ebb...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// The evaluation panicked (a bug in ebb, contained by the daemon): the
+    /// panic message. Capacity was kept; the outcome's error says so too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panicked: Option<String>,
+    /// Which ebb instance wrote the record: `host:pid`, or the leader
+    /// election's holder id, so logs from several hosts can be told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }

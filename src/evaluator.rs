@@ -3,7 +3,9 @@
 //! produces a [`DecisionRecord`]; it does no I/O and reads no clock.
 
 use crate::actuator::{GroupState, Lifecycle};
-use crate::decision::{Action, DecisionRecord, ObservedCapacity, Outcome, RecordRole};
+use crate::decision::{
+    Action, DecisionRecord, MetricRecord, ObservedCapacity, Outcome, RecordRole,
+};
 use crate::forecast::history::LoadHistory;
 use crate::governor::{Governor, Verdict};
 use crate::governor_memory::{GovernorMemory, Hypothesis, Run};
@@ -14,6 +16,15 @@ use crate::source::{FetchResults, MetricKey, MetricRequest};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+/// One tick's metrics, as the signals read them.
+struct MetricsRead {
+    /// Each metric's smoothed value for the policies (`None`: missing or stale).
+    values: BTreeMap<String, Option<f64>>,
+    /// The raw datapoints fetched, for policies that keep history.
+    raw: BTreeMap<String, Vec<crate::source::Datapoint>>,
+    records: Vec<MetricRecord>,
+}
+
 /// Everything needed to evaluate one target, and what it remembers.
 pub struct TargetEvaluator {
     file: PolicyFile,
@@ -23,8 +34,8 @@ pub struct TargetEvaluator {
     memory: GovernorMemory,
     /// The verdict of the last live evaluation, until its outcome is known.
     pending: Option<Verdict>,
-    /// Capacity at the last successful look at the group.
-    last_capacity: Option<ObservedCapacity>,
+    /// Capacity at the last successful look at the group, and when that was.
+    last_capacity: Option<(DateTime<Utc>, ObservedCapacity)>,
     /// For a shadow candidate: its file name. `None` for the live policy.
     candidate: Option<String>,
     /// Shadow candidates evaluated beside the live policy.
@@ -209,7 +220,7 @@ impl TargetEvaluator {
     ) -> DecisionRecord {
         let mut notices = Vec::new();
         let capacity = self.observe(now, group);
-        self.last_capacity = Some(capacity);
+        self.last_capacity = Some((now, capacity));
         if let Some((from, to)) = self.memory.observe_desired(now, group.desired) {
             notices.push(format!(
                 "desired capacity changed outside ebb: {from} -> {to}"
@@ -217,30 +228,11 @@ impl TargetEvaluator {
         }
         let mut bounds = self.bounds(group, &mut notices);
 
-        let mut values = BTreeMap::new();
-        let mut raw = BTreeMap::new();
-        let mut metrics = Vec::new();
-        let owner = self.metric_owner();
-        for (name, signal) in self.signals.iter_mut() {
-            let key = MetricKey::new(owner.clone(), name.clone());
-            let answer = fetched.get(&key);
-            if let Some(Ok(series)) = answer {
-                raw.insert(name.clone(), series.points.clone());
-            }
-            let long_window = MetricKey::new(owner.clone(), history_key(name));
-            match fetched.get(&long_window) {
-                Some(Ok(series)) => {
-                    raw.insert(history_key(name), series.points.clone());
-                }
-                Some(Err(e)) => {
-                    notices.push(format!("fetching the history of `{name}` failed: {e}"))
-                }
-                None => {}
-            }
-            let reading = signal.update(now, answer);
-            values.insert(name.clone(), reading.value);
-            metrics.push(reading.record);
-        }
+        let MetricsRead {
+            values,
+            raw,
+            records: metrics,
+        } = self.read_metrics(now, fetched, &mut notices);
         let input = PolicyInput {
             now,
             capacity,
@@ -298,15 +290,60 @@ impl TargetEvaluator {
                 error: None,
             },
             notices,
+            panicked: None,
+            instance: None,
         };
         self.pending = (run == Run::Live).then_some(verdict);
         record
     }
 
+    /// Takes this tick's answers into the signals: each metric's value for
+    /// the policies, the raw series they may keep, and its record. A metric
+    /// whose fetch failed is read like any other, so its age keeps growing
+    /// and it turns stale after `stale_after`.
+    fn read_metrics(
+        &mut self,
+        now: DateTime<Utc>,
+        fetched: &FetchResults,
+        notices: &mut Vec<String>,
+    ) -> MetricsRead {
+        let mut values = BTreeMap::new();
+        let mut raw = BTreeMap::new();
+        let mut metrics = Vec::new();
+        let owner = self.metric_owner();
+        for (name, signal) in self.signals.iter_mut() {
+            let key = MetricKey::new(owner.clone(), name.clone());
+            let answer = fetched.get(&key);
+            if let Some(Ok(series)) = answer {
+                raw.insert(name.clone(), series.points.clone());
+            }
+            let long_window = MetricKey::new(owner.clone(), history_key(name));
+            match fetched.get(&long_window) {
+                Some(Ok(series)) => {
+                    raw.insert(history_key(name), series.points.clone());
+                }
+                Some(Err(e)) => {
+                    notices.push(format!("fetching the history of `{name}` failed: {e}"))
+                }
+                None => {}
+            }
+            let reading = signal.update(now, answer);
+            values.insert(name.clone(), reading.value);
+            metrics.push(reading.record);
+        }
+        MetricsRead {
+            values,
+            raw,
+            records: metrics,
+        }
+    }
+
     /// Evaluates every shadow candidate on the inputs the live policy saw.
     /// Their decisions are recorded as dry runs and never acted on; each
     /// candidate's own hypothetical state moves on as if it had acted, so its
-    /// cooldowns and windows behave as they would live.
+    /// cooldowns and windows behave as they would live. A candidate whose
+    /// evaluation panics is recorded as such and starts afresh from its file
+    /// and state; the live policy and the other candidates go on.
     pub fn evaluate_shadows(
         &mut self,
         now: DateTime<Utc>,
@@ -316,25 +353,86 @@ impl TargetEvaluator {
         self.shadows
             .iter_mut()
             .map(|shadow| {
-                shadow.evaluate(now, fetched, group, Run::Hypothetical(Hypothesis::Shadow))
+                let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::test_hooks::panic_if_asked(&shadow.metric_owner());
+                    shadow.evaluate(now, fetched, group, Run::Hypothetical(Hypothesis::Shadow))
+                }));
+                evaluated.unwrap_or_else(|payload| {
+                    let memory = shadow.memory.clone();
+                    *shadow = TargetEvaluator {
+                        candidate: shadow.candidate.clone(),
+                        ..TargetEvaluator::new(shadow.file.clone())
+                    };
+                    shadow.restore_memory(memory);
+                    let mut record = shadow.panicked(now, panic_message(payload.as_ref()));
+                    record.outcome.dry_run = true;
+                    record
+                })
             })
             .collect()
     }
 
     /// The record of an evaluation that could not happen because the group's
-    /// state could not be read: capacity stays as it is.
-    pub fn unavailable(&mut self, now: DateTime<Utc>, error: String) -> DecisionRecord {
+    /// state could not be read: capacity stays as it is. The metrics fetched
+    /// (or not) are still read, so their age and staleness stay true.
+    pub fn unavailable(
+        &mut self,
+        now: DateTime<Utc>,
+        fetched: &FetchResults,
+        error: String,
+    ) -> DecisionRecord {
+        let mut notices = Vec::new();
+        let metrics = self.read_metrics(now, fetched, &mut notices).records;
+        let mut record = self.held(now, format!("group state unavailable: {error}"), error);
+        record.metrics = metrics;
+        record.notices.extend(notices);
+        record
+    }
+
+    /// The record of an evaluation that panicked (a bug in ebb, caught by
+    /// the daemon): capacity stays as it is.
+    pub fn panicked(&mut self, now: DateTime<Utc>, message: String) -> DecisionRecord {
+        let error = format!("evaluation panicked: {message}");
+        let mut record = self.held(now, error.clone(), error);
+        record.panicked = Some(message);
+        record
+    }
+
+    /// A record that holds at the last known capacity because of `error`.
+    fn held(&mut self, now: DateTime<Utc>, why: String, error: String) -> DecisionRecord {
         self.pending = None;
-        let capacity = self.last_capacity.unwrap_or(ObservedCapacity {
-            desired: 0,
-            in_service: 0,
-            warming: 0,
-        });
+        let mut notices = Vec::new();
+        let capacity = match self.last_capacity {
+            Some((at, capacity)) => {
+                notices.push(format!(
+                    "capacity last known at {}: desired {}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    capacity.desired
+                ));
+                capacity
+            }
+            None => {
+                // Not read since start: what ebb last saw or set, if anything.
+                let desired = self.memory.live().last_set.unwrap_or(0);
+                notices.push(format!(
+                    "capacity not read since start: desired {desired} as last set"
+                ));
+                ObservedCapacity {
+                    desired,
+                    in_service: 0,
+                    warming: 0,
+                }
+            }
+        };
         DecisionRecord {
             time: now,
             target: self.file.target.group.clone(),
-            role: RecordRole::Live,
-            candidate: None,
+            role: if self.candidate.is_some() {
+                RecordRole::Shadow
+            } else {
+                RecordRole::Live
+            },
+            candidate: self.candidate.clone(),
             min_capacity: self.file.target.min_capacity,
             max_capacity: self.file.target.max_capacity,
             capacity,
@@ -343,14 +441,16 @@ impl TargetEvaluator {
             steps: Vec::new(),
             desired: capacity.desired,
             action: Action::Hold,
-            reason: format!("hold: group state unavailable: {error}"),
+            reason: format!("hold: {why}"),
             governor_state: self.memory.live().clone(),
             outcome: Outcome {
                 applied: false,
                 dry_run: false,
                 error: Some(error),
             },
-            notices: Vec::new(),
+            notices,
+            panicked: None,
+            instance: None,
         }
     }
 
@@ -386,6 +486,17 @@ impl TargetEvaluator {
             ));
         }
         (lo, hi)
+    }
+}
+
+/// The message a panic was raised with (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "(no message)".to_string()
     }
 }
 
@@ -711,7 +822,7 @@ warmup = "0s"
     fn an_unreadable_group_holds_at_the_last_known_capacity() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5), Run::Live);
-        let record = evaluator.unavailable(t(60), "AccessDenied".into());
+        let record = evaluator.unavailable(t(60), &FetchResults::new(), "AccessDenied".into());
         assert_eq!((record.desired, record.action), (5, Action::Hold));
         assert_eq!(record.outcome.error.as_deref(), Some("AccessDenied"));
         assert!(
@@ -723,6 +834,55 @@ warmup = "0s"
         let before = evaluator.memory().live().clone();
         evaluator.settle(&ok());
         assert_eq!(evaluator.memory().live(), &before);
+    }
+
+    #[test]
+    fn while_the_group_is_unreadable_metrics_age_and_turn_stale() {
+        // stale_after is 5m in the test policy.
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5), Run::Live);
+        let down = FetchResults::from([(
+            MetricKey::new("web", "cpu"),
+            Err(FetchError("connection refused".into())),
+        )]);
+        let record = evaluator.unavailable(t(60), &down, "connection refused".into());
+        assert_eq!(record.metrics.len(), 1, "{record:#?}");
+        assert_eq!(record.metrics[0].age_s, Some(60));
+        assert_eq!(record.metrics[0].status, MetricStatus::Ok);
+        assert!(record.metrics[0].notes[0].contains("fetch failed"));
+        let record = evaluator.unavailable(t(400), &down, "connection refused".into());
+        assert_eq!(record.metrics[0].age_s, Some(400));
+        assert_eq!(record.metrics[0].status, MetricStatus::Stale);
+        // The capacity is what was seen at the last look, and says when.
+        assert_eq!(record.capacity.desired, 5);
+        let when = t(0).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        assert!(
+            record
+                .notices
+                .iter()
+                .any(|n| n.contains(&format!("capacity last known at {when}"))),
+            "{:?}",
+            record.notices
+        );
+    }
+
+    #[test]
+    fn a_panicked_record_holds_at_what_was_last_set() {
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        evaluator.restore_memory(GovernorMemory::new(
+            GovernorState {
+                last_set: Some(6),
+                ..GovernorState::default()
+            },
+            None,
+        ));
+        let record = evaluator.panicked(t(0), "overflow".into());
+        assert_eq!((record.desired, record.action), (6, Action::Hold));
+        assert_eq!(record.panicked.as_deref(), Some("overflow"));
+        assert_eq!(
+            record.outcome.error.as_deref(),
+            Some("evaluation panicked: overflow")
+        );
     }
 
     #[test]

@@ -26,3 +26,4 @@ pub mod signal;
 pub mod sim;
 pub mod source;
 pub mod telemetry;
+pub mod test_hooks;

@@ -52,6 +52,7 @@ pub enum RuleKindName {
     Flapping,
     ExternalChange,
     PolicyReloadFailed,
+    EvaluationPanicked,
 }
 
 impl RuleKindName {
@@ -64,6 +65,7 @@ impl RuleKindName {
             RuleKindName::Flapping => "flapping",
             RuleKindName::ExternalChange => "external-change",
             RuleKindName::PolicyReloadFailed => "policy-reload-failed",
+            RuleKindName::EvaluationPanicked => "evaluation-panicked",
         }
     }
 }
@@ -85,6 +87,8 @@ pub enum RuleKind {
     ExternalChange,
     /// A policy file failed to load on reload (the old policy stays).
     PolicyReloadFailed,
+    /// A target's evaluation panicked (a bug in ebb): capacity was kept.
+    EvaluationPanicked,
 }
 
 /// A validated rule.
@@ -150,6 +154,7 @@ impl Rule {
             }
             RuleKindName::ExternalChange => RuleKind::ExternalChange,
             RuleKindName::PolicyReloadFailed => RuleKind::PolicyReloadFailed,
+            RuleKindName::EvaluationPanicked => RuleKind::EvaluationPanicked,
         };
         let name = config.name.clone().unwrap_or_else(|| kind_name.to_string());
         if name.is_empty() {
@@ -462,13 +467,26 @@ fn step(
 fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condition {
     let target = &record.target;
     match kind {
+        // A panic is not an API failure: `evaluation-panicked` reports it.
         RuleKind::ApiCallFailed => match &record.outcome.error {
-            Some(error) => Condition::Holds {
+            Some(error) if record.panicked.is_none() => Condition::Holds {
                 summary: format!(
                     "{target}: Auto Scaling API call failed, capacity kept at {}",
                     record.capacity.desired
                 ),
                 description: error.clone(),
+            },
+            _ => Condition::Clear,
+        },
+        RuleKind::EvaluationPanicked => match &record.panicked {
+            Some(message) => Condition::Holds {
+                summary: format!(
+                    "{target}: evaluation panicked, capacity kept at {}",
+                    record.capacity.desired
+                ),
+                description: format!(
+                    "{message}; a bug in ebb: the target is retried each interval"
+                ),
             },
             None => Condition::Clear,
         },
@@ -733,6 +751,8 @@ mod tests {
                 error: None,
             },
             notices: vec![],
+            panicked: None,
+            instance: None,
         }
     }
 
@@ -776,6 +796,25 @@ mod tests {
         assert_eq!(resolved[0].starts_at, t(0));
         assert_eq!(resolved[0].ends_at, Some(t(32)));
         assert!(e.observe(&record(33, 4, Action::Hold)).is_empty());
+    }
+
+    #[test]
+    fn a_panicked_evaluation_fires_its_own_kind_not_api_call_failed() {
+        let mut e = engine(
+            "[[rules]]\nkind = \"api-call-failed\"\n[[rules]]\nkind = \"evaluation-panicked\"",
+        );
+        let mut panicked = record(0, 4, Action::Hold);
+        panicked.outcome.error = Some("evaluation panicked: overflow".into());
+        panicked.panicked = Some("overflow".into());
+        let fired = e.observe(&panicked);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].rule, "evaluation-panicked");
+        assert_eq!(fired[0].status, AlertStatus::Firing);
+        assert!(fired[0].description.contains("overflow"));
+        // The next evaluation that runs resolves it.
+        let resolved = e.observe(&record(1, 4, Action::Hold));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, AlertStatus::Resolved);
     }
 
     #[test]

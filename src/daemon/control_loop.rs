@@ -91,7 +91,7 @@ pub async fn evaluate_and_apply<A: Actuator>(
             }));
             records
         }
-        Err(error) => vec![target.unavailable(now, error)],
+        Err(error) => vec![target.unavailable(now, fetched, error)],
     }
 }
 
@@ -143,7 +143,7 @@ pub fn evaluate_standby(
             records.extend(target.evaluate_shadows(now, fetched, group));
             records
         }),
-        Err(error) => vec![target.unavailable(now, error)],
+        Err(error) => vec![target.unavailable(now, fetched, error)],
     };
     records[0].role = RecordRole::Standby;
     records

@@ -64,7 +64,11 @@ mod tests {
         let policy =
             load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-cpu.toml"))
                 .expect("the example policy loads");
-        TargetEvaluator::new(policy).unavailable(chrono::Utc::now(), error.to_string())
+        TargetEvaluator::new(policy).unavailable(
+            chrono::Utc::now(),
+            &crate::source::FetchResults::new(),
+            error.to_string(),
+        )
     }
 
     fn lines(path: &Path) -> Vec<DecisionRecord> {

@@ -79,8 +79,8 @@ impl LeaderElectionConfig {
     }
 }
 
-/// The machine's name, for the default holder id.
-fn hostname() -> String {
+/// The machine's name, for the default holder id and the records.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

@@ -17,5 +17,6 @@ pub mod ops;
 pub mod policies;
 pub mod run;
 pub mod state;
+pub mod state_lock;
 
 pub use control_loop::{ControlLoop, apply};

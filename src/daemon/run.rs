@@ -21,16 +21,17 @@
 use super::aws::{RegionClients, region_clients_with_metrics};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
-use super::leader::{Election, Fenced, LeaderElectionConfig, LeaderHandle};
+use super::leader::{Election, Fenced, LeaderElectionConfig, LeaderHandle, hostname};
 use super::lease::Lease;
 use super::lease_table::LeaseTable;
 use super::ops::Operations;
 use super::policies::{DirContents, LoadedPolicy, read_dir};
 use super::state::{SavedState, StateStore};
+use super::state_lock::StateDirLock;
 use crate::actuator::Actuator;
 use crate::daemon::control_loop::{evaluate_and_apply, evaluate_standby};
 use crate::decision::{Action, DecisionRecord};
-use crate::evaluator::TargetEvaluator;
+use crate::evaluator::{TargetEvaluator, panic_message};
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
 use crate::policy_file::PolicyFile;
@@ -39,6 +40,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
@@ -86,6 +88,78 @@ struct Done {
     took: Duration,
 }
 
+/// What comes back to the owner for each target handed to a batch: exactly
+/// one of these, so `in_flight` always goes down.
+enum Finished {
+    Done(Box<Done>),
+    /// The evaluation panicked and its evaluator is lost: the owner builds
+    /// a new one from the policy and records the failure.
+    Panicked {
+        group: String,
+        message: String,
+        took: Duration,
+    },
+}
+
+/// A target's promise to report back to the owner. Dropped without a
+/// result (the batch task panicked, or was cancelled), it reports the
+/// evaluation as lost, so the owner never waits for it forever.
+struct Report {
+    group: String,
+    started: Instant,
+    tx: mpsc::UnboundedSender<Finished>,
+    sent: bool,
+}
+
+impl Report {
+    fn new(group: &str, started: Instant, tx: mpsc::UnboundedSender<Finished>) -> Report {
+        Report {
+            group: group.to_string(),
+            started,
+            tx,
+            sent: false,
+        }
+    }
+
+    fn done(mut self, evaluator: TargetEvaluator, records: Vec<DecisionRecord>) {
+        self.send(Finished::Done(Box::new(Done {
+            evaluator,
+            records,
+            took: self.started.elapsed(),
+        })));
+    }
+
+    fn panicked(mut self, message: String) {
+        let group = self.group.clone();
+        let took = self.started.elapsed();
+        self.send(Finished::Panicked {
+            group,
+            message,
+            took,
+        });
+    }
+
+    fn send(&mut self, finished: Finished) {
+        self.sent = true;
+        // The owner only stops listening after every evaluation is back.
+        let _ = self.tx.send(finished);
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if !self.sent {
+            let message = "the evaluation's task ended without a result".to_string();
+            let (group, took) = (self.group.clone(), self.started.elapsed());
+            self.send(Finished::Panicked {
+                group,
+                message,
+                took,
+            });
+        }
+    }
+}
+
 /// The daemon.
 pub struct Daemon {
     config: DaemonConfig,
@@ -97,11 +171,16 @@ pub struct Daemon {
     saved: SavedState,
     state_dirty: bool,
     in_flight: usize,
-    tx: mpsc::UnboundedSender<Done>,
-    rx: mpsc::UnboundedReceiver<Done>,
+    tx: mpsc::UnboundedSender<Finished>,
+    rx: mpsc::UnboundedReceiver<Finished>,
     ops: Operations,
     /// With leader election on: acts only while holding the lease.
     election: Option<Election>,
+    /// Which instance writes the records: the election's holder id, or
+    /// `host:pid`.
+    instance: String,
+    /// Held for the daemon's life: one daemon per state directory.
+    _state_lock: StateDirLock,
 }
 
 impl Daemon {
@@ -109,6 +188,10 @@ impl Daemon {
     /// and restores each target's state: from the state file, or else from
     /// the group's scaling activities.
     pub async fn start(config: DaemonConfig, dry_run: bool) -> anyhow::Result<Daemon> {
+        // First, before anything is opened or bound: a second daemon on the
+        // same state directory stops here, naming the one running.
+        let host = hostname();
+        let state_lock = StateDirLock::acquire(&config.state_dir, &host)?;
         let contents = read_dir(&config.policy_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
         if !contents.invalid.is_empty() {
             let errors: Vec<String> = contents
@@ -149,6 +232,10 @@ impl Daemon {
             Some(settings) => Some(start_election(&config, settings).await?),
             None => None,
         };
+        let instance = match &config.leader_election {
+            Some(settings) => settings.holder(),
+            None => format!("{host}:{}", std::process::id()),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let mut daemon = Daemon {
             dry_run: dry_run || config.dry_run,
@@ -164,6 +251,8 @@ impl Daemon {
             rx,
             ops,
             election,
+            instance,
+            _state_lock: state_lock,
         };
         for policy in contents.valid.values() {
             daemon
@@ -179,13 +268,11 @@ impl Daemon {
         let mut reconstructed = daemon.reconstruct_states(&unsaved, have_state_file).await;
         let now = Instant::now();
         for (group, policy) in contents.valid {
-            let mut evaluator = policy.evaluator();
-            restore_histories(&mut evaluator, daemon.saved.histories.get(&group));
-            let memory = match daemon.saved.memory(&group) {
-                Some(memory) => memory,
-                None => GovernorMemory::new(reconstructed.remove(&group).unwrap_or_default(), None),
-            };
-            evaluator.restore_memory(memory);
+            let mut evaluator = evaluator_for(&policy, &daemon.saved);
+            if daemon.saved.memory(&group).is_none() {
+                let reconstructed = reconstructed.remove(&group).unwrap_or_default();
+                evaluator.restore_memory(GovernorMemory::new(reconstructed, None));
+            }
             let next_due = now + daemon.jitter();
             daemon
                 .slots
@@ -326,7 +413,8 @@ impl Daemon {
     /// the batch window.
     async fn dispatch_due(&mut self) {
         let horizon = Instant::now() + self.config.batch_window;
-        let mut batches: HashMap<Option<String>, Vec<TargetEvaluator>> = HashMap::new();
+        let started = Instant::now();
+        let mut batches: HashMap<Option<String>, Vec<(TargetEvaluator, Report)>> = HashMap::new();
         for slot in self.slots.values_mut() {
             if slot.next_due > horizon {
                 continue;
@@ -334,32 +422,39 @@ impl Daemon {
             let Some(evaluator) = slot.evaluator.take() else {
                 continue;
             };
-            batches.entry(slot.region()).or_default().push(evaluator);
+            let report = Report::new(evaluator.name(), started, self.tx.clone());
+            batches
+                .entry(slot.region())
+                .or_default()
+                .push((evaluator, report));
         }
         for (region, targets) in batches {
             self.ensure_clients(region.clone()).await;
             let clients = self.clients[&region].clone();
             self.in_flight += targets.len();
             let leader = self.election.as_ref().map(|e| e.handle.clone());
-            tokio::spawn(run_batch(
-                clients,
-                targets,
-                self.dry_run,
-                leader,
-                self.tx.clone(),
-            ));
+            tokio::spawn(run_batch(clients, targets, self.dry_run, leader));
         }
     }
 
-    /// Takes a finished evaluation back: log, state, evaluator home.
-    fn finish(&mut self, done: Done) {
+    /// Takes an evaluation back, finished or lost to a panic.
+    fn finish(&mut self, finished: Finished) {
         self.in_flight -= 1;
-        let Done {
-            evaluator,
-            records,
-            took,
-        } = done;
-        for record in &records {
+        match finished {
+            Finished::Done(done) => self.finish_done(*done),
+            Finished::Panicked {
+                group,
+                message,
+                took,
+            } => self.finish_panicked(&group, message, took),
+        }
+    }
+
+    /// Writes an evaluation's records: the decisions log, tracing, alerts
+    /// and metrics, systemd's status line.
+    fn write_records(&mut self, records: &mut [DecisionRecord], took: Duration) {
+        for record in records.iter_mut() {
+            record.instance = Some(self.instance.clone());
             emit(record);
             if let Err(e) = self.log.append(record) {
                 tracing::error!(error = %e, path = %self.log.path().display(), "cannot write the decisions log");
@@ -367,6 +462,40 @@ impl Daemon {
             self.ops.observe(record, took);
         }
         self.ops.update_status(records.first());
+    }
+
+    /// An evaluation that panicked: its evaluator went down with it. A new
+    /// one is built from the target's current policy (a reload that came
+    /// meanwhile included) and the state saved after its last evaluation;
+    /// the failure is recorded, and the target is tried again next interval.
+    fn finish_panicked(&mut self, group: &str, message: String, took: Duration) {
+        tracing::error!(target_group = %group, panic = %message, "evaluation panicked: capacity kept, a new evaluator is built from the policy");
+        let Some(slot) = self.slots.get(group) else {
+            return;
+        };
+        let mut evaluator = evaluator_for(&slot.policy, &self.saved);
+        let mut records = vec![evaluator.panicked(Utc::now(), message)];
+        self.write_records(&mut records, took);
+        let Some(slot) = self.slots.get_mut(group) else {
+            return;
+        };
+        if slot.removed {
+            self.slots.remove(group);
+            return;
+        }
+        slot.replacement = None; // `evaluator` is already built from it
+        slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
+        slot.evaluator = Some(evaluator);
+    }
+
+    /// Takes a finished evaluation back: log, state, evaluator home.
+    fn finish_done(&mut self, done: Done) {
+        let Done {
+            evaluator,
+            mut records,
+            took,
+        } = done;
+        self.write_records(&mut records, took);
         let group = evaluator.name().to_string();
         self.saved.keep_memory(&group, evaluator.memory());
         let histories: BTreeMap<String, _> = evaluator
@@ -506,11 +635,7 @@ impl Daemon {
         for (group, policy) in valid {
             added += 1;
             self.ensure_clients(policy.file.target.region.clone()).await;
-            let mut evaluator = policy.evaluator();
-            restore_histories(&mut evaluator, self.saved.histories.get(&group));
-            if let Some(memory) = self.saved.memory(&group) {
-                evaluator.restore_memory(memory);
-            }
+            let evaluator = evaluator_for(&policy, &self.saved);
             let next_due = Instant::now() + self.jitter();
             self.slots
                 .insert(group, Slot::new(policy, evaluator, next_due));
@@ -546,6 +671,18 @@ fn replaced(old: TargetEvaluator, policy: &LoadedPolicy) -> TargetEvaluator {
     evaluator
 }
 
+/// A new evaluator for a target, with what was saved after its last
+/// evaluation (governor state, load histories).
+fn evaluator_for(policy: &LoadedPolicy, saved: &SavedState) -> TargetEvaluator {
+    let group = &policy.file.target.group;
+    let mut evaluator = policy.evaluator();
+    restore_histories(&mut evaluator, saved.histories.get(group));
+    if let Some(memory) = saved.memory(group) {
+        evaluator.restore_memory(memory);
+    }
+    evaluator
+}
+
 /// Puts saved load histories back into a target's predictive policies.
 fn restore_histories(
     evaluator: &mut TargetEvaluator,
@@ -573,33 +710,45 @@ fn emit(record: &DecisionRecord) {
 
 /// One batch: a batched metric fetch and a batched group read for all its
 /// targets at once, then each target evaluated and applied on its own task.
+/// A target whose evaluation panics is reported as such with the panic's
+/// message; the others go on.
 async fn run_batch(
     clients: RegionClients,
-    targets: Vec<TargetEvaluator>,
+    targets: Vec<(TargetEvaluator, Report)>,
     dry_run: bool,
     leader: Option<LeaderHandle>,
-    tx: mpsc::UnboundedSender<Done>,
 ) {
-    let started = Instant::now();
     let now = Utc::now();
-    let requests: Vec<_> = targets
+    let mut requests = Vec::new();
+    let mut evaluable = Vec::with_capacity(targets.len());
+    for (target, report) in targets {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| target.metric_requests(now))) {
+            Ok(asked) => {
+                requests.extend(asked);
+                evaluable.push((target, report));
+            }
+            Err(payload) => report.panicked(panic_message(payload.as_ref())),
+        }
+    }
+    let names: Vec<String> = evaluable
         .iter()
-        .flat_map(|t| t.metric_requests(now))
+        .map(|(t, _)| t.name().to_string())
         .collect();
-    let names: Vec<String> = targets.iter().map(|t| t.name().to_string()).collect();
     let mut source = clients.source.clone();
     let mut actuator = clients.actuator.clone();
     let (fetched, groups) =
         tokio::join!(source.fetch(now, &requests), actuator.describe(&names, now));
     let fetched = Arc::new(fetched);
     let groups = Arc::new(groups);
-    for mut target in targets {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut reports = HashMap::new();
+    for (mut target, report) in evaluable {
         let fetched = Arc::clone(&fetched);
         let groups = Arc::clone(&groups);
         let mut actuator = clients.actuator.clone();
-        let tx = tx.clone();
         let leader = leader.clone();
-        tokio::spawn(async move {
+        let task = tasks.spawn(async move {
+            crate::test_hooks::panic_if_asked(target.name());
             let records = match leader {
                 None => {
                     evaluate_and_apply(now, &mut target, &fetched, &groups, &mut actuator, dry_run)
@@ -619,13 +768,27 @@ async fn run_batch(
                     .await
                 }
             };
-            // The owner only stops listening after every evaluation is back.
-            let _ = tx.send(Done {
-                evaluator: target,
-                records,
-                took: started.elapsed(),
-            });
+            (target, records)
         });
+        reports.insert(task.id(), report);
+    }
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((id, (target, records))) => {
+                if let Some(report) = reports.remove(&id) {
+                    report.done(target, records);
+                }
+            }
+            Err(e) => {
+                let Some(report) = reports.remove(&e.id()) else {
+                    continue;
+                };
+                if e.is_panic() {
+                    report.panicked(panic_message(e.into_panic().as_ref()));
+                }
+                // Cancelled: dropped, the report says so.
+            }
+        }
     }
 }
 
