@@ -422,6 +422,63 @@ mod tests {
         assert!(lp.actuator.sets.is_empty());
     }
 
+    /// One standby evaluation of the loop's only target at the clock's now.
+    async fn standby_tick(
+        lp: &mut ControlLoop<ManualClock, FakeSource, FakeActuator>,
+    ) -> DecisionRecord {
+        let now = lp.clock.now();
+        let names = ["web".to_string()];
+        let fetched = lp
+            .source
+            .fetch(now, &lp.targets[0].metric_requests(now))
+            .await;
+        let groups = lp.actuator.describe(&names, now).await;
+        let mut records = evaluate_standby(now, &mut lp.targets[0], &fetched, &groups);
+        lp.clock.advance(chrono::Duration::seconds(60));
+        records.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_standby_taking_over_does_not_inherit_its_own_would_be_cooldown() {
+        let mut lp = one_target("active", false);
+        let record = standby_tick(&mut lp).await;
+        assert_eq!(record.role, RecordRole::Standby);
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert!(record.outcome.dry_run && !record.outcome.applied);
+        assert_eq!(lp.targets[0].memory().live().last_scale_out, None);
+        // The leader did not act (or failed): on taking over, the scale-out
+        // happens at once, not after the standby's would-be cooldown.
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
+        assert!(record.outcome.applied);
+        assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
+    }
+
+    #[tokio::test]
+    async fn a_standby_taking_over_keeps_the_cooldown_of_the_leaders_change() {
+        let mut lp = one_target("active", false);
+        standby_tick(&mut lp).await;
+        // The leader scales out to 8; the standby sees it at its next look.
+        lp.actuator.groups.insert("web".into(), group(8));
+        let record = standby_tick(&mut lp).await;
+        assert_eq!(
+            record.notices,
+            ["desired capacity changed outside ebb: 4 -> 8"]
+        );
+        assert_eq!(lp.targets[0].memory().live().last_scale_out, Some(t(60)));
+        // Taking over a minute later, still hot: held by the leader's cooldown.
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::Hold));
+        assert!(
+            record
+                .reason
+                .contains("scale-out cooldown: last scale-out 60s ago"),
+            "{}",
+            record.reason
+        );
+        assert!(lp.actuator.sets.is_empty());
+    }
+
     #[tokio::test]
     async fn a_change_made_outside_ebb_is_noticed_and_respected() {
         let mut lp = one_target("active", false);
