@@ -27,3 +27,4 @@ pub mod sim;
 pub mod source;
 pub mod telemetry;
 pub mod test_hooks;
+pub mod text_file;

@@ -584,7 +584,7 @@ fn shadow_candidates_are_checked_as_the_daemon_loads_them() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!(
-            "{}:6: target.shadows: shadow {} targets group `payments`, not `orders`",
+            "{}:6: target.shadows[0]: shadow {} targets group `payments`, not `orders`",
             live.display(),
             dir.path().join("candidates/payments.toml").display()
         )));
@@ -600,7 +600,75 @@ fn shadow_candidates_are_checked_as_the_daemon_loads_them() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!(
-            "{}: cannot read",
+            "{}:6: target.shadows[0]: shadow {}: cannot read",
+            live.display(),
             dir.path().join("candidates/absent.toml").display()
+        )));
+
+    // Was "candidates/: cannot read", naming neither file nor field.
+    write(dir.path(), "orders.toml", &with_shadows("\"\""));
+    ebb()
+        .arg("check")
+        .arg(&live)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}:6: target.shadows[0]: an empty path names no policy file",
+            live.display(),
+        )));
+}
+
+#[test]
+fn a_file_checked_twice_is_not_a_duplicate_of_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "orders.toml", GOOD);
+    ebb()
+        .arg("check")
+        .arg(&path)
+        .arg(&path)
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok: ").count(1));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_toml_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "orders.toml", GOOD);
+    let fifo = dir.path().join("pipe.toml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    ebb()
+        .arg("check")
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}: cannot read: not a regular file (a FIFO)",
+            fifo.display()
+        )));
+}
+
+#[test]
+fn a_policy_file_over_one_megabyte_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let padded = format!("{GOOD}\n{}", "# padding\n".repeat(100_001));
+    let path = write(dir.path(), "orders.toml", &padded);
+    ebb()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}: cannot read: larger than the limit of 1000000 bytes",
+            path.display()
         )));
 }

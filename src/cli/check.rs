@@ -3,6 +3,7 @@
 
 use super::trace::ReadArgs;
 use crate::policy_file::lint::{lint, lint_against_trace};
+use crate::policy_file::load::read_policy_text;
 use crate::policy_file::load_paths;
 use crate::policy_file::spans::Spans;
 use clap::Args;
@@ -51,7 +52,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             warnings.extend(lint_against_trace(file, trace, args.capacity_per_instance));
         }
         // Warnings point at their line, as load errors do.
-        let spans = std::fs::read_to_string(path)
+        let spans = read_policy_text(path)
             .map(|text| Spans::parse(&text))
             .unwrap_or_default();
         for w in &warnings {

@@ -1,9 +1,10 @@
 //! Reading policy files from disk, with errors that name the file, the field
 //! and what is wrong.
 
-use super::spans::Spans;
+use super::spans::{Spans, named_field};
 use super::validate::validate;
 use super::{PolicyFile, PolicySpec};
+use crate::text_file::{MAX_CONFIG_BYTES, ReadError, read_text};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -77,49 +78,20 @@ fn parse_located(text: &str, file: &Path) -> Result<(PolicyFile, Spans), LoadErr
     }
 }
 
-/// A TOML or serde error, with the field it is about: the field at the
-/// error's position, and for an unknown or missing field, that field.
+/// A TOML or serde error, with the field it is about (see
+/// [`Spans::locate_error`]); an error placed on a whole policy is placed on
+/// its field.
 fn syntax_error(e: &toml::de::Error, text: &str, spans: &Spans, file: &Path) -> PolicyFileError {
-    let message = e.message().trim().to_string();
-    // An empty span at the start is the document itself (a missing table).
-    let offset = e.span().filter(|span| span.end > 0).map(|span| span.start);
-    let mut field = offset.and_then(|o| spans.path_at(o)).map(String::from);
-    if let (None, Some(span)) = (&field, e.span())
-        && message == "duplicate key"
-    {
-        // The second key is not in the parsed document: name the first.
-        let key = text
-            .get(span.clone())
-            .unwrap_or_default()
-            .trim()
-            .trim_matches('"');
-        field = spans.preceding_key(key, span.start).map(String::from);
-    }
-    if field.as_deref().is_some_and(is_whole_policy) {
-        field = locate_in_policies(text, spans, &message).or(field);
-    } else if let Some(inner) = field.as_deref().and_then(|f| spans.quoted_in(f, &message)) {
-        // A tagged table (`smoothing = { kind = ... }`) is read through a
-        // buffer too: the value the message quotes says which field.
-        field = Some(inner.to_string());
-    }
-    if let Some(name) = named_field(&message) {
-        field = Some(match field {
-            Some(path) if path == name || path.ends_with(&format!(".{name}")) => path,
-            Some(path) => format!("{path}.{name}"),
-            None => name.to_string(),
-        });
-    }
-    let at_error = e.span().map(|span| spans.line_at(span.start));
-    let line = if message == "duplicate key" {
-        at_error // the second one's line, where the fix goes
-    } else {
-        field.as_deref().and_then(|f| spans.line_of(f)).or(at_error)
-    };
+    let located = spans.locate_error(e, text, |field, message| {
+        is_whole_policy(field)
+            .then(|| locate_in_policies(text, spans, message))
+            .flatten()
+    });
     PolicyFileError {
         file: file.to_path_buf(),
-        field,
-        line,
-        message,
+        field: located.field,
+        line: located.line,
+        message: located.message,
     }
 }
 
@@ -157,32 +129,29 @@ fn locate_in_policies(text: &str, spans: &Spans, message: &str) -> Option<String
     Some(found.map_or(policy, String::from))
 }
 
-/// The field serde names in "unknown field `x`" and "missing field `x`".
-fn named_field(message: &str) -> Option<&str> {
-    let rest = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))?;
-    rest.split('`').next()
-}
-
 /// Reads and validates one policy file.
 pub fn load_file(path: &Path) -> Result<PolicyFile, LoadError> {
     load_located(path).map(|(parsed, _)| parsed)
 }
 
 fn load_located(path: &Path) -> Result<(PolicyFile, Spans), LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_policy_text(path).map_err(|e| {
         LoadError(vec![PolicyFileError {
             file: path.to_path_buf(),
             field: None,
             line: None,
-            message: format!("cannot read: {e}"),
+            message: e.to_string(),
         }])
     })?;
     parse_located(&text, path)
 }
 
-/// Loads every `*.toml` file in a directory, sorted by name.
+/// A policy file's text: a regular file of at most
+/// [`MAX_CONFIG_BYTES`](crate::text_file::MAX_CONFIG_BYTES).
+pub fn read_policy_text(path: &Path) -> Result<String, ReadError> {
+    read_text(path, MAX_CONFIG_BYTES)
+}
+
 /// The `*.toml` files of a directory, sorted by name.
 pub fn toml_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -275,6 +244,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PolicyFile)>, LoadE
             files.push(path.clone());
         }
     }
+    // A file named twice (or named and inside a folder named) is one file,
+    // not a second one targeting its group.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
     let mut loaded: Vec<(PathBuf, PolicyFile)> = Vec::new();
     for file in files {
         match load_with_shadows(&file) {
@@ -307,15 +280,27 @@ pub fn load_shadows(
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
-    let refuse = |message: String| PolicyFileError {
-        file: path.to_path_buf(),
-        field: Some("target.shadows".into()),
-        line: None,
-        message,
-    };
-    for relative in &file.target.shadows {
+    for (i, relative) in file.target.shadows.iter().enumerate() {
+        let refuse = |message: String| PolicyFileError {
+            file: path.to_path_buf(),
+            field: Some(format!("target.shadows[{i}]")),
+            line: None,
+            message,
+        };
+        if relative.as_os_str().is_empty() {
+            errors.push(refuse("an empty path names no policy file".into()));
+            continue;
+        }
         let candidate_path = folder.join(relative);
-        match load_file(&candidate_path) {
+        // A candidate that cannot be read is reported where it is named.
+        let text = match read_policy_text(&candidate_path) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(refuse(format!("shadow {}: {e}", candidate_path.display())));
+                continue;
+            }
+        };
+        match parse_str(&text, &candidate_path) {
             Ok(candidate) if candidate.target.group != file.target.group => {
                 errors.push(refuse(format!(
                     "shadow {} targets group `{}`, not `{}`",

@@ -6,6 +6,16 @@
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
+/// A TOML or serde error placed in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedError {
+    /// Dotted path of the field, when known.
+    pub field: Option<String>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
 /// The fields of one file and where they are.
 #[derive(Debug, Default)]
 pub struct Spans {
@@ -168,6 +178,68 @@ impl Spans {
             })
             .map(|f| f.path.as_str())
     }
+}
+
+impl Spans {
+    /// Where a TOML or serde error from reading this text is: the field at
+    /// the error's position and, for an unknown or missing field, that field.
+    /// `relocate` may move an error serde placed on a whole table it read
+    /// through a buffer (given the field and the message) to a better field.
+    pub fn locate_error(
+        &self,
+        e: &toml::de::Error,
+        text: &str,
+        relocate: impl Fn(&str, &str) -> Option<String>,
+    ) -> LocatedError {
+        let message = e.message().trim().to_string();
+        // An empty span at the start is the document itself (a missing table).
+        let offset = e.span().filter(|span| span.end > 0).map(|span| span.start);
+        let mut field = offset.and_then(|o| self.path_at(o)).map(String::from);
+        if let (None, Some(span)) = (&field, e.span())
+            && message == "duplicate key"
+        {
+            // The second key is not in the parsed document: name the first.
+            let key = text
+                .get(span.clone())
+                .unwrap_or_default()
+                .trim()
+                .trim_matches('"');
+            field = self.preceding_key(key, span.start).map(String::from);
+        }
+        if let Some(moved) = field.as_deref().and_then(|f| relocate(f, &message)) {
+            field = Some(moved);
+        } else if let Some(inner) = field.as_deref().and_then(|f| self.quoted_in(f, &message)) {
+            // A tagged table (`smoothing = { kind = ... }`) is read through a
+            // buffer too: the value the message quotes says which field.
+            field = Some(inner.to_string());
+        }
+        if let Some(name) = named_field(&message) {
+            field = Some(match field {
+                Some(path) if path == name || path.ends_with(&format!(".{name}")) => path,
+                Some(path) => format!("{path}.{name}"),
+                None => name.to_string(),
+            });
+        }
+        let at_error = e.span().map(|span| self.line_at(span.start));
+        let line = if message == "duplicate key" {
+            at_error // the second one's line, where the fix goes
+        } else {
+            field.as_deref().and_then(|f| self.line_of(f)).or(at_error)
+        };
+        LocatedError {
+            field,
+            line,
+            message,
+        }
+    }
+}
+
+/// The field serde names in "unknown field `x`" and "missing field `x`".
+pub fn named_field(message: &str) -> Option<&str> {
+    let rest = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))?;
+    rest.split('`').next()
 }
 
 /// A plain value as written, quotes taken off.
