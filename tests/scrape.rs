@@ -533,3 +533,39 @@ async fn https_targets_are_verified_with_rustls() {
     let err = results[&bad_ca.key].as_ref().unwrap_err().0.clone();
     assert!(err.contains("empty.pem"), "{err}");
 }
+
+/// Prometheus refuses a page holding a series twice; summing both (50 + 70)
+/// would have doubled the load. The target's scrape fails with the reason.
+#[tokio::test]
+async fn a_page_with_a_series_twice_fails_that_targets_scrape() {
+    let server = TestServer::start();
+    server.set("/a", Reply::text("load{route=\"/\"} 5\n"));
+    server.set(
+        "/dup",
+        Reply::text("load{route=\"/\"} 50\nload{route=\"/\"} 70\n"),
+    );
+    server.set(
+        "/reordered",
+        Reply::text("load{a=\"1\",b=\"2\"} 50\nload{b=\"2\",a=\"1\"} 70\n"),
+    );
+    let targets = urls(&server, &["/a", "/dup", "/reordered"]);
+    let r = request(&format!(
+        "selector = 'load'\nvalue = \"gauge\"\naggregate = \"sum\"\nmin_answered = 0.3\n{targets}"
+    ));
+    let mut source = ScrapeSource::new();
+    let series = fetch_one(&mut source, t(0), &r).await;
+    assert_eq!(value(&series), Some(5.0));
+    let detail = series.detail.unwrap();
+    let failed = detail["failed"].as_array().unwrap();
+    for path in ["/dup", "/reordered"] {
+        let error = failed
+            .iter()
+            .find(|f| f["target"] == server.url(path))
+            .map(|f| f["error"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{path} did not fail: {detail}"));
+        assert!(
+            error.contains("line 2") && error.contains("already appeared on line 1"),
+            "{error}"
+        );
+    }
+}

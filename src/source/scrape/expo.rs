@@ -5,8 +5,9 @@
 //! `name{label="value",...} value [timestamp]`; OpenMetrics adds `# EOF`,
 //! `# UNIT`, exemplars after ` # ` and float timestamps. One parser reads both.
 //!
-//! Like Prometheus itself, a body with any malformed sample line is rejected
-//! whole (the error names the line): a half-understood page must not feed a
+//! Like Prometheus itself, a body with any malformed sample line, or with a
+//! series twice (labels in any order, `le="1"` and `le="1.0"` alike), is
+//! rejected whole (the error names the line): a half-understood page must not feed a
 //! scaling decision. Timestamps in the page are ignored; ebb times a sample
 //! by when it scraped it.
 //!
@@ -16,6 +17,7 @@
 //! garbage parses as an empty page; `openmetrics-parser` is LGPL-3.0 and
 //! strict OpenMetrics only. The grammar is small enough to own.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// One sample line: a name, its labels (in page order) and its value.
@@ -52,6 +54,9 @@ impl fmt::Display for ParseError {
 /// other `#` text) are skipped; parsing stops at OpenMetrics' `# EOF`.
 pub fn parse(text: &str) -> Result<Vec<Sample>, ParseError> {
     let mut samples = Vec::new();
+    // Each series' identity and the line it was first on: Prometheus
+    // rejects a page with a series twice, and summing both would be wrong.
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         let trimmed = line.trim_start();
@@ -68,9 +73,36 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, ParseError> {
             line: i + 1,
             message,
         })?;
+        if let Some(first) = seen.insert(series_identity(&sample), i + 1) {
+            return Err(ParseError {
+                line: i + 1,
+                message: format!(
+                    "series `{}` already appeared on line {first}: a page may hold each series once",
+                    trimmed.split([' ', '\t']).next().unwrap_or(trimmed)
+                ),
+            });
+        }
         samples.push(sample);
     }
     Ok(samples)
+}
+
+/// What makes a series one: its name and labels in any order, with `le`
+/// and `quantile` compared as numbers (`1` and `1.0` are one bucket).
+fn series_identity(sample: &Sample) -> String {
+    let mut labels: Vec<(&str, String)> = sample
+        .labels
+        .iter()
+        .map(|(k, v)| {
+            let value = match (k.as_str(), parse_value(v)) {
+                ("le" | "quantile", Ok(number)) => number.to_string(),
+                _ => v.clone(),
+            };
+            (k.as_str(), value)
+        })
+        .collect();
+    labels.sort();
+    format!("{}{labels:?}", sample.name)
 }
 
 /// A cursor over one line.
@@ -320,5 +352,29 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad} should not parse");
         }
+    }
+
+    #[test]
+    fn rejects_a_series_twice_naming_both_lines() {
+        for page in [
+            "m{route=\"/\"} 50\nm{route=\"/\"} 70\n",
+            "m{a=\"1\",b=\"2\"} 50\nm{b=\"2\",a=\"1\"} 70\n",
+            "h_bucket{le=\"1\"} 5\nh_bucket{le=\"1.0\"} 6\n",
+            "m 1\nm 2\n",
+        ] {
+            let err = parse(page).unwrap_err();
+            assert_eq!(err.line, 2, "{page}");
+            assert!(
+                err.message.contains("already appeared on line 1"),
+                "{page}: {err}"
+            );
+        }
+        // Different values of a label are different series.
+        assert_eq!(
+            parse("m{route=\"/\"} 50\nm{route=\"/a\"} 70\n")
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -269,7 +269,7 @@ async fn scrape_one(
     }
     let text = std::str::from_utf8(&response.body)
         .map_err(|_| "the page is not UTF-8 text".to_string())?;
-    expo::parse(text).map_err(|e| format!("not Prometheus or OpenMetrics text: {e}"))
+    expo::parse(text).map_err(|e| format!("not a valid Prometheus or OpenMetrics page: {e}"))
 }
 
 /// What one metric makes of a round: its value (when enough targets

@@ -51,7 +51,7 @@ pub struct Page<'a> {
 pub enum TargetValue {
     Value(f64),
     /// Answered, but has no value this round, and why.
-    Nothing(&'static str),
+    Nothing(String),
 }
 
 /// The outcome of one round.
@@ -101,12 +101,23 @@ pub fn reduce(
             for page in pages {
                 let mut rates = Vec::new();
                 let mut matched = false;
+                let mut broken = None;
                 for s in page
                     .samples
                     .iter()
                     .filter(|s| s.name == selector.name() && selector.matches_labels(s))
                 {
                     matched = true;
+                    if !s.value.is_finite() {
+                        broken.get_or_insert_with(|| {
+                            format!(
+                                "counter {} reads {}: a counter is a finite number",
+                                series_name(s),
+                                s.value
+                            )
+                        });
+                        continue;
+                    }
                     let id = (page.target.to_string(), series_key(s, None));
                     if let Some(&(then, before)) = memory.counters.get(&id)
                         && let Some(rate) = rate(before, s.value, then, now)
@@ -115,12 +126,15 @@ pub fn reduce(
                     }
                     next.insert(id, (now, s.value));
                 }
-                let why = if matched {
-                    "first scrape of these series: a rate needs two"
-                } else {
-                    "no matching series"
+                // Part of a target's counters is not its rate: none is.
+                let value = match broken {
+                    Some(why) => TargetValue::Nothing(why),
+                    None if matched => {
+                        summed(&rates, "first scrape of these series: a rate needs two")
+                    }
+                    None => summed(&rates, "no matching series"),
                 };
-                per_target.insert(page.target.to_string(), summed(&rates, why));
+                per_target.insert(page.target.to_string(), value);
             }
             memory.counters.retain(|id, _| keep(id));
             memory.counters.extend(next);
@@ -146,10 +160,28 @@ pub fn reduce(
                         .push((le, s.value));
                 }
                 let mut target_buckets = Vec::new();
-                let mut why = "no matching histogram buckets";
+                let mut why = "no matching histogram buckets".to_string();
+                let mut broken = None;
                 for (key, mut buckets) in series {
-                    why = "first scrape of these histograms: a quantile needs two";
+                    why = "first scrape of these histograms: a quantile needs two".to_string();
                     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let labels = if key.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{{{}}}", key.trim_end_matches(','))
+                    };
+                    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+                        broken.get_or_insert(format!(
+                            "histogram {bucket_name}{labels} has no le=\"+Inf\" bucket"
+                        ));
+                        continue;
+                    }
+                    if let Some((le, count)) = buckets.iter().find(|b| !b.1.is_finite()) {
+                        broken.get_or_insert(format!(
+                            "histogram {bucket_name}{labels}: bucket le=\"{le}\" reads {count}"
+                        ));
+                        continue;
+                    }
                     let id = (page.target.to_string(), key);
                     if let Some(before) = memory.buckets.get(&id)
                         && let Some(increase) = bucket_increase(before, &buckets)
@@ -158,13 +190,17 @@ pub fn reduce(
                     }
                     next.insert(id, buckets);
                 }
-                let value = if target_buckets.is_empty() {
+                let value = if let Some(why) = broken {
+                    TargetValue::Nothing(why)
+                } else if target_buckets.is_empty() {
                     TargetValue::Nothing(why)
                 } else {
                     fleet.extend_from_slice(&target_buckets);
                     match histogram_quantile(q, &mut target_buckets) {
                         Some(v) => TargetValue::Value(v),
-                        None => TargetValue::Nothing("no observations since the last scrape"),
+                        None => {
+                            TargetValue::Nothing("no observations since the last scrape".into())
+                        }
                     }
                 };
                 per_target.insert(page.target.to_string(), value);
@@ -172,10 +208,13 @@ pub fn reduce(
             memory.buckets.retain(|id, _| keep(id));
             memory.buckets.extend(next);
             if fleet.is_empty() {
-                (
-                    None,
-                    Some("no target has two scrapes of a matching histogram yet".to_string()),
-                )
+                let why = first_reason(&per_target);
+                let why = if why.starts_with("first scrape") {
+                    "no target has two scrapes of a matching histogram yet".to_string()
+                } else {
+                    format!("no target has a value: {why}")
+                };
+                (None, Some(why))
             } else {
                 match histogram_quantile(q, &mut fleet) {
                     Some(v) => (Some(v), None),
@@ -290,6 +329,19 @@ fn parse_le(text: &str) -> Option<f64> {
     }
 }
 
+/// A series as it reads on the page: `name{label="value",...}`.
+fn series_name(sample: &Sample) -> String {
+    if sample.labels.is_empty() {
+        return sample.name.clone();
+    }
+    let labels: Vec<String> = sample
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    format!("{}{{{}}}", sample.name, labels.join(","))
+}
+
 /// A series' labels in a canonical order, leaving out `skip`.
 fn series_key(sample: &Sample, skip: Option<&str>) -> String {
     let mut labels: Vec<_> = sample
@@ -308,12 +360,23 @@ fn series_key(sample: &Sample, skip: Option<&str>) -> String {
     key
 }
 
-fn summed(values: &[f64], why_not: &'static str) -> TargetValue {
+fn summed(values: &[f64], why_not: &str) -> TargetValue {
     if values.is_empty() {
-        TargetValue::Nothing(why_not)
+        TargetValue::Nothing(why_not.to_string())
     } else {
         TargetValue::Value(values.iter().sum())
     }
+}
+
+/// Why the first target without a value has none.
+fn first_reason(per_target: &BTreeMap<String, TargetValue>) -> &str {
+    per_target
+        .values()
+        .find_map(|v| match v {
+            TargetValue::Nothing(why) => Some(why.as_str()),
+            TargetValue::Value(_) => None,
+        })
+        .unwrap_or("no target answered")
 }
 
 fn aggregated(
@@ -328,13 +391,7 @@ fn aggregated(
         })
         .collect();
     if values.is_empty() {
-        let why = per_target
-            .values()
-            .find_map(|v| match v {
-                TargetValue::Nothing(why) => Some(*why),
-                TargetValue::Value(_) => None,
-            })
-            .unwrap_or("no target answered");
+        let why = first_reason(per_target);
         return (None, Some(format!("no target has a value: {why}")));
     }
     let n = values.len() as f64;
@@ -411,7 +468,7 @@ mod tests {
             assert_eq!(r.value, Some(want), "{aggregate:?}");
             assert_eq!(
                 r.per_target["c"],
-                TargetValue::Nothing("no matching series")
+                TargetValue::Nothing("no matching series".into())
             );
         }
         let only_x = round(
@@ -455,6 +512,51 @@ mod tests {
         );
         assert_eq!(third.value, Some(7.0));
         assert_eq!(third.per_target["a"], TargetValue::Value(2.0));
+    }
+
+    #[test]
+    fn a_counter_reading_nan_or_inf_says_so_instead_of_waiting_for_a_second_scrape() {
+        let mut m = Memory::default();
+        for (at, value) in [(0, "NaN"), (60, "+Inf"), (120, "NaN")] {
+            let page = format!("req_total{{route=\"/\"}} {value}\nreq_total{{route=\"/a\"}} 5\n");
+            let r = round(
+                Reduction::Rate(Aggregate::Sum),
+                "req_total",
+                &[("a", page.as_str())],
+                t(at),
+                &mut m,
+            );
+            assert_eq!(r.value, None);
+            let why = r.why.unwrap();
+            assert!(
+                why.contains(&format!(
+                    "counter req_total{{route=\"/\"}} reads {}",
+                    value.trim_start_matches('+').replace("Inf", "inf")
+                )) && !why.contains("first scrape"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_histogram_without_an_inf_bucket_says_so() {
+        let mut m = Memory::default();
+        let page = "lat_bucket{le=\"0.1\"} 1\nlat_bucket{le=\"1\"} 2\n";
+        for at in [0, 60] {
+            let r = round(
+                Reduction::Quantile(0.9),
+                "lat",
+                &[("a", page)],
+                t(at),
+                &mut m,
+            );
+            assert_eq!(r.value, None);
+            let why = r.why.unwrap();
+            assert!(
+                why.contains("histogram lat_bucket has no le=\"+Inf\" bucket"),
+                "{why}"
+            );
+        }
     }
 
     #[test]
