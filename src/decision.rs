@@ -90,6 +90,120 @@ pub enum GovernorRule {
     Cooldown,
     StepLimited,
     Clamped,
+    /// The group does not allow this change now (a suspended process, an
+    /// instance refresh, deletion, conflicting policies): overrides every rule.
+    GroupBlocked,
+}
+
+/// Why the group does not allow ebb to scale now, per direction. Decided
+/// from the group's state before the governor runs, recorded so the
+/// decision can be replayed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingBlocks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_in: Option<String>,
+}
+
+impl ScalingBlocks {
+    /// Blocks both directions for the same reason.
+    pub fn both(why: String) -> ScalingBlocks {
+        ScalingBlocks {
+            scale_out: Some(why.clone()),
+            scale_in: Some(why),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scale_out.is_none() && self.scale_in.is_none()
+    }
+
+    /// What blocks a move in this direction, if anything.
+    pub fn blocking(&self, action: Action) -> Option<&str> {
+        match action {
+            Action::ScaleOut => self.scale_out.as_deref(),
+            Action::ScaleIn => self.scale_in.as_deref(),
+            Action::Hold => None,
+        }
+    }
+
+    /// Adds a reason to a direction (reasons already there stay first).
+    pub fn add(&mut self, action: Action, why: &str) {
+        let slot = match action {
+            Action::ScaleOut => &mut self.scale_out,
+            Action::ScaleIn => &mut self.scale_in,
+            Action::Hold => return,
+        };
+        *slot = Some(match slot.take() {
+            Some(before) => format!("{before}; {why}"),
+            None => why.to_string(),
+        });
+    }
+}
+
+/// What the group looked like, beyond the capacity line: its instances by
+/// state, its capacity unit, what it suspends or runs, and the defaults it
+/// gave ebb. Absent from records of groups that could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupRecord {
+    /// `units`, `vcpu` or `memory-mib` when the group counts capacity in
+    /// weights: the capacity line and the bounds are then in these units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_unit: Option<String>,
+    /// Instances (not units) by what they are.
+    pub instances: InstanceCounts,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspended: Vec<String>,
+    /// What the group did not allow this evaluation.
+    #[serde(skip_serializing_if = "ScalingBlocks::is_empty")]
+    pub blocks: ScalingBlocks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_refresh: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<String>,
+    /// Warm-up and scale-in cooldown taken from the group (the policy file
+    /// does not set them), as used.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub warmup_from_group: Option<std::time::Duration>,
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub scale_in_cooldown_from_group: Option<std::time::Duration>,
+    /// The group's own scaling policies and scheduled actions (read at start
+    /// and reload): another controller on the same group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicting_policies: Vec<String>,
+    /// The warm-up used for instances that came out of the warm pool.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub warmup_from_pool: Option<std::time::Duration>,
+}
+
+/// Instances by state. Only in-service (healthy, warmed up) ones serve.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstanceCounts {
+    pub in_service: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warming: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pending_wait: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub standby: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unhealthy: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub terminating_wait: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub leaving: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warm_pool: u32,
+    /// Instances in states ebb does not know: `id (State)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Which way the decision moves capacity.
@@ -172,4 +286,7 @@ pub struct DecisionRecord {
     /// election's holder id, so logs from several hosts can be told apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// The group beyond its capacity line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRecord>,
 }

@@ -2,16 +2,17 @@
 //! together. Given what the sources and the group reported at a time, it
 //! produces a [`DecisionRecord`]; it does no I/O and reads no clock.
 
-use crate::actuator::{GroupState, Lifecycle};
+use crate::actuator::GroupState;
 use crate::decision::{
     Action, DecisionRecord, MetricRecord, ObservedCapacity, Outcome, RecordRole,
 };
 use crate::forecast::history::LoadHistory;
 use crate::governor::{Governor, Verdict};
 use crate::governor_memory::{GovernorMemory, Hypothesis, Run};
+use crate::group_features;
 use crate::policy::{self, HistoryRequest, Policy, PolicyInput, history_key};
 use crate::policy_file::{Mode, PolicyFile};
-use crate::signal::{Signal, to_chrono};
+use crate::signal::Signal;
 use crate::source::{FetchResults, MetricKey, MetricRequest};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -40,6 +41,9 @@ pub struct TargetEvaluator {
     candidate: Option<String>,
     /// Shadow candidates evaluated beside the live policy.
     shadows: Vec<TargetEvaluator>,
+    /// The group's own scaling policies and scheduled actions, read at
+    /// start and reload.
+    conflicts: Vec<String>,
 }
 
 impl TargetEvaluator {
@@ -66,7 +70,18 @@ impl TargetEvaluator {
             last_capacity: None,
             candidate: None,
             shadows: Vec::new(),
+            conflicts: Vec::new(),
         }
+    }
+
+    /// Takes in the group's own scaling policies and scheduled actions (as
+    /// `kind name` lines), read at start and on reload.
+    pub fn set_conflicts(&mut self, conflicts: Vec<String>) {
+        self.conflicts = conflicts;
+    }
+
+    pub fn conflicts(&self) -> &[String] {
+        &self.conflicts
     }
 
     /// Adds shadow candidates (name, validated file for the same group): they
@@ -189,22 +204,10 @@ impl TargetEvaluator {
         }
     }
 
-    /// Capacity as seen through warm-up: young or pending instances are not serving.
+    /// Capacity as seen through warm-up, health and weights: young, pending,
+    /// unhealthy, standby instances are not serving (see [`crate::group_features`]).
     pub fn observe(&self, now: DateTime<Utc>, group: &GroupState) -> ObservedCapacity {
-        let warmup = to_chrono(self.file.governor.warmup);
-        let (mut in_service, mut warming) = (0, 0);
-        for instance in &group.instances {
-            match instance.lifecycle {
-                Lifecycle::InService if now - instance.launched_at >= warmup => in_service += 1,
-                Lifecycle::InService | Lifecycle::Pending => warming += 1,
-                Lifecycle::Leaving => {}
-            }
-        }
-        ObservedCapacity {
-            desired: group.desired,
-            in_service,
-            warming,
-        }
+        group_features::view(&self.file, &self.conflicts, now, group).capacity
     }
 
     /// Evaluates the target under `run`. A live record's outcome says "not
@@ -219,7 +222,8 @@ impl TargetEvaluator {
         run: Run,
     ) -> DecisionRecord {
         let mut notices = Vec::new();
-        let capacity = self.observe(now, group);
+        let view = group_features::view(&self.file, &self.conflicts, now, group);
+        let capacity = view.capacity;
         self.last_capacity = Some((now, capacity));
         if let Some((from, to)) = self.memory.observe_desired(now, group.desired) {
             notices.push(format!(
@@ -261,9 +265,16 @@ impl TargetEvaluator {
             }
             bounds.1 = bounds.1.max(hi);
         }
-        let governor = &self.governor;
+        notices.extend(view.notices);
+        // The group's defaults may differ from the file's governor.
+        let governor = if view.governor == *self.governor.spec() {
+            std::borrow::Cow::Borrowed(&self.governor)
+        } else {
+            std::borrow::Cow::Owned(Governor::new(view.governor))
+        };
+        let blocks = view.blocks;
         let (state_before, verdict) = self.memory.decide(run, |state| {
-            governor.decide(state, now, capacity, &policies, bounds)
+            governor.decide_on_group(state, now, capacity, &policies, bounds, &blocks)
         });
         let record = DecisionRecord {
             time: now,
@@ -292,6 +303,7 @@ impl TargetEvaluator {
             notices,
             panicked: None,
             instance: None,
+            group: Some(view.record),
         };
         self.pending = (run == Run::Live).then_some(verdict);
         record
@@ -451,6 +463,7 @@ impl TargetEvaluator {
             notices,
             panicked: None,
             instance: None,
+            group: None,
         }
     }
 
@@ -503,7 +516,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::actuator::Instance;
+    use crate::actuator::{Instance, Lifecycle};
     use crate::decision::{GovernorRule, MetricStatus, Recommendation};
     use crate::governor::GovernorState;
     use crate::governor_memory::GovernorMemory;
@@ -567,12 +580,9 @@ warmup = "0s"
             min: 0,
             max: 100,
             instances: (0..n)
-                .map(|i| Instance {
-                    id: format!("i-{i}"),
-                    lifecycle: Lifecycle::InService,
-                    launched_at: t(-86_400),
-                })
+                .map(|i| Instance::new(format!("i-{i}"), Lifecycle::InService, t(-86_400)))
                 .collect(),
+            info: Default::default(),
         }
     }
 
@@ -597,11 +607,8 @@ warmup = "0s"
     #[test]
     fn young_and_pending_instances_are_warming_and_leaving_ones_do_not_count() {
         let evaluator = TargetEvaluator::new(policy_file("web", "active", r#"warmup = "5m""#));
-        let instance = |id: &str, lifecycle, launched: i64| Instance {
-            id: id.into(),
-            lifecycle,
-            launched_at: t(launched),
-        };
+        let instance =
+            |id: &str, lifecycle, launched: i64| Instance::new(id, lifecycle, t(launched));
         let group = GroupState {
             desired: 4,
             min: 0,
@@ -613,6 +620,7 @@ warmup = "0s"
                 instance("booting", Lifecycle::Pending, -30),
                 instance("going", Lifecycle::Leaving, -6000),
             ],
+            info: Default::default(),
         };
         assert_eq!(
             evaluator.observe(t(0), &group),

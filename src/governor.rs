@@ -14,12 +14,17 @@
 //!    scale-out; no scale-in within `scale_in_cooldown` of any scaling;
 //! 7. step limits in each direction;
 //! 8. bounds again, which override every rule above (a group left outside its
-//!    bounds by someone else is brought back at once).
+//!    bounds by someone else is brought back at once);
+//! 9. the group's blocks, which override even the bounds: a suspended
+//!    `Launch` (or `Terminate`), an instance refresh (scale-in), a group being
+//!    deleted or refused for its own scaling policies. The group is left as
+//!    it is and the record says which block held it.
 //!
 //! Pure: time comes in as an argument and the state is a plain value.
 
 use crate::decision::{
     Action, GovernorRule, GovernorStep, ObservedCapacity, PolicyRecord, Recommendation,
+    ScalingBlocks,
 };
 use crate::policy::schedule;
 use crate::policy_file::{GovernorSpec, MissingDataAction, StepLimit};
@@ -92,7 +97,28 @@ impl Governor {
         now: DateTime<Utc>,
         capacity: ObservedCapacity,
         policies: &[PolicyRecord],
+        bounds: (u32, u32),
+    ) -> Verdict {
+        self.decide_on_group(
+            state,
+            now,
+            capacity,
+            policies,
+            bounds,
+            &ScalingBlocks::default(),
+        )
+    }
+
+    /// Like [`Governor::decide`], on a group that may not allow a change in
+    /// one direction or both now (rule 9).
+    pub fn decide_on_group(
+        &self,
+        state: &GovernorState,
+        now: DateTime<Utc>,
+        capacity: ObservedCapacity,
+        policies: &[PolicyRecord],
         (min, max): (u32, u32),
+        blocks: &ScalingBlocks,
     ) -> Verdict {
         let current = capacity.desired;
         let mut steps = Vec::new();
@@ -275,6 +301,20 @@ impl Governor {
                 GovernorRule::Clamped,
                 bounded,
                 format!("bounds [{min}, {max}] override the rules above"),
+            );
+        }
+
+        // 9. the group's blocks override everything
+        if let Some(why) = blocks.blocking(Action::between(current, proposal)) {
+            let direction = if proposal > current {
+                "no scale-out"
+            } else {
+                "no scale-in"
+            };
+            proposal = step(
+                GovernorRule::GroupBlocked,
+                current,
+                format!("{why}: {direction} (wanted {proposal})"),
             );
         }
 
@@ -788,6 +828,43 @@ mod tests {
         assert_eq!(v.next_state.last_scale_out, None);
         assert_eq!(v.next_state.last_scale_in, Some(t(-1000)));
         assert_eq!(v.next_state.last_set, None);
+    }
+
+    #[test]
+    fn a_blocked_direction_holds_even_outside_the_bounds_and_says_why() {
+        let governor = Governor::new(plain());
+        let blocks = ScalingBlocks {
+            scale_out: Some("process Launch suspended on the group".into()),
+            scale_in: None,
+        };
+        let state = GovernorState::default();
+        let decide = |current: u32, wanted: u32, bounds: (u32, u32)| {
+            governor.decide_on_group(
+                &state,
+                t(0),
+                capacity(current),
+                &offers(&[wanted]),
+                bounds,
+                &blocks,
+            )
+        };
+        let v = decide(3, 12, (1, 20));
+        assert_eq!((v.desired, v.action), (3, Action::Hold));
+        assert_eq!(
+            rules(&v),
+            [GovernorRule::Combine, GovernorRule::GroupBlocked]
+        );
+        assert_eq!(
+            v.reason,
+            "hold at 3: process Launch suspended on the group: no scale-out (wanted 12)"
+        );
+        // Nothing happened: no cooldown starts.
+        assert_eq!(v.next_state.last_scale_out, None);
+        // Below the minimum, still no launch.
+        assert_eq!(decide(0, 0, (2, 20)).desired, 0);
+        // The other direction is free.
+        let v = decide(8, 4, (1, 20));
+        assert_eq!((v.desired, v.action), (4, Action::ScaleIn));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod evaluator;
 pub mod forecast;
 pub mod governor;
 pub mod governor_memory;
+pub mod group_features;
 pub mod policy;
 pub mod policy_file;
 pub mod ranges;

@@ -10,7 +10,7 @@
 //! history (predictive) cannot be re-run from one record: its recorded
 //! recommendation is used as given, and the replay says so.
 
-use crate::decision::{DecisionRecord, MetricStatus, PolicyRecord};
+use crate::decision::{DecisionRecord, MetricStatus, PolicyRecord, ScalingBlocks};
 use crate::governor::Governor;
 use crate::policy::{self, PolicyInput};
 use crate::policy_file::{PolicyFile, PolicySpec};
@@ -94,13 +94,25 @@ pub fn replay(file: &PolicyFile, record: &DecisionRecord) -> Replay {
             });
         }
     }
-    let governor = Governor::new(file.governor.clone());
-    let verdict = governor.decide(
+    // The group's defaults and blocks in force then, as recorded.
+    let mut spec = file.governor.clone();
+    let mut blocks = ScalingBlocks::default();
+    if let Some(group) = &record.group {
+        if let Some(warmup) = group.warmup_from_group {
+            spec.warmup = warmup;
+        }
+        if let Some(cooldown) = group.scale_in_cooldown_from_group {
+            spec.scale_in_cooldown = cooldown;
+        }
+        blocks = group.blocks.clone();
+    }
+    let verdict = Governor::new(spec).decide_on_group(
         &record.governor_state,
         record.time,
         record.capacity,
         &recommendations,
         (record.min_capacity, record.max_capacity),
+        &blocks,
     );
     let mut compare = |field: &str, recorded: String, replayed: String| {
         if recorded != replayed {

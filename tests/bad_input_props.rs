@@ -116,12 +116,15 @@ fn bad_metric_values_are_rejected_with_the_reason_in_the_record() {
         min: 2,
         max: 40,
         instances: (0..4)
-            .map(|i| Instance {
-                id: format!("i-{i}"),
-                lifecycle: Lifecycle::InService,
-                launched_at: t0 - Duration::hours(1),
+            .map(|i| {
+                Instance::new(
+                    format!("i-{i}"),
+                    Lifecycle::InService,
+                    t0 - Duration::hours(1),
+                )
             })
             .collect(),
+        info: Default::default(),
     };
     // One good value at the target, then each kind of bad value.
     let bad = [50.0, f64::NAN, f64::INFINITY, -5.0, 1e9];

@@ -9,13 +9,26 @@
 //! DescribeScalingActivities say when its instances were launched; an
 //! instance with no launch activity is older than the activity history and
 //! is taken as warmed up.
+//!
+//! Besides sizes and instances it reads what changes "capacity" and "may I
+//! scale now" (suspended processes, deletion, weights, lifecycle and health
+//! states, warm pool, default warm-up and cooldown), parsing every field
+//! defensively: an odd value is noted in [`GroupInfo::problems`], never a
+//! failure of the whole read. Instance refreshes need a call of their own
+//! per group (DescribeInstanceRefreshes): made only while one was running at
+//! the last look, when an instance runs another launch template or
+//! configuration than the group's (the sign of a replacement), or at most
+//! every [`REFRESH_RECHECK`] otherwise.
 
-use super::{Actuator, ActuatorError, GroupState, Instance, Lifecycle};
+use super::{
+    Actuator, ActuatorError, GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool,
+};
 use crate::aws_error::error_text;
 use crate::decision::Action;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
-    Activity, AutoScalingGroup, LifecycleState, ScalingActivityStatusCode,
+    Activity, AutoScalingGroup, InstanceRefreshStatus, LaunchTemplateSpecification, LifecycleState,
+    ScalingActivityStatusCode,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::{HashMap, HashSet};
@@ -25,6 +38,11 @@ use std::sync::{Arc, Mutex};
 pub const MAX_NAMES_PER_CALL: usize = 50;
 /// Largest page DescribeAutoScalingGroups returns.
 const PAGE_SIZE: i32 = 100;
+/// How often a group that shows no sign of one is asked whether an
+/// instance refresh runs.
+pub const REFRESH_RECHECK: chrono::Duration = chrono::Duration::minutes(5);
+/// DescribeInstanceRefreshes calls in flight at once.
+const REFRESH_CALLS_AT_ONCE: usize = 8;
 
 /// Reads and sizes Auto Scaling groups. Cheap to clone: clones share the
 /// client and what is known of instance launch times.
@@ -42,6 +60,9 @@ struct Seen {
     /// Launch times already read from a group's activity history (at
     /// start, with the last scaling time), for its first look.
     history: HashMap<String, HashMap<String, DateTime<Utc>>>,
+    /// Per group: when DescribeInstanceRefreshes was last asked, and the
+    /// refresh it reported running then.
+    refreshes: HashMap<String, (DateTime<Utc>, Option<InstanceRefresh>)>,
 }
 
 impl AutoScalingActuator {
@@ -80,6 +101,94 @@ impl AutoScalingActuator {
             }
         }
         Ok(groups)
+    }
+
+    /// The instance refresh running on each group that needs asking now
+    /// (see the module doc); groups not asked keep what was last known. A
+    /// failed call keeps what was last known too, noted in the log.
+    async fn refreshes(
+        &self,
+        groups: &[AutoScalingGroup],
+        now: DateTime<Utc>,
+    ) -> HashMap<String, Option<InstanceRefresh>> {
+        let mut known = HashMap::new();
+        let mut ask = Vec::new();
+        {
+            let seen = self.seen.lock().expect("seen lock poisoned");
+            for group in groups {
+                let Some(name) = group.auto_scaling_group_name() else {
+                    continue;
+                };
+                let last = seen.refreshes.get(name);
+                let due = match last {
+                    None => true,
+                    Some((_, Some(_))) => true,
+                    Some((at, None)) => now - *at >= REFRESH_RECHECK || looks_replaced(group),
+                };
+                if due {
+                    ask.push(name.to_string());
+                }
+                if let Some((_, refresh)) = last {
+                    known.insert(name.to_string(), refresh.clone());
+                }
+            }
+        }
+        // A few at once: quick with many groups, within the API's rate limits.
+        let limit = Arc::new(tokio::sync::Semaphore::new(REFRESH_CALLS_AT_ONCE));
+        let mut calls = tokio::task::JoinSet::new();
+        for name in ask {
+            let actuator = self.clone();
+            let limit = Arc::clone(&limit);
+            calls.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let answer = actuator.running_refresh(&name).await;
+                (name, answer)
+            });
+        }
+        while let Some(joined) = calls.join_next().await {
+            let Ok((name, answer)) = joined else { continue };
+            let refresh = match answer {
+                Ok(refresh) => refresh,
+                Err(e) => {
+                    // Asked again at the bounded rate, not every tick.
+                    tracing::warn!(group = %name, error = %e, "cannot tell whether an instance refresh runs: keeping what was last known");
+                    known.get(&name).cloned().flatten()
+                }
+            };
+            self.seen
+                .lock()
+                .expect("seen lock poisoned")
+                .refreshes
+                .insert(name.clone(), (now, refresh.clone()));
+            known.insert(name, refresh);
+        }
+        known
+    }
+
+    /// The group's instance refresh still replacing instances, if any.
+    async fn running_refresh(&self, group: &str) -> Result<Option<InstanceRefresh>, ActuatorError> {
+        let output = self
+            .client
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(group)
+            .max_records(10)
+            .send()
+            .await
+            .map_err(|e| {
+                ActuatorError(format!(
+                    "DescribeInstanceRefreshes failed: {}",
+                    error_text(&e)
+                ))
+            })?;
+        Ok(output
+            .instance_refreshes()
+            .iter()
+            .find(|r| r.status().is_some_and(refresh_active))
+            .map(|r| InstanceRefresh {
+                id: r.instance_refresh_id().unwrap_or("(no id)").to_string(),
+                status: r.status().map_or("", |s| s.as_str()).to_string(),
+                percent_complete: r.percentage_complete().and_then(|p| u32::try_from(p).ok()),
+            }))
     }
 
     /// The group's most recent scaling activities (first page, newest first).
@@ -132,15 +241,144 @@ pub fn name_batches(names: &[String]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// How the API's lifecycle states count for serving.
+/// How the API's lifecycle states count for serving. A state ebb does not
+/// know counts as not serving, under its own name.
 pub fn lifecycle(state: Option<&LifecycleState>) -> Lifecycle {
-    match state {
-        Some(LifecycleState::InService) => Lifecycle::InService,
-        Some(
-            LifecycleState::Pending | LifecycleState::PendingWait | LifecycleState::PendingProceed,
-        ) => Lifecycle::Pending,
-        _ => Lifecycle::Leaving,
+    let Some(state) = state else {
+        return Lifecycle::Unknown("(no LifecycleState)".into());
+    };
+    match state.as_str() {
+        "InService" => Lifecycle::InService,
+        "Pending" | "Pending:Proceed" => Lifecycle::Pending,
+        "Pending:Wait" => Lifecycle::PendingWait,
+        "Standby" | "EnteringStandby" => Lifecycle::Standby,
+        "Terminating:Wait" => Lifecycle::TerminatingWait,
+        "Terminating"
+        | "Terminating:Proceed"
+        | "Terminated"
+        | "Detaching"
+        | "Detached"
+        | "Quarantined" => Lifecycle::Leaving,
+        warmed if warmed.starts_with("Warmed:") => Lifecycle::WarmPool,
+        other => Lifecycle::Unknown(other.to_string()),
     }
+}
+
+/// An instance's `WeightedCapacity`: a whole number of units, at least 1.
+/// Anything else counts as 1 and is noted.
+fn weight(written: Option<&str>, id: &str, weighted: bool, problems: &mut Vec<String>) -> u32 {
+    match written.map(str::trim) {
+        None if weighted => {
+            problems.push(format!(
+                "instance {id} has no WeightedCapacity while others do: counted as 1 unit"
+            ));
+            1
+        }
+        None => 1,
+        Some(text) => match text.parse::<u32>() {
+            Ok(units) if units > 0 => units,
+            _ => {
+                problems.push(format!(
+                    "instance {id} has WeightedCapacity `{text}`, not a whole number of units above 0: counted as 1 unit"
+                ));
+                1
+            }
+        },
+    }
+}
+
+/// A whole number of seconds, non-negative, from an optional API field.
+fn seconds(v: Option<i32>, what: &str, problems: &mut Vec<String>) -> Option<std::time::Duration> {
+    let v = v?;
+    match u64::try_from(v) {
+        Ok(s) => Some(std::time::Duration::from_secs(s)),
+        Err(_) => {
+            problems.push(format!("{what} is {v}: ignored"));
+            None
+        }
+    }
+}
+
+/// The launch template or configuration an instance or group runs, to tell
+/// a replacement underway: same name or id and version.
+fn template_key(
+    template: Option<&LaunchTemplateSpecification>,
+    configuration: Option<&str>,
+) -> Option<String> {
+    if let Some(t) = template {
+        let id = t.launch_template_id().or(t.launch_template_name())?;
+        return Some(format!("{id}:{}", t.version().unwrap_or("$Default")));
+    }
+    configuration.map(str::to_string)
+}
+
+/// Whether some instance runs another launch template (version) or
+/// configuration than the group's: what a refresh in progress looks like.
+fn looks_replaced(group: &AutoScalingGroup) -> bool {
+    let template = group.launch_template().or_else(|| {
+        group
+            .mixed_instances_policy()
+            .and_then(|m| m.launch_template())
+            .and_then(|t| t.launch_template_specification())
+    });
+    let Some(own) = template_key(template, group.launch_configuration_name()) else {
+        return false;
+    };
+    group.instances().iter().any(|i| {
+        template_key(i.launch_template(), i.launch_configuration_name()).is_some_and(|k| k != own)
+    })
+}
+
+/// Whether a refresh in this status is still replacing instances (or about to).
+fn refresh_active(status: &InstanceRefreshStatus) -> bool {
+    matches!(
+        status.as_str(),
+        "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
+    )
+}
+
+/// The group's own features, read defensively.
+fn group_info(group: &AutoScalingGroup, problems: Vec<String>) -> GroupInfo {
+    let mut info = GroupInfo {
+        problems,
+        ..GroupInfo::default()
+    };
+    info.status = group
+        .status()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    info.suspended = group
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    info.default_instance_warmup = seconds(
+        group.default_instance_warmup(),
+        "DefaultInstanceWarmup",
+        &mut info.problems,
+    )
+    // AWS reports -1 or 0 for "not set" in some answers.
+    .filter(|d| !d.is_zero());
+    info.default_cooldown = seconds(
+        group.default_cooldown(),
+        "DefaultCooldown",
+        &mut info.problems,
+    );
+    info.capacity_type = group
+        .desired_capacity_type()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    info.warm_pool = group.warm_pool_configuration().map(|config| WarmPool {
+        pool_state: config.pool_state().map(|s| s.as_str().to_string()),
+        size: group.warm_pool_size().and_then(|n| u32::try_from(n).ok()),
+        time_to_service: None,
+    });
+    info
 }
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
@@ -221,6 +459,7 @@ impl Actuator for AutoScalingActuator {
                 Err(e) => tracing::warn!(group = %name, error = %e, "cannot read launch history"),
             }
         }
+        let refreshes = self.refreshes(&raw, now).await;
         let mut seen = self.seen.lock().expect("seen lock poisoned");
         let mut out = HashMap::with_capacity(raw.len());
         let mut present = HashSet::new();
@@ -229,33 +468,57 @@ impl Actuator for AutoScalingActuator {
                 continue;
             };
             let first = !seen.groups.contains(name);
+            let weighted = group
+                .instances()
+                .iter()
+                .any(|i| i.weighted_capacity().is_some());
+            let mut problems = Vec::new();
             let mut instances = Vec::with_capacity(group.instances().len());
             for instance in group.instances() {
                 let Some(id) = instance.instance_id() else {
+                    problems.push("an instance without an InstanceId: left out".into());
                     continue;
                 };
                 let lifecycle = lifecycle(instance.lifecycle_state());
                 present.insert(id.to_string());
                 let launched_at = *seen.launched.entry(id.to_string()).or_insert_with(|| {
-                    match (first, lifecycle) {
-                        (_, Lifecycle::Pending) | (false, _) => now,
+                    match (first, &lifecycle) {
+                        (_, Lifecycle::Pending | Lifecycle::PendingWait) | (false, _) => now,
                         (true, _) => history
                             .get(id)
                             .copied()
                             .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
                     }
                 });
+                let unhealthy = match instance.health_status().map(str::trim) {
+                    Some(h) if h.eq_ignore_ascii_case("healthy") => false,
+                    Some(h) if h.eq_ignore_ascii_case("unhealthy") => true,
+                    // Absent or odd: as AWS before its first health check.
+                    Some(other) => {
+                        problems.push(format!(
+                            "instance {id} has HealthStatus `{other}`: taken as healthy"
+                        ));
+                        false
+                    }
+                    None => false,
+                };
                 instances.push(Instance {
                     id: id.to_string(),
                     lifecycle,
                     launched_at,
+                    weight: weight(instance.weighted_capacity(), id, weighted, &mut problems),
+                    unhealthy,
+                    from_warm_pool: false,
                 });
             }
+            let mut info = group_info(group, problems);
+            info.instance_refresh = refreshes.get(name).cloned().flatten();
             let state = GroupState {
                 desired: non_negative(group.desired_capacity(), "desired capacity", name)?,
                 min: non_negative(group.min_size(), "min size", name)?,
                 max: non_negative(group.max_size(), "max size", name)?,
                 instances,
+                info,
             };
             seen.groups.insert(name.to_string());
             out.insert(name.to_string(), state);
@@ -305,24 +568,109 @@ mod tests {
     }
 
     #[test]
-    fn pending_states_are_not_serving_and_leaving_states_are_not_coming() {
+    fn every_lifecycle_state_is_named_and_unknown_ones_kept_by_name() {
+        let cases = [
+            (LifecycleState::PendingWait, Lifecycle::PendingWait),
+            (LifecycleState::PendingProceed, Lifecycle::Pending),
+            (LifecycleState::InService, Lifecycle::InService),
+            (LifecycleState::Terminating, Lifecycle::Leaving),
+            (LifecycleState::TerminatingWait, Lifecycle::TerminatingWait),
+            (LifecycleState::Standby, Lifecycle::Standby),
+            (LifecycleState::EnteringStandby, Lifecycle::Standby),
+            (LifecycleState::WarmedStopped, Lifecycle::WarmPool),
+            (
+                LifecycleState::from("Hibernating:Sideways"),
+                Lifecycle::Unknown("Hibernating:Sideways".into()),
+            ),
+        ];
+        for (state, want) in cases {
+            assert_eq!(lifecycle(Some(&state)), want, "{state:?}");
+        }
         assert_eq!(
-            lifecycle(Some(&LifecycleState::PendingWait)),
-            Lifecycle::Pending
+            lifecycle(None),
+            Lifecycle::Unknown("(no LifecycleState)".into())
         );
+    }
+
+    #[test]
+    fn weights_are_whole_units_and_odd_ones_count_as_one_with_a_note() {
+        let mut problems = Vec::new();
+        assert_eq!(weight(Some("4"), "i-1", true, &mut problems), 4);
+        assert_eq!(weight(Some(" 2 "), "i-1", true, &mut problems), 2);
+        assert_eq!(weight(None, "i-1", false, &mut problems), 1);
+        assert!(problems.is_empty());
+        for odd in ["0", "-3", "1.5", "lots"] {
+            assert_eq!(weight(Some(odd), "i-9", true, &mut problems), 1);
+        }
+        assert_eq!(weight(None, "i-8", true, &mut problems), 1);
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert!(problems[3].contains("i-9") && problems[3].contains("`lots`"));
+        assert!(problems[4].contains("no WeightedCapacity"));
+    }
+
+    #[test]
+    fn group_features_are_read_and_odd_values_noted() {
+        use aws_sdk_autoscaling::types::{SuspendedProcess, WarmPoolConfiguration, WarmPoolState};
+        let group = AutoScalingGroup::builder()
+            .auto_scaling_group_name("web")
+            .status("Delete in progress")
+            .suspended_processes(SuspendedProcess::builder().process_name("Launch").build())
+            .suspended_processes(SuspendedProcess::builder().build())
+            .default_instance_warmup(-1)
+            .default_cooldown(120)
+            .desired_capacity_type("vcpu")
+            .warm_pool_configuration(
+                WarmPoolConfiguration::builder()
+                    .pool_state(WarmPoolState::Stopped)
+                    .build(),
+            )
+            .warm_pool_size(3)
+            .build();
+        let info = group_info(&group, Vec::new());
+        assert_eq!(info.status.as_deref(), Some("Delete in progress"));
+        assert_eq!(info.suspended, ["Launch"]);
+        assert_eq!(info.default_instance_warmup, None);
+        assert_eq!(info.problems, ["DefaultInstanceWarmup is -1: ignored"]);
         assert_eq!(
-            lifecycle(Some(&LifecycleState::InService)),
-            Lifecycle::InService
+            info.default_cooldown,
+            Some(std::time::Duration::from_secs(120))
         );
+        assert_eq!(info.capacity_type.as_deref(), Some("vcpu"));
+        let pool = info.warm_pool.unwrap();
         assert_eq!(
-            lifecycle(Some(&LifecycleState::Terminating)),
-            Lifecycle::Leaving
+            (pool.pool_state.as_deref(), pool.size),
+            (Some("Stopped"), Some(3))
         );
-        assert_eq!(
-            lifecycle(Some(&LifecycleState::Standby)),
-            Lifecycle::Leaving
-        );
-        assert_eq!(lifecycle(None), Lifecycle::Leaving);
+        // Nothing set: nothing in use.
+        let plain = group_info(&AutoScalingGroup::builder().build(), Vec::new());
+        assert_eq!(plain, GroupInfo::default());
+    }
+
+    #[test]
+    fn an_instance_on_another_launch_template_version_looks_like_a_refresh() {
+        use aws_sdk_autoscaling::types::Instance as ApiInstance;
+        let template = |version: &str| {
+            LaunchTemplateSpecification::builder()
+                .launch_template_name("web")
+                .version(version)
+                .build()
+        };
+        let instance = |version: &str| {
+            ApiInstance::builder()
+                .instance_id("i-1")
+                .launch_template(template(version))
+                .build()
+        };
+        let group = |versions: &[&str]| {
+            let mut g = AutoScalingGroup::builder().launch_template(template("3"));
+            for v in versions {
+                g = g.instances(instance(v));
+            }
+            g.build()
+        };
+        assert!(!looks_replaced(&group(&["3", "3"])));
+        assert!(looks_replaced(&group(&["3", "2"])));
+        assert!(!looks_replaced(&AutoScalingGroup::builder().build()));
     }
 
     fn activity(description: &str, secs: i64, status: ScalingActivityStatusCode) -> Activity {

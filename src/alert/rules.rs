@@ -753,6 +753,7 @@ mod tests {
             notices: vec![],
             panicked: None,
             instance: None,
+            group: None,
         }
     }
 

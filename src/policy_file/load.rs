@@ -58,8 +58,12 @@ pub fn parse_str(text: &str, file: &Path) -> Result<PolicyFile, LoadError> {
 /// found later (a duplicate group across files).
 fn parse_located(text: &str, file: &Path) -> Result<(PolicyFile, Spans), LoadError> {
     let spans = Spans::parse(text);
-    let parsed: PolicyFile =
+    let mut parsed: PolicyFile =
         toml::from_str(text).map_err(|e| LoadError(vec![syntax_error(&e, text, &spans, file)]))?;
+    parsed.group_defaults = super::GroupDefaults {
+        warmup: !spans.contains("governor.warmup"),
+        scale_in_cooldown: !spans.contains("governor.scale_in_cooldown"),
+    };
     let errors = validate(&parsed);
     if errors.is_empty() {
         Ok((parsed, spans))

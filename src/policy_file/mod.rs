@@ -36,6 +36,20 @@ pub struct PolicyFile {
     pub policies: Vec<PolicySpec>,
     #[serde(default)]
     pub governor: GovernorSpec,
+    /// Governor fields the file leaves out, which the group's own
+    /// `DefaultInstanceWarmup` and `DefaultCooldown` fill in when it reports
+    /// them. Set by the loader from what is written.
+    #[serde(skip)]
+    pub group_defaults: GroupDefaults,
+}
+
+/// Which governor settings come from the group when it has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupDefaults {
+    /// `governor.warmup` not written: the group's DefaultInstanceWarmup.
+    pub warmup: bool,
+    /// `governor.scale_in_cooldown` not written: the group's DefaultCooldown.
+    pub scale_in_cooldown: bool,
 }
 
 /// Which Auto Scaling group, its bounds, and how often to look at it.
@@ -57,6 +71,44 @@ pub struct TargetSpec {
     /// would-be decisions logged with the role `shadow`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadows: Vec<PathBuf>,
+    /// Suspended processes, besides `Launch` (no scale-out) and `Terminate`
+    /// (no scale-in), that stop ebb in both directions: e.g.
+    /// `["AlarmNotification", "ScheduledActions"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub respect_suspended: Vec<String>,
+    /// What to do when the group has scaling policies or scheduled actions
+    /// of its own (two controllers on one group fight).
+    #[serde(default)]
+    pub on_conflicting_policies: ConflictAction,
+    /// Instances that came out of the group's warm pool are warmed up after
+    /// the pool's measured time to service instead of `governor.warmup`.
+    #[serde(default)]
+    pub warmup_from_pool: bool,
+}
+
+/// The Auto Scaling processes a group can suspend.
+pub const SCALING_PROCESSES: [&str; 10] = [
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+    "RemoveFromLoadBalancerLowPriority",
+];
+
+/// What ebb does with a group that has scaling policies of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictAction {
+    /// Log, record a notice, and act.
+    #[default]
+    Warn,
+    /// Do not act on the group; every record says why.
+    Refuse,
 }
 
 fn default_interval() -> Duration {

@@ -35,6 +35,17 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     if let Err(problem) = ranges::INTERVAL.check(t.interval) {
         err("target.interval".into(), problem);
     }
+    for (i, process) in t.respect_suspended.iter().enumerate() {
+        if !super::SCALING_PROCESSES.contains(&process.as_str()) {
+            err(
+                format!("target.respect_suspended[{i}]"),
+                format!(
+                    "`{process}` is not an Auto Scaling process (one of {})",
+                    super::SCALING_PROCESSES.join(", ")
+                ),
+            );
+        }
+    }
     for (name, metric) in &file.metrics {
         let at = |f: &str| format!("metrics.{name}.{f}");
         match &metric.source {

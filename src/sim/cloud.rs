@@ -186,16 +186,16 @@ impl SimCloud {
             instances: self
                 .instances
                 .iter()
-                .map(|i| Instance {
-                    id: format!("i-sim{:08}", i.id),
-                    lifecycle: if i.ready_at <= self.now {
+                .map(|i| {
+                    let lifecycle = if i.ready_at <= self.now {
                         Lifecycle::InService
                     } else {
                         Lifecycle::Pending
-                    },
-                    launched_at: i.launched_at,
+                    };
+                    Instance::new(format!("i-sim{:08}", i.id), lifecycle, i.launched_at)
                 })
                 .collect(),
+            info: Default::default(),
         }
     }
 

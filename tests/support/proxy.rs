@@ -3,7 +3,8 @@
 //! ebb makes: how many GetMetricData calls, how many group names per
 //! DescribeAutoScalingGroups call. moto itself enforces none of AWS's limits.
 //! It can also inject faults ([`super::faults`]): latency, throttling, 5xx,
-//! dropped connections, hangs.
+//! dropped connections, hangs. And it can rewrite answers ([`AnswerRule`])
+//! to give ebb what moto does not have (instance weights, instance refreshes).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +17,16 @@ use super::faults::{self, Fault, FaultRule, Protocol};
 
 /// Decides how long to hold a request before forwarding it.
 pub type DelayRule = Arc<dyn Fn(&Recorded) -> Option<Duration> + Send + Sync>;
+
+/// Given a request and upstream's answer body, a new body to answer with
+/// (HTTP 200, XML), or `None` to pass upstream's answer on.
+pub type AnswerRule = Arc<dyn Fn(&Recorded, &str) -> Option<String> + Send + Sync>;
+
+/// What to do to a request, and to its answer.
+type Rules<'a> = (
+    &'a (dyn Fn(&Recorded) -> Fault + Send + Sync),
+    &'a (dyn Fn(&Recorded, &str) -> Option<String> + Send + Sync),
+);
 
 /// One request as ebb sent it.
 #[derive(Debug, Clone)]
@@ -61,6 +72,15 @@ impl Proxy {
 
     /// Like [`Proxy::start`], doing to each request what `rule` says.
     pub fn start_with_faults(upstream: u16, rule: FaultRule) -> Proxy {
+        Self::start_full(upstream, rule, Arc::new(|_: &Recorded, _: &str| None))
+    }
+
+    /// Like [`Proxy::start`], answering what `answers` rewrites.
+    pub fn start_with_answers(upstream: u16, answers: AnswerRule) -> Proxy {
+        Self::start_full(upstream, Arc::new(|_: &Recorded| Fault::Pass), answers)
+    }
+
+    fn start_full(upstream: u16, rule: FaultRule, answers: AnswerRule) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let recorded = Arc::new(Mutex::new(Vec::new()));
@@ -80,9 +100,17 @@ impl Proxy {
                 let rec = Arc::clone(&rec);
                 let inj = Arc::clone(&inj);
                 let rule = Arc::clone(&rule);
+                let answers = Arc::clone(&answers);
                 let st = Arc::clone(&st);
                 thread::spawn(move || {
-                    let _ = serve(stream, upstream, &rec, &inj, rule.as_ref(), &st);
+                    let _ = serve(
+                        stream,
+                        upstream,
+                        &rec,
+                        &inj,
+                        (rule.as_ref(), answers.as_ref()),
+                        &st,
+                    );
                 });
             }
         });
@@ -135,7 +163,7 @@ fn serve(
     upstream: u16,
     recorded: &Mutex<Vec<Recorded>>,
     injected: &Mutex<Vec<(String, Fault)>>,
-    rule: &(dyn Fn(&Recorded) -> Fault + Send + Sync),
+    (rule, answers): Rules<'_>,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
@@ -192,6 +220,7 @@ fn serve(
         region,
     };
     let fault = rule(&request);
+    let recorded_request = request.clone();
     if fault != Fault::Pass {
         injected
             .lock()
@@ -238,6 +267,18 @@ fn serve(
     up.write_all(&body)?;
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
+    let body_start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |end| end + 4);
+    let body = String::from_utf8_lossy(&response[body_start..]).into_owned();
+    if let Some(body) = answers(&recorded_request, &body) {
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return client.write_all(answer.as_bytes());
+    }
     client.write_all(&closing(&response))
 }
 
