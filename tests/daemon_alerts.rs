@@ -315,8 +315,10 @@ url_env = "EBB_TEST_STUCK_URL"
     })
     .await;
     assert_eq!(reload["status"], "firing");
+    // The target is the group whose old policy stays; the file is a label.
+    assert_eq!(reload["alert"]["target"], "web", "{reload:#}");
     assert!(
-        reload["alert"]["target"]
+        reload["labels"]["policy_file"]
             .as_str()
             .unwrap()
             .ends_with("web.toml")

@@ -199,3 +199,95 @@ async fn logs_off_a_terminal_carry_no_colour_codes() {
     assert!(log.contains("ebb daemon started"), "{log}");
     assert!(!log.contains('\u{1b}'), "escape codes in {log:?}");
 }
+
+async fn get_json(url: &str) -> Value {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn has_notice(r: &Value, text: &str) -> bool {
+    r["notices"]
+        .as_array()
+        .is_some_and(|n| n.iter().any(|n| n.as_str().unwrap_or("").contains(text)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reload_shows_in_every_record_in_healthz_and_in_the_alert() {
+    let Some(Cloud { moto, .. }) = cloud(&["web"], 50.0, 120).await else {
+        return;
+    };
+    let hook = Receiver::ok().await;
+    let setup = Setup::with_extra(
+        &moto.url(),
+        &webhook_alerts(&["kind = \"policy-reload-failed\""], &hook.url("/hook")),
+    );
+    let path = setup.write_policy("web.toml", &policy("web", 50.0, "1h"));
+    let ebb = setup.start(&[]);
+    let health_url = format!("{}/healthz", telemetry_url(&ebb));
+    setup.wait_record("an evaluation", |_| true);
+
+    std::fs::write(
+        &path,
+        policy("web", 25.0, "1h").replace("target = 25.0", "target = \"25\""),
+    )
+    .unwrap();
+    ebb.signal("HUP");
+    const FAILED: &str = "policy reload failed, the old policy stays in force";
+    let first = setup.wait_record("a record with the reload notice", |r| has_notice(r, FAILED));
+    assert!(has_notice(&first, "web.toml"), "{first:#}");
+    let seen = setup.records().len();
+    setup.wait_record("three more evaluations", |_| {
+        setup.records().len() >= seen + 3
+    });
+    // Every record since says so, until fixed.
+    let records = setup.records();
+    let at = records.iter().position(|r| has_notice(r, FAILED)).unwrap();
+    assert!(records[at..].iter().all(|r| has_notice(r, FAILED)));
+
+    let body = get_json(&health_url).await;
+    assert_eq!(
+        body["status"], "ok",
+        "200 with a warning by default: {body}"
+    );
+    assert!(
+        body["targets"]["web"]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("web.toml")),
+        "{body}"
+    );
+    assert!(body["warnings"][0].as_str().unwrap().contains("web.toml"));
+    // The alert names the group as its target, the file in its own label.
+    let deadline = Instant::now() + WAIT;
+    let fired = loop {
+        let found = hook.requests().iter().map(|r| r.json()).find(|a| {
+            a["labels"]["alertname"] == "policy-reload-failed" && a["status"] == "firing"
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "policy-reload-failed never fired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(fired["labels"]["target"], "web", "{fired:#}");
+    assert!(
+        fired["labels"]["policy_file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("policies/web.toml")),
+        "{fired:#}"
+    );
+
+    // Fixed: the notice and the warning go.
+    std::fs::write(&path, policy("web", 50.0, "1h")).unwrap();
+    ebb.signal("HUP");
+    let count = setup.records().len();
+    setup.wait_record("a record after the fix without the notice", |_| {
+        let records = setup.records();
+        records.len() > count + 1 && !has_notice(records.last().unwrap(), FAILED)
+    });
+    let body = get_json(&health_url).await;
+    assert!(body.get("warnings").is_none(), "{body}");
+    assert!(ebb.stop().success());
+}

@@ -403,3 +403,55 @@ async fn a_real_prometheus_scrapes_the_endpoint() {
         "the scrape succeeded"
     );
 }
+
+#[tokio::test]
+async fn healthz_warns_of_a_failed_reload_or_fails_if_configured_so() {
+    use ebb::alert::ReloadFailure;
+    use std::collections::BTreeMap;
+    let failures = BTreeMap::from([(
+        "/etc/ebb/policies/web.toml".to_string(),
+        ReloadFailure {
+            target: Some("web".into()),
+            error: "line 7: target: expected a number".into(),
+        },
+    )]);
+    for unhealthy_on_reload_failure in [false, true] {
+        let clock = ManualClock::new(t0());
+        let config = TelemetryConfig {
+            unhealthy_on_reload_failure,
+            ..TelemetryConfig::default()
+        };
+        let telemetry = Arc::new(Telemetry::new(&config, Arc::new(clock.clone())));
+        telemetry
+            .health
+            .set_targets(&[("web".into(), Duration::from_secs(60))]);
+        telemetry.observe(&record("web", t0(), None), Duration::ZERO);
+        telemetry.health.set_reload_failures(&failures);
+        let served = serve(telemetry.clone()).await;
+        let r = reqwest::get(format!("{}/healthz", served.url))
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        let want = if unhealthy_on_reload_failure {
+            503
+        } else {
+            200
+        };
+        assert_eq!(status, want, "{body}");
+        assert_eq!(
+            body["warnings"][0],
+            "/etc/ebb/policies/web.toml: policy reload failed: line 7: target: expected a number"
+        );
+        let warning = body["targets"]["web"]["warning"].as_str().unwrap();
+        assert!(warning.contains("old policy stays in force"), "{warning}");
+        // Fixed: the warning goes.
+        telemetry.health.set_reload_failures(&BTreeMap::new());
+        let r = reqwest::get(format!("{}/healthz", served.url))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert!(body.get("warnings").is_none(), "{body}");
+    }
+}

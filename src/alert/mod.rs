@@ -22,7 +22,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use queue::{AlertMetrics, Dispatcher};
-pub use rules::{Rule, RuleEngine, RuleKind, SavedAlerts};
+pub use rules::{ReloadFailure, Rule, RuleEngine, RuleKind, SavedAlerts};
 pub use sinks::{Secret, SecretSource, Sink, SinkKind};
 
 /// How urgent an alert is; sinks can ignore what is below their minimum.
@@ -61,7 +61,8 @@ pub struct AlertEvent {
     pub status: AlertStatus,
     /// The rule's name: `alertname` in Alertmanager.
     pub rule: String,
-    /// The target (Auto Scaling group), or the policy file for reload failures.
+    /// The target (Auto Scaling group); for a reload failure of a file with
+    /// no target yet, the policy file.
     pub target: String,
     pub severity: Severity,
     /// The rule's labels; `alertname`, `target` and `severity` are added by sinks.
@@ -239,7 +240,7 @@ impl Alerter {
 
     /// Tells the rules how a policy reload went: `failures` maps each policy
     /// file that failed to load to its error; files not in it loaded fine.
-    pub fn policy_reload(&mut self, at: DateTime<Utc>, failures: &BTreeMap<String, String>) {
+    pub fn policy_reload(&mut self, at: DateTime<Utc>, failures: &BTreeMap<String, ReloadFailure>) {
         for event in self.engine.policy_reload(at, failures) {
             self.dispatcher.send(event);
         }

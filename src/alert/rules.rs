@@ -166,7 +166,10 @@ impl Rule {
                     "label `{key}` is not a valid label name (letters, digits and _, not starting with a digit)"
                 )));
             }
-            if matches!(key.as_str(), "alertname" | "target" | "severity") {
+            if matches!(
+                key.as_str(),
+                "alertname" | "target" | "severity" | POLICY_FILE_LABEL
+            ) {
                 return Err(err(format!(
                     "label `{key}` is set by ebb and cannot be overridden"
                 )));
@@ -213,7 +216,32 @@ pub struct Track {
     /// Recent scale-out/scale-in decisions (flapping).
     moves: VecDeque<(DateTime<Utc>, Action)>,
     firing: Option<Firing>,
+    /// policy-reload-failed, kept by file: the target that file's policy
+    /// is for, so the alert's `target` label is the group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
 }
+
+/// A policy file that failed to load on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadFailure {
+    /// The target whose old policy stays in force, when the file had one.
+    pub target: Option<String>,
+    pub error: String,
+}
+
+impl ReloadFailure {
+    /// What a record of the target and `/healthz` say until it is fixed.
+    pub fn notice(&self, file: &str) -> String {
+        format!(
+            "policy reload failed, the old policy stays in force: {file}: {}",
+            self.error
+        )
+    }
+}
+
+/// The label naming the policy file of a `policy-reload-failed` alert.
+pub const POLICY_FILE_LABEL: &str = "policy_file";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Firing {
@@ -357,11 +385,13 @@ impl RuleEngine {
 
     /// Evaluates the policy-reload rules: `failures` maps each policy file
     /// that failed to its error; files that were failing and are not in it
-    /// now loaded, and their alerts resolve.
+    /// now loaded, and their alerts resolve. Each alert's `target` is the
+    /// group the file's policy is for (the file itself when it has none
+    /// yet), and the file is in the `policy_file` label.
     pub fn policy_reload(
         &mut self,
         at: DateTime<Utc>,
-        failures: &BTreeMap<String, String>,
+        failures: &BTreeMap<String, ReloadFailure>,
     ) -> Vec<AlertEvent> {
         let mut events = Vec::new();
         for index in 0..self.rules.len() {
@@ -379,17 +409,28 @@ impl RuleEngine {
             files.sort();
             files.dedup();
             for file in files {
+                let track = self.tracks.entry((index, file.clone())).or_default();
                 let condition = match failures.get(&file) {
-                    Some(error) => Condition::Holds {
-                        summary: format!(
-                            "{file}: policy reload failed, the old policy stays in force"
-                        ),
-                        description: error.clone(),
-                    },
+                    Some(failure) => {
+                        track.group = failure.target.clone();
+                        let kept = match &failure.target {
+                            Some(group) => format!("the old policy of {group} stays in force"),
+                            None => "no policy of it is in force".to_string(),
+                        };
+                        Condition::Holds {
+                            summary: format!("{file}: policy reload failed, {kept}"),
+                            description: failure.error.clone(),
+                        }
+                    }
                     None => Condition::Clear,
                 };
-                let track = self.tracks.entry((index, file.clone())).or_default();
-                if let Some(event) = step(rule, &file, track, condition, at, self.repeat_interval) {
+                let target = track.group.clone().unwrap_or_else(|| file.clone());
+                if let Some(mut event) =
+                    step(rule, &target, track, condition, at, self.repeat_interval)
+                {
+                    event
+                        .labels
+                        .insert(POLICY_FILE_LABEL.to_string(), file.clone());
                     events.push(event);
                 }
             }
@@ -985,15 +1026,42 @@ mod tests {
         let mut failures = BTreeMap::new();
         failures.insert(
             "policies/web.toml".to_string(),
-            "policies.0.target: missing".to_string(),
+            ReloadFailure {
+                target: Some("web".to_string()),
+                error: "policies.0.target: missing".to_string(),
+            },
+        );
+        failures.insert(
+            "policies/new.toml".to_string(),
+            ReloadFailure {
+                target: None,
+                error: "target.group: missing".to_string(),
+            },
         );
         let fired = e.policy_reload(t(2), &failures);
-        assert_eq!(fired.len(), 1);
-        assert_eq!(fired[0].target, "policies/web.toml");
-        assert_eq!(fired[0].severity, Severity::Critical);
+        assert_eq!(fired.len(), 2);
+        // By file name: new.toml, then web.toml.
+        assert_eq!(fired[1].target, "web", "the group, not the file");
+        assert_eq!(fired[1].labels[POLICY_FILE_LABEL], "policies/web.toml");
+        assert!(fired[1].summary.contains("old policy of web"));
+        assert_eq!(fired[1].severity, Severity::Critical);
+        assert_eq!(fired[0].target, "policies/new.toml", "no group yet");
         assert!(e.policy_reload(t(3), &failures).is_empty());
-        let resolved = e.policy_reload(t(4), &BTreeMap::new());
-        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+        // Survives a restart: the resolution still names the group.
+        let mut e2 = engine(
+            "[[rules]]\nkind = \"external-change\"\n[[rules]]\nkind = \"policy-reload-failed\"\nseverity = \"critical\"",
+        );
+        e2.restore(&serde_json::from_str(&serde_json::to_string(&e.saved()).unwrap()).unwrap());
+        let resolved = e2.policy_reload(t(4), &BTreeMap::new());
+        assert_eq!(
+            statuses(&resolved),
+            vec![
+                (AlertStatus::Resolved, false),
+                (AlertStatus::Resolved, false)
+            ]
+        );
+        assert_eq!(resolved[1].target, "web");
+        assert_eq!(resolved[1].labels[POLICY_FILE_LABEL], "policies/web.toml");
     }
 
     #[test]

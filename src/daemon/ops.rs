@@ -6,7 +6,7 @@
 //! each time its loop goes round ([`Operations::beat`]), and at shutdown.
 //! None of these calls waits on the network.
 
-use crate::alert::{AlertConfigError, Alerter, AlertsConfig, SavedAlerts};
+use crate::alert::{AlertConfigError, Alerter, AlertsConfig, ReloadFailure, SavedAlerts};
 use crate::clock::SystemClock;
 use crate::decision::DecisionRecord;
 use crate::telemetry::systemd::{self, Heartbeat};
@@ -102,8 +102,10 @@ impl Operations {
     }
 
     /// Takes in the result of a policy reload: each policy file that failed,
-    /// with its errors (an empty map resolves earlier reload alerts).
-    pub fn policy_reload(&mut self, failures: &BTreeMap<String, String>) {
+    /// with its errors (an empty map resolves earlier reload alerts and
+    /// clears the warnings of `/healthz`).
+    pub fn policy_reload(&mut self, failures: &BTreeMap<String, ReloadFailure>) {
+        self.telemetry.health.set_reload_failures(failures);
         self.alerter.policy_reload(Utc::now(), failures);
     }
 

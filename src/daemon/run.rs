@@ -29,6 +29,7 @@ use super::policies::{DirContents, LoadedPolicy, read_dir};
 use super::state::{SavedState, StateStore};
 use super::state_lock::StateDirLock;
 use crate::actuator::Actuator;
+use crate::alert::ReloadFailure;
 use crate::daemon::control_loop::{evaluate_and_apply, evaluate_standby};
 use crate::decision::{Action, DecisionRecord};
 use crate::evaluator::{TargetEvaluator, panic_message};
@@ -56,6 +57,9 @@ struct Slot {
     replacement: Option<LoadedPolicy>,
     /// Removed from the policy directory while in flight: drop on return.
     removed: bool,
+    /// Why the last reload of this target's policy file failed (the old
+    /// policy stays): a notice on each of its records until a reload works.
+    reload_failed: Option<String>,
     next_due: Instant,
 }
 
@@ -66,6 +70,7 @@ impl Slot {
             evaluator: Some(evaluator),
             replacement: None,
             removed: false,
+            reload_failed: None,
             next_due,
         }
     }
@@ -455,6 +460,13 @@ impl Daemon {
     fn write_records(&mut self, records: &mut [DecisionRecord], took: Duration) {
         for record in records.iter_mut() {
             record.instance = Some(self.instance.clone());
+            if let Some(failed) = self
+                .slots
+                .get(&record.target)
+                .and_then(|s| s.reload_failed.as_ref())
+            {
+                record.notices.push(failed.clone());
+            }
             emit(record);
             if let Err(e) = self.log.append(record) {
                 tracing::error!(error = %e, path = %self.log.path().display(), "cannot write the decisions log");
@@ -567,19 +579,42 @@ impl Daemon {
             Err(e) => {
                 tracing::error!(error = %e, "reload failed: keeping every policy");
                 let dir = self.config.policy_dir.display().to_string();
-                self.ops
-                    .policy_reload(&BTreeMap::from([(dir, e.to_string())]));
+                for slot in self.slots.values_mut() {
+                    slot.reload_failed = Some(format!(
+                        "policy reload failed, the old policy stays in force: {e}"
+                    ));
+                }
+                let failure = ReloadFailure {
+                    target: None,
+                    error: e.to_string(),
+                };
+                self.ops.policy_reload(&BTreeMap::from([(dir, failure)]));
                 return;
             }
         };
-        let failures: BTreeMap<String, String> = contents
+        let failures: BTreeMap<String, ReloadFailure> = contents
             .invalid
             .iter()
             .map(|(path, errors)| {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                (path.display().to_string(), errors.join("; "))
+                let target = self
+                    .slots
+                    .values()
+                    .find(|s| s.policy.path == *path)
+                    .map(|s| s.policy.file.target.group.clone());
+                let failure = ReloadFailure {
+                    target,
+                    error: errors.join("; "),
+                };
+                (path.display().to_string(), failure)
             })
             .collect();
+        for (group, slot) in self.slots.iter_mut() {
+            slot.reload_failed = failures
+                .iter()
+                .find(|(_, f)| f.target.as_ref() == Some(group))
+                .map(|(file, f)| f.notice(file));
+        }
         self.ops.policy_reload(&failures);
         for errors in contents.invalid.values() {
             for e in errors {

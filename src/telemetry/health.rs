@@ -1,6 +1,9 @@
 //! Per-target health for `/healthz`: healthy when every target's last
 //! evaluation succeeded and is recent (within a few of its intervals).
+//! A policy file that failed to reload is a warning (the old policy is in
+//! force), or makes the daemon unhealthy if the operator configures it so.
 
+use crate::alert::ReloadFailure;
 use crate::clock::Clock;
 use crate::decision::{DecisionRecord, RecordRole};
 use chrono::{DateTime, Utc};
@@ -21,6 +24,9 @@ pub struct Health {
     clock: Arc<dyn Clock>,
     stale_after_intervals: u32,
     targets: Mutex<BTreeMap<String, TargetHealth>>,
+    /// By policy file, from the last reload.
+    reload_failures: Mutex<BTreeMap<String, ReloadFailure>>,
+    reload_failure_unhealthy: bool,
 }
 
 /// The `/healthz` body.
@@ -29,6 +35,10 @@ pub struct HealthReport {
     /// "ok" or "unhealthy".
     pub status: &'static str,
     pub targets: BTreeMap<String, TargetReport>,
+    /// Not failures of evaluation, but worth acting on: each policy file
+    /// that failed to reload (`FILE: error`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +51,9 @@ pub struct TargetReport {
     /// Why it is unhealthy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Its policy file failed to reload: the old policy is in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl HealthReport {
@@ -55,7 +68,21 @@ impl Health {
             clock,
             stale_after_intervals,
             targets: Mutex::new(BTreeMap::new()),
+            reload_failures: Mutex::new(BTreeMap::new()),
+            reload_failure_unhealthy: false,
         }
+    }
+
+    /// With `true`, a policy file that failed to reload makes the report
+    /// unhealthy; by default it is a warning only.
+    pub fn with_reload_failure_unhealthy(mut self, unhealthy: bool) -> Health {
+        self.reload_failure_unhealthy = unhealthy;
+        self
+    }
+
+    /// The policy files that failed at the last reload (empty: all loaded).
+    pub fn set_reload_failures(&self, failures: &BTreeMap<String, ReloadFailure>) {
+        *self.reload_failures.lock().expect("health lock poisoned") = failures.clone();
     }
 
     /// Declares the targets the daemon evaluates (at start and on reload);
@@ -88,6 +115,11 @@ impl Health {
 
     pub fn report(&self) -> HealthReport {
         let now = self.clock.now();
+        let failures = self
+            .reload_failures
+            .lock()
+            .expect("health lock poisoned")
+            .clone();
         let map = self.targets.lock().expect("health lock poisoned");
         let mut targets = BTreeMap::new();
         for (name, t) in map.iter() {
@@ -104,6 +136,10 @@ impl Health {
                 )),
                 (None, Some(_)) => None,
             };
+            let warning = failures
+                .iter()
+                .find(|(_, f)| f.target.as_ref() == Some(name))
+                .map(|(file, f)| f.notice(file));
             targets.insert(
                 name.clone(),
                 TargetReport {
@@ -111,13 +147,20 @@ impl Health {
                     last_evaluation: t.last,
                     age_s: age.map(|a| a.num_seconds()),
                     problem,
+                    warning,
                 },
             );
         }
-        let all_ok = targets.values().all(|t| t.healthy);
+        let warnings: Vec<String> = failures
+            .iter()
+            .map(|(file, f)| format!("{file}: policy reload failed: {}", f.error))
+            .collect();
+        let reload_ok = warnings.is_empty() || !self.reload_failure_unhealthy;
+        let all_ok = reload_ok && targets.values().all(|t| t.healthy);
         HealthReport {
             status: if all_ok { "ok" } else { "unhealthy" },
             targets,
+            warnings,
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct TelemetryConfig {
     /// intervals makes `/healthz` answer 503.
     #[serde(default = "default_stale_after_intervals")]
     pub stale_after_intervals: u32,
+    /// A policy file that failed to reload makes `/healthz` answer 503
+    /// (by default 200, with the failure in `warnings`).
+    #[serde(default)]
+    pub unhealthy_on_reload_failure: bool,
 }
 
 impl Default for TelemetryConfig {
@@ -44,6 +48,7 @@ impl Default for TelemetryConfig {
             enabled: default_enabled(),
             listen: default_listen(),
             stale_after_intervals: default_stale_after_intervals(),
+            unhealthy_on_reload_failure: false,
         }
     }
 }
@@ -70,7 +75,8 @@ impl Telemetry {
     pub fn new(config: &TelemetryConfig, clock: Arc<dyn Clock>) -> Telemetry {
         Telemetry {
             metrics: Metrics::new(),
-            health: Health::new(clock, config.stale_after_intervals.max(1)),
+            health: Health::new(clock, config.stale_after_intervals.max(1))
+                .with_reload_failure_unhealthy(config.unhealthy_on_reload_failure),
         }
     }
 
