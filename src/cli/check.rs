@@ -1,20 +1,26 @@
 //! `ebb check`: validate policy files with the same code the daemon loads them
-//! with, then lint them for settings that are valid but probably wrong.
+//! with, then lint them for settings that are valid but probably wrong. With
+//! `--config`, the daemon config first, with the loader `ebb run` uses (the
+//! environment's `EBB_*` overrides included), then the policies it points at.
 
 use super::trace::ReadArgs;
+use crate::daemon::config::DaemonConfig;
 use crate::policy_file::lint::{lint, lint_against_trace};
 use crate::policy_file::load::read_policy_text;
 use crate::policy_file::load_paths;
 use crate::policy_file::spans::Spans;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Policy files or directories of them.
-    #[arg(default_value = "policies")]
+    /// Policy files or directories of them; default: the config's
+    /// `policy_dir` with --config, else `policies`.
     pub paths: Vec<PathBuf>,
+    /// The daemon config (the file `ebb run --config` reads) to check too.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Treat lint warnings as errors.
     #[arg(long)]
     pub strict: bool,
@@ -30,7 +36,19 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let files = match load_paths(&args.paths) {
+    let mut paths = args.paths.clone();
+    if let Some(config_path) = &args.config {
+        let Some(policy_dir) = check_config(config_path) else {
+            return Ok(ExitCode::FAILURE);
+        };
+        if paths.is_empty() {
+            paths.push(policy_dir);
+        }
+    }
+    if paths.is_empty() {
+        paths.push(PathBuf::from("policies"));
+    }
+    let files = match load_paths(&paths) {
         Ok(files) => files,
         Err(errors) => {
             eprintln!("{errors}");
@@ -73,4 +91,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Checks the daemon config as `ebb run` loads it, and that what it names
+/// exists; prints what is wrong and returns the policy folder when nothing is.
+fn check_config(path: &Path) -> Option<PathBuf> {
+    let config = match DaemonConfig::load_for_check(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return None;
+        }
+    };
+    println!("ok: {} (daemon config)", path.display());
+    Some(config.policy_dir)
 }

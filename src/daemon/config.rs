@@ -7,9 +7,12 @@
 //! variables that name a known setting are read, so other `EBB_` variables
 //! (of tests or tools) do not trip the unknown-field check on the file.
 
+use super::config_validate;
 use super::leader::LeaderElectionConfig;
 use crate::alert::AlertsConfig;
+use crate::policy_file::spans::Spans;
 use crate::telemetry::TelemetryConfig;
+use crate::text_file::{MAX_CONFIG_BYTES, read_text};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -161,13 +164,99 @@ pub fn env_var(key: &str) -> String {
     format!("EBB_{}", key.replace('.', "__").to_uppercase())
 }
 
-/// Why the daemon config could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: {message}")]
-    File { file: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
+/// Where a problem with the daemon config comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The config file, at a line when known.
+    File { path: PathBuf, line: Option<usize> },
+    /// An environment variable (`EBB_AWS__ENDPOINT_URL`).
+    Env { variable: String },
+    /// A default value (no file, no variable set it).
+    Default,
+}
+
+/// One thing wrong with the daemon config: where, which field, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub origin: Origin,
+    /// Dotted path of the field (`alerts.rules[2].kind`), when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Origin::File { path, line } => {
+                write!(f, "{}", path.display())?;
+                if let Some(line) = line {
+                    write!(f, ":{line}")?;
+                }
+                f.write_str(": ")?;
+            }
+            Origin::Env { variable } => write!(f, "{variable}: ")?,
+            Origin::Default => {}
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Everything wrong with the daemon config, one problem a line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The config file's text and where its fields are, to place problems.
+struct Written<'a> {
+    path: &'a Path,
+    spans: Spans,
+}
+
+/// Places problems: a field set by an environment variable is that
+/// variable's; otherwise the file's line, when the file writes it.
+struct Placer<'a> {
+    file: Option<Written<'a>>,
+    env: &'a [(String, String)],
+}
+
+impl Placer<'_> {
+    fn place(&self, field: String, message: String) -> ConfigProblem {
+        let from_env = self.env.iter().find_map(|(variable, _)| {
+            let key = KEYS.iter().find(|k| env_var(k) == *variable)?;
+            let covers = field == *key
+                || field
+                    .strip_prefix(*key)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']));
+            covers.then(|| variable.clone())
+        });
+        let origin = match (from_env, &self.file) {
+            (Some(variable), _) => Origin::Env { variable },
+            (None, Some(file)) => Origin::File {
+                path: file.path.to_path_buf(),
+                line: file.spans.line_of(&field),
+            },
+            (None, None) => Origin::Default,
+        };
+        ConfigProblem {
+            origin,
+            field: Some(field),
+            message,
+        }
+    }
 }
 
 impl DaemonConfig {
@@ -176,84 +265,136 @@ impl DaemonConfig {
         Self::load_with_env(file, std::env::vars())
     }
 
-    /// Reads the config file (when given) and the given environment.
+    /// Reads the config file (when given) and the given environment: the
+    /// file alone first (so its errors carry their line), then with the
+    /// environment's overrides (an error there names the variable), then
+    /// every value against its documented range.
     pub fn load_with_env(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<DaemonConfig, ConfigError> {
-        let mut builder = config::Config::builder();
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    file: path.to_path_buf(),
-                    message: "no such file".into(),
-                });
+        Self::load_checked(file, env, config_validate::problems)
+    }
+
+    /// What `ebb check --config` reads: as [`load`](Self::load), and the
+    /// folders and files the config names must exist, its alert sinks build.
+    pub fn load_for_check(file: &Path) -> Result<DaemonConfig, ConfigError> {
+        Self::load_checked(Some(file), std::env::vars(), |config| {
+            let mut found = config_validate::problems(config);
+            if found.is_empty() {
+                found = config_validate::path_problems(config);
             }
-            builder = builder.add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
-        }
-        let known: std::collections::HashMap<String, String> = env
+            found
+        })
+    }
+
+    fn load_checked(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        problems: impl Fn(&DaemonConfig) -> Vec<(String, String)>,
+    ) -> Result<DaemonConfig, ConfigError> {
+        let text = match file {
+            Some(path) => Some(read_text(path, MAX_CONFIG_BYTES).map_err(|e| {
+                ConfigError(vec![ConfigProblem {
+                    origin: Origin::File {
+                        path: path.to_path_buf(),
+                        line: None,
+                    },
+                    field: None,
+                    message: e.to_string(),
+                }])
+            })?),
+            None => None,
+        };
+        let mut known: Vec<(String, String)> = env
             .into_iter()
             .filter(|(name, _)| KEYS.iter().any(|k| env_var(k) == *name))
             .collect();
-        builder = builder.add_source(
-            config::Environment::with_prefix("EBB")
-                .prefix_separator("_")
-                .separator("__")
-                .try_parsing(true)
-                .source(Some(known)),
-        );
-        let built = builder.build().map_err(|e| match file {
-            Some(path) => ConfigError::File {
-                file: path.to_path_buf(),
-                message: e.to_string(),
-            },
-            None => ConfigError::Invalid(e.to_string()),
-        })?;
-        let parsed: DaemonConfig = built.try_deserialize().map_err(|e| match file {
-            Some(path) => ConfigError::File {
-                file: path.to_path_buf(),
-                message: e.to_string(),
-            },
-            None => ConfigError::Invalid(e.to_string()),
-        })?;
-        parsed.validate().map_err(|message| match file {
-            Some(path) => ConfigError::File {
-                file: path.to_path_buf(),
-                message,
-            },
-            None => ConfigError::Invalid(message),
-        })?;
-        Ok(parsed)
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        if let Some(election) = &self.leader_election {
-            election.validate()?;
-        }
-        if self.aws.max_attempts == 0 {
-            return Err("aws.max_attempts: must be at least 1".into());
-        }
-        if let Some(url) = &self.aws.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(format!(
-                "aws.endpoint_url: `{url}` is not an http:// or https:// URL"
-            ));
-        }
-        for (field, d) in [
-            ("aws.connect_timeout", self.aws.connect_timeout),
-            ("aws.attempt_timeout", self.aws.attempt_timeout),
-            ("aws.operation_timeout", self.aws.operation_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(format!("{field}: must be more than 0s"));
+        known.sort();
+        let written = match (file, &text) {
+            (Some(path), Some(text)) => {
+                let spans = Spans::parse(text);
+                if let Err(e) = toml::from_str::<DaemonConfig>(text) {
+                    let located = spans.locate_error(&e, text, |_, _| None);
+                    return Err(ConfigError(vec![ConfigProblem {
+                        origin: Origin::File {
+                            path: path.to_path_buf(),
+                            line: located.line,
+                        },
+                        field: located.field,
+                        message: located.message,
+                    }]));
+                }
+                Some(Written { path, spans })
             }
+            _ => None,
+        };
+        let parsed = merged(text.as_deref(), &known).map_err(|message| {
+            // The file alone is sound: some variable is not. Which one?
+            let culprit = known
+                .iter()
+                .find(|var| merged(text.as_deref(), std::slice::from_ref(var)).is_err());
+            ConfigError(vec![match culprit {
+                Some((variable, _)) => ConfigProblem {
+                    origin: Origin::Env {
+                        variable: variable.clone(),
+                    },
+                    field: KEYS
+                        .iter()
+                        .find(|k| env_var(k) == *variable)
+                        .map(|k| k.to_string()),
+                    message: without_key_suffix(&message),
+                },
+                None => ConfigProblem {
+                    origin: Origin::Default,
+                    field: None,
+                    message,
+                },
+            }])
+        })?;
+        let placer = Placer {
+            file: written,
+            env: &known,
+        };
+        let problems: Vec<ConfigProblem> = problems(&parsed)
+            .into_iter()
+            .map(|(field, message)| placer.place(field, message))
+            .collect();
+        if problems.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(ConfigError(problems))
         }
-        Ok(())
+    }
+}
+
+/// The file's text with the environment's overrides, as the `config` crate
+/// merges them; the error as it says it.
+fn merged(text: Option<&str>, env: &[(String, String)]) -> Result<DaemonConfig, String> {
+    let mut builder = config::Config::builder();
+    if let Some(text) = text {
+        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("EBB")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env.iter().cloned().collect())),
+    );
+    builder
+        .build()
+        .and_then(|built| built.try_deserialize())
+        .map_err(|e| e.to_string())
+}
+
+/// The `config` crate ends its messages with the key in its own spelling
+/// (`for key `aws.max_attempts` in the environment`); the field is named
+/// already.
+fn without_key_suffix(message: &str) -> String {
+    match message.find(" for key ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
     }
 }
 
@@ -324,5 +465,114 @@ mod tests {
             DaemonConfig::load_with_env(Some(Path::new("/nonexistent/ebb.toml")), Vec::new())
                 .is_err()
         );
+    }
+    /// The one problem loading `text` (as `ebb.toml`) with `env` finds.
+    fn problem(text: &str, env: &[(&str, &str)]) -> (ConfigProblem, PathBuf) {
+        let file = write(text);
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let ConfigError(problems) =
+            DaemonConfig::load_with_env(Some(file.path()), env).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        (problems[0].clone(), file.path().to_path_buf())
+    }
+
+    const RULES: &str = "policy_dir = \"/p\"\n\n[alerts]\n[[alerts.rules]]\nkind = \"api-call-failed\"\n\n[[alerts.rules]]\nkind = \"metric-stale\"\nevaluations = 3\n\n[[alerts.rules]]\nkind = \"flapping\"\nchanges = 4\nwindow = \"30m\"\n";
+
+    #[test]
+    fn an_unknown_rule_kind_names_its_line_field_and_the_choices() {
+        let (p, path) = problem(&RULES.replace("\"flapping\"", "\"flaping\""), &[]);
+        let text = p.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}:12: alerts.rules[2].kind: unknown variant `flaping`, expected one of `api-call-failed`",
+                path.display()
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("RuleKindName"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_with_the_known_ones() {
+        let (p, path) = problem("policy_dir = \"/p\"\n[aws]\nendpoint = \"http://x\"\n", &[]);
+        let text = p.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}:3: aws.endpoint: unknown field `endpoint`, expected one of `region`, `endpoint_url`",
+                path.display()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_use_the_one_parser_and_their_ranges() {
+        let (p, path) = problem("jitter = \"10M\"\n", &[]);
+        assert_eq!(
+            p.origin,
+            Origin::File {
+                path: path.clone(),
+                line: Some(1)
+            }
+        );
+        assert!(
+            p.to_string().contains("jitter: `10M`: unknown unit `M`"),
+            "{p}"
+        );
+        let (p, _) = problem(&RULES.replace("\"30m\"", "\"100000000000d\""), &[]);
+        assert_eq!(
+            p.to_string().split_once(": ").unwrap().1,
+            "alerts.rules[2].window: 100000000000d is out of range: must be between 0s and 30d"
+        );
+        let (p, _) = problem("[aws]\nmax_attempts = 4294967295\n", &[]);
+        assert_eq!(p.field.as_deref(), Some("aws.max_attempts"));
+        assert!(p.message.contains("must be between 1 and 100"), "{p}");
+        let (p, _) = problem("[aws]\nendpoint_url = \"localhost:5000\"\n", &[]);
+        assert_eq!(p.field.as_deref(), Some("aws.endpoint_url"));
+    }
+
+    #[test]
+    fn a_rule_missing_what_its_kind_needs_is_placed_on_the_rule() {
+        let (p, path) = problem(&RULES.replace("evaluations = 3\n", ""), &[]);
+        assert_eq!(
+            p.origin,
+            Origin::File {
+                path,
+                line: Some(7)
+            }
+        );
+        assert_eq!(p.field.as_deref(), Some("alerts.rules[1]"));
+        assert!(p.message.contains("`evaluations` is required"), "{p}");
+    }
+
+    #[test]
+    fn a_bad_environment_variable_is_named() {
+        let (p, _) = problem("", &[("EBB_AWS__MAX_ATTEMPTS", "many")]);
+        assert_eq!(
+            p.origin,
+            Origin::Env {
+                variable: "EBB_AWS__MAX_ATTEMPTS".into()
+            }
+        );
+        assert_eq!(p.field.as_deref(), Some("aws.max_attempts"));
+        let (p, _) = problem(
+            "[aws]\nconnect_timeout = \"1s\"\n",
+            &[("EBB_AWS__CONNECT_TIMEOUT", "100000000000d")],
+        );
+        assert_eq!(
+            p.to_string(),
+            "EBB_AWS__CONNECT_TIMEOUT: aws.connect_timeout: 100000000000d is out of range: must be between 1ms and 30d"
+        );
+        let (p, _) = problem("", &[("EBB_JITTER", "5 fortnights")]);
+        assert!(p.to_string().starts_with("EBB_JITTER: jitter: "), "{p}");
+    }
+
+    #[test]
+    fn a_config_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = DaemonConfig::load_with_env(Some(dir.path()), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

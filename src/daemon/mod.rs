@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod config_validate;
 pub mod control_loop;
 pub mod decisions_log;
 pub mod leader;

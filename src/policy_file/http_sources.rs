@@ -304,8 +304,8 @@ fn validate_auth(a: &HttpAuth, at: &str, err: &mut impl FnMut(String, String)) {
     err(at.into(), problem.into());
 }
 
-/// An absolute `http`/`https` URL with a host.
-fn check_url(url: &str) -> Result<(), String> {
+/// What is wrong with a URL ebb calls (http or https, with a host), if anything.
+pub fn check_url(url: &str) -> Result<(), String> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
