@@ -8,11 +8,55 @@ use crate::decision::{MetricRecord, MetricStatus};
 use crate::policy_file::{MetricSpec, Smoothing, WindowAggregate};
 use crate::source::{Datapoint, FetchError, Series};
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// How far ahead of the loop's clock a datapoint's timestamp may be: sources
 /// that stamp datapoints with their own clock read it a little later.
 const MAX_CLOCK_SKEW: Duration = Duration::seconds(60);
+
+/// The one rule for taking in a metric's datapoints, shared by [`Signal`]
+/// and the predictive policy's history: a datapoint at or before the last
+/// one looked at is already seen (sources return overlapping windows); one
+/// stamped more than [`MAX_CLOCK_SKEW`] ahead of the loop's clock is refused
+/// and marks nothing as seen. Taking it would make every real datapoint until
+/// then look already seen, freezing the metric while it reads as fresh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Intake {
+    seen_until: Option<DateTime<Utc>>,
+}
+
+/// What [`Intake::admit`] says of a datapoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// New: take it in (it is now seen, whatever its value).
+    New,
+    /// At or before a datapoint already looked at.
+    Seen,
+    /// Stamped this far ahead of now.
+    Future(Duration),
+}
+
+impl Intake {
+    /// Whether to take in a datapoint stamped `time`, at `now`.
+    pub fn admit(&mut self, now: DateTime<Utc>, time: DateTime<Utc>) -> Admission {
+        if self.seen_until.is_some_and(|t| time <= t) {
+            return Admission::Seen;
+        }
+        let ahead = time - now;
+        if ahead > MAX_CLOCK_SKEW {
+            return Admission::Future(ahead);
+        }
+        self.seen_until = Some(time);
+        Admission::New
+    }
+
+    /// The latest datapoint admitted.
+    pub fn seen_until(&self) -> Option<DateTime<Utc>> {
+        self.seen_until
+    }
+}
 
 /// One metric's smoothing state.
 #[derive(Debug, Clone)]
@@ -23,8 +67,8 @@ pub struct Signal {
     max_value: Option<f64>,
     /// Latest accepted datapoint.
     latest: Option<Datapoint>,
-    /// Time of the latest datapoint looked at, accepted or rejected.
-    seen_until: Option<DateTime<Utc>>,
+    /// Which datapoints were looked at, accepted or rejected.
+    intake: Intake,
     ewma: Option<f64>,
     /// Accepted datapoints within the smoothing window (window smoothing only).
     window: VecDeque<Datapoint>,
@@ -46,7 +90,7 @@ impl Signal {
             stale_after: to_chrono(spec.stale_after),
             max_value: spec.max_value,
             latest: None,
-            seen_until: None,
+            intake: Intake::default(),
             ewma: None,
             window: VecDeque::new(),
         }
@@ -107,9 +151,6 @@ impl Signal {
     }
 
     fn accept(&mut self, now: DateTime<Utc>, point: Datapoint, notes: &mut Vec<String>) {
-        if self.seen_until.is_some_and(|t| point.time <= t) {
-            return; // already seen: sources return overlapping windows
-        }
         let mut reject = |reason: String| {
             notes.push(format!(
                 "rejected {} at {}: {reason}",
@@ -117,15 +158,15 @@ impl Signal {
                 point.time.format("%H:%M:%S")
             ))
         };
-        // Taking a datapoint from the future would make every real one until
-        // then look already seen, freezing the signal while it reads as fresh.
-        let ahead = point.time - now;
-        if ahead > MAX_CLOCK_SKEW {
-            return reject(format!("timestamp {}s in the future", ahead.num_seconds()));
+        // A rejected value is seen from here on: reported once, not again
+        // with every fetch that overlaps it.
+        match self.intake.admit(now, point.time) {
+            Admission::Seen => return,
+            Admission::Future(ahead) => {
+                return reject(format!("timestamp {}s in the future", ahead.num_seconds()));
+            }
+            Admission::New => {}
         }
-        // Seen from here on, accepted or not: a rejected value is reported
-        // once, not again with every fetch that overlaps it.
-        self.seen_until = Some(point.time);
         if let Some(reason) = self.rejection(point.value) {
             return reject(reason);
         }

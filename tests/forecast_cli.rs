@@ -249,3 +249,29 @@ fn a_file_without_a_predictive_policy_is_an_error() {
         .code(2)
         .stderr(contains("no policy with kind = \"predictive\""));
 }
+
+/// The daemon ends usable history at a gap over 3 buckets; `ebb forecast
+/// --trace` used to fill such a gap by a straight line and fit on it.
+#[test]
+fn a_long_gap_in_a_trace_ends_the_history_as_in_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let mut csv = String::from("timestamp,value\n");
+    // Two days, 5 days missing, then four days.
+    for i in (0..2 * 288).chain(7 * 288..11 * 288) {
+        let _ = writeln!(csv, "{},{}", 1_767_571_200 + i * 300, load(i));
+    }
+    std::fs::write(dir.path().join("gap.csv"), csv).unwrap();
+    let out = ebb(dir.path())
+        .args(["forecast", "web.toml", "--trace", "gap.csv", "--json"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "has a gap from 2026-01-07 00:00 to 2026-01-12 00:00",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["history_start"], "2026-01-12T00:00:00Z");
+}

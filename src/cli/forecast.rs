@@ -6,6 +6,7 @@
 use super::trace::ReadArgs;
 use crate::daemon::aws::sdk_config;
 use crate::daemon::config::AwsSettings;
+use crate::forecast::history::{LoadHistory, MAX_FILLED_GAP, RegularSeries};
 use crate::forecast::plot::plot;
 use crate::forecast::report::{ForecastReport, History, analyse};
 use crate::policy::predictive::Predictive;
@@ -62,15 +63,26 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let (history, source, reading) = match &args.trace {
         Some(path) => {
             let trace = args.read.load(path)?;
-            let history = History {
-                start: trace.start(),
-                step_secs: trace.step().num_seconds(),
-                values: trace.values().to_vec(),
+            // The daemon's history, fed the rows the file holds: one gap rule
+            // (and one averaging into buckets) for both.
+            let step = trace
+                .step()
+                .num_seconds()
+                .max(spec.history_step.as_secs() as i64);
+            let mut history = LoadHistory::new(step, spec.history.as_secs() as i64);
+            for note in history.ingest(trace.end() + trace.step(), &trace.read_points(), 1.0) {
+                eprintln!("note: {note}");
             }
-            .resampled(spec.history_step.as_secs() as i64)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-            .last(crate::signal::to_chrono(spec.history));
-            let reading = format!("trace {}", trace.describe_reading());
+            let (history, bridged) = usable(
+                history.finished_series(),
+                &history,
+                &spec.metric,
+                path.display(),
+            )?;
+            let reading = format!(
+                "trace {}; {bridged} buckets bridged over short gaps",
+                trace.describe_reading()
+            );
             (history, path.display().to_string(), reading)
         }
         None => {
@@ -84,7 +96,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
                 args.endpoint_url.clone(),
                 Utc::now(),
             ))?;
-            let reading = format!("{filled} buckets interpolated over short gaps");
+            let reading = format!("{filled} buckets bridged over short gaps");
             (history, format!("CloudWatch `{}`", spec.metric), reading)
         }
     };
@@ -149,22 +161,36 @@ async fn cloudwatch_history(
         Some(Err(e)) => bail!("reading `{}` from CloudWatch: {e}", spec.metric),
         None => bail!("CloudWatch gave no answer for `{}`", spec.metric),
     };
-    for note in policy.ingest(&BTreeMap::from([(name, series.points)])) {
+    for note in policy.ingest(now, &BTreeMap::from([(name, series.points)])) {
         eprintln!("note: {note}");
     }
     let history = policy.history().expect("a predictive policy keeps history");
-    let Some(series) = history.series() else {
+    usable(
+        history.series(),
+        history,
+        &spec.metric,
+        format!("CloudWatch since {}", wanted.since.format("%Y-%m-%d %H:%M")),
+    )
+}
+
+/// The usable part of a history, by the daemon's rule (back to the first gap
+/// over [`MAX_FILLED_GAP`] buckets, which is noted), and how many buckets
+/// were bridged over shorter ones.
+fn usable(
+    series: Option<RegularSeries>,
+    history: &LoadHistory,
+    metric: &str,
+    source: impl std::fmt::Display,
+) -> anyhow::Result<(History, usize)> {
+    let Some(series) = series else {
         bail!(
-            "CloudWatch holds no complete {}s period of `{}` since {}",
-            history.step_secs(),
-            spec.metric,
-            wanted.since.format("%Y-%m-%d %H:%M")
+            "{source} holds no complete {}s period of `{metric}`",
+            history.step_secs()
         );
     };
     if let Some((from, to)) = series.gap {
         eprintln!(
-            "note: `{}` has a gap from {} to {}: only the history after it is used",
-            spec.metric,
+            "note: `{metric}` has a gap from {} to {} (over {MAX_FILLED_GAP} buckets): only the history after it is used, as the daemon does",
             from.format("%Y-%m-%d %H:%M"),
             to.format("%Y-%m-%d %H:%M")
         );

@@ -3,6 +3,7 @@
 //! gaps bridged, long ones reported, and a serde form the daemon keeps in
 //! its state file so a restart does not refetch two weeks of data.
 
+use crate::signal::{Admission, Intake};
 use crate::source::Datapoint;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,8 +22,10 @@ pub struct LoadHistory {
     /// Bucket start (seconds since the epoch, a multiple of the step) ->
     /// sum and count of the datapoints in it.
     buckets: BTreeMap<i64, Bucket>,
-    /// The latest datapoint taken in; older ones are duplicates.
-    latest: Option<DateTime<Utc>>,
+    /// Which datapoints were taken in (the rule the signals use); saved as
+    /// the latest datapoint's time.
+    #[serde(rename = "latest")]
+    intake: Intake,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -63,7 +66,7 @@ impl LoadHistory {
             step_secs,
             window_secs,
             buckets: BTreeMap::new(),
-            latest: None,
+            intake: Intake::default(),
         }
     }
 
@@ -72,20 +75,32 @@ impl LoadHistory {
     }
 
     pub fn latest(&self) -> Option<DateTime<Utc>> {
-        self.latest
+        self.intake.seen_until()
     }
 
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
     }
 
-    /// Takes in datapoints (oldest first), each multiplied by `scale`, skipping
-    /// ones already seen; returns notes on the ones rejected.
-    pub fn ingest(&mut self, points: &[Datapoint], scale: f64) -> Vec<String> {
+    /// Takes in datapoints (oldest first) at `now`, each multiplied by
+    /// `scale`, by the signals' rule ([`Intake`]): ones already seen are
+    /// skipped, ones stamped in the future refused; returns notes on the ones
+    /// rejected.
+    pub fn ingest(&mut self, now: DateTime<Utc>, points: &[Datapoint], scale: f64) -> Vec<String> {
         let mut notes = Vec::new();
         for point in points {
-            if self.latest.is_some_and(|l| point.time <= l) {
-                continue;
+            match self.intake.admit(now, point.time) {
+                Admission::Seen => continue,
+                Admission::Future(ahead) => {
+                    notes.push(format!(
+                        "history: rejected {} at {}: timestamp {}s in the future",
+                        point.value,
+                        point.time,
+                        ahead.num_seconds()
+                    ));
+                    continue;
+                }
+                Admission::New => {}
             }
             let value = point.value * scale;
             if !value.is_finite() || value < 0.0 {
@@ -102,13 +117,17 @@ impl LoadHistory {
                 .or_insert(Bucket { sum: 0.0, count: 0 });
             bucket.sum += value;
             bucket.count += 1;
-            self.latest = Some(point.time);
         }
-        if let Some(latest) = self.latest {
-            let cutoff = latest.timestamp() - self.window_secs;
+        self.trim();
+        notes
+    }
+
+    /// Drops buckets older than the window before the latest datapoint.
+    fn trim(&mut self) {
+        if let Some(latest) = self.intake.seen_until() {
+            let cutoff = latest.timestamp().saturating_sub(self.window_secs);
             self.buckets = self.buckets.split_off(&cutoff);
         }
-        notes
     }
 
     /// The usable history: complete buckets (all but the one the latest
@@ -116,12 +135,24 @@ impl LoadHistory {
     /// gap longer than [`MAX_FILLED_GAP`] buckets. `None` when there is no
     /// complete bucket.
     pub fn series(&self) -> Option<RegularSeries> {
+        self.series_of(true)
+    }
+
+    /// [`LoadHistory::series`] with the latest bucket too: for a finished
+    /// record such as a trace, where no bucket is still filling.
+    pub fn finished_series(&self) -> Option<RegularSeries> {
+        self.series_of(false)
+    }
+
+    fn series_of(&self, last_may_be_filling: bool) -> Option<RegularSeries> {
         let mut complete: Vec<(i64, f64)> = self
             .buckets
             .iter()
             .map(|(t, b)| (*t, b.sum / b.count as f64))
             .collect();
-        complete.pop();
+        if last_may_be_filling {
+            complete.pop();
+        }
         let (last_time, _) = *complete.last()?;
         // Walk back to the first long gap.
         let mut first = complete.len() - 1;
@@ -164,7 +195,7 @@ impl LoadHistory {
     /// saved with (the policy file may have changed it since).
     pub fn with_window(mut self, window_secs: i64) -> LoadHistory {
         self.window_secs = window_secs;
-        self.ingest(&[], 1.0);
+        self.trim();
         self
     }
 }
@@ -179,6 +210,9 @@ fn to_time(secs: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
+    /// Well after every datapoint of these tests.
+    const NOW: DateTime<Utc> = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+
     fn at(minute: i64, value: f64) -> Datapoint {
         Datapoint {
             time: to_time(1_700_000_220 + minute * 60),
@@ -190,7 +224,7 @@ mod tests {
     fn averages_points_into_buckets_and_leaves_out_the_filling_one() {
         let mut h = LoadHistory::new(300, 86_400);
         let points: Vec<_> = (0..12).map(|m| at(m, m as f64)).collect();
-        h.ingest(&points, 1.0);
+        h.ingest(NOW, &points, 1.0);
         let s = h.series().unwrap();
         // Buckets start on multiples of 300 s; 1_700_000_220 is 120 s into one.
         assert_eq!(s.start.timestamp(), 1_700_000_100);
@@ -202,11 +236,11 @@ mod tests {
     #[test]
     fn overlapping_fetches_do_not_count_twice_and_scale_applies() {
         let mut h = LoadHistory::new(60, 86_400);
-        h.ingest(&[at(0, 1.0), at(1, 2.0)], 1.0);
-        h.ingest(&[at(1, 2.0), at(2, 3.0), at(3, 4.0)], 1.0);
+        h.ingest(NOW, &[at(0, 1.0), at(1, 2.0)], 1.0);
+        h.ingest(NOW, &[at(1, 2.0), at(2, 3.0), at(3, 4.0)], 1.0);
         assert_eq!(h.series().unwrap().values, vec![1.0, 2.0, 3.0]);
         let mut scaled = LoadHistory::new(60, 86_400);
-        scaled.ingest(&[at(0, 10.0), at(1, 0.0)], 0.2);
+        scaled.ingest(NOW, &[at(0, 10.0), at(1, 0.0)], 0.2);
         assert_eq!(scaled.series().unwrap().values, vec![2.0]);
     }
 
@@ -216,7 +250,7 @@ mod tests {
         // 0..10, a 2-minute gap (bridged), 13..20, a 10-minute gap, 31..40.
         let minutes = (0..10).chain(12..20).chain(30..40);
         let points: Vec<_> = minutes.map(|m| at(m, m as f64)).collect();
-        h.ingest(&points, 1.0);
+        h.ingest(NOW, &points, 1.0);
         let s = h.series().unwrap();
         assert_eq!(s.values, (30..39).map(|m| m as f64).collect::<Vec<_>>());
         let (from, to) = s.gap.unwrap();
@@ -224,7 +258,7 @@ mod tests {
 
         let mut bridged = LoadHistory::new(60, 86_400);
         let points: Vec<_> = (0..10).chain(12..20).map(|m| at(m, m as f64)).collect();
-        bridged.ingest(&points, 1.0);
+        bridged.ingest(NOW, &points, 1.0);
         let s = bridged.series().unwrap();
         assert_eq!(s.values.len(), 19);
         assert_eq!(s.filled, 2);
@@ -237,7 +271,7 @@ mod tests {
         let mut h = LoadHistory::new(60, 600);
         let mut points: Vec<_> = (0..30).map(|m| at(m, 1.0)).collect();
         points[20].value = f64::NAN;
-        let notes = h.ingest(&points, 1.0);
+        let notes = h.ingest(NOW, &points, 1.0);
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(h.series().unwrap().values.len() <= 10);
     }
@@ -245,9 +279,51 @@ mod tests {
     #[test]
     fn a_shorter_window_drops_what_falls_outside_it() {
         let mut h = LoadHistory::new(60, 86_400);
-        h.ingest(&(0..30).map(|m| at(m, 1.0)).collect::<Vec<_>>(), 1.0);
+        h.ingest(NOW, &(0..30).map(|m| at(m, 1.0)).collect::<Vec<_>>(), 1.0);
         let narrowed = h.clone().with_window(600);
         assert!(narrowed.series().unwrap().values.len() <= 10);
         assert_eq!(narrowed.latest(), h.latest());
+    }
+}
+
+#[cfg(test)]
+mod future_tests {
+    use super::*;
+
+    /// A Prometheus server whose clock runs a day ahead sends one datapoint:
+    /// it is refused, and the history neither loses its window nor stops
+    /// taking in the real datapoints that follow.
+    #[test]
+    fn a_datapoint_from_the_future_is_refused_and_wipes_nothing() {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let minute = |m: i64| t0 + chrono::Duration::minutes(m);
+        let mut h = LoadHistory::new(60, 3600);
+        let points: Vec<Datapoint> = (0..30)
+            .map(|m| Datapoint {
+                time: minute(m),
+                value: 5.0,
+            })
+            .collect();
+        h.ingest(minute(30), &points, 1.0);
+        let before = h.series().unwrap().values.len();
+        let ahead = Datapoint {
+            time: minute(30 + 24 * 60),
+            value: 5.0,
+        };
+        let notes = h.ingest(minute(31), &[ahead], 1.0);
+        assert!(notes[0].contains("in the future"), "{notes:?}");
+        assert_eq!(h.series().unwrap().values.len(), before);
+        let next = Datapoint {
+            time: minute(30),
+            value: 5.0,
+        };
+        let after = Datapoint {
+            time: minute(31),
+            value: 5.0,
+        };
+        h.ingest(minute(33), &[next, after], 1.0);
+        let s = h.series().unwrap();
+        assert_eq!(s.values.len(), before + 2, "{s:?}");
+        assert_eq!(h.latest(), Some(minute(31)));
     }
 }

@@ -111,14 +111,18 @@ impl Predictive {
 
     /// Takes the metric's datapoints (and the long-window ones, brought to
     /// the metric's own period) into the history; returns notes on rejected ones.
-    pub fn ingest(&mut self, fetched: &BTreeMap<String, Vec<Datapoint>>) -> Vec<String> {
+    pub fn ingest(
+        &mut self,
+        now: DateTime<Utc>,
+        fetched: &BTreeMap<String, Vec<Datapoint>>,
+    ) -> Vec<String> {
         let mut notes = Vec::new();
         if let Some(points) = fetched.get(&history_key(&self.spec.metric)) {
             let scale = self.long_window.as_ref().map_or(1.0, |(_, s)| *s);
-            notes.extend(self.history.ingest(points, scale));
+            notes.extend(self.history.ingest(now, points, scale));
         }
         if let Some(points) = fetched.get(&self.spec.metric) {
-            notes.extend(self.history.ingest(points, 1.0));
+            notes.extend(self.history.ingest(now, points, 1.0));
         }
         notes
     }
@@ -303,7 +307,7 @@ impl Policy for Predictive {
         self.raised_max = None;
         let now = input.now;
         let metric = self.spec.metric.clone();
-        let notes = self.ingest(input.fetched);
+        let notes = self.ingest(now, input.fetched);
         let series = self.history.series();
         let mut detail = json!({
             "history": self.history_detail(series.as_ref()),

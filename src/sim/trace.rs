@@ -46,6 +46,8 @@ pub struct Trace {
     start: DateTime<Utc>,
     step: Duration,
     values: Vec<f64>,
+    /// Which values were interpolated over gaps rather than read.
+    interpolated: Vec<bool>,
     reading: Reading,
     /// The group's recorded capacity at each step, when the trace has it.
     recorded: Option<Vec<RecordedCapacity>>,
@@ -182,6 +184,7 @@ impl Trace {
                 rows: values.len(),
                 ..Reading::default()
             },
+            interpolated: vec![false; values.len()],
             values,
             recorded: None,
         })
@@ -334,6 +337,7 @@ impl Trace {
         check_span(&rows, &slots, &grid, options.allow_gaps)?;
         let step = Duration::milliseconds(grid.step_ms);
         let mut values = Vec::with_capacity(length as usize);
+        let mut interpolated = Vec::with_capacity(length as usize);
         let mut recorded = rows[0]
             .1
             .recorded
@@ -344,6 +348,7 @@ impl Trace {
             let steps = slot[1] - slot[0];
             for k in 0..steps {
                 values.push(blend(r0.value, r1.value, k, steps));
+                interpolated.push(k > 0);
                 if let (Some(out), Some(a), Some(b)) = (&mut recorded, r0.recorded, r1.recorded) {
                     out.push(RecordedCapacity {
                         desired: blend(a.desired, b.desired, k, steps),
@@ -354,6 +359,7 @@ impl Trace {
         }
         let last_row = rows[rows.len() - 1].1;
         values.push(last_row.value);
+        interpolated.push(false);
         if let (Some(out), Some(r)) = (&mut recorded, last_row.recorded) {
             out.push(r);
         }
@@ -362,6 +368,7 @@ impl Trace {
             start: grid.time_of(first),
             step,
             values,
+            interpolated,
             reading: Reading {
                 rows: rows.len() + merged.merged,
                 filled,
@@ -403,6 +410,21 @@ impl Trace {
 
     pub fn values(&self) -> &[f64] {
         &self.values
+    }
+
+    /// The values read from the file, leaving out those interpolated over
+    /// gaps: for readers with a gap rule of their own.
+    pub fn read_points(&self) -> Vec<crate::source::Datapoint> {
+        self.values
+            .iter()
+            .zip(&self.interpolated)
+            .enumerate()
+            .filter(|(_, (_, made_up))| !**made_up)
+            .map(|(i, (value, _))| crate::source::Datapoint {
+                time: self.time_of(i),
+                value: *value,
+            })
+            .collect()
     }
 
     /// How many values were interpolated over gaps.
