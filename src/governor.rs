@@ -71,7 +71,8 @@ pub struct Verdict {
     pub action: Action,
     pub steps: Vec<GovernorStep>,
     pub reason: String,
-    /// The state to keep if the decision is carried out (or dry-run).
+    /// The state to keep if the decision is carried out (or, in a
+    /// hypothetical state, supposed to be: see [`crate::governor_memory`]).
     pub next_state: GovernorState,
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Data flows one way: [`source`] fetches metrics, [`signal`] smooths them,
 //! [`policy`] recommends capacities, [`governor`] turns recommendations into
-//! one decision, [`actuator`] carries it out, and [`decision`] records it.
+//! one decision ([`governor_memory`] keeping what really happened apart from
+//! what a dry run, standby or shadow supposes), [`actuator`] carries it out,
+//! and [`decision`] records it.
 //! [`evaluator`] joins the pure core (signal, policy, governor) for one
 //! target; [`daemon`] runs the loop; [`sim`] is a simulated cloud to run it on.
 
