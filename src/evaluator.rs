@@ -154,11 +154,10 @@ impl TargetEvaluator {
             .map(|(name, spec)| {
                 let signal = &self.signals[name];
                 let window_start = now - signal.lookback();
-                // Only what is new since the last accepted datapoint; the first
-                // fetch (or one after a long outage) covers the smoothing window.
-                let mut since = signal
-                    .latest_time()
-                    .map_or(window_start, |t| t.max(window_start));
+                // Only what is new since the last accepted datapoint (and the
+                // periods the source may still revise); the first fetch (or
+                // one after a long outage) covers the smoothing window.
+                let mut since = signal.fetch_since(window_start);
                 for history in histories
                     .iter()
                     .filter(|h| h.metric == *name && h.long_window.is_none())
@@ -894,14 +893,16 @@ warmup = "0s"
     }
 
     #[test]
-    fn requests_cover_the_smoothing_window_then_only_what_is_new() {
+    fn requests_cover_the_smoothing_window_then_what_is_new_or_revisable() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         let requests = evaluator.metric_requests(t(0));
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].key, MetricKey::new("web", "cpu"));
         assert_eq!(requests[0].since, t(0) - Duration::minutes(5));
         evaluator.evaluate(t(0), &cpu("web", -60, 50.0), &group(4), Run::Live);
-        assert_eq!(evaluator.metric_requests(t(60))[0].since, t(-60));
+        // What is new, and the periods CloudWatch may still revise:
+        // delay_periods (2, the default) x period (60s) before the latest.
+        assert_eq!(evaluator.metric_requests(t(60))[0].since, t(-180));
         // After a long outage, no further back than the window.
         assert_eq!(
             evaluator.metric_requests(t(3600))[0].since,

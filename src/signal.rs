@@ -3,6 +3,12 @@
 //! Each metric of a target has a [`Signal`] that keeps just enough history to
 //! smooth (an EWMA's last value, or a window's datapoints), rejects values
 //! that cannot be right, and says when the metric is stale or missing.
+//!
+//! Late datapoints: CloudWatch may revise a period after ebb read it (a late
+//! PutMetricData, a publish delay longer than `delay_periods`). The latest
+//! `max(delay_periods, 1)` periods a signal has read are asked for again at
+//! each tick, and a changed value replaces the one used (see
+//! [`Signal::fetch_since`]); older periods are final.
 
 use crate::decision::{MetricRecord, MetricStatus};
 use crate::policy_file::{MetricSpec, Smoothing, WindowAggregate};
@@ -72,6 +78,12 @@ pub struct Signal {
     ewma: Option<f64>,
     /// Accepted datapoints within the smoothing window (window smoothing only).
     window: VecDeque<Datapoint>,
+    /// How far before the latest datapoint a source may still revise values
+    /// (zero: never).
+    revisable: Duration,
+    /// The EWMA before the latest datapoint was folded in, and the time of
+    /// the datapoint before it: to fold in a revised latest value instead.
+    ewma_before_latest: Option<(f64, DateTime<Utc>)>,
 }
 
 /// A signal's state after an update: the value policies may use (only when
@@ -93,6 +105,21 @@ impl Signal {
             intake: Intake::default(),
             ewma: None,
             window: VecDeque::new(),
+            revisable: revisable(spec),
+            ewma_before_latest: None,
+        }
+    }
+
+    /// From when a source should return datapoints, given the earliest time
+    /// smoothing needs (`window_start`): what is new since the latest
+    /// datapoint, plus the periods before it the source may still revise.
+    pub fn fetch_since(&self, window_start: DateTime<Utc>) -> DateTime<Utc> {
+        match self.latest_time() {
+            None => window_start,
+            Some(latest) => latest
+                .checked_sub_signed(self.revisable)
+                .unwrap_or(latest)
+                .max(window_start),
         }
     }
 
@@ -161,7 +188,9 @@ impl Signal {
         // A rejected value is seen from here on: reported once, not again
         // with every fetch that overlaps it.
         match self.intake.admit(now, point.time) {
-            Admission::Seen => return,
+            // Already seen (sources return overlapping windows), unless the
+            // source revised it since.
+            Admission::Seen => return self.revise(point, notes),
             Admission::Future(ahead) => {
                 return reject(format!("timestamp {}s in the future", ahead.num_seconds()));
             }
@@ -173,20 +202,50 @@ impl Signal {
         match self.smoothing {
             Smoothing::Latest => {}
             Smoothing::Ewma { half_life } => {
-                let next = match (self.ewma, self.latest) {
-                    (Some(prev), Some(last)) => {
-                        let dt = (point.time - last.time).num_milliseconds() as f64;
-                        let hl = half_life.as_millis().max(1) as f64;
-                        let alpha = 1.0 - 0.5f64.powf(dt / hl);
-                        prev + alpha * (point.value - prev)
-                    }
-                    _ => point.value,
-                };
-                self.ewma = Some(next);
+                let before = self.ewma.zip(self.latest.map(|p| p.time));
+                self.ewma = Some(ewma_step(before, point, half_life));
+                self.ewma_before_latest = before;
             }
             Smoothing::Window { .. } => self.window.push_back(point),
         }
         self.latest = Some(point);
+    }
+
+    /// Takes a new value for a datapoint already accepted, if it is within
+    /// what the source may revise and it changed; says so in the notes.
+    fn revise(&mut self, point: Datapoint, notes: &mut Vec<String>) {
+        let Some(latest) = self.latest else { return };
+        let revisable = latest
+            .time
+            .checked_sub_signed(self.revisable)
+            .is_some_and(|from| point.time >= from && self.revisable > Duration::zero());
+        if !revisable || self.rejection(point.value).is_some() {
+            return;
+        }
+        let old = match self.smoothing {
+            Smoothing::Window { .. } => self.window.iter_mut().find(|p| p.time == point.time),
+            // Only the latest value counts: an older one is already folded in.
+            Smoothing::Latest | Smoothing::Ewma { .. } => {
+                self.latest.as_mut().filter(|p| p.time == point.time)
+            }
+        };
+        let Some(old) = old else { return };
+        if old.value == point.value {
+            return;
+        }
+        notes.push(format!(
+            "revised {} at {} to {}",
+            old.value,
+            point.time.format("%H:%M:%S"),
+            point.value
+        ));
+        old.value = point.value;
+        if latest.time == point.time {
+            self.latest = Some(point);
+            if let Smoothing::Ewma { half_life } = self.smoothing {
+                self.ewma = Some(ewma_step(self.ewma_before_latest, point, half_life));
+            }
+        }
     }
 
     fn rejection(&self, value: f64) -> Option<String> {
@@ -284,6 +343,38 @@ impl Signal {
     }
 }
 
+/// The EWMA after folding in `point`, from the EWMA before it and the time
+/// of the datapoint that EWMA ended on.
+fn ewma_step(
+    before: Option<(f64, DateTime<Utc>)>,
+    point: Datapoint,
+    half_life: std::time::Duration,
+) -> f64 {
+    match before {
+        Some((prev, last)) => {
+            let dt = (point.time - last).num_milliseconds() as f64;
+            let hl = half_life.as_millis().max(1) as f64;
+            let alpha = 1.0 - 0.5f64.powf(dt / hl);
+            prev + alpha * (point.value - prev)
+        }
+        None => point.value,
+    }
+}
+
+/// How far back a metric's source may revise datapoints: CloudWatch, the
+/// latest `max(delay_periods, 1)` periods; the other sources never.
+fn revisable(spec: &MetricSpec) -> Duration {
+    match spec.source.cloudwatch() {
+        Some(cw) => {
+            let periods = cw.delay_periods.max(1);
+            to_chrono(cw.period)
+                .checked_mul(i32::try_from(periods).unwrap_or(i32::MAX))
+                .unwrap_or(Duration::zero())
+        }
+        None => Duration::zero(),
+    }
+}
+
 /// Mean, median, max or percentile (linear interpolation between closest
 /// ranks) of a non-empty list.
 pub fn aggregate_values(values: &mut [f64], aggregate: WindowAggregate, percentile: f64) -> f64 {
@@ -359,6 +450,74 @@ mod tests {
 
     fn feed(signal: &mut Signal, now: i64, points: &[(i64, f64)]) -> Reading {
         signal.update(t(now), Some(&series(points)))
+    }
+
+    #[test]
+    fn a_revised_latest_period_replaces_the_value_used() {
+        // Period 60s, delay_periods 0: the latest period can still change.
+        let mut signal = smoothed_by(Smoothing::Latest);
+        assert_eq!(
+            feed(&mut signal, 120, &[(0, 10.0), (60, 90.0)]).value,
+            Some(90.0)
+        );
+        assert_eq!(
+            signal.fetch_since(t(-300)),
+            t(0),
+            "the latest period is asked again"
+        );
+        let reading = feed(&mut signal, 125, &[(60, 50.0)]);
+        assert_eq!(reading.value, Some(50.0));
+        assert!(
+            reading.record.notes[0].contains("revised 90 at"),
+            "{:?}",
+            reading.record.notes
+        );
+        // Unchanged on the next read: no note.
+        assert!(
+            feed(&mut signal, 130, &[(60, 50.0)])
+                .record
+                .notes
+                .is_empty()
+        );
+        // Older than the revisable periods: final.
+        feed(&mut signal, 190, &[(120, 40.0)]);
+        assert_eq!(
+            feed(&mut signal, 195, &[(0, 99.0), (60, 99.0)]).value,
+            Some(40.0)
+        );
+    }
+
+    #[test]
+    fn a_revision_is_smoothed_as_if_it_had_come_first() {
+        let half_life = std::time::Duration::from_secs(60);
+        let mut revised = smoothed_by(Smoothing::Ewma { half_life });
+        feed(&mut revised, 120, &[(0, 10.0), (60, 90.0)]);
+        let revised = feed(&mut revised, 125, &[(60, 30.0)]).value;
+        let mut direct = smoothed_by(Smoothing::Ewma { half_life });
+        let direct = feed(&mut direct, 125, &[(0, 10.0), (60, 30.0)]).value;
+        assert_eq!(revised, direct);
+
+        let mut windowed = smoothed_by(window(300, WindowAggregate::Mean, None));
+        feed(&mut windowed, 120, &[(0, 10.0), (60, 90.0)]);
+        assert_eq!(feed(&mut windowed, 125, &[(60, 30.0)]).value, Some(20.0));
+        // A revision to a value that cannot be right is not taken.
+        assert_eq!(
+            feed(&mut windowed, 130, &[(60, f64::NAN)]).value,
+            Some(20.0)
+        );
+    }
+
+    #[test]
+    fn only_cloudwatch_revises_and_only_its_delay_periods() {
+        let mut cw = spec();
+        if let MetricSourceSpec::Cloudwatch(c) = &mut cw.source {
+            c.delay_periods = 3;
+        }
+        let mut signal = Signal::new("m", &cw);
+        feed(&mut signal, 600, &[(300, 1.0)]);
+        assert_eq!(signal.fetch_since(t(0)), t(300 - 180));
+        // Never before the smoothing window.
+        assert_eq!(signal.fetch_since(t(250)), t(250));
     }
 
     fn window(secs: u64, aggregate: WindowAggregate, percentile: Option<f64>) -> Smoothing {

@@ -291,3 +291,40 @@ async fn a_failed_reload_shows_in_every_record_in_healthz_and_in_the_alert() {
     assert!(body.get("warnings").is_none(), "{body}");
     assert!(ebb.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_period_cloudwatch_revises_is_read_again_and_the_new_value_used() {
+    let Some(Cloud { moto, asg, cw }) = cloud(&[], 0.0, 0).await else {
+        return;
+    };
+    support::moto::create_group(&asg, "web", 1, 10, 2).await;
+    // One datapoint well settled (period 5s, delay_periods 1).
+    let at = chrono::Utc::now() - chrono::Duration::seconds(20);
+    let put = |value: f64| {
+        let cw = cw.clone();
+        async move {
+            support::moto::put_metric(
+                &cw,
+                "AWS/EC2",
+                "CPUUtilization",
+                ("AutoScalingGroupName", "web"),
+                &[(at, value)],
+            )
+            .await
+        }
+    };
+    put(90.0).await;
+    let setup = Setup::new(&moto.url());
+    setup.write_policy("web.toml", &policy("web", 50.0, "1h"));
+    let ebb = setup.start(&[]);
+    setup.wait_record("a tick reading 90", |r| r["metrics"][0]["raw"] == 90.0);
+
+    // A late PutMetricData into the same period: its average is now 50.
+    put(10.0).await;
+    let revised = setup.wait_record("a tick reading the revised 50", |r| {
+        r["metrics"][0]["raw"] == 50.0
+    });
+    let notes = revised["metrics"][0]["notes"].to_string();
+    assert!(notes.contains("revised 90 at"), "{revised:#}");
+    assert!(ebb.stop().success());
+}
