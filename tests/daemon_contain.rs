@@ -76,6 +76,7 @@ async fn a_panicking_target_is_recorded_retried_and_does_not_stop_the_others() {
     let (status, took) = stop_timed(ebb);
     assert!(status.success(), "SIGTERM exits 0");
     assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
+    println!("SIGTERM to exit with a target panicking every second: {took:?}");
 
     let records = setup.records();
     let bad = of(&records, "bad", "live");
@@ -101,6 +102,20 @@ async fn a_panicking_target_is_recorded_retried_and_does_not_stop_the_others() {
         .map(|r| time_of(r))
         .collect();
     assert!(web.len() >= bad.len().saturating_sub(1), "{web:?}");
+    let gap = |times: &[DateTime<Utc>]| {
+        times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_milliseconds())
+            .max()
+            .unwrap_or(0)
+    };
+    println!(
+        "{} panicked evaluations of bad, longest gap {} ms; {} of web, longest gap {} ms",
+        bad.len(),
+        gap(&times),
+        web.len(),
+        gap(&web)
+    );
     for pair in web.windows(2) {
         assert!(
             pair[1] - pair[0] <= chrono::Duration::milliseconds(2500),

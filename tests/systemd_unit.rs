@@ -123,7 +123,7 @@ fn the_example_config_loads_as_the_daemon_loads_it() {
         Path::new("/var/log/ebb/decisions.jsonl")
     );
     let engine = RuleEngine::from_config(&config.alerts).expect("every example rule is valid");
-    assert_eq!(engine.rules().len(), 7, "one rule of each kind");
+    assert_eq!(engine.rules().len(), 8, "one rule of each kind");
     assert_eq!(config.alerts.rules[2].labels, Default::default());
     assert_eq!(config.alerts.rules[0].labels["team"], "platform");
     assert_eq!(config.alerts.sinks.len(), 2);
