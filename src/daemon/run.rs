@@ -886,6 +886,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_report_dropped_unsent_reports_the_evaluation_lost() {
+        // What a batch task that panics (or is cancelled) leaves behind.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        drop(Report::new("web", Instant::now(), tx.clone()));
+        match rx.try_recv() {
+            Ok(Finished::Panicked { group, message, .. }) => {
+                assert_eq!(group, "web");
+                assert!(message.contains("without a result"), "{message}");
+            }
+            _ => panic!("no report of the lost evaluation"),
+        }
+        // Reported once: a report that was sent does not report again.
+        Report::new("api", Instant::now(), tx).panicked("boom".into());
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Finished::Panicked { message, .. }) if message == "boom"
+        ));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn a_late_evaluation_skips_to_the_next_point_of_its_grid() {
         let start = Instant::now();
         let minute = Duration::from_secs(60);
