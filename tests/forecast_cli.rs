@@ -193,14 +193,12 @@ fn without_a_trace_it_reads_the_history_from_cloudwatch() {
     });
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("web.toml"), cloudwatch_policy()).unwrap();
+    // The daemon's variable: `ebb forecast` read `EBB_AWS_ENDPOINT_URL`
+    // (one underscore) and, with this one set, went to real AWS.
     let output = ebb(dir.path())
-        .args([
-            "forecast",
-            "web.toml",
-            "--json",
-            "--endpoint-url",
-            &moto.url(),
-        ])
+        .args(["forecast", "web.toml", "--json"])
+        .env("EBB_AWS__ENDPOINT_URL", moto.url())
+        .env_remove("EBB_CONFIG")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()

@@ -456,7 +456,7 @@ target = 50.0
                 from_cloudwatch: false,
                 history: crate::cli::simulate::HistoryArgs {
                     metric: None,
-                    config: None,
+                    aws: Default::default(),
                 },
             },
             price: None,

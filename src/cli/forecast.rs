@@ -3,6 +3,7 @@
 //! 48 hours with their interval and the capacity they need. The history
 //! comes from a trace file or, as the policy reads it, from CloudWatch.
 
+use super::aws_args::AwsArgs;
 use super::trace::ReadArgs;
 use crate::daemon::aws::sdk_config;
 use crate::daemon::config::AwsSettings;
@@ -37,11 +38,11 @@ pub struct ForecastArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Send CloudWatch calls here (an emulator such as moto_server) instead
-    /// of AWS; credentials and region come from the SDK's default chain and
-    /// the policy's `target.region`.
-    #[arg(long, env = "EBB_AWS_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
+    /// AWS settings for reading CloudWatch (`--config`, `EBB_AWS__*`), as
+    /// the daemon reads them; the region is the policy's `target.region`
+    /// when it names one.
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Which predictive policy, when the file has several.
     #[arg(long = "name")]
     pub name: Option<String>,
@@ -93,7 +94,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
             let (history, filled) = runtime.block_on(cloudwatch_history(
                 &file,
                 &spec,
-                args.endpoint_url.clone(),
+                &args.aws.settings()?,
                 Utc::now(),
             ))?;
             let reading = format!("{filled} buckets bridged over short gaps");
@@ -122,7 +123,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
 async fn cloudwatch_history(
     file: &PolicyFile,
     spec: &PredictiveSpec,
-    endpoint_url: Option<String>,
+    settings: &AwsSettings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(History, usize)> {
     let metric = file
@@ -149,11 +150,7 @@ async fn cloudwatch_history(
         spec: metric_spec,
         since: wanted.since,
     };
-    let settings = AwsSettings {
-        endpoint_url,
-        ..AwsSettings::default()
-    };
-    let config = sdk_config(&settings, file.target.region.as_deref()).await;
+    let config = sdk_config(settings, file.target.region.as_deref()).await;
     let mut source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(&config));
     let mut results = source.fetch(now, &[request]).await;
     let series = match results.remove(&key) {

@@ -1,5 +1,6 @@
 //! The `ebb` command line: one module per subcommand.
 
+pub mod aws_args;
 pub mod check;
 pub mod diff;
 pub mod forecast;

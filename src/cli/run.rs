@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Daemon config file (TOML); `EBB_*` environment variables override it.
-    #[arg(long, short)]
+    #[arg(long, short, env = "EBB_CONFIG")]
     pub config: Option<PathBuf>,
     /// Record every decision, change nothing in any group.
     #[arg(long)]

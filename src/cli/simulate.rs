@@ -2,9 +2,9 @@
 //! cloud, beside emulations of AWS target tracking, the Kubernetes HPA and an
 //! oracle, and compare them.
 
+use super::aws_args::AwsArgs;
 use super::trace::{ReadArgs, SynthArgs};
 use crate::daemon::aws::region_clients;
-use crate::daemon::config::DaemonConfig;
 use crate::policy_file::{PolicyFile, load_file};
 use crate::sim::plot::plot;
 use crate::sim::run::{SimOptions, SimReport, simulate};
@@ -52,20 +52,19 @@ pub struct HistoryArgs {
     /// or predictive policy's.
     #[arg(long)]
     pub metric: Option<String>,
-    /// Daemon config file for the AWS settings (region, endpoint_url, profile).
-    #[arg(long, env = "EBB_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 impl HistoryArgs {
     /// Reads the policy's history from CloudWatch.
     pub fn export(&self, file: &PolicyFile, days: u32) -> anyhow::Result<Exported> {
-        let config = DaemonConfig::load(self.config.as_deref())?;
+        let settings = self.aws.settings()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            let mut clients = region_clients(&config.aws, file.target.region.as_deref()).await;
+            let mut clients = region_clients(&settings, file.target.region.as_deref()).await;
             export(
                 &mut clients.source,
                 file,
