@@ -103,8 +103,9 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     };
     let lead = Predictive::new(spec.clone(), &file).lead();
     let horizon = crate::signal::to_chrono(args.horizon);
-    let report =
-        analyse(history, &spec, lead, horizon).with_context(|| format!("forecasting {source}"))?;
+    let bounds = (file.target.min_capacity, file.target.max_capacity);
+    let report = analyse(history, &spec, lead, horizon, bounds)
+        .with_context(|| format!("forecasting {source}"))?;
     if let Some(path) = &args.plot {
         let title = format!("{} on {source}", spec.name);
         plot(&report, &title, path).map_err(anyhow::Error::msg)?;
@@ -298,15 +299,19 @@ fn text(report: &ForecastReport, spec: &PredictiveSpec, reading: &str) -> String
         "capacity"
     );
     for point in report.forecast.iter().step_by(every) {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<17} {:>10.2} {:>10.2} {:>23} {:>9}",
             point.time.format("%Y-%m-%d %H:%M"),
             point.mean,
             point.quantile,
             format!("{:.2} .. {:.2}", point.lower, point.upper),
-            point.capacity
+            point.bounded_capacity
         );
+        if point.capacity != point.bounded_capacity {
+            let _ = write!(out, " (forecast needs {}, bounded)", point.capacity);
+        }
+        let _ = writeln!(out);
     }
     out
 }

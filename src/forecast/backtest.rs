@@ -151,6 +151,9 @@ pub fn choose(scores: &[ModelScore]) -> Option<ModelKind> {
         .map(|(_, model)| model)
 }
 
+/// Says why the same time yesterday was chosen though models were scored.
+pub const ZERO_SCALE_NOTE: &str = "zero MASE scale: the history repeats exactly each day (constant or periodic), so the same time yesterday forecasts it exactly";
+
 /// Says why the same time yesterday was chosen without a backtest.
 pub const YESTERDAY_NOTE: &str = "history too short to backtest: same time yesterday";
 
@@ -165,6 +168,14 @@ pub fn choose_or_yesterday(
 ) -> Option<(ModelKind, Option<&'static str>)> {
     match choose(scores) {
         Some(model) => Some((model, None)),
+        // Scored, but MASE has no scale: yesterday's value was exactly right
+        // at every step, so the seasonal naive forecasts it exactly.
+        None if scores
+            .iter()
+            .any(|s| s.origins > 0 && s.accuracy.is_ok() && s.mase().is_none()) =>
+        {
+            Some((ModelKind::SeasonalNaiveDaily, Some(ZERO_SCALE_NOTE)))
+        }
         None if points > ModelKind::SeasonalNaiveDaily.min_history(seasons) => {
             Some((ModelKind::SeasonalNaiveDaily, Some(YESTERDAY_NOTE)))
         }

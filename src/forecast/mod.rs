@@ -64,7 +64,9 @@ pub enum ForecastError {
     },
     #[error("the series holds a value that is not finite at index {0}")]
     NotFinite(usize),
-    #[error("a step of {0}s does not divide a day into at least 2 steps")]
+    #[error(
+        "the step must divide a day (86400s) into at least 2 steps, e.g. 60s, 300s or 3600s; {0}s does not"
+    )]
     Step(u64),
     #[error("{model} failed: {message}")]
     Model { model: ModelKind, message: String },

@@ -4,7 +4,7 @@
 
 use super::backtest::{BacktestConfig, ModelScore, YESTERDAY_NOTE, backtest, choose_or_yesterday};
 use super::{ForecastError, ModelKind, Seasons};
-use crate::policy::predictive::capacity_for;
+use crate::policy::predictive::{capacity_for, unusable_forecast};
 use crate::policy_file::PredictiveSpec;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -71,6 +71,9 @@ pub struct ForecastPoint {
     pub upper: f64,
     /// Instances the quantile needs.
     pub capacity: u32,
+    /// That, within the policy file's min and max capacity: what the policy
+    /// would recommend.
+    pub bounded_capacity: u32,
 }
 
 /// Everything `ebb forecast` reports.
@@ -96,12 +99,14 @@ pub struct ForecastReport {
 /// The central interval drawn and reported.
 pub const INTERVAL_LEVEL: f64 = 0.8;
 
-/// Backtests, chooses, fits and forecasts `horizon` ahead.
+/// Backtests, chooses, fits and forecasts `horizon` ahead; `bounds` are the
+/// target's min and max capacity.
 pub fn analyse(
     history: History,
     spec: &PredictiveSpec,
     lead: Duration,
     horizon: Duration,
+    bounds: (u32, u32),
 ) -> Result<ForecastReport, ForecastError> {
     let seasons = Seasons::for_step(history.step_secs as u64)?;
     let lead_steps = (lead.num_seconds() / history.step_secs) as usize + 1;
@@ -120,20 +125,29 @@ pub fn analyse(
     let steps = (horizon.num_seconds() / history.step_secs).max(1) as usize;
     let f = fitted.forecast(steps);
     let end = history.end();
-    let forecast = (0..steps)
-        .map(|i| {
-            let quantile = f.quantile(i, spec.quantile);
-            let (lower, upper) = f.interval(i, INTERVAL_LEVEL);
-            ForecastPoint {
-                time: end + Duration::seconds(history.step_secs * i as i64),
-                mean: f.mean[i],
-                quantile,
-                lower,
-                upper,
-                capacity: capacity_for(quantile, spec.target_per_instance, spec.buffer_percent),
-            }
-        })
-        .collect();
+    let mut forecast = Vec::with_capacity(steps);
+    for i in 0..steps {
+        let quantile = f.quantile(i, spec.quantile);
+        let (lower, upper) = f.interval(i, INTERVAL_LEVEL);
+        let time = end + Duration::seconds(history.step_secs * i as i64);
+        // Refused as the policy refuses it: it would abstain on this.
+        if let Some(why) = unusable_forecast(spec, f.mean[i], quantile, (lower, upper)) {
+            return Err(ForecastError::Model {
+                model: chosen,
+                message: format!("at {}: {why}", time.format("%Y-%m-%d %H:%M")),
+            });
+        }
+        let capacity = capacity_for(quantile, spec.target_per_instance, spec.buffer_percent);
+        forecast.push(ForecastPoint {
+            time,
+            mean: f.mean[i],
+            quantile,
+            lower,
+            upper,
+            capacity,
+            bounded_capacity: capacity.clamp(bounds.0, bounds.1.max(bounds.0)),
+        });
+    }
     Ok(ForecastReport {
         history_start: history.start,
         history_end: end,
@@ -178,5 +192,88 @@ mod tests {
         let h = history(300, vec![1.0; 10]).last(Duration::minutes(15));
         assert_eq!(h.values.len(), 3);
         assert_eq!(h.end(), history(300, vec![1.0; 10]).end());
+    }
+
+    fn spec() -> PredictiveSpec {
+        let text = "[target]\ngroup = \"web\"\nmin_capacity = 2\nmax_capacity = 20\n\n\
+            [metrics.requests.source.cloudwatch]\nnamespace = \"AWS/ApplicationELB\"\n\
+            metric_name = \"RequestCount\"\nstatistic = \"Sum\"\n\n\
+            [[policies]]\nkind = \"predictive\"\nname = \"f\"\nmetric = \"requests\"\n\
+            target_per_instance = 1000.0\n";
+        let file = crate::policy_file::parse_str(text, std::path::Path::new("t.toml")).unwrap();
+        match &file.policies[0] {
+            crate::policy_file::PolicySpec::Predictive(p) => p.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Three days of a daily cycle at 5 minutes, exactly periodic.
+    fn periodic() -> Vec<f64> {
+        (0..3 * 288)
+            .map(|i| 500.0 + 300.0 * (2.0 * std::f64::consts::PI * (i % 288) as f64 / 288.0).sin())
+            .collect()
+    }
+
+    #[test]
+    fn an_exactly_periodic_history_is_forecast_by_the_seasonal_naive_saying_why() {
+        for values in [periodic(), vec![500.0; 3 * 288]] {
+            let report = analyse(
+                history(300, values),
+                &spec(),
+                Duration::minutes(6),
+                Duration::hours(2),
+                (2, 20),
+            )
+            .unwrap();
+            assert_eq!(report.chosen, ModelKind::SeasonalNaiveDaily);
+            assert!(
+                report.chosen_by.starts_with("zero MASE scale"),
+                "{}",
+                report.chosen_by
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_that_does_not_divide_a_day_says_so() {
+        let err = Seasons::for_step(420).unwrap_err().to_string();
+        assert!(err.starts_with("the step must divide a day"), "{err}");
+    }
+
+    #[test]
+    fn the_capacity_shown_is_bounded_and_the_raw_one_kept() {
+        // 500 per 1000 per instance: one instance, below min_capacity 2.
+        let report = analyse(
+            history(300, vec![500.0; 3 * 288]),
+            &spec(),
+            Duration::minutes(6),
+            Duration::hours(1),
+            (2, 20),
+        )
+        .unwrap();
+        let point = report.forecast[0];
+        assert_eq!((point.capacity, point.bounded_capacity), (1, 2));
+    }
+
+    #[test]
+    fn a_forecast_broken_by_an_absurd_value_is_refused() {
+        let mut values = periodic();
+        for (i, v) in values.iter_mut().enumerate() {
+            *v += (i % 7) as f64;
+        }
+        values[3 * 288 - 100] = 1e155;
+        let err = analyse(
+            history(300, values),
+            &spec(),
+            Duration::minutes(6),
+            Duration::hours(2),
+            (2, 20),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("not finite") || err.contains("fewer instances"),
+            "{err}"
+        );
     }
 }

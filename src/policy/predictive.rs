@@ -75,6 +75,34 @@ pub fn capacity_for(load: f64, target_per_instance: f64, buffer_percent: f64) ->
     instances_for(demand_for(load, target_per_instance, buffer_percent))
 }
 
+/// Why a forecast cannot be acted on, when it cannot: its mean, quantile or
+/// interval is not a finite number, or (at a quantile at or above the median)
+/// it needs fewer instances than its own mean does. A history holding an
+/// absurd value (1e155) breaks a fit that way: p50 0, interval `0 .. inf`,
+/// capacity 0 while the mean is 500.
+pub fn unusable_forecast(
+    spec: &PredictiveSpec,
+    mean: f64,
+    quantile: f64,
+    (lower, upper): (f64, f64),
+) -> Option<String> {
+    if ![mean, quantile, lower, upper].iter().all(|v| v.is_finite()) {
+        return Some(format!(
+            "the forecast is not finite (mean {mean}, p{:.0} {quantile}, interval {lower} .. {upper}): the history holds values the model cannot fit",
+            spec.quantile * 100.0
+        ));
+    }
+    let for_mean = capacity_for(mean, spec.target_per_instance, spec.buffer_percent);
+    let for_quantile = capacity_for(quantile, spec.target_per_instance, spec.buffer_percent);
+    if spec.quantile >= 0.5 && for_quantile < for_mean {
+        return Some(format!(
+            "the forecast's p{:.0} {quantile:.2} needs {for_quantile} instances, fewer than its mean {mean:.2} needs ({for_mean}): the fit is broken",
+            spec.quantile * 100.0
+        ));
+    }
+    None
+}
+
 /// The max capacity AWS's `IncreaseMaxCapacity` would allow: the forecast
 /// capacity plus `buffer_percent` of it.
 pub fn raised_max_for(capacity: u32, buffer_percent: f64) -> u32 {
@@ -374,12 +402,13 @@ impl Policy for Predictive {
         let forecast = fit.fitted.forecast(index + 1);
         let fitted_until = fit.end;
         let (mean, quantile) = (forecast.mean[index], forecast.quantile(index, quantile_q));
-        if !(mean.is_finite() && quantile.is_finite()) {
+        let (lower, upper) = forecast.interval(index, level);
+        if let Some(why) = unusable_forecast(&self.spec, mean, quantile, (lower, upper)) {
+            // Fit and choose again next time, on whatever the history holds then.
             self.fit = None;
             self.choice = None;
-            return self.abstain(format!("{model} forecast is not a number"), detail);
+            return self.abstain(format!("{model}: {why}"), detail);
         }
-        let (lower, upper) = forecast.interval(index, level);
         let spec = &self.spec;
         let demand = demand_for(quantile, spec.target_per_instance, spec.buffer_percent);
         let forecast_capacity = instances_for(demand);
