@@ -142,6 +142,9 @@ impl ScalingBlocks {
     }
 }
 
+/// Ends the error of a record whose group does not exist.
+pub const GROUP_NOT_FOUND: &str = "not found";
+
 /// What the group looked like, beyond the capacity line: its instances by
 /// state, its capacity unit, what it suspends or runs, and the defaults it
 /// gave ebb. Absent from records of groups that could not be read.
@@ -156,6 +159,9 @@ pub struct GroupRecord {
     pub instances: InstanceCounts,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suspended: Vec<String>,
+    /// The group's `Status`: set only while it is being deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// What the group did not allow this evaluation.
     #[serde(skip_serializing_if = "ScalingBlocks::is_empty")]
     pub blocks: ScalingBlocks,

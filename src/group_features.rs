@@ -53,6 +53,7 @@ pub fn view(
         .clone()
         .or_else(|| weighted.then(|| "units".to_string()));
     record.suspended = group.info.suspended.clone();
+    record.status = group.info.status.clone();
     if !group.info.suspended.is_empty() {
         notices.push(format!(
             "processes suspended on the group: {}",

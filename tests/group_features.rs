@@ -360,3 +360,121 @@ async fn no_scale_in_while_an_instance_refresh_runs_and_calls_stay_bounded() {
     assert!(ebb.stop().success());
     assert_eq!(proxy.calls("DescribeInstanceRefreshes").len(), asked);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_of_the_groups_own_is_reported_by_check_aws_and_refused_when_asked() {
+    let Some(Cloud { moto, asg, .. }) = cloud(&["web", "api"], 90.0, 120).await else {
+        return;
+    };
+    asg.put_scaling_policy()
+        .auto_scaling_group_name("web")
+        .policy_name("tt")
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            aws_sdk_autoscaling::types::TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(
+                    aws_sdk_autoscaling::types::PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(
+                            aws_sdk_autoscaling::types::MetricType::AsgAverageCpuUtilization,
+                        )
+                        .build(),
+                )
+                .target_value(50.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    asg.put_scheduled_update_group_action()
+        .auto_scaling_group_name("api")
+        .scheduled_action_name("night")
+        .recurrence("0 0 * * *")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let setup = Setup::new(&moto.url());
+    let web = policy("web", 50.0, "0s").replace(
+        "interval = \"1s\"",
+        "interval = \"1s\"\non_conflicting_policies = \"refuse\"",
+    );
+    setup.write_policy("web.toml", &web);
+    setup.write_policy("api.toml", &policy("api", 50.0, "1h"));
+    let ghost = setup.dir.path().join("ghost.toml");
+    std::fs::write(&ghost, policy("ghost", 50.0, "0s")).unwrap();
+
+    // ebb check --aws reads the live groups.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .arg("check")
+        .arg("--aws")
+        .arg("--config")
+        .arg(setup.dir.path().join("ebb.toml"))
+        .arg(setup.dir.path().join("policies"))
+        .arg(&ghost)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ghost.toml: aws: target.group: Auto Scaling group `ghost` not found"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "web.toml: aws: group `web` has scaling of its own: policy tt (TargetTrackingScaling); \
+             two controllers on one group fight: ebb will not act on it (on_conflicting_policies = refuse)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("group `api` has scaling of its own: scheduled action night (0 0 * * *)"),
+        "{stderr}"
+    );
+
+    // The daemon: `web` refused in every record, `api` warned about and scaled.
+    let ebb = setup.start(&[]);
+    wait_desired(&asg, "api", 4).await;
+    let records = wait_records(&setup, 6);
+    assert!(ebb.stop().success());
+    assert_eq!(desired(&asg, "web").await, 2);
+    let web: Vec<&Value> = records.iter().filter(|r| r["target"] == "web").collect();
+    assert!(!web.is_empty());
+    for r in web {
+        assert_eq!(action(r), "hold", "{r}");
+        assert!(
+            r["reason"].as_str().unwrap().contains(
+                "refused: the group has scaling of its own (policy tt (TargetTrackingScaling)) and on_conflicting_policies = refuse"
+            ),
+            "{r}"
+        );
+    }
+    let api = records
+        .iter()
+        .find(|r| r["target"] == "api" && action(r) == "scale-out")
+        .expect("api scaled out");
+    assert!(has_notice(api, "scheduled action night"), "{api}");
+    assert_eq!(
+        api["group"]["conflicting_policies"][0],
+        "scheduled action night (0 0 * * *)"
+    );
+    let log = std::fs::read_to_string(ebb_stderr_path(&setup)).unwrap_or_default();
+    assert!(log.contains("two controllers on one group fight"), "{log}");
+}
+
+/// The daemon's stderr log (the newest, when it was started more than once).
+fn ebb_stderr_path(setup: &Setup) -> std::path::PathBuf {
+    let mut logs: Vec<_> = std::fs::read_dir(setup.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("stderr-"))
+        })
+        .collect();
+    logs.sort();
+    logs.pop().expect("a stderr log")
+}

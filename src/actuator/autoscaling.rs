@@ -191,6 +191,15 @@ impl AutoScalingActuator {
             }))
     }
 
+    /// Each group's own scaling policies and scheduled actions (see
+    /// [`super::own_scaling`]).
+    pub async fn own_scaling(
+        &self,
+        groups: &[String],
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, ActuatorError> {
+        super::own_scaling::read(&self.client, groups).await
+    }
+
     /// The group's most recent scaling activities (first page, newest first).
     pub async fn recent_activities(&self, group: &str) -> Result<Vec<Activity>, ActuatorError> {
         let output = self

@@ -4,6 +4,7 @@
 //! trait, so the loop cannot tell them apart.
 
 pub mod autoscaling;
+pub mod own_scaling;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -53,6 +53,9 @@ pub enum RuleKindName {
     ExternalChange,
     PolicyReloadFailed,
     EvaluationPanicked,
+    GroupSuspended,
+    ConflictingPolicies,
+    GroupDeleted,
 }
 
 impl RuleKindName {
@@ -66,6 +69,9 @@ impl RuleKindName {
             RuleKindName::ExternalChange => "external-change",
             RuleKindName::PolicyReloadFailed => "policy-reload-failed",
             RuleKindName::EvaluationPanicked => "evaluation-panicked",
+            RuleKindName::GroupSuspended => "group-suspended",
+            RuleKindName::ConflictingPolicies => "conflicting-policies",
+            RuleKindName::GroupDeleted => "group-deleted",
         }
     }
 }
@@ -89,6 +95,12 @@ pub enum RuleKind {
     PolicyReloadFailed,
     /// A target's evaluation panicked (a bug in ebb): capacity was kept.
     EvaluationPanicked,
+    /// Some of the group's processes have been suspended for `duration`.
+    GroupSuspended { duration: Duration },
+    /// The group has scaling policies or scheduled actions of its own.
+    ConflictingPolicies,
+    /// The group does not exist (any more) or is being deleted.
+    GroupDeleted,
 }
 
 /// A validated rule.
@@ -118,7 +130,7 @@ impl Rule {
         ];
         let needs: &[&str] = match config.kind {
             RuleKindName::MetricStale => &["evaluations"],
-            RuleKindName::PinnedAtMax => &["for"],
+            RuleKindName::PinnedAtMax | RuleKindName::GroupSuspended => &["for"],
             RuleKindName::Flapping => &["changes", "window"],
             _ => &[],
         };
@@ -155,6 +167,15 @@ impl Rule {
             RuleKindName::ExternalChange => RuleKind::ExternalChange,
             RuleKindName::PolicyReloadFailed => RuleKind::PolicyReloadFailed,
             RuleKindName::EvaluationPanicked => RuleKind::EvaluationPanicked,
+            RuleKindName::GroupSuspended => {
+                let duration = config.for_duration.unwrap_or_default();
+                if duration.is_zero() {
+                    return Err(err("`for` must be longer than zero".into()));
+                }
+                RuleKind::GroupSuspended { duration }
+            }
+            RuleKindName::ConflictingPolicies => RuleKind::ConflictingPolicies,
+            RuleKindName::GroupDeleted => RuleKind::GroupDeleted,
         };
         let name = config.name.clone().unwrap_or_else(|| kind_name.to_string());
         if name.is_empty() {
@@ -666,6 +687,78 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
             }
         }
         RuleKind::PolicyReloadFailed => Condition::Clear,
+        RuleKind::GroupSuspended { duration } => {
+            let suspended = record
+                .group
+                .as_ref()
+                .map(|g| g.suspended.clone())
+                .unwrap_or_default();
+            if suspended.is_empty() {
+                track.since = None;
+                return Condition::Clear;
+            }
+            let since = *track.since.get_or_insert(record.time);
+            let held = record.time - since;
+            if held.to_std().unwrap_or_default() < duration {
+                return Condition::Clear;
+            }
+            let blocks = record.group.as_ref().map(|g| &g.blocks);
+            let blocked: Vec<&str> = blocks
+                .into_iter()
+                .flat_map(|b| [b.scale_out.as_deref(), b.scale_in.as_deref()])
+                .flatten()
+                .collect();
+            Condition::Holds {
+                summary: format!(
+                    "{target}: processes suspended on the group for {}: {}",
+                    humantime::format_duration(Duration::from_secs(
+                        held.num_seconds().max(0) as u64
+                    )),
+                    suspended.join(", ")
+                ),
+                description: if blocked.is_empty() {
+                    "ebb still acts: none of them stops it".into()
+                } else {
+                    format!("ebb holds: {}", blocked.join("; "))
+                },
+            }
+        }
+        RuleKind::ConflictingPolicies => {
+            match record.group.as_ref().map(|g| &g.conflicting_policies) {
+                Some(own) if !own.is_empty() => Condition::Holds {
+                    summary: format!("{target}: the group has scaling of its own"),
+                    description: format!(
+                        "{}; two controllers on one group fight{}",
+                        own.join(", "),
+                        if record.group.as_ref().is_some_and(|g| !g.blocks.is_empty()) {
+                            ": ebb does not act (on_conflicting_policies = refuse)"
+                        } else {
+                            ""
+                        }
+                    ),
+                },
+                _ => Condition::Clear,
+            }
+        }
+        RuleKind::GroupDeleted => {
+            let status = record.group.as_ref().and_then(|g| g.status.as_deref());
+            let missing = record
+                .outcome
+                .error
+                .as_deref()
+                .filter(|e| e.contains(crate::decision::GROUP_NOT_FOUND));
+            match (status, missing) {
+                (Some(status), _) => Condition::Holds {
+                    summary: format!("{target}: the group is being deleted"),
+                    description: format!("Status = {status}; ebb holds it"),
+                },
+                (None, Some(error)) => Condition::Holds {
+                    summary: format!("{target}: the group does not exist"),
+                    description: format!("{error}; ebb holds until it appears"),
+                },
+                (None, None) => Condition::Clear,
+            }
+        }
     }
 }
 
@@ -838,6 +931,76 @@ mod tests {
         assert_eq!(resolved[0].starts_at, t(0));
         assert_eq!(resolved[0].ends_at, Some(t(32)));
         assert!(e.observe(&record(33, 4, Action::Hold)).is_empty());
+    }
+
+    #[test]
+    fn group_suspended_fires_after_its_duration_and_says_what_ebb_holds() {
+        let mut e = engine("[[rules]]\nkind = \"group-suspended\"\nfor = \"10m\"");
+        let suspended = |min| {
+            let mut r = record(min, 4, Action::Hold);
+            r.group = Some(crate::decision::GroupRecord {
+                suspended: vec!["Launch".into()],
+                blocks: crate::decision::ScalingBlocks {
+                    scale_out: Some("process Launch suspended on the group".into()),
+                    scale_in: None,
+                },
+                ..Default::default()
+            });
+            r
+        };
+        assert!(e.observe(&suspended(0)).is_empty());
+        assert!(e.observe(&suspended(9)).is_empty());
+        let fired = e.observe(&suspended(10));
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert!(
+            fired[0].summary.contains("for 10m: Launch"),
+            "{}",
+            fired[0].summary
+        );
+        assert_eq!(
+            fired[0].description,
+            "ebb holds: process Launch suspended on the group"
+        );
+        let resolved = e.observe(&record(11, 4, Action::Hold));
+        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
+        let missing_for = toml::from_str::<AlertsConfig>("[[rules]]\nkind = \"group-suspended\"");
+        assert!(RuleEngine::from_config(&missing_for.unwrap()).is_err());
+    }
+
+    #[test]
+    fn conflicting_policies_and_a_deleted_group_fire_and_resolve() {
+        let mut e = engine(
+            "[[rules]]\nkind = \"conflicting-policies\"\n[[rules]]\nkind = \"group-deleted\"",
+        );
+        let mut own = record(0, 4, Action::Hold);
+        own.group = Some(crate::decision::GroupRecord {
+            conflicting_policies: vec!["policy cpu (TargetTrackingScaling)".into()],
+            ..Default::default()
+        });
+        let fired = e.observe(&own);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].rule, "conflicting-policies");
+        assert!(fired[0].description.contains("policy cpu"));
+        let mut deleting = record(1, 4, Action::Hold);
+        deleting.group = Some(crate::decision::GroupRecord {
+            status: Some("Delete in progress".into()),
+            ..Default::default()
+        });
+        let fired = e.observe(&deleting);
+        let rules: Vec<(&str, AlertStatus)> =
+            fired.iter().map(|e| (e.rule.as_str(), e.status)).collect();
+        assert_eq!(
+            rules,
+            [
+                ("conflicting-policies", AlertStatus::Resolved),
+                ("group-deleted", AlertStatus::Firing)
+            ]
+        );
+        let mut gone = record(2, 4, Action::Hold);
+        gone.outcome.error = Some("Auto Scaling group `web` not found".into());
+        assert!(e.observe(&gone).is_empty(), "still firing, no repeat yet");
+        let resolved = e.observe(&record(3, 4, Action::Hold));
+        assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub struct CheckArgs {
     /// policies against --trace.
     #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
     pub capacity_per_instance: Option<f64>,
+    /// Also check each policy's live Auto Scaling group: missing or being
+    /// deleted (errors), suspended processes, instance refresh, scaling
+    /// policies of its own, capacity in weights (warnings).
+    #[arg(long)]
+    pub aws: bool,
+    /// Daemon config file for the AWS settings of --aws (region, endpoint_url, profile).
+    #[arg(long, env = "EBB_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -86,7 +94,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("ok: {} (group {})", path.display(), file.target.group);
         }
     }
-    Ok(if args.strict && warned > 0 {
+    let mut failed = false;
+    if args.aws {
+        let found = super::check_aws::check(&files, args.config.as_deref(), args.strict)?;
+        failed = found.errors > 0;
+    }
+    Ok(if failed || (args.strict && warned > 0) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

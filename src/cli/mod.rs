@@ -2,6 +2,7 @@
 
 pub mod aws_args;
 pub mod check;
+pub mod check_aws;
 pub mod diff;
 pub mod forecast;
 pub mod log;

@@ -116,9 +116,13 @@ fn group_of<'a>(
     groups: &'a Result<HashMap<String, GroupState>, ActuatorError>,
 ) -> Result<&'a GroupState, String> {
     match groups {
-        Ok(groups) => groups
-            .get(target.name())
-            .ok_or_else(|| format!("Auto Scaling group `{}` not found", target.name())),
+        Ok(groups) => groups.get(target.name()).ok_or_else(|| {
+            format!(
+                "Auto Scaling group `{}` {}",
+                target.name(),
+                crate::decision::GROUP_NOT_FOUND
+            )
+        }),
         Err(e) => Err(format!("describing groups failed: {e}")),
     }
 }

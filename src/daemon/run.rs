@@ -35,7 +35,7 @@ use crate::decision::{Action, DecisionRecord};
 use crate::evaluator::{TargetEvaluator, panic_message};
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
-use crate::policy_file::PolicyFile;
+use crate::policy_file::{ConflictAction, PolicyFile};
 use crate::source::MetricSource;
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -61,6 +61,9 @@ struct Slot {
     /// policy stays): a notice on each of its records until a reload works.
     reload_failed: Option<String>,
     next_due: Instant,
+    /// The group's own scaling policies and scheduled actions, as last read
+    /// (at start and reload).
+    conflicts: Vec<String>,
 }
 
 impl Slot {
@@ -72,6 +75,7 @@ impl Slot {
             removed: false,
             reload_failed: None,
             next_due,
+            conflicts: Vec::new(),
         }
     }
 
@@ -291,6 +295,7 @@ impl Daemon {
             state_file = %daemon.store.path().display(),
             "ebb daemon started"
         );
+        daemon.read_own_scaling().await;
         daemon.declare_targets();
         Ok(daemon)
     }
@@ -424,9 +429,10 @@ impl Daemon {
             if slot.next_due > horizon {
                 continue;
             }
-            let Some(evaluator) = slot.evaluator.take() else {
+            let Some(mut evaluator) = slot.evaluator.take() else {
                 continue;
             };
+            evaluator.set_conflicts(slot.conflicts.clone());
             let report = Report::new(evaluator.name(), started, self.tx.clone());
             batches
                 .entry(slot.region())
@@ -560,6 +566,49 @@ impl Daemon {
         self.ops.ready();
     }
 
+    /// Reads every group's own scaling policies and scheduled actions (one
+    /// batched read per region, at start and reload) and warns about each
+    /// group that has some: two controllers on one group fight. A failed
+    /// read keeps what was read before.
+    async fn read_own_scaling(&mut self) {
+        let mut by_region: HashMap<Option<String>, Vec<String>> = HashMap::new();
+        for (group, slot) in &self.slots {
+            by_region
+                .entry(slot.region())
+                .or_default()
+                .push(group.clone());
+        }
+        for (region, groups) in by_region {
+            self.ensure_clients(region.clone()).await;
+            let actuator = self.clients[&region].actuator.clone();
+            let found = match actuator.own_scaling(&groups).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, region = region.as_deref().unwrap_or("default"), "cannot read the groups' own scaling policies: keeping what was read before");
+                    continue;
+                }
+            };
+            for group in groups {
+                let Some(slot) = self.slots.get_mut(&group) else {
+                    continue;
+                };
+                slot.conflicts = found.get(&group).cloned().unwrap_or_default();
+                if !slot.conflicts.is_empty() {
+                    let action = match slot.policy.file.target.on_conflicting_policies {
+                        ConflictAction::Warn => "warn: ebb acts anyway",
+                        ConflictAction::Refuse => "refuse: ebb does not act on it",
+                    };
+                    tracing::warn!(
+                        target_group = %group,
+                        own_scaling = %slot.conflicts.join(", "),
+                        on_conflicting_policies = action,
+                        "the group has scaling policies or scheduled actions of its own: two controllers on one group fight"
+                    );
+                }
+            }
+        }
+    }
+
     /// Tells health which targets exist and how often they are evaluated.
     fn declare_targets(&mut self) {
         let targets: Vec<(String, Duration)> = self
@@ -627,6 +676,7 @@ impl Daemon {
             }
         }
         let (added, changed, removed) = self.merge(contents).await;
+        self.read_own_scaling().await;
         tracing::info!(
             added,
             changed,
