@@ -403,7 +403,11 @@ async fn scaling_of_the_groups_own_is_reported_by_check_aws_and_refused_when_ask
     let ghost = setup.dir.path().join("ghost.toml");
     std::fs::write(&ghost, policy("ghost", 50.0, "0s")).unwrap();
 
-    // ebb check --aws reads the live groups.
+    // ebb check --aws reads the live groups (--config checks that what the
+    // config names exists).
+    for dir in ["log", "state"] {
+        std::fs::create_dir_all(setup.dir.path().join(dir)).unwrap();
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebb"))
         .arg("check")
         .arg("--aws")

@@ -36,11 +36,10 @@ pub struct CheckArgs {
     /// Also check each policy's live Auto Scaling group: missing or being
     /// deleted (errors), suspended processes, instance refresh, scaling
     /// policies of its own, capacity in weights (warnings).
+    /// The AWS settings (region, endpoint_url, profile) come from --config,
+    /// else `EBB_CONFIG`, else the defaults.
     #[arg(long)]
     pub aws: bool,
-    /// Daemon config file for the AWS settings of --aws (region, endpoint_url, profile).
-    #[arg(long, env = "EBB_CONFIG")]
-    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
