@@ -315,9 +315,14 @@ fn simulate_merges_repeated_timestamps_and_says_how_much_it_made_up() {
         .arg(&trace)
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "60 rows, 1 values interpolated over gaps, 1 rows with a repeated timestamp merged",
-        ));
+        .stdout(
+            predicate::str::contains(
+                "60 rows, 1 values interpolated over gaps, 1 rows with a repeated timestamp merged",
+            )
+            // --no-baselines: nothing said about baselines that did not run.
+            .and(predicate::str::contains("; no baselines"))
+            .and(predicate::str::contains("baselines track").not()),
+        );
     ebb()
         .args([
             "simulate",

@@ -200,14 +200,19 @@ pub fn format_report(report: &SimReport, trace_name: &str) -> String {
         report.trace_start.format("%Y-%m-%d %H:%M"),
         report.peak_load
     );
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "cloud: {:.1} load per instance, boot {}s, metrics published {}s late; baselines track {}",
-        report.capacity_per_instance,
-        report.boot_time_s,
-        report.publish_delay_s,
-        report.baselines_track
+        "cloud: {:.1} load per instance, boot {}s, metrics published {}s late",
+        report.capacity_per_instance, report.boot_time_s, report.publish_delay_s,
     );
+    match &report.baselines_track {
+        Some(tracked) => {
+            let _ = writeln!(out, "; baselines track {tracked}");
+        }
+        None => {
+            let _ = writeln!(out, "; no baselines");
+        }
+    }
     for note in &report.notes {
         let _ = writeln!(out, "note: {note}");
     }

@@ -75,8 +75,8 @@ pub struct SimReport {
     pub capacity_per_instance: f64,
     pub boot_time_s: i64,
     pub publish_delay_s: i64,
-    /// What the baselines track, in words.
-    pub baselines_track: String,
+    /// What the baselines track, in words; `None` when they were not run.
+    pub baselines_track: Option<String>,
     /// ebb first, then the baselines.
     pub runs: Vec<ControllerRun>,
     pub notes: Vec<String>,
@@ -171,7 +171,9 @@ pub fn simulate(
         capacity_per_instance,
         boot_time_s: options.boot_time.num_seconds(),
         publish_delay_s: options.publish_delay.num_seconds(),
-        baselines_track: format!("{:?} at {}", tracked.kind, tracked.target),
+        baselines_track: options
+            .baselines
+            .then(|| format!("{:?} at {}", tracked.kind, tracked.target)),
         runs,
         notes,
         decisions,
