@@ -50,3 +50,38 @@ impl Clock for ManualClock {
         *self.now.lock().expect("clock lock poisoned")
     }
 }
+
+/// A configured duration as chrono's, saturating at chrono's largest (about
+/// 292 million years) instead of failing: the one conversion the core uses.
+/// Loaders bound every duration a user gives ([`crate::ranges`]), so the
+/// saturation only guards against a bug; pair it with checked time
+/// arithmetic such as [`earlier`].
+pub fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// `t` minus a configured duration, or the earliest time chrono can hold
+/// when that is before it (never a panic, as `t - d` would be).
+pub fn earlier(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(to_chrono(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn an_absurd_duration_saturates_instead_of_panicking() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        assert_eq!(
+            earlier(t, std::time::Duration::from_secs(60)),
+            Utc.with_ymd_and_hms(2026, 11, 30, 11, 59, 0).unwrap()
+        );
+        // 100000000000 days: the stabilization window that panicked the governor.
+        let absurd = std::time::Duration::from_secs(8_640_000_000_000_000);
+        assert_eq!(earlier(t, absurd), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(to_chrono(std::time::Duration::MAX), chrono::Duration::MAX);
+    }
+}

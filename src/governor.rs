@@ -208,9 +208,8 @@ impl Governor {
         // 4. stabilization
         let mut next_state = state.clone();
         let window = to_chrono(self.spec.scale_in_stabilization);
-        next_state
-            .recent
-            .retain(|(t, _)| *t > now - window && *t <= now);
+        let cutoff = crate::clock::earlier(now, self.spec.scale_in_stabilization);
+        next_state.recent.retain(|(t, _)| *t > cutoff && *t <= now);
         next_state.recent.push((now, proposal));
         if proposal < current {
             let highest = next_state
@@ -567,6 +566,33 @@ mod tests {
         // And above the maximum, even on missing data.
         let v = Governor::new(spec).decide(&state, t(0), capacity(14), &policies, (3, 10));
         assert_eq!((v.desired, v.action), (10, Action::ScaleIn));
+    }
+
+    #[test]
+    fn an_absurd_stabilization_window_holds_instead_of_panicking() {
+        // `scale_in_stabilization = "100000000000d"` overflowed `now - window`
+        // (the loader now refuses it; the governor must not panic anyway).
+        let spec = GovernorSpec {
+            scale_in_stabilization: StdDuration::from_secs(8_640_000_000_000_000),
+            ..plain()
+        };
+        let governor = Governor::new(spec);
+        let first = governor.decide(
+            &GovernorState::default(),
+            t(0),
+            capacity(5),
+            &offers(&[5]),
+            (0, 100),
+        );
+        let v = governor.decide(
+            &first.next_state,
+            t(60),
+            capacity(5),
+            &offers(&[3]),
+            (0, 100),
+        );
+        // Every earlier proposal is within the window: the 5 holds.
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
     }
 
     #[test]

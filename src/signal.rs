@@ -312,7 +312,7 @@ impl Signal {
                 aggregate,
                 percentile,
             } => {
-                let cutoff = now - to_chrono(window);
+                let cutoff = crate::clock::earlier(now, window);
                 while self.window.len() > 1 && self.window.front().is_some_and(|p| p.time <= cutoff)
                 {
                     self.window.pop_front();
@@ -395,9 +395,7 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     values[lo] + (values[hi] - values[lo]) * (rank - lo as f64)
 }
 
-pub(crate) fn to_chrono(d: std::time::Duration) -> Duration {
-    Duration::from_std(d).unwrap_or(Duration::MAX)
-}
+pub(crate) use crate::clock::to_chrono;
 
 #[cfg(test)]
 mod tests {

@@ -287,8 +287,7 @@ impl RuleEngine {
     pub fn new(rules: Vec<Rule>, repeat_interval: Duration) -> RuleEngine {
         RuleEngine {
             rules,
-            repeat_interval: chrono::Duration::from_std(repeat_interval)
-                .unwrap_or(chrono::Duration::MAX),
+            repeat_interval: crate::clock::to_chrono(repeat_interval),
             tracks: HashMap::new(),
         }
     }
@@ -638,7 +637,7 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
             None => Condition::Clear,
         },
         RuleKind::Flapping { changes, window } => {
-            let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+            let window = crate::clock::to_chrono(window);
             if record.action != Action::Hold && record.outcome.error.is_none() {
                 track.moves.push_back((record.time, record.action));
             }

@@ -217,8 +217,7 @@ impl Sink {
         sink.min_severity = config.min_severity;
         // Like Prometheus (4x its resend interval): long enough to survive a
         // missed repeat, short enough that a dead ebb's alerts expire.
-        sink.firing_validity =
-            chrono::Duration::from_std(repeat_interval * 3).unwrap_or(chrono::Duration::MAX);
+        sink.firing_validity = crate::clock::to_chrono(repeat_interval.saturating_mul(3));
         Ok(sink)
     }
 

@@ -292,7 +292,7 @@ impl Policy for Predictive {
     }
 
     fn history_request(&self, now: DateTime<Utc>) -> Option<HistoryRequest> {
-        let window_start = now - to_chrono(self.spec.history);
+        let window_start = crate::clock::earlier(now, self.spec.history);
         let since = self
             .history
             .latest()
