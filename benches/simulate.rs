@@ -47,7 +47,7 @@ fn main() {
     let started = Instant::now();
     let report = simulate(&policy, trace, &SimOptions::default()).expect("simulates");
     println!(
-        "with the three baselines: {:.3} s\n",
+        "with the four baselines: {:.3} s\n",
         started.elapsed().as_secs_f64()
     );
     print!(

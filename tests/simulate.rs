@@ -39,6 +39,7 @@ fn simulate_without_a_trace_prints_the_comparison_and_writes_a_plot() {
         "ebb (web-cpu)",
         "aws-target-tracking",
         "kubernetes-hpa",
+        "reactive-limit",
         "oracle",
         "tau_U%",
     ] {
@@ -66,7 +67,7 @@ fn simulate_json_reports_scores_that_add_up() {
     let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
     assert_eq!(report["minutes"], 1440);
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 4);
+    assert_eq!(runs.len(), 5);
     for run in runs {
         let score = &run["score"];
         let under = score["under_timeshare"].as_f64().unwrap();
@@ -191,6 +192,7 @@ fn diff_prints_changes_and_exits_non_zero_when_a_guard_is_crossed() {
         .assert()
         .success()
         .stdout(predicate::str::contains("policies[0].target: 50.0 -> 80.0"))
+        .stdout(predicate::str::contains("Reactive limit"))
         .stdout(predicate::str::contains("Guards: none crossed."));
     assert!(std::fs::read_to_string(&plot).unwrap().contains("new: "));
     let output = ebb()

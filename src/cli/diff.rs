@@ -4,6 +4,7 @@
 
 use super::simulate::ReplayArgs;
 use crate::policy_file::{PolicyFile, load_file};
+use crate::sim::baseline::REACTIVE_LIMIT;
 use crate::sim::plot::plot;
 use crate::sim::run::{ControllerRun, SimReport, simulate};
 use crate::sim::score::Score;
@@ -63,7 +64,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let loaded = args.replay.load_trace(&old)?;
-    let mut options = args.replay.options(&loaded, false, false);
+    let mut options = args.replay.options(&loaded, true, false);
     let (trace, trace_name) = (loaded.trace, loaded.name);
     let old_report = simulate(&old, trace.clone(), &options)
         .with_context(|| format!("simulating {}", args.old.display()))?;
@@ -75,6 +76,12 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let old_run = &old_report.runs[0];
     let new_run = &new_report.runs[0];
     let breaches = guard_breaches(&args, &old_run.score, &new_run.score);
+    let limit_tau_u = |report: &SimReport| {
+        report
+            .baseline(REACTIVE_LIMIT)
+            .map(|run| run.score.under_timeshare)
+    };
+    let reactive_limit = limit_tau_u(&old_report).zip(limit_tau_u(&new_report));
     if let Some(path) = &args.plot {
         let both = side_by_side(&old_report, new_run, &args.old, &args.new);
         plot(&both, path).map_err(anyhow::Error::msg)?;
@@ -89,6 +96,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         new: &new_run.score,
         price: args.price,
         breaches: &breaches,
+        reactive_limit,
         markdown: args.markdown,
     });
     print!("{text}");
@@ -230,6 +238,8 @@ pub struct DiffView<'a> {
     pub new: &'a Score,
     pub price: Option<f64>,
     pub breaches: &'a [String],
+    /// The reactive limit's tau_U at the old and the new file's target.
+    pub reactive_limit: Option<(f64, f64)>,
     pub markdown: bool,
 }
 
@@ -279,6 +289,12 @@ pub fn format_diff(view: &DiffView<'_>) -> String {
         md,
     ));
     let _ = writeln!(out);
+    if let Some((old, new)) = view.reactive_limit {
+        let _ = writeln!(
+            out,
+            "Reactive limit (capacity for each period's load as soon as it is published; no policy without a forecast is short less often at the same target): tau_U {old:.2} % at the old file's target, {new:.2} % at the new one's.\n"
+        );
+    }
     if view.breaches.is_empty() {
         let _ = writeln!(out, "Guards: none crossed.");
     } else {

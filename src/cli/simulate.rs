@@ -1,6 +1,6 @@
 //! `ebb simulate`: replay a load trace through a policy on the simulated
-//! cloud, beside emulations of AWS target tracking, the Kubernetes HPA and an
-//! oracle, and compare them.
+//! cloud, beside emulations of AWS target tracking, the Kubernetes HPA, the
+//! reactive limit and an oracle, and compare them.
 
 use super::aws_args::AwsArgs;
 use super::trace::{ReadArgs, SynthArgs};

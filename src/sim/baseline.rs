@@ -8,6 +8,12 @@
 //! - The Kubernetes HPA algorithm: `ceil(ready x metric / target)` outside a
 //!   10% tolerance, booting pods counted as idle when scaling up, scale-up at
 //!   most to max(2x, +4) per step, and a 300 s scale-down stabilization window.
+//! - The reactive limit: the capacity that holds the tracked metric at its
+//!   target for the load of the latest published period, set as soon as that
+//!   period is published (no alarms, no smoothing, no cooldowns; instances
+//!   still boot). No controller that reacts to published metrics without a
+//!   forecast can be short less often at the same target: its shortfall is
+//!   the publish delay plus the boot time after every rise.
 //! - The oracle: the capacity that holds the tracked metric exactly at its
 //!   target, known a boot time in advance, so it is in service when needed.
 //!   No controller aiming at the same target can use fewer instance-hours
@@ -25,6 +31,22 @@ use std::sync::Arc;
 pub struct TrackedMetric {
     pub kind: SimulatedMetric,
     pub target: f64,
+}
+
+impl TrackedMetric {
+    /// The load one instance carries when the metric is at its target.
+    pub fn load_per_instance_at_target(&self, capacity_per_instance: f64) -> f64 {
+        match self.kind {
+            SimulatedMetric::CpuUtilization | SimulatedMetric::InFlightPerInstance => {
+                capacity_per_instance * self.target / 100.0
+            }
+            // Requests per second: the trace's load is per minute.
+            SimulatedMetric::RequestRate => self.target * 60.0,
+            SimulatedMetric::RequestCountPerTarget
+            | SimulatedMetric::RequestCount
+            | SimulatedMetric::Load => self.target,
+        }
+    }
 }
 
 /// A controller stepped once a minute on its own simulated cloud.
@@ -191,6 +213,48 @@ impl Baseline for KubernetesHpa {
     }
 }
 
+/// The reactive limit's name in reports.
+pub const REACTIVE_LIMIT: &str = "reactive-limit";
+
+/// The capacity at target for the load of the latest published period, set
+/// the moment that period is published.
+#[derive(Debug)]
+pub struct ReactiveLimit {
+    metric: TrackedMetric,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+impl ReactiveLimit {
+    pub fn new(metric: TrackedMetric) -> Self {
+        ReactiveLimit {
+            metric,
+            last_seen: None,
+        }
+    }
+}
+
+impl Baseline for ReactiveLimit {
+    fn name(&self) -> &'static str {
+        REACTIVE_LIMIT
+    }
+
+    fn step(&mut self, cloud: &mut SimCloud) {
+        // The load itself, not the tracked metric: CPU is capped at 100% and
+        // would hide how far a burst goes past the fleet's capacity.
+        let Some((time, load)) = cloud.latest_published(SimulatedMetric::Load) else {
+            return;
+        };
+        if self.last_seen == Some(time) {
+            return;
+        }
+        self.last_seen = Some(time);
+        let per_instance = self
+            .metric
+            .load_per_instance_at_target(cloud.config().capacity_per_instance);
+        set_within_bounds(cloud, demand(load, per_instance));
+    }
+}
+
 /// The capacity at target for the coming load, known a boot time in advance.
 #[derive(Debug)]
 pub struct Oracle {
@@ -202,20 +266,6 @@ impl Oracle {
     pub fn new(trace: Arc<Trace>, metric: TrackedMetric) -> Self {
         Oracle { trace, metric }
     }
-
-    /// The load one instance carries when the metric is at its target.
-    fn load_per_instance_at_target(&self, capacity_per_instance: f64) -> f64 {
-        match self.metric.kind {
-            SimulatedMetric::CpuUtilization | SimulatedMetric::InFlightPerInstance => {
-                capacity_per_instance * self.metric.target / 100.0
-            }
-            // Requests per second: the trace's load is per minute.
-            SimulatedMetric::RequestRate => self.metric.target * 60.0,
-            SimulatedMetric::RequestCountPerTarget
-            | SimulatedMetric::RequestCount
-            | SimulatedMetric::Load => self.metric.target,
-        }
-    }
 }
 
 impl Baseline for Oracle {
@@ -226,7 +276,8 @@ impl Baseline for Oracle {
     fn step(&mut self, cloud: &mut SimCloud) {
         let config = cloud.config();
         let (per_instance, boot) = (
-            self.load_per_instance_at_target(config.capacity_per_instance),
+            self.metric
+                .load_per_instance_at_target(config.capacity_per_instance),
             config.boot_time,
         );
         let now = cloud.now();
@@ -332,6 +383,26 @@ mod tests {
             6,
             "scale-up limited to max(2x, +4)"
         );
+    }
+
+    #[test]
+    fn reactive_limit_sets_capacity_at_target_once_each_period_is_published() {
+        // 4 instances' worth of load on 8, then 12 from minute 10.
+        let mut loads = vec![400.0; 10];
+        loads.extend(vec![1200.0; 30]);
+        let (mut cloud, _) = cloud_with(loads, 8);
+        let mut limit = ReactiveLimit::new(CPU_50);
+        // Minute 9 (load 800, halfway up the step) is published at minute 12.
+        run_until(&mut limit, &mut cloud, 11);
+        assert_eq!(cloud.desired(), 8);
+        run_until(&mut limit, &mut cloud, 12);
+        assert_eq!(cloud.desired(), 16);
+        run_until(&mut limit, &mut cloud, 13);
+        assert_eq!(cloud.desired(), 20, "bounded by the group's max");
+        // Booting instances serve 5 minutes after launch, no earlier.
+        assert_eq!(cloud.serving(), 8);
+        run_until(&mut limit, &mut cloud, 17);
+        assert_eq!(cloud.serving(), 16);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! One simulation run: ebb's real control loop and the baselines, each on its
 //! own copy of the simulated cloud, replaying the same trace.
 
-use super::baseline::{AwsTargetTracking, Baseline, KubernetesHpa, Oracle, TrackedMetric};
+use super::baseline::{
+    AwsTargetTracking, Baseline, KubernetesHpa, Oracle, ReactiveLimit, TrackedMetric,
+};
 use super::cloud::{CloudConfig, Sample, SimCloud, SimHandle, demand};
 use super::score::{Score, score};
 use super::trace::Trace;
@@ -23,7 +25,7 @@ pub struct SimOptions {
     pub capacity_per_instance: Option<f64>,
     pub boot_time: Duration,
     pub publish_delay: Duration,
-    /// Run the AWS, HPA and oracle baselines beside ebb.
+    /// Run the AWS, HPA, reactive-limit and oracle baselines beside ebb.
     pub baselines: bool,
     /// Keep every decision record of ebb's run.
     pub keep_decisions: bool,
@@ -82,6 +84,13 @@ pub struct SimReport {
     pub notes: Vec<String>,
     #[serde(skip)]
     pub decisions: Vec<DecisionRecord>,
+}
+
+impl SimReport {
+    /// A baseline's run by its name, when the baselines ran.
+    pub fn baseline(&self, name: &str) -> Option<&ControllerRun> {
+        self.runs.iter().skip(1).find(|run| run.name == name)
+    }
 }
 
 /// Replays `trace` through the policy and the baselines.
@@ -143,6 +152,7 @@ pub fn simulate(
         let baselines: Vec<Box<dyn Baseline>> = vec![
             Box::new(AwsTargetTracking::new(tracked)),
             Box::new(KubernetesHpa::new(tracked)),
+            Box::new(ReactiveLimit::new(tracked)),
             Box::new(Oracle::new(trace.clone(), tracked)),
         ];
         for mut baseline in baselines {
@@ -320,4 +330,59 @@ pub fn default_capacity_per_instance(trace: &Trace, max_capacity: u32) -> Option
     let mut values = trace.values().to_vec();
     let p99 = crate::signal::quantile(&mut values, 0.99);
     (p99 > 0.0).then(|| p99 / (0.45 * f64::from(max_capacity.max(1))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy_file::load_file;
+    use crate::sim::baseline::REACTIVE_LIMIT;
+
+    fn short_minutes(run: &ControllerRun, capacity_per_instance: f64) -> usize {
+        run.samples
+            .iter()
+            .filter(|s| s.serving < s.demand(capacity_per_instance))
+            .count()
+    }
+
+    #[test]
+    fn reactive_limit_is_short_publish_delay_plus_boot_time_on_a_step_and_ebb_no_less() {
+        let policy = load_file(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-cpu.toml"),
+        )
+        .unwrap();
+        // An hour at 400, then three times as much: 4 instances' worth of
+        // load, then 12, on a fleet sized for 50% CPU (8 instances).
+        let mut loads = vec![400.0; 60];
+        loads.extend(vec![1200.0; 60]);
+        let start = DateTime::from_timestamp(1_767_571_200, 0).unwrap();
+        let trace = Arc::new(Trace::new(start, Duration::minutes(1), loads).unwrap());
+        let options = SimOptions {
+            capacity_per_instance: Some(100.0),
+            ..SimOptions::default()
+        };
+        let report = simulate(&policy, trace, &options).unwrap();
+        let limit = report.baseline(REACTIVE_LIMIT).expect("the baselines ran");
+        let delay_and_boot = (options.publish_delay + options.boot_time).num_minutes();
+        assert_eq!(delay_and_boot, 7);
+        assert_eq!(short_minutes(limit, 100.0) as i64, delay_and_boot);
+        let short: Vec<_> = limit
+            .samples
+            .iter()
+            .filter(|s| s.serving < s.demand(100.0))
+            .map(|s| (s.time - start).num_minutes())
+            .collect();
+        assert_eq!(
+            short,
+            (60..67).collect::<Vec<_>>(),
+            "short from the step on"
+        );
+        assert!(
+            short_minutes(&report.runs[0], 100.0) >= short_minutes(limit, 100.0),
+            "ebb cannot beat the reactive limit without a forecast"
+        );
+        // Once the new instances serve, it holds CPU at its 50% target.
+        let last = limit.samples.last().unwrap();
+        assert_eq!(last.serving, 24);
+    }
 }
