@@ -18,7 +18,9 @@
 //! per group (DescribeInstanceRefreshes): made only while one was running at
 //! the last look, when an instance runs another launch template or
 //! configuration than the group's (the sign of a replacement), or at most
-//! every [`REFRESH_RECHECK`] otherwise.
+//! every [`REFRESH_RECHECK`] otherwise. A group with a warm pool costs one
+//! DescribeWarmPool a tick, to tell instances that came out of the pool and
+//! time how long they take to serve.
 
 use super::{
     Actuator, ActuatorError, GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool,
@@ -63,6 +65,8 @@ struct Seen {
     /// Per group: when DescribeInstanceRefreshes was last asked, and the
     /// refresh it reported running then.
     refreshes: HashMap<String, (DateTime<Utc>, Option<InstanceRefresh>)>,
+    /// Per group with a warm pool: what was seen of it.
+    pools: HashMap<String, super::warm_pool::PoolWatch>,
 }
 
 impl AutoScalingActuator {
@@ -101,6 +105,28 @@ impl AutoScalingActuator {
             }
         }
         Ok(groups)
+    }
+
+    /// The instances in the warm pool of each group that has one (one
+    /// DescribeWarmPool per such group); a failed call is logged and the
+    /// group's last known members stay.
+    async fn pool_members(&self, groups: &[AutoScalingGroup]) -> HashMap<String, HashSet<String>> {
+        let mut out = HashMap::new();
+        for group in groups
+            .iter()
+            .filter(|g| g.warm_pool_configuration().is_some())
+        {
+            let Some(name) = group.auto_scaling_group_name() else {
+                continue;
+            };
+            match super::warm_pool::members(&self.client, name).await {
+                Ok(members) => {
+                    out.insert(name.to_string(), members);
+                }
+                Err(e) => tracing::warn!(group = %name, error = %e, "cannot read the warm pool"),
+            }
+        }
+        out
     }
 
     /// The instance refresh running on each group that needs asking now
@@ -469,6 +495,7 @@ impl Actuator for AutoScalingActuator {
             }
         }
         let refreshes = self.refreshes(&raw, now).await;
+        let pool_members = self.pool_members(&raw).await;
         let mut seen = self.seen.lock().expect("seen lock poisoned");
         let mut out = HashMap::with_capacity(raw.len());
         let mut present = HashSet::new();
@@ -522,6 +549,19 @@ impl Actuator for AutoScalingActuator {
             }
             let mut info = group_info(group, problems);
             info.instance_refresh = refreshes.get(name).cloned().flatten();
+            if let Some(pool) = info.warm_pool.as_mut() {
+                let watch = seen.pools.entry(name.to_string()).or_default();
+                for instance in &mut instances {
+                    let in_service = instance.lifecycle == Lifecycle::InService;
+                    instance.from_warm_pool = watch.see(now, &instance.id, in_service);
+                }
+                let ids: HashSet<String> = instances.iter().map(|i| i.id.clone()).collect();
+                watch.retain(&ids);
+                if let Some(members) = pool_members.get(name) {
+                    watch.set_members(members.clone());
+                }
+                pool.time_to_service = watch.time_to_service();
+            }
             let state = GroupState {
                 desired: non_negative(group.desired_capacity(), "desired capacity", name)?,
                 min: non_negative(group.min_size(), "min size", name)?,

@@ -5,6 +5,7 @@
 
 pub mod autoscaling;
 pub mod own_scaling;
+pub mod warm_pool;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
