@@ -14,6 +14,9 @@
 //! `cargo test` (no `--bench` argument) it runs a smoke pass on one
 //! synthetic day with three targets.
 
+#[path = "support/traces.rs"]
+mod traces;
+
 use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
 use ebb::sim::baseline::REACTIVE_LIMIT;
 use ebb::sim::run::{SimOptions, simulate};
@@ -23,6 +26,7 @@ use ebb::sim::trace::Trace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use traces::trace_files;
 
 /// The target AWS target tracking and the reactive limit run at.
 const AWS_TARGET: f64 = 50.0;
@@ -196,17 +200,13 @@ fn main() {
         print_table(&[row]);
         return;
     }
-    let traces = std::env::var_os("EBB_TRACES_DIR")
-        .map_or_else(|| root.join("../shared/traces"), PathBuf::from);
-    let Ok(entries) = std::fs::read_dir(&traces) else {
-        println!("{} not found: no traces to measure", traces.display());
-        return;
+    let paths = match trace_files(root) {
+        Ok(paths) => paths,
+        Err(dir) => {
+            println!("{} not found: no traces to measure", dir.display());
+            return;
+        }
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    paths.sort();
     println!(
         "policy {}, targets {FULL_TARGETS:?}, AWS and the reactive limit at {AWS_TARGET}; c = p95 load / 10, boot 5 min, metrics 2 min late",
         policy_path.display()

@@ -6,14 +6,18 @@
 //! --all-targets` (no `--bench` argument) it runs a one-day smoke pass, so the
 //! test suite checks it still works without spending minutes on it.
 
+#[path = "support/traces.rs"]
+mod traces;
+
 use ebb::cli::simulate::format_report;
 use ebb::policy_file::load_file;
 use ebb::sim::run::{SimOptions, simulate};
 use ebb::sim::synth::{SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+use traces::trace_files;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -57,17 +61,13 @@ fn main() {
     if !full {
         return;
     }
-    let traces = std::env::var_os("EBB_TRACES_DIR")
-        .map_or_else(|| root.join("../shared/traces"), PathBuf::from);
-    let Ok(entries) = std::fs::read_dir(&traces) else {
-        println!("\n{} not found: skipping the real traces", traces.display());
-        return;
+    let paths = match trace_files(root) {
+        Ok(paths) => paths,
+        Err(dir) => {
+            println!("\n{} not found: skipping the real traces", dir.display());
+            return;
+        }
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    paths.sort();
     for path in paths {
         println!(
             "\n=== {}",
