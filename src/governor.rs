@@ -1055,6 +1055,35 @@ mod tests {
                 }
             }
 
+            /// A direction the group blocks never moves, whatever the rules
+            /// and bounds say; the other direction is untouched.
+            #[test]
+            fn a_blocked_direction_never_moves(
+                spec in spec(), state in state(), observed in observed(),
+                policies in policies(), (min, max) in bounds(), out in any::<bool>(),
+            ) {
+                let governor = Governor::new(spec);
+                let blocks = ScalingBlocks {
+                    scale_out: out.then(|| "Launch suspended".to_string()),
+                    scale_in: (!out).then(|| "Terminate suspended".to_string()),
+                };
+                let free = governor.decide(&state, t(0), observed, &policies, (min, max));
+                let v = governor.decide_on_group(&state, t(0), observed, &policies, (min, max), &blocks);
+                let current = observed.desired;
+                if out {
+                    prop_assert!(v.desired <= current, "{current} -> {}", v.desired);
+                } else {
+                    prop_assert!(v.desired >= current, "{current} -> {}", v.desired);
+                }
+                if blocks.blocking(free.action).is_none() {
+                    prop_assert_eq!(v.desired, free.desired);
+                } else {
+                    prop_assert_eq!((v.desired, v.action), (current, Action::Hold));
+                    prop_assert_eq!(v.next_state.last_scale_out, state.last_scale_out);
+                    prop_assert_eq!(v.next_state.last_scale_in, state.last_scale_in);
+                }
+            }
+
             #[test]
             fn never_changes_within_a_cooldown(
                 spec in spec(), mut state in state(), (min, max, current) in within_bounds(),

@@ -439,10 +439,15 @@ fn launches(activities: &[Activity]) -> HashMap<String, DateTime<Utc>> {
 }
 
 /// The latest successful launch or termination in an activity history.
+/// Replacements by an instance refresh are not scaling: they are left out.
 pub fn last_scaling(activities: &[Activity]) -> Option<(DateTime<Utc>, Action)> {
     activities
         .iter()
         .filter(|a| a.status_code() == Some(&ScalingActivityStatusCode::Successful))
+        .filter(|a| {
+            !a.cause()
+                .is_some_and(|c| c.to_ascii_lowercase().contains("instance refresh"))
+        })
         .filter_map(|a| {
             let description = a.description()?;
             let action = if description.starts_with("Launching") {
@@ -758,5 +763,19 @@ mod tests {
         let (at, action) = last_scaling(&activities).unwrap();
         assert_eq!((at.timestamp(), action), (2_000, Action::ScaleOut));
         assert_eq!(last_scaling(&[]), None);
+        // An instance refresh's replacement is not a scaling.
+        let mut refreshed = activities.clone();
+        refreshed.insert(
+            0,
+            Activity::builder()
+                .activity_id("r")
+                .auto_scaling_group_name("web")
+                .cause("At 2026-11-30T10:00:00Z an instance was launched in response to an instance refresh.")
+                .description("Launching a new EC2 instance: i-5")
+                .start_time(aws_smithy_types::DateTime::from_secs(4_000))
+                .status_code(ScalingActivityStatusCode::Successful)
+                .build(),
+        );
+        assert_eq!(last_scaling(&refreshed).unwrap().0.timestamp(), 2_000);
     }
 }
