@@ -347,6 +347,18 @@ pub fn comparison_table(
             2,
         ),
         (
+            "minutes above target + tolerance %",
+            old.above_target.unwrap_or(f64::NAN),
+            new.above_target.unwrap_or(f64::NAN),
+            2,
+        ),
+        (
+            "instances beyond those holding the target",
+            old.excess_instances.unwrap_or(f64::NAN),
+            new.excess_instances.unwrap_or(f64::NAN),
+            2,
+        ),
+        (
             "scaling actions",
             f64::from(old.capacity_changes),
             f64::from(new.capacity_changes),
@@ -365,6 +377,8 @@ pub fn comparison_table(
             1,
         ),
     ];
+    // Scores from decisions alone (live vs shadows) know no tracked metric.
+    rows.retain(|(_, old, new, _)| !(old.is_nan() && new.is_nan()));
     let cost;
     if let Some(price) = price {
         cost = (
@@ -451,6 +465,8 @@ target = 50.0
             instance_hours: hours,
             time_at_max: 0.0,
             mean_utilization: 0.0,
+            above_target: None,
+            excess_instances: None,
         }
     }
 

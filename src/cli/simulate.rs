@@ -218,12 +218,14 @@ pub fn format_report(report: &SimReport, trace_name: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<24} {:>9} {:>9} {:>8} {:>8} {:>8} {:>11} {:>8} {:>8}",
+        "\n{:<24} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>8} {:>8}",
         "controller",
         "theta_U%",
         "theta_O%",
         "tau_U%",
         "tau_O%",
+        "above%",
+        "excess",
         "changes",
         "inst-hours",
         "at-max%",
@@ -233,12 +235,14 @@ pub fn format_report(report: &SimReport, trace_name: &str) -> String {
         let s = &run.score;
         let _ = writeln!(
             out,
-            "{:<24} {:>9.2} {:>9.2} {:>8.2} {:>8.2} {:>8} {:>11.1} {:>8.2} {:>8.1}",
+            "{:<24} {:>9.2} {:>9.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>11.1} {:>8.2} {:>8.1}",
             run.name,
             s.under_accuracy,
             s.over_accuracy,
             s.under_timeshare,
             s.over_timeshare,
+            s.above_target.unwrap_or(f64::NAN),
+            s.excess_instances.unwrap_or(f64::NAN),
             s.capacity_changes,
             s.instance_hours,
             s.time_at_max,
@@ -247,7 +251,7 @@ pub fn format_report(report: &SimReport, trace_name: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "\ntheta_U/theta_O: average shortfall/excess vs demand; tau_U/tau_O: share of time under/over-provisioned (SPEC RG elasticity metrics)"
+        "\ntheta_U/theta_O: average shortfall/excess vs demand; tau_U/tau_O: share of time under/over-provisioned (SPEC RG elasticity metrics)\nabove%: minutes the tracked metric was above target + tolerance; excess: mean instances in service beyond those that would hold the target"
     );
     out
 }

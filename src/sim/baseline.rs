@@ -31,6 +31,8 @@ use std::sync::Arc;
 pub struct TrackedMetric {
     pub kind: SimulatedMetric,
     pub target: f64,
+    /// Relative band around the target the policy leaves alone.
+    pub tolerance: f64,
 }
 
 impl TrackedMetric {
@@ -330,6 +332,7 @@ mod tests {
     }
 
     const CPU_50: TrackedMetric = TrackedMetric {
+        tolerance: 0.1,
         kind: SimulatedMetric::CpuUtilization,
         target: 50.0,
     };

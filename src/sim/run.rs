@@ -135,6 +135,7 @@ pub fn simulate(
         active.target.mode = Mode::Active;
         notes.push("the policy is in dry-run mode; simulated as if active".into());
     }
+    let tracked = tracked_metric(file);
     let (ebb_samples, decisions) =
         run_ebb(active, cloud.clone(), start, end, options.keep_decisions);
     let mut runs = vec![ControllerRun {
@@ -143,11 +144,11 @@ pub fn simulate(
             &ebb_samples,
             capacity_per_instance,
             file.target.max_capacity,
+            &tracked,
         ),
         samples: ebb_samples,
     }];
 
-    let tracked = tracked_metric(file);
     if options.baselines {
         let baselines: Vec<Box<dyn Baseline>> = vec![
             Box::new(AwsTargetTracking::new(tracked)),
@@ -159,7 +160,12 @@ pub fn simulate(
             let samples = run_baseline(baseline.as_mut(), cloud.clone(), start, end);
             runs.push(ControllerRun {
                 name: baseline.name().to_string(),
-                score: score(&samples, capacity_per_instance, file.target.max_capacity),
+                score: score(
+                    &samples,
+                    capacity_per_instance,
+                    file.target.max_capacity,
+                    &tracked,
+                ),
                 samples,
             });
         }
@@ -168,7 +174,12 @@ pub fn simulate(
         let samples = recorded_samples(&trace, start, end);
         runs.push(ControllerRun {
             name: "recorded (the group)".into(),
-            score: score(&samples, capacity_per_instance, file.target.max_capacity),
+            score: score(
+                &samples,
+                capacity_per_instance,
+                file.target.max_capacity,
+                &tracked,
+            ),
             samples,
         });
     }
@@ -295,6 +306,7 @@ pub fn tracked_metric(file: &PolicyFile) -> TrackedMetric {
         return TrackedMetric {
             kind: SimulatedMetric::CpuUtilization,
             target: 50.0,
+            tolerance: 0.1,
         };
     };
     let kind = file
@@ -310,6 +322,7 @@ pub fn tracked_metric(file: &PolicyFile) -> TrackedMetric {
             return TrackedMetric {
                 kind: SimulatedMetric::RequestCountPerTarget,
                 target: tt.target * 60.0,
+                tolerance: tt.tolerance,
             };
         }
         (MetricType::Utilization, Some(kind)) => kind,
@@ -321,6 +334,7 @@ pub fn tracked_metric(file: &PolicyFile) -> TrackedMetric {
     TrackedMetric {
         kind,
         target: tt.target,
+        tolerance: tt.tolerance,
     }
 }
 

@@ -5,7 +5,8 @@
 //! Demand is the number of instances the load needs at 100% utilization;
 //! supply is the number of instances in service. Each is sampled per minute.
 
-use super::cloud::Sample;
+use super::baseline::TrackedMetric;
+use super::cloud::{Sample, demand};
 use crate::decision::{DecisionRecord, MetricStatus};
 use crate::policy_file::{MetricType, PolicyFile, PolicySpec};
 use chrono::{DateTime, Utc};
@@ -31,6 +32,14 @@ pub struct Score {
     pub time_at_max: f64,
     /// Mean utilization of serving instances, percent (capped at 100 each minute).
     pub mean_utilization: f64,
+    /// Share of minutes the tracked metric was above its target by more than
+    /// the policy's tolerance, percent; `None` where no metric is known.
+    #[serde(default)]
+    pub above_target: Option<f64>,
+    /// Mean instances in service beyond those that would have held the
+    /// tracked metric at its target; `None` where no metric is known.
+    #[serde(default)]
+    pub excess_instances: Option<f64>,
 }
 
 /// One moment of a run, as scoring sees it.
@@ -47,8 +56,14 @@ pub struct CapacityPoint {
     pub utilization: f64,
 }
 
-/// Scores per-minute samples of the simulated cloud.
-pub fn score(samples: &[Sample], capacity_per_instance: f64, max_capacity: u32) -> Score {
+/// Scores per-minute samples of the simulated cloud, and how they kept the
+/// tracked metric at its target.
+pub fn score(
+    samples: &[Sample],
+    capacity_per_instance: f64,
+    max_capacity: u32,
+    tracked: &TrackedMetric,
+) -> Score {
     let points = samples.iter().map(|s| CapacityPoint {
         demand: s.demand(capacity_per_instance),
         supply: s.serving,
@@ -56,7 +71,20 @@ pub fn score(samples: &[Sample], capacity_per_instance: f64, max_capacity: u32) 
         desired: s.desired,
         utilization: s.utilization(capacity_per_instance),
     });
-    score_points(points, max_capacity, 1.0 / 60.0)
+    let mut score = score_points(points, max_capacity, 1.0 / 60.0);
+    let per_instance = tracked.load_per_instance_at_target(capacity_per_instance);
+    let limit = tracked.target * (1.0 + tracked.tolerance);
+    let (mut above, mut excess) = (0usize, 0u64);
+    for s in samples {
+        if s.metric(tracked.kind, capacity_per_instance) > limit {
+            above += 1;
+        }
+        excess += u64::from(s.serving.saturating_sub(demand(s.load, per_instance)));
+    }
+    let minutes = samples.len().max(1) as f64;
+    score.above_target = Some(above as f64 * 100.0 / minutes);
+    score.excess_instances = Some(excess as f64 / minutes);
+    score
 }
 
 /// Scores points taken at a regular step of `step_hours`.
@@ -74,6 +102,8 @@ pub fn score_points(
         instance_hours: 0.0,
         time_at_max: 0.0,
         mean_utilization: 0.0,
+        above_target: None,
+        excess_instances: None,
     };
     let mut count = 0usize;
     let mut previous_desired = None;
@@ -211,7 +241,23 @@ mod tests {
             sample(400.0, 6, 6), // over by 50%
             sample(400.0, 6, 6),
         ];
-        let s = score(&samples, 100.0, 6);
+        // CPU at 50% (+-10%): one instance carries 50 at target, so 8 hold it.
+        let cpu_50 = TrackedMetric {
+            kind: crate::policy_file::SimulatedMetric::CpuUtilization,
+            target: 50.0,
+            tolerance: 0.1,
+        };
+        let s = score(&samples, 100.0, 6, &cpu_50);
+        // Utilization 100, 100, 66.7, 66.7: all above 55%.
+        assert_eq!(s.above_target, Some(100.0));
+        // Never more than the 8 that hold the target: no excess.
+        assert_eq!(s.excess_instances, Some(0.0));
+        let light = [sample(100.0, 2, 2), sample(100.0, 5, 5)];
+        let s = score(&light, 100.0, 6, &cpu_50);
+        // Load 100 needs 2 at 50%: 50% then 20%, none above; excess 0 and 3.
+        assert_eq!(s.above_target, Some(0.0));
+        assert_eq!(s.excess_instances, Some(1.5));
+        let s = score(&samples, 100.0, 6, &cpu_50);
         assert_eq!(s.under_accuracy, 12.5);
         assert_eq!(s.over_accuracy, 25.0);
         assert_eq!(s.under_timeshare, 25.0);
