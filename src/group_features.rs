@@ -46,12 +46,7 @@ pub fn view(
         ));
     }
     record.instances = instances;
-    let weighted = group.instances.iter().any(|i| i.weight != 1);
-    record.capacity_unit = group
-        .info
-        .capacity_type
-        .clone()
-        .or_else(|| weighted.then(|| "units".to_string()));
+    record.capacity_unit = capacity_unit(group);
     record.suspended = group.info.suspended.clone();
     record.status = group.info.status.clone();
     if !group.info.suspended.is_empty() {
@@ -100,6 +95,17 @@ pub fn view(
         record,
         notices,
     }
+}
+
+/// The unit the group counts capacity in when not instances: its
+/// `DesiredCapacityType`, or `units` when its instances carry weights.
+pub fn capacity_unit(group: &GroupState) -> Option<String> {
+    let weighted = group.instances.iter().any(|i| i.weight != 1);
+    group
+        .info
+        .capacity_type
+        .clone()
+        .or_else(|| weighted.then(|| "units".to_string()))
 }
 
 /// Capacity in the group's units (instance weights; 1 each without), and

@@ -148,13 +148,7 @@ fn findings_for(
             ),
         ));
     }
-    let weighted = group.instances.iter().any(|i| i.weight != 1);
-    if let Some(unit) = group
-        .info
-        .capacity_type
-        .clone()
-        .or_else(|| weighted.then(|| "units".to_string()))
-    {
+    if let Some(unit) = crate::group_features::capacity_unit(group) {
         out.push((
             false,
             format!(
