@@ -295,4 +295,27 @@ pub struct DecisionRecord {
     /// The group beyond its capacity line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupRecord>,
+    /// The target's policy file failed to reload and its old policy stays in
+    /// force: on every record until a reload works, so `ebb log alerts` can
+    /// replay the `policy-reload-failed` rule from the log alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_failed: Option<ReloadFailedRecord>,
+}
+
+/// A policy file that failed to reload, as a record carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadFailedRecord {
+    /// The file (or the policy folder, when the folder itself could not be read).
+    pub file: String,
+    pub error: String,
+}
+
+impl ReloadFailedRecord {
+    /// The human line for the record's notices and `/healthz`.
+    pub fn notice(&self) -> String {
+        format!(
+            "policy reload failed, the old policy stays in force: {}: {}",
+            self.file, self.error
+        )
+    }
 }

@@ -302,6 +302,7 @@ impl TargetEvaluator {
             notices,
             panicked: None,
             instance: None,
+            reload_failed: None,
             group: Some(view.record),
         };
         self.pending = (run == Run::Live).then_some(verdict);
@@ -462,6 +463,7 @@ impl TargetEvaluator {
             notices,
             panicked: None,
             instance: None,
+            reload_failed: None,
             group: None,
         }
     }

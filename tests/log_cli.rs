@@ -461,6 +461,47 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
         .stderr(predicate::str::contains("has no [alerts] section"));
 }
 
+/// `ebb log alerts` replays `policy-reload-failed` from the records: the
+/// daemon puts a failed reload on every record of its target until a reload
+/// works, and the replay fires and resolves the rule as the daemon did.
+#[test]
+fn alerts_replay_a_policy_reload_failure_from_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = ebb::decision::ReloadFailedRecord {
+        file: "/etc/ebb/policies/web.toml".into(),
+        error: "line 3: target.min_capacity: must be at most 1000000".into(),
+    };
+    let mut records: Vec<DecisionRecord> = (0..5).map(|m| record("web", m, 4, 4)).collect();
+    for r in &mut records[1..3] {
+        r.reload_failed = Some(failed.clone());
+    }
+    let log = write_log(dir.path(), &records, b"");
+    let config = dir.path().join("ebb.toml");
+    std::fs::write(
+        &config,
+        "policy_dir = \"/x\"\n[alerts]\n[[alerts.rules]]\nkind = \"policy-reload-failed\"\n",
+    )
+    .unwrap();
+    let out = ebb()
+        .args(["log", "alerts", "--config"])
+        .arg(&config)
+        .arg("--file")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.contains("FIRING") && out.contains("/etc/ebb/policies/web.toml"),
+        "{out}"
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("policy-reload-failed "))
+        .expect(&out);
+    let counts: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(&counts[1..5], ["1", "0", "1", "-"], "{summary}");
+}
+
 /// Writes records, then `tail` raw bytes, as a log.
 fn write_log(dir: &Path, records: &[DecisionRecord], tail: &[u8]) -> PathBuf {
     let path = dir.join("odd.jsonl");

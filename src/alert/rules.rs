@@ -7,7 +7,9 @@
 //! gives the same alerts.
 
 use super::{AlertConfigError, AlertEvent, AlertStatus, AlertsConfig, Severity};
-use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
+use crate::decision::{
+    Action, DecisionRecord, MetricStatus, Recommendation, RecordRole, ReloadFailedRecord,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -252,12 +254,12 @@ pub struct ReloadFailure {
 }
 
 impl ReloadFailure {
-    /// What a record of the target and `/healthz` say until it is fixed.
-    pub fn notice(&self, file: &str) -> String {
-        format!(
-            "policy reload failed, the old policy stays in force: {file}: {}",
-            self.error
-        )
+    /// What a record of the target carries (and `/healthz` says) until it is fixed.
+    pub fn record(&self, file: &str) -> ReloadFailedRecord {
+        ReloadFailedRecord {
+            file: file.to_string(),
+            error: self.error.clone(),
+        }
     }
 }
 
@@ -886,6 +888,7 @@ mod tests {
             notices: vec![],
             panicked: None,
             instance: None,
+            reload_failed: None,
             group: None,
         }
     }

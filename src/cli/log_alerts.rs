@@ -3,7 +3,8 @@
 //! sending anything. For tuning rules on history before they page anyone.
 
 use super::log::{Records, printable};
-use crate::alert::{AlertEvent, AlertStatus, AlertsConfig, RuleEngine};
+use crate::alert::{AlertEvent, AlertStatus, AlertsConfig, ReloadFailure, RuleEngine};
+use crate::decision::DecisionRecord;
 use anyhow::{Context, bail};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -58,11 +59,16 @@ pub fn run(log: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<
         .map(|r| (r.name.clone(), RuleCount::default()))
         .collect();
     let mut records = Records::open(log)?;
+    let mut reload_failures = ReloadFailures::default();
     while let Some(record) = records.next_record()? {
         if args.target.as_deref().is_some_and(|t| t != record.target) {
             continue;
         }
-        for event in engine.observe(&record) {
+        let mut events = engine.observe(&record);
+        if reload_failures.take_in(&record) {
+            events.extend(engine.policy_reload(record.time, &reload_failures.by_file));
+        }
+        for event in events {
             let count = counts.entry(event.rule.clone()).or_default();
             match (event.status, event.repeat) {
                 (AlertStatus::Firing, false) => {
@@ -107,6 +113,37 @@ pub fn run(log: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The policy files failing to reload, as the records say: a record carries
+/// its target's failure until a reload works, so a record without one means
+/// that target's file loads again. (A new file that never loaded has no
+/// records, so the log cannot tell of it.)
+#[derive(Debug, Default)]
+struct ReloadFailures {
+    by_file: BTreeMap<String, ReloadFailure>,
+}
+
+impl ReloadFailures {
+    /// Takes in one record; true when the set of failures changed.
+    fn take_in(&mut self, record: &DecisionRecord) -> bool {
+        let target = Some(&record.target);
+        match &record.reload_failed {
+            Some(failed) => {
+                let failure = ReloadFailure {
+                    target: Some(record.target.clone()),
+                    error: failed.error.clone(),
+                };
+                let before = self.by_file.insert(failed.file.clone(), failure);
+                before.is_none_or(|b| b.target.as_ref() != target || b.error != failed.error)
+            }
+            None => {
+                let before = self.by_file.len();
+                self.by_file.retain(|_, f| f.target.as_ref() != target);
+                before != self.by_file.len()
+            }
+        }
+    }
 }
 
 fn event_line(e: &AlertEvent) -> String {

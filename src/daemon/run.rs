@@ -31,7 +31,7 @@ use super::state_lock::StateDirLock;
 use crate::actuator::Actuator;
 use crate::alert::ReloadFailure;
 use crate::daemon::control_loop::{evaluate_and_apply, evaluate_standby};
-use crate::decision::{Action, DecisionRecord};
+use crate::decision::{Action, DecisionRecord, ReloadFailedRecord};
 use crate::evaluator::{TargetEvaluator, panic_message};
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
@@ -59,7 +59,7 @@ struct Slot {
     removed: bool,
     /// Why the last reload of this target's policy file failed (the old
     /// policy stays): a notice on each of its records until a reload works.
-    reload_failed: Option<String>,
+    reload_failed: Option<ReloadFailedRecord>,
     next_due: Instant,
     /// The group's own scaling policies and scheduled actions, as last read
     /// (at start and reload).
@@ -471,7 +471,8 @@ impl Daemon {
                 .get(&record.target)
                 .and_then(|s| s.reload_failed.as_ref())
             {
-                record.notices.push(failed.clone());
+                record.notices.push(failed.notice());
+                record.reload_failed = Some(failed.clone());
             }
             emit(record);
             if let Err(e) = self.log.append(record) {
@@ -628,15 +629,13 @@ impl Daemon {
             Err(e) => {
                 tracing::error!(error = %e, "reload failed: keeping every policy");
                 let dir = self.config.policy_dir.display().to_string();
-                for slot in self.slots.values_mut() {
-                    slot.reload_failed = Some(format!(
-                        "policy reload failed, the old policy stays in force: {e}"
-                    ));
-                }
                 let failure = ReloadFailure {
                     target: None,
                     error: e.to_string(),
                 };
+                for slot in self.slots.values_mut() {
+                    slot.reload_failed = Some(failure.record(&dir));
+                }
                 self.ops.policy_reload(&BTreeMap::from([(dir, failure)]));
                 return;
             }
@@ -662,7 +661,7 @@ impl Daemon {
             slot.reload_failed = failures
                 .iter()
                 .find(|(_, f)| f.target.as_ref() == Some(group))
-                .map(|(file, f)| f.notice(file));
+                .map(|(file, f)| f.record(file));
         }
         self.ops.policy_reload(&failures);
         for errors in contents.invalid.values() {

@@ -139,7 +139,7 @@ impl Health {
             let warning = failures
                 .iter()
                 .find(|(_, f)| f.target.as_ref() == Some(name))
-                .map(|(file, f)| f.notice(file));
+                .map(|(file, f)| f.record(file).notice());
             targets.insert(
                 name.clone(),
                 TargetReport {
