@@ -158,6 +158,14 @@ pub const DELAY_PERIODS: CountRange = CountRange::new(0, 60);
 pub const QUEUE: CountRange = CountRange::new(1, 1_000_000);
 /// Scrapes in flight for one metric: 1 to 1,000.
 pub const CONCURRENCY: CountRange = CountRange::new(1, 1_000);
+/// `[[policies]]` in one policy file: at most 50, AWS's own limit of scaling
+/// policies per group. Every policy is evaluated and recorded each tick, so
+/// an unbounded count is unbounded memory in `ebb simulate` and the daemon.
+pub const POLICIES_PER_FILE: CountRange = CountRange::new(0, 50);
+/// `[metrics.*]` in one policy file: at most 100.
+pub const METRICS_PER_FILE: CountRange = CountRange::new(0, 100);
+/// `target.shadows` of one policy file: at most 10 candidates.
+pub const SHADOWS_PER_FILE: CountRange = CountRange::new(0, 10);
 /// Days of synthetic trace, or of history exported from CloudWatch: 1 to
 /// 455 (CloudWatch's longest retention).
 pub const DAYS: CountRange = CountRange::new(1, 455);

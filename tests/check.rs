@@ -672,3 +672,29 @@ fn a_policy_file_over_one_megabyte_is_refused() {
             path.display()
         )));
 }
+
+/// 10,000 policies in one file once took `ebb simulate` 3.7 GB: a file holds
+/// at most 50 (AWS's limit per group), and check says so before anything runs.
+#[test]
+fn too_many_policies_in_one_file() {
+    let extra = "\n[[policies]]\nkind = \"target-tracking\"\nname = \"more-{i}\"\nmetric = \"requests\"\ntarget = 300.0\n";
+    let extra = |n: usize| -> String {
+        (0..n)
+            .map(|i| extra.replace("{i}", &i.to_string()))
+            .collect()
+    };
+    let text = format!("{GOOD}{}", extra(49));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "orders.toml", &text);
+    ebb()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "policies: too many entries: 51 is out of range",
+        ));
+    let ok = format!("{GOOD}{}", extra(48));
+    std::fs::write(&path, ok).unwrap();
+    ebb().arg("check").arg(&path).assert().success();
+}

@@ -35,6 +35,15 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     if let Err(problem) = ranges::INTERVAL.check(t.interval) {
         err("target.interval".into(), problem);
     }
+    for (field, count, range) in [
+        ("policies", file.policies.len(), ranges::POLICIES_PER_FILE),
+        ("metrics", file.metrics.len(), ranges::METRICS_PER_FILE),
+        ("target.shadows", t.shadows.len(), ranges::SHADOWS_PER_FILE),
+    ] {
+        if let Err(problem) = range.check_usize(count) {
+            err(field.into(), format!("too many entries: {problem}"));
+        }
+    }
     for (i, process) in t.respect_suspended.iter().enumerate() {
         if !super::SCALING_PROCESSES.contains(&process.as_str()) {
             err(
