@@ -409,22 +409,11 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
     );
 
     let config = dir.path().join("ebb.toml");
-    std::fs::write(
+    let out = log_alerts(
         &config,
         "policy_dir = \"/etc/ebb/policies\"\n[alerts]\nrepeat_interval = \"6h\"\n[[alerts.rules]]\nkind = \"forecast-above-max\"\n[[alerts.rules]]\nkind = \"pinned-at-max\"\nfor = \"15m\"\nseverity = \"critical\"\n",
-    )
-    .unwrap();
-    let out = ebb()
-        .args(["log", "alerts", "--config"])
-        .arg(&config)
-        .arg("--file")
-        .arg(&log)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+        &log,
+    );
     let first = out
         .lines()
         .find(|l| l.contains("FIRING   warning  forecast-above-max"))
@@ -476,20 +465,11 @@ fn alerts_replay_a_policy_reload_failure_from_the_records() {
         r.reload_failed = Some(failed.clone());
     }
     let log = write_log(dir.path(), &records, b"");
-    let config = dir.path().join("ebb.toml");
-    std::fs::write(
-        &config,
+    let out = log_alerts(
+        &dir.path().join("ebb.toml"),
         "policy_dir = \"/x\"\n[alerts]\n[[alerts.rules]]\nkind = \"policy-reload-failed\"\n",
-    )
-    .unwrap();
-    let out = ebb()
-        .args(["log", "alerts", "--config"])
-        .arg(&config)
-        .arg("--file")
-        .arg(&log)
-        .output()
-        .unwrap();
-    let out = String::from_utf8(out.stdout).unwrap();
+        &log,
+    );
     assert!(
         out.contains("FIRING") && out.contains("/etc/ebb/policies/web.toml"),
         "{out}"
@@ -500,6 +480,23 @@ fn alerts_replay_a_policy_reload_failure_from_the_records() {
         .expect(&out);
     let counts: Vec<&str> = summary.split_whitespace().collect();
     assert_eq!(&counts[1..5], ["1", "0", "1", "-"], "{summary}");
+}
+
+/// `ebb log alerts` over `log` with a daemon config of `config_text`
+/// written at `config`: its output, after a successful exit.
+fn log_alerts(config: &Path, config_text: &str, log: &Path) -> String {
+    std::fs::write(config, config_text).unwrap();
+    let out = ebb()
+        .args(["log", "alerts", "--config"])
+        .arg(config)
+        .arg("--file")
+        .arg(log)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
 }
 
 /// Writes records, then `tail` raw bytes, as a log.
