@@ -31,3 +31,4 @@ pub mod source;
 pub mod telemetry;
 pub mod test_hooks;
 pub mod text_file;
+pub mod tune;

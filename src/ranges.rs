@@ -166,6 +166,8 @@ pub const POLICIES_PER_FILE: CountRange = CountRange::new(0, 50);
 pub const METRICS_PER_FILE: CountRange = CountRange::new(0, 100);
 /// `target.shadows` of one policy file: at most 10 candidates.
 pub const SHADOWS_PER_FILE: CountRange = CountRange::new(0, 10);
+/// Candidates `ebb tune` simulates: 1 to 100,000.
+pub const TUNE_CANDIDATES: CountRange = CountRange::new(1, 100_000);
 /// Days of synthetic trace, or of history exported from CloudWatch: 1 to
 /// 455 (CloudWatch's longest retention).
 pub const DAYS: CountRange = CountRange::new(1, 455);

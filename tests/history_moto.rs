@@ -1,6 +1,7 @@
 //! Replaying real history, against a real AWS API emulator (moto_server):
 //! metrics put into its CloudWatch come back as a trace through `ebb trace
-//! export`, which `ebb diff` and `ebb simulate --from-cloudwatch` replay.
+//! export`, which `ebb diff`, `ebb simulate --from-cloudwatch` and `ebb tune
+//! --from-cloudwatch` replay.
 
 mod support;
 
@@ -169,6 +170,22 @@ fn export_history_then_diff_and_simulate_it() {
         .success()
         .stdout(predicate::str::contains("recorded (the group)"))
         .stdout(predicate::str::contains("100.0 load per instance"));
+
+    // `ebb tune` reads the same history the same way, and scores what the
+    // group really did beside the candidates on both parts.
+    let tuned = dir.path().join("tuned.toml");
+    ebb(&config)
+        .arg("tune")
+        .arg(&old)
+        .args(["--from-cloudwatch", "--days", "1", "--candidates", "12"])
+        .args(["--budget", "tau_u=100%", "--out"])
+        .arg(&tuned)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("recorded (the group)"))
+        .stdout(predicate::str::contains("100.0 load per instance"))
+        .stdout(predicate::str::contains("Pareto front"));
+    ebb(&config).arg("check").arg(&tuned).assert().success();
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod log_alerts;
 pub mod run;
 pub mod simulate;
 pub mod trace;
+pub mod tune;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,6 +46,9 @@ pub enum Command {
     Forecast(forecast::ForecastArgs),
     /// Read a decisions log: tail, explain one decision, stats.
     Log(log::LogArgs),
+    /// Search a policy's tunable fields on history for the cheapest policy
+    /// within an under-provisioning budget; print the Pareto front.
+    Tune(tune::TuneArgs),
 }
 
 /// Runs the command line; the exit code says whether it succeeded.
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Trace(command) => trace::run(command),
         Command::Log(args) => log::run(args),
         Command::Forecast(args) => forecast::run(args),
+        Command::Tune(args) => tune::run(args),
     };
     match result {
         Ok(code) => code,

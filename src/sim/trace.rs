@@ -468,6 +468,30 @@ impl Trace {
         self.values[index] * (1.0 - fraction) + self.values[index + 1] * fraction
     }
 
+    /// The values before `index` and those from `index` on, as two traces;
+    /// `None` unless each part keeps at least 2 values.
+    pub fn split_at(&self, index: usize) -> Option<(Trace, Trace)> {
+        if index < 2 || self.values.len().saturating_sub(index) < 2 {
+            return None;
+        }
+        let part = |range: std::ops::Range<usize>| Trace {
+            start: self.time_of(range.start),
+            step: self.step,
+            values: self.values[range.clone()].to_vec(),
+            interpolated: self.interpolated[range.clone()].to_vec(),
+            reading: Reading {
+                rows: range.len(),
+                filled: self.interpolated[range.clone()]
+                    .iter()
+                    .filter(|&&f| f)
+                    .count(),
+                ..self.reading
+            },
+            recorded: self.recorded.as_ref().map(|r| r[range].to_vec()),
+        };
+        Some((part(0..index), part(index..self.values.len())))
+    }
+
     /// Multiplies every value by `factor`.
     pub fn scaled(&self, factor: f64) -> Trace {
         Trace {

@@ -1,0 +1,249 @@
+//! `ebb tune` end to end on generated traces: the tuned file passes `ebb
+//! check` and `ebb diff` finds it cheaper at no more under-provisioning on
+//! the history it was tuned on; the output does not depend on the thread
+//! count; and on a trace whose optimum a sweep can find, the search finds it.
+
+use assert_cmd::Command;
+use chrono::{DateTime, Duration};
+use ebb::policy_file::parse_str;
+use ebb::sim::run::{SimOptions, simulate};
+use ebb::sim::trace::Trace;
+use ebb::tune::run::{TuneRequest, tune, walk_forward_split};
+use ebb::tune::search::SearchPlan;
+use ebb::tune::space::{SpaceFile, dimensions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn web_cpu() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-cpu.toml")
+}
+
+fn ebb() -> Command {
+    Command::cargo_bin("ebb").unwrap()
+}
+
+/// A synthetic spiky trace of `days`, written by `ebb trace synth`.
+fn synth_trace(dir: &Path, days: u32) -> PathBuf {
+    let path = dir.join("trace.csv");
+    ebb()
+        .args([
+            "trace", "synth", "--shape", "spiky", "--seed", "4", "--days",
+        ])
+        .arg(days.to_string())
+        .arg("--out")
+        .arg(&path)
+        .assert()
+        .success();
+    path
+}
+
+/// A row of `ebb diff`'s table: (old, new).
+fn diff_row(output: &str, name: &str) -> (f64, f64) {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no `{name}` row in {output}"));
+    let numbers: Vec<f64> = line[name.len()..]
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+#[test]
+fn a_tuned_policy_passes_check_and_diff_finds_it_cheaper_at_no_more_under_provisioning() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = synth_trace(dir.path(), 3);
+    let tuned = dir.path().join("tuned.toml");
+    let plot = dir.path().join("front.svg");
+    let output = ebb()
+        .arg("tune")
+        .arg(web_cpu())
+        .args(["--candidates", "40", "--seed", "2", "--trace"])
+        .arg(&trace)
+        .arg("--out")
+        .arg(&tuned)
+        .arg("--plot")
+        .arg(&plot)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = String::from_utf8(output).unwrap();
+    for expected in [
+        "Pareto front on the tuning part",
+        "aws-target-tracking",
+        "kubernetes-hpa",
+        "reactive-limit",
+        "current (web-cpu.toml)",
+        "held out",
+        "changes from",
+    ] {
+        assert!(report.contains(expected), "no `{expected}` in {report}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("chosen"), "{svg}");
+
+    // The comments of the original are all there.
+    let original = std::fs::read_to_string(web_cpu()).unwrap();
+    let written = std::fs::read_to_string(&tuned).unwrap();
+    let comments = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| l.find('#').map(|i| l[i..].to_string()))
+            .collect()
+    };
+    assert_eq!(comments(&written), comments(&original), "{written}");
+
+    ebb().arg("check").arg(&tuned).assert().success();
+
+    // On the part of the history it was tuned on (the first 70% of rows),
+    // `ebb diff` sees the tuned policy cheaper and no more often short.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let (header, rows): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .partition(|l| l.starts_with('#') || l.starts_with("timestamp"));
+    let tuning_rows = (rows.len() as f64 * 0.7).round() as usize;
+    let tuning_trace = dir.path().join("tuning.csv");
+    let mut tuning_text = header.join("\n");
+    for row in &rows[..tuning_rows] {
+        tuning_text.push('\n');
+        tuning_text.push_str(row);
+    }
+    std::fs::write(&tuning_trace, tuning_text + "\n").unwrap();
+    let capacity = report
+        .lines()
+        .find_map(|l| l.strip_prefix("cloud: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let diff = ebb()
+        .arg("diff")
+        .arg(web_cpu())
+        .arg(&tuned)
+        .args(["--capacity-per-instance", &capacity, "--trace"])
+        .arg(&tuning_trace)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let diff = String::from_utf8(diff).unwrap();
+    let (old_hours, new_hours) = diff_row(&diff, "instance-hours");
+    let (old_tau, new_tau) = diff_row(&diff, "under-provisioned time tau_U %");
+    assert!(new_hours < old_hours, "{diff}");
+    assert!(new_tau <= old_tau, "{diff}");
+}
+
+#[test]
+fn the_same_seed_prints_the_same_report_on_one_thread_or_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = synth_trace(dir.path(), 1);
+    let run = |threads: &str| {
+        let output = ebb()
+            .env("RAYON_NUM_THREADS", threads)
+            .arg("tune")
+            .arg(web_cpu())
+            .args([
+                "--candidates",
+                "16",
+                "--seed",
+                "9",
+                "--json",
+                "--budget",
+                "tau_u=1%",
+                "--trace",
+            ])
+            .arg(&trace)
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let one = run("1");
+    assert!(one.contains("\"front\""), "{one}");
+    assert_eq!(one, run("2"));
+}
+
+#[test]
+fn bad_space_file_and_budget_are_refused_with_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = dir.path().join("tune.toml");
+    std::fs::write(&space, "target = [40, 70]\ncooldown = [\"0s\", \"5m\"]\n").unwrap();
+    ebb()
+        .arg("tune")
+        .arg(web_cpu())
+        .arg("--space")
+        .arg(&space)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "tune.toml:2: cooldown: not a tunable field",
+        ));
+    ebb()
+        .arg("tune")
+        .arg(web_cpu())
+        .args(["--budget", "tau_u=lots"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("not a percentage"));
+}
+
+/// A steady load: the cheapest target within range is a plain sweep away,
+/// and the search over the target alone must find a policy as cheap.
+#[test]
+fn the_search_finds_the_cheapest_target_a_sweep_finds() {
+    let path = web_cpu();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file = parse_str(&text, &path).unwrap();
+    let start = DateTime::from_timestamp(1_767_571_200, 0).unwrap();
+    // Six hours: a slow rise from 900 to 1500 and back.
+    let loads: Vec<f64> = (0..360)
+        .map(|m| 1200.0 - 300.0 * (f64::from(m) * std::f64::consts::TAU / 360.0).cos())
+        .collect();
+    let trace = Arc::new(Trace::new(start, Duration::minutes(1), loads).unwrap());
+    let options = SimOptions {
+        capacity_per_instance: Some(100.0),
+        baselines: false,
+        ..SimOptions::default()
+    };
+    let only_target = "tolerance = false\nhalf_life = false\nscale_out_cooldown = false\n\
+        scale_in_cooldown = false\nscale_in_stabilization = false\n\
+        max_step_out_percent = false\nmax_step_in_percent = false\ntarget = [40, 80]\n";
+    let space = SpaceFile::parse(only_target, Path::new("tune.toml")).unwrap();
+    let dims = dimensions(&file, &text, &space);
+    assert_eq!(dims.len(), 1);
+    let request = TuneRequest {
+        dimensions: dims,
+        file: file.clone(),
+        text,
+        path,
+        trace: trace.clone(),
+        options: options.clone(),
+        budget_tau_u: Some(100.0),
+        plan: SearchPlan {
+            candidates: 40,
+            seed: 5,
+        },
+    };
+    let report = tune(&request).unwrap();
+    assert!(report.meets_budget);
+    let found = report.chosen_tuning().instance_hours;
+    let target = report.candidates[report.chosen].values[0];
+    assert!((40.0..=80.0).contains(&target), "{target}");
+    // Every target from 40 to 80 in steps of 0.5, on the same tuning part.
+    let (tuning, _) = walk_forward_split(&trace).unwrap();
+    let tuning = Arc::new(tuning);
+    let mut cheapest = f64::INFINITY;
+    for step in 0..=80 {
+        let mut candidate = file.clone();
+        if let ebb::policy_file::PolicySpec::TargetTracking(tt) = &mut candidate.policies[0] {
+            tt.target = 40.0 + 0.5 * f64::from(step);
+        }
+        let report = simulate(&candidate, tuning.clone(), &options).unwrap();
+        cheapest = cheapest.min(report.runs[0].score.instance_hours);
+    }
+    assert!(
+        found <= cheapest + 1e-9,
+        "the search found {found} instance-hours (target {target}), the sweep {cheapest}"
+    );
+}
