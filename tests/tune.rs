@@ -229,7 +229,13 @@ fn the_search_finds_the_cheapest_target_a_sweep_finds() {
     assert!(report.meets_budget);
     let found = report.chosen_tuning().instance_hours;
     let target = report.candidates[report.chosen].values[0];
-    assert!((40.0..=80.0).contains(&target), "{target}");
+    for candidate in &report.candidates {
+        assert!(
+            (40.0..=80.0).contains(&candidate.values[0]),
+            "every candidate stays in the space's range: {:?}",
+            candidate.values
+        );
+    }
     // Every target from 40 to 80 in steps of 0.5, on the same tuning part.
     let (tuning, _) = walk_forward_split(&trace).unwrap();
     let tuning = Arc::new(tuning);
