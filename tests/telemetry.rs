@@ -251,6 +251,36 @@ async fn metrics_endpoint_carries_every_series() {
     served.stop().await;
 }
 
+/// `ebb_leader` (dashboards and the lease-lost rule read it): 1 after a live
+/// evaluation, 0 after a standby's; a shadow's record leaves it alone.
+#[test]
+fn leader_gauge_follows_the_role_of_the_last_evaluation() {
+    let telemetry = Telemetry::new(
+        &TelemetryConfig::default(),
+        Arc::new(ManualClock::new(t0())),
+    );
+    let leader = |telemetry: &Telemetry| {
+        let text = telemetry.metrics.encode();
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        sample(&scrape, "ebb_leader", &[])
+    };
+    assert_eq!(leader(&telemetry), Some(0.0), "no evaluation yet");
+    telemetry.observe(&record("web", t0(), None), Duration::from_millis(1));
+    assert_eq!(leader(&telemetry), Some(1.0));
+    let mut standby = record("web", t0(), None);
+    standby.role = RecordRole::Standby;
+    telemetry.observe(&standby, Duration::from_millis(1));
+    assert_eq!(leader(&telemetry), Some(0.0), "the lease was lost");
+    let mut shadow = record("web", t0(), None);
+    shadow.role = RecordRole::Shadow;
+    telemetry.observe(&shadow, Duration::from_millis(1));
+    assert_eq!(
+        leader(&telemetry),
+        Some(0.0),
+        "a shadow says nothing of the lease"
+    );
+}
+
 #[tokio::test]
 async fn healthz_is_200_only_when_every_target_evaluated_well_and_recently() {
     let clock = ManualClock::new(t0());

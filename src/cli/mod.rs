@@ -3,10 +3,12 @@
 pub mod aws_args;
 pub mod check;
 pub mod check_aws;
+pub mod completions;
 pub mod diff;
 pub mod forecast;
 pub mod log;
 pub mod log_alerts;
+pub mod man;
 pub mod run;
 pub mod simulate;
 pub mod trace;
@@ -49,6 +51,12 @@ pub enum Command {
     /// Search a policy's tunable fields on history for the cheapest policy
     /// within an under-provisioning budget; print the Pareto front.
     Tune(tune::TuneArgs),
+    /// Write the manual pages (ebb.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man(man::ManArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    #[command(hide = true)]
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the command line; the exit code says whether it succeeded.
@@ -63,6 +71,8 @@ pub fn main() -> ExitCode {
         Command::Log(args) => log::run(args),
         Command::Forecast(args) => forecast::run(args),
         Command::Tune(args) => tune::run(args),
+        Command::Man(args) => man::run(args),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,8 @@
 //! outcome, the group's desired/in-service/warming capacity, the decided
 //! capacity and bounds, each policy's recommendation, each metric's age and
 //! staleness. Per AWS operation: calls, errors, latency. Per alert sink:
-//! sent, failed, dropped.
+//! sent, failed, dropped. For the instance: whether it acts (leader) or
+//! stands by.
 
 use crate::alert::AlertMetrics;
 use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
@@ -79,6 +80,9 @@ pub struct Metrics {
     pub aws_calls: Family<OperationLabels, Counter>,
     pub aws_errors: Family<OperationLabels, Counter>,
     pub aws_duration: HistogramFamily<OperationLabels>,
+    /// 1 when this instance's last evaluation was live (it holds the lease,
+    /// or leader election is off), 0 when it was a standby's.
+    pub leader: Gauge,
     pub alerts: AlertMetrics,
 }
 
@@ -107,6 +111,7 @@ impl Metrics {
             aws_calls: Family::default(),
             aws_errors: Family::default(),
             aws_duration: Family::new_with_constructor(api_histogram),
+            leader: Gauge::default(),
             alerts: AlertMetrics::default(),
         };
         let r = &mut m.registry;
@@ -185,6 +190,11 @@ impl Metrics {
             "AWS API call latency by operation",
             m.aws_duration.clone(),
         );
+        r.register(
+            "ebb_leader",
+            "1 while this instance acts on its groups (holds the lease, or leader election is off), 0 as a standby",
+            m.leader.clone(),
+        );
         m.alerts.register(r);
         m
     }
@@ -240,6 +250,7 @@ impl Metrics {
         self.evaluation_duration
             .get_or_create(&target)
             .observe(took.as_secs_f64());
+        self.leader.set((record.role == RecordRole::Live).into());
         if record.role != RecordRole::Live {
             return;
         }
