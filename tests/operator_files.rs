@@ -13,14 +13,16 @@ use aws_sdk_dynamodb::types::{
 };
 use clap::CommandFactory;
 use ebb::alert::queue::SinkLabels;
+use ebb::clock::ManualClock;
 use ebb::daemon::lease::{LeaseRecord, Step, WriteOutcome};
 use ebb::daemon::lease_table::LeaseTable;
-use ebb::telemetry::Metrics;
+use ebb::telemetry::{Telemetry, TelemetryConfig};
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 use support::moto::{MotoServer, sdk_config};
 
@@ -144,10 +146,16 @@ fn completions_cover_every_subcommand_in_each_shell() {
 /// The series names ebb's registry exports, as Prometheus stores them
 /// (`_total` on counters, `_bucket`/`_sum`/`_count` on histograms), plus `up`,
 /// which Prometheus adds to every scrape. A family shows in the exposition
-/// once it has a member, so each gets one: a live decision with a
-/// recommendation and a metric, an AWS call, a delivery to one sink.
+/// once it has a member, so each gets one: a declared target, a live
+/// decision with a recommendation and a metric, an AWS call, a delivery
+/// to one sink.
 fn exported_series() -> BTreeSet<String> {
-    let metrics = Metrics::new();
+    let telemetry = Telemetry::new(
+        &TelemetryConfig::default(),
+        Arc::new(ManualClock::new(fixtures::t(0))),
+    );
+    telemetry.set_targets(&[("web".into(), Duration::from_secs(60))]);
+    let metrics = &telemetry.metrics;
     let mut record = fixtures::decision("web", fixtures::t(0), 2, 3);
     record.metrics[0].age_s = Some(60);
     metrics.observe_record(&record, Duration::from_millis(5));
@@ -352,13 +360,14 @@ fn the_dashboard_is_a_grafana_dashboard_of_series_ebb_exports() {
     }
     let used = check_series("deploy/grafana/ebb.json", &dashboard_exprs(&dashboard));
     // What the dashboard is for: decisions, capacity, metric age and
-    // staleness, API errors and latency, alert deliveries, leader/standby.
+    // staleness, evaluations falling behind, API errors and latency, alert deliveries, leader/standby.
     for needed in [
         "ebb_decisions_total",
         "ebb_desired_capacity",
         "ebb_in_service_capacity",
         "ebb_metric_age_seconds",
         "ebb_metric_stale",
+        "ebb_last_evaluation_timestamp_seconds",
         "ebb_aws_api_errors_total",
         "ebb_aws_api_call_duration_seconds_bucket",
         "ebb_alerts_sent_total",

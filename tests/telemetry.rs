@@ -251,6 +251,48 @@ async fn metrics_endpoint_carries_every_series() {
     served.stop().await;
 }
 
+/// `ebb_last_evaluation_timestamp_seconds` and
+/// `ebb_evaluation_interval_seconds` (the not-evaluating rule compares them):
+/// the evaluation's own time, standby included, shadow not; a target removed
+/// on reload loses its interval.
+#[test]
+fn last_evaluation_and_interval_per_target() {
+    let telemetry = Telemetry::new(
+        &TelemetryConfig::default(),
+        Arc::new(ManualClock::new(t0())),
+    );
+    telemetry.set_targets(&[
+        ("web".into(), Duration::from_secs(60)),
+        ("api".into(), Duration::from_secs(30)),
+    ]);
+    let at = t0() + ChronoDuration::milliseconds(1500);
+    let mut standby = record("web", at, None);
+    standby.role = RecordRole::Standby;
+    telemetry.observe(&standby, Duration::from_millis(1));
+    let mut shadow = record("api", t0(), None);
+    shadow.role = RecordRole::Shadow;
+    telemetry.observe(&shadow, Duration::from_millis(1));
+    let scrape = |telemetry: &Telemetry| {
+        let text = telemetry.metrics.encode();
+        Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+    };
+    let s = scrape(&telemetry);
+    let last = "ebb_last_evaluation_timestamp_seconds";
+    assert_eq!(
+        sample(&s, last, &[("target", "web")]),
+        Some(at.timestamp_millis() as f64 / 1000.0)
+    );
+    assert_eq!(sample(&s, last, &[("target", "api")]), None, "a shadow's");
+    let interval = "ebb_evaluation_interval_seconds";
+    assert_eq!(sample(&s, interval, &[("target", "web")]), Some(60.0));
+    assert_eq!(sample(&s, interval, &[("target", "api")]), Some(30.0));
+
+    telemetry.set_targets(&[("web".into(), Duration::from_secs(120))]);
+    let s = scrape(&telemetry);
+    assert_eq!(sample(&s, interval, &[("target", "web")]), Some(120.0));
+    assert_eq!(sample(&s, interval, &[("target", "api")]), None, "removed");
+}
+
 /// `ebb_leader` (dashboards and the lease-lost rule read it): 1 after a live
 /// evaluation, 0 after a standby's; a shadow's record leaves it alone.
 #[test]

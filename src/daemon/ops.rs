@@ -80,7 +80,7 @@ impl Operations {
     /// Declares the targets and their intervals (at start and after a reload).
     /// Alerts of targets no longer evaluated resolve.
     pub fn set_targets(&mut self, targets: &[(String, Duration)]) {
-        self.telemetry.health.set_targets(targets);
+        self.telemetry.set_targets(targets);
         let names: Vec<String> = targets.iter().map(|(name, _)| name.clone()).collect();
         self.alerter.retain_targets(Utc::now(), &names);
     }

@@ -1,11 +1,11 @@
 //! The series ebb exports about itself (prometheus-client, OpenMetrics text).
 //!
-//! Per target: evaluations and their duration, decisions by action and
-//! outcome, the group's desired/in-service/warming capacity, the decided
-//! capacity and bounds, each policy's recommendation, each metric's age and
-//! staleness. Per AWS operation: calls, errors, latency. Per alert sink:
-//! sent, failed, dropped. For the instance: whether it acts (leader) or
-//! stands by.
+//! Per target: evaluations and their duration, when it was last evaluated
+//! and its interval, decisions by action and outcome, the group's
+//! desired/in-service/warming capacity, the decided capacity and bounds,
+//! each policy's recommendation, each metric's age and staleness. Per AWS
+//! operation: calls, errors, latency. Per alert sink: sent, failed, dropped.
+//! For the instance: whether it acts (leader) or stands by.
 
 use crate::alert::AlertMetrics;
 use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
@@ -80,6 +80,11 @@ pub struct Metrics {
     pub aws_calls: Family<OperationLabels, Counter>,
     pub aws_errors: Family<OperationLabels, Counter>,
     pub aws_duration: HistogramFamily<OperationLabels>,
+    /// Each declared target's interval; a removed target's goes.
+    pub evaluation_interval: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    /// When each target was last evaluated (live or standby), by the
+    /// evaluation's own clock.
+    pub last_evaluation: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     /// 1 when this instance's last evaluation was live (it holds the lease,
     /// or leader election is off), 0 when it was a standby's.
     pub leader: Gauge,
@@ -111,6 +116,8 @@ impl Metrics {
             aws_calls: Family::default(),
             aws_errors: Family::default(),
             aws_duration: Family::new_with_constructor(api_histogram),
+            evaluation_interval: Family::default(),
+            last_evaluation: Family::default(),
             leader: Gauge::default(),
             alerts: AlertMetrics::default(),
         };
@@ -191,6 +198,16 @@ impl Metrics {
             m.aws_duration.clone(),
         );
         r.register(
+            "ebb_evaluation_interval_seconds",
+            "Each target's evaluation interval, from its policy file",
+            m.evaluation_interval.clone(),
+        );
+        r.register(
+            "ebb_last_evaluation_timestamp_seconds",
+            "When each target was last evaluated (Unix time)",
+            m.last_evaluation.clone(),
+        );
+        r.register(
             "ebb_leader",
             "1 while this instance acts on its groups (holds the lease, or leader election is off), 0 as a standby",
             m.leader.clone(),
@@ -218,6 +235,19 @@ impl Metrics {
             calls: self.aws_calls.clone(),
             errors: self.aws_errors.clone(),
             duration: self.aws_duration.clone(),
+        }
+    }
+
+    /// Declares the targets and their intervals (at start and after a
+    /// reload); a target no longer declared loses its interval series.
+    pub fn set_targets(&self, targets: &[(String, Duration)]) {
+        self.evaluation_interval.clear();
+        for (target, interval) in targets {
+            self.evaluation_interval
+                .get_or_create(&TargetLabels {
+                    target: target.clone(),
+                })
+                .set(interval.as_secs_f64());
         }
     }
 
@@ -250,6 +280,11 @@ impl Metrics {
         self.evaluation_duration
             .get_or_create(&target)
             .observe(took.as_secs_f64());
+        // Milliseconds keep the f64 exact enough; a time before 1970 is not
+        // one an evaluation has.
+        self.last_evaluation
+            .get_or_create(&target)
+            .set(record.time.timestamp_millis() as f64 / 1000.0);
         self.leader.set((record.role == RecordRole::Live).into());
         if record.role != RecordRole::Live {
             return;

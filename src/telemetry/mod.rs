@@ -80,6 +80,13 @@ impl Telemetry {
         }
     }
 
+    /// Declares the targets and their intervals, for `/healthz` and
+    /// `ebb_evaluation_interval_seconds`.
+    pub fn set_targets(&self, targets: &[(String, Duration)]) {
+        self.health.set_targets(targets);
+        self.metrics.set_targets(targets);
+    }
+
     /// Takes in one evaluation: its record and how long it took.
     pub fn observe(&self, record: &DecisionRecord, took: Duration) {
         self.metrics.observe_record(record, took);
