@@ -11,31 +11,28 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-fn page(points: &[(DateTime<Utc>, f64)], token: Option<&str>) -> String {
-    let timestamps: String = points
-        .iter()
-        .map(|(t, _)| format!("<member>{}</member>", t.format("%Y-%m-%dT%H:%M:%SZ")))
-        .collect();
-    let values: String = points
-        .iter()
-        .map(|(_, v)| format!("<member>{v}</member>"))
-        .collect();
-    let (status, token) = match token {
-        Some(t) => ("PartialData", format!("<NextToken>{t}</NextToken>")),
-        None => ("Complete", String::new()),
-    };
-    format!(
-        "<GetMetricDataResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\">\
-         <GetMetricDataResult><MetricDataResults><member><Id>r0</Id><Label>cpu</Label>\
-         <Timestamps>{timestamps}</Timestamps><Values>{values}</Values>\
-         <StatusCode>{status}</StatusCode></member></MetricDataResults>{token}\
-         <Messages/></GetMetricDataResult>\
-         <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetMetricDataResponse>"
-    )
+mod support;
+
+/// One GetMetricData answer, in the SDK's protocol (Smithy RPC v2 CBOR).
+fn page(points: &[(DateTime<Utc>, f64)], token: Option<&str>) -> Vec<u8> {
+    let timestamps: Vec<i64> = points.iter().map(|(t, _)| t.timestamp()).collect();
+    let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
+    let mut answer = serde_json::json!({
+        "MetricDataResults": [{
+            "Id": "r0", "Label": "cpu", "Timestamps": timestamps, "Values": values,
+            "StatusCode": if token.is_some() { "PartialData" } else { "Complete" },
+        }],
+        "Messages": [],
+    });
+    if let Some(t) = token {
+        answer["NextToken"] = t.into();
+    }
+    support::cbor::from_json(&answer)
 }
 
-/// Serves `pages` in order, one per connection; returns the request bodies.
-fn stub(pages: Vec<String>) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// Serves `pages` in order, one per connection; returns the request bodies
+/// (as JSON).
+fn stub(pages: Vec<Vec<u8>>) -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -59,12 +56,14 @@ fn stub(pages: Vec<String>) -> (u16, Arc<Mutex<Vec<String>>>) {
             reader.read_exact(&mut request).unwrap();
             seen.lock()
                 .unwrap()
-                .push(String::from_utf8_lossy(&request).into_owned());
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                .push(support::cbor::to_json(&request, false).unwrap());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
-            stream.write_all(response.as_bytes()).unwrap();
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
         }
     });
     (port, bodies)
@@ -114,6 +113,6 @@ async fn get_metric_data_pages_are_followed_and_joined() {
     assert_eq!(values, [1.0, 2.0, 3.0, 4.0]);
     let bodies = bodies.lock().unwrap();
     assert_eq!(bodies.len(), 2);
-    assert!(!bodies[0].contains("NextToken"));
-    assert!(bodies[1].contains("NextToken=page-2"), "{}", bodies[1]);
+    assert_eq!(bodies[0].get("NextToken"), None);
+    assert_eq!(bodies[1]["NextToken"], "page-2", "{}", bodies[1]);
 }

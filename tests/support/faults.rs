@@ -18,6 +18,8 @@ pub enum Fault {
     Throttle,
     /// Answer with this 5xx status and the protocol's error for it.
     ServerError(u16),
+    /// Answer HTTP 403 `AuthorizationError`: the caller may not do this.
+    Forbidden,
     /// Read the request, then close the connection without a word.
     Drop,
     /// Read the request and never answer (until the proxy is dropped).
@@ -32,6 +34,7 @@ impl Fault {
             Fault::Delay(d) => format!("latency {}ms", d.as_millis()),
             Fault::Throttle => "throttling (HTTP 400)".into(),
             Fault::ServerError(status) => format!("HTTP {status}"),
+            Fault::Forbidden => "forbidden (HTTP 403)".into(),
             Fault::Drop => "dropped connection".into(),
             Fault::Hang => "hang".into(),
         }
@@ -41,10 +44,13 @@ impl Fault {
 /// The wire protocol of a request, which decides the shape of an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// awsQuery (Auto Scaling, CloudWatch): form body, XML errors.
+    /// awsQuery (Auto Scaling): form body, XML errors.
     Query,
     /// awsJson1.0 (DynamoDB): `X-Amz-Target` header, JSON errors.
     Json,
+    /// Smithy RPC v2 CBOR (CloudWatch): CBOR errors, and the awsQuery
+    /// code in `x-amzn-query-error` (CloudWatch is awsQuery-compatible).
+    Cbor,
 }
 
 /// Decides each request's fate.
@@ -54,6 +60,7 @@ pub type FaultRule = Arc<dyn Fn(&super::proxy::Recorded) -> Fault + Send + Sync>
 pub fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) -> Vec<u8> {
     let reason = match status {
         400 => "Bad Request",
+        403 => "Forbidden",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
@@ -61,6 +68,23 @@ pub fn error_response(protocol: Protocol, status: u16, code: &str, message: &str
         _ => "Error",
     };
     let (content_type, body) = match protocol {
+        Protocol::Cbor => {
+            let body = super::cbor::from_json(&serde_json::json!({
+                "__type": format!("com.amazonaws.cloudwatch#{code}"),
+                "message": message,
+            }));
+            let mut answer = format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/cbor\r\n\
+                 smithy-protocol: rpc-v2-cbor\r\nx-amzn-query-error: {code};{}\r\n\
+                 Content-Length: {}\r\nx-amzn-RequestId: 00000000-0000-0000-0000-000000000000\r\n\
+                 Connection: close\r\n\r\n",
+                if status < 500 { "Sender" } else { "Receiver" },
+                body.len()
+            )
+            .into_bytes();
+            answer.extend_from_slice(&body);
+            return answer;
+        }
         Protocol::Query => (
             "text/xml",
             format!(
@@ -89,9 +113,17 @@ pub fn error_response(protocol: Protocol, status: u16, code: &str, message: &str
 pub fn answer(fault: Fault, protocol: Protocol) -> Option<Vec<u8>> {
     match fault {
         Fault::Throttle => Some(match protocol {
-            Protocol::Query => error_response(protocol, 400, "Throttling", "Rate exceeded"),
+            Protocol::Query | Protocol::Cbor => {
+                error_response(protocol, 400, "Throttling", "Rate exceeded")
+            }
             Protocol::Json => error_response(protocol, 400, "ThrottlingException", "Rate exceeded"),
         }),
+        Fault::Forbidden => Some(error_response(
+            protocol,
+            403,
+            "AuthorizationError",
+            "not authorized to perform this action (injected by the test proxy)",
+        )),
         Fault::ServerError(status) => Some(error_response(
             protocol,
             status,

@@ -2,6 +2,8 @@
 //! started by the test and stopped when dropped.
 #![allow(dead_code)]
 
+pub mod cbor;
+pub mod cbor_bridge;
 pub mod daemon;
 pub mod faults;
 pub mod moto;

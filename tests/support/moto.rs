@@ -1,15 +1,21 @@
 //! A real `moto_server` (the AWS API emulator from PyPI `moto[server]`) on a
 //! free 127.0.0.1 port, killed when dropped, plus SDK clients pointed at it.
+//! Clients reach it through a [`CborBridge`], so the CloudWatch SDK's RPC v2
+//! CBOR requests arrive as the awsJson1.0 moto understands.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::cbor_bridge::CborBridge;
+
 /// A running moto_server.
 pub struct MotoServer {
     child: Child,
+    /// The bridge's port, where clients send their requests.
     pub port: u16,
+    _bridge: CborBridge,
 }
 
 impl MotoServer {
@@ -30,14 +36,19 @@ impl MotoServer {
             eprintln!("SKIPPED: {message}");
             return None;
         }
-        let port = free_port();
+        let moto_port = free_port();
         let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server starts");
-        let server = MotoServer { child, port };
+        let bridge = CborBridge::start(moto_port);
+        let server = MotoServer {
+            child,
+            port: bridge.port,
+            _bridge: bridge,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !server.answers() {
             assert!(

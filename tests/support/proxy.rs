@@ -14,6 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::faults::{self, Fault, FaultRule, Protocol};
+use super::{cbor, cbor_bridge};
 
 /// Decides how long to hold a request before forwarding it.
 pub type DelayRule = Arc<dyn Fn(&Recorded) -> Option<Duration> + Send + Sync>;
@@ -31,10 +32,12 @@ type Rules<'a> = (
 /// One request as ebb sent it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    /// The awsQuery `Action` (e.g. `GetMetricData`), or for awsJson the
-    /// operation named by `X-Amz-Target` (e.g. `GetItem`).
+    /// The awsQuery `Action` (e.g. `GetMetricData`), for awsJson the
+    /// operation named by `X-Amz-Target` (e.g. `GetItem`), for RPC v2 CBOR
+    /// the one its path names.
     pub action: String,
-    /// The decoded form fields, in order.
+    /// The decoded form fields, in order; a CBOR body's fields named as
+    /// awsQuery would name them ([`super::cbor::query_fields`]).
     pub fields: Vec<(String, String)>,
     /// The region the request was signed for (from its SigV4 credential scope).
     pub region: String,
@@ -171,6 +174,8 @@ fn serve(
     let mut head = Vec::new();
     let mut content_length = 0usize;
     let mut json_target = None;
+    let mut rpc_v2_operation = None;
+    let mut gzipped = false;
     let mut region = String::new();
     loop {
         let mut line = String::new();
@@ -181,6 +186,14 @@ fn serve(
             break;
         }
         let lower = line.to_ascii_lowercase();
+        if head.is_empty() {
+            // The request line: `POST /service/S/operation/Op HTTP/1.1`.
+            let path = line.split_whitespace().nth(1).unwrap_or_default();
+            rpc_v2_operation = cbor_bridge::rpc_v2_operation(path).map(|(_, op)| op.to_string());
+        }
+        if lower.starts_with("content-encoding:") && lower.contains("gzip") {
+            gzipped = true;
+        }
         if let Some(v) = lower.strip_prefix("content-length:") {
             content_length = v.trim().parse().unwrap_or(0);
         }
@@ -202,9 +215,15 @@ fn serve(
     }
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body)?;
-    let (protocol, fields, action) = match json_target {
-        Some(action) => (Protocol::Json, Vec::new(), action),
-        None => {
+    let (protocol, fields, action) = match (json_target, rpc_v2_operation) {
+        (Some(action), _) => (Protocol::Json, Vec::new(), action),
+        (None, Some(action)) => {
+            let fields = cbor::to_json(&body, gzipped)
+                .map(|json| cbor::query_fields(&json))
+                .unwrap_or_default();
+            (Protocol::Cbor, fields, action)
+        }
+        (None, None) => {
             let fields = form_fields(&String::from_utf8_lossy(&body));
             let action = fields
                 .iter()
@@ -251,7 +270,7 @@ fn serve(
             }
             return Ok(());
         }
-        Fault::Throttle | Fault::ServerError(_) => {
+        Fault::Throttle | Fault::ServerError(_) | Fault::Forbidden => {
             let answer = faults::answer(fault, protocol).expect("an answering fault");
             return client.write_all(&answer);
         }
@@ -284,7 +303,7 @@ fn serve(
 
 /// The response with `Connection: close`, so the client does not reuse the
 /// connection this proxy is about to close.
-fn closing(response: &[u8]) -> Vec<u8> {
+pub fn closing(response: &[u8]) -> Vec<u8> {
     let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
         return response.to_vec();
     };
