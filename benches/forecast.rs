@@ -14,6 +14,11 @@
 //! those (`cargo bench --bench forecast -- timing accuracy`). Under `cargo
 //! test --all-targets` it runs a small smoke pass.
 
+#[path = "support/sections.rs"]
+mod sections;
+#[path = "support/traces.rs"]
+mod traces;
+
 use chrono::Duration;
 use ebb::forecast::backtest::{BacktestConfig, backtest, choose};
 use ebb::forecast::report::History;
@@ -22,22 +27,18 @@ use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
 use ebb::sim::run::{SimOptions, default_capacity_per_instance, simulate};
 use ebb::sim::synth::{Shape, SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
+use sections::Sections;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use traces::last_days;
 
 const STEP_SECS: i64 = 300;
 const LEAD: Duration = Duration::minutes(6);
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let named: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wanted = |section: &str| named.is_empty() || named.contains(&section);
+    let sections = Sections::from_args();
+    let (full, wanted) = (sections.full, |s: &str| sections.wanted(s));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if wanted("timing") {
         timing(full);
@@ -335,12 +336,4 @@ fn ratio(value: f64, reference: f64) -> String {
     } else {
         "-".to_string()
     }
-}
-
-fn last_days(trace: &Trace, days: i64) -> Trace {
-    let keep = (Duration::days(days).num_seconds() / trace.step().num_seconds()) as usize;
-    let values = trace.values();
-    let from = values.len().saturating_sub(keep);
-    Trace::new(trace.time_of(from), trace.step(), values[from..].to_vec())
-        .expect("a slice of a trace is a trace")
 }

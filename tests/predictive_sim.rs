@@ -178,3 +178,49 @@ fn a_daily_surge_is_met_ahead_for_at_most_five_percent_more() {
         "instance-minutes: {paid_with} with the forecast vs {paid_alone} without"
     );
 }
+
+/// The same replay twice decides the same thing at every minute: the
+/// forecast's fits, updates and refits depend on the data alone (the
+/// backtest's fit times, wall clock, are left out of the comparison).
+#[test]
+fn a_replay_decides_the_same_every_time() {
+    let trace = Arc::new(synthesize(&SynthSpec {
+        shape: Shape::DailySurge,
+        days: 3,
+        ..SynthSpec::default()
+    }));
+    let options = SimOptions {
+        capacity_per_instance: Some(250.0),
+        baselines: false,
+        keep_decisions: true,
+        ..SimOptions::default()
+    };
+    let file = predictive_at(250.0, 0.5);
+    let runs: Vec<Vec<serde_json::Value>> = (0..2)
+        .map(|_| {
+            let report = simulate(&file, trace.clone(), &options).unwrap();
+            report
+                .decisions
+                .iter()
+                .map(|d| {
+                    let mut d = serde_json::to_value(d).unwrap();
+                    for policy in d["policies"].as_array_mut().unwrap() {
+                        if let Some(detail) = policy["detail"].as_object_mut() {
+                            detail.remove("backtest");
+                        }
+                    }
+                    d
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(runs[0].len(), 3 * 1440);
+    let forecasts = runs[0]
+        .iter()
+        .filter(|d| d["policies"][1]["detail"]["forecast"].is_object())
+        .count();
+    assert!(forecasts > 1000, "only {forecasts} forecasts");
+    for (minute, (a, b)) in runs[0].iter().zip(&runs[1]).enumerate() {
+        assert_eq!(a, b, "minute {minute}");
+    }
+}

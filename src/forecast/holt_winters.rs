@@ -5,7 +5,7 @@
 //! models yet. The smoothing parameters are chosen by minimising the
 //! one-step-ahead squared error: a coarse grid, then a local refinement.
 
-use super::{FitResult, Fitted, Forecast, ForecastError, ModelKind, rms};
+use super::{ErrorTally, FitResult, Fitted, Forecast, ForecastError, ModelKind};
 
 /// How the seasonal cycle combines with the level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,10 @@ pub enum Seasonality {
     Additive,
     /// load = level x season: the daily swing grows with the level.
     Multiplicative,
+    /// No cycle (damped Holt: level and trend only), for a series the
+    /// cycles were taken out of: MSTL's deseasonalised series. Fitted with
+    /// a period of 1.
+    None,
 }
 
 /// Smoothing parameters.
@@ -33,32 +37,33 @@ const PHI: f64 = 0.98;
 pub struct HoltWinters {
     seasonality: Seasonality,
     pub params: Params,
+    state: State,
+    /// One-step errors (relative ones when multiplicative) seen so far, to
+    /// keep sigma current as [`Fitted::update`] takes new points in.
+    errors: ErrorTally,
+}
+
+/// The smoothing state at the end of the series taken in so far.
+#[derive(Debug, Clone)]
+struct State {
     level: f64,
     trend: f64,
     /// Seasonal factors; `season[t % period]` belongs to time index t.
     season: Vec<f64>,
-    /// Length of the series fitted on (to index the season going forward).
+    /// Length of the series taken in (to index the season going forward).
     n: usize,
-    /// Standard deviation of one-step errors (relative ones when multiplicative).
-    sigma: f64,
 }
 
 struct Run {
     sse: f64,
-    level: f64,
-    trend: f64,
-    season: Vec<f64>,
-    /// One-step errors, absolute (additive) or relative (multiplicative).
-    sigma: f64,
+    state: State,
+    errors: ErrorTally,
 }
 
 impl HoltWinters {
     /// Fits to `y`, which holds at least two seasons (checked by the caller).
     pub fn fit(y: &[f64], period: usize, seasonality: Seasonality) -> FitResult<HoltWinters> {
-        let model = match seasonality {
-            Seasonality::Additive => ModelKind::HoltWintersAdditive,
-            Seasonality::Multiplicative => ModelKind::HoltWintersMultiplicative,
-        };
+        let model = model_kind(seasonality);
         if seasonality == Seasonality::Multiplicative
             && let Some(index) = y.iter().position(|v| *v <= 0.0)
         {
@@ -77,18 +82,30 @@ impl HoltWinters {
         Ok(HoltWinters {
             seasonality,
             params,
-            level: run.level,
-            trend: run.trend,
-            season: run.season,
-            n: y.len(),
-            sigma: run.sigma,
+            state: run.state,
+            errors: run.errors,
         })
+    }
+}
+
+fn model_kind(seasonality: Seasonality) -> ModelKind {
+    match seasonality {
+        Seasonality::Additive => ModelKind::HoltWintersAdditive,
+        Seasonality::Multiplicative => ModelKind::HoltWintersMultiplicative,
+        Seasonality::None => ModelKind::Mstl,
     }
 }
 
 impl Fitted for HoltWinters {
     fn forecast(&self, horizon: usize) -> Forecast {
-        let period = self.season.len();
+        let State {
+            level,
+            trend,
+            ref season,
+            n,
+        } = self.state;
+        let sigma_1 = self.errors.rms();
+        let period = season.len();
         let Params { alpha, beta, gamma } = self.params;
         let mut mean = Vec::with_capacity(horizon);
         let mut sigma = Vec::with_capacity(horizon);
@@ -99,15 +116,15 @@ impl Fitted for HoltWinters {
         for h in 1..=horizon {
             phi_h *= PHI;
             damped += phi_h;
-            let s = self.season[(self.n + h - 1) % period];
-            let base = self.level + damped * self.trend;
+            let s = season[(n + h - 1) % period];
+            let base = level + damped * trend;
             let m = match self.seasonality {
-                Seasonality::Additive => base + s,
+                Seasonality::Additive | Seasonality::None => base + s,
                 Seasonality::Multiplicative => base * s,
             };
             let sd = match self.seasonality {
-                Seasonality::Additive => self.sigma * spread.sqrt(),
-                Seasonality::Multiplicative => m.abs() * self.sigma * spread.sqrt(),
+                Seasonality::Additive | Seasonality::None => sigma_1 * spread.sqrt(),
+                Seasonality::Multiplicative => m.abs() * sigma_1 * spread.sqrt(),
             };
             mean.push(m);
             sigma.push(sd);
@@ -116,6 +133,69 @@ impl Fitted for HoltWinters {
             spread += c * c;
         }
         Forecast { mean, sigma }
+    }
+
+    /// One step of the smoothing recursions with the fitted parameters: the
+    /// same step the fit ran over the history, so n updates after a fit leave
+    /// the state a fit with these parameters on the longer series would.
+    fn update(&mut self, value: f64) -> Result<(), ForecastError> {
+        let model = model_kind(self.seasonality);
+        if !value.is_finite() {
+            return Err(ForecastError::NotFinite(self.state.n));
+        }
+        if self.seasonality == Seasonality::Multiplicative && value <= 0.0 {
+            return Err(ForecastError::NotPositive {
+                model,
+                value,
+                index: self.state.n,
+            });
+        }
+        let (error, relative) = self
+            .state
+            .step(value, self.seasonality, self.params)
+            .ok_or_else(|| ForecastError::Model {
+                model,
+                message: format!(
+                    "the level or a seasonal factor left the positive range at {value}"
+                ),
+            })?;
+        self.errors.add(match self.seasonality {
+            Seasonality::Additive | Seasonality::None => error,
+            Seasonality::Multiplicative => relative,
+        });
+        Ok(())
+    }
+}
+
+impl State {
+    /// Takes `value` in: returns the one-step error and the error relative
+    /// to the one-step forecast, or None when (multiplicative) the level or
+    /// a seasonal factor leaves the positive range.
+    fn step(&mut self, value: f64, seasonality: Seasonality, p: Params) -> Option<(f64, f64)> {
+        let period = self.season.len();
+        let i = self.n % period;
+        let s = self.season[i];
+        let base = self.level + PHI * self.trend;
+        let (fitted, deseasoned) = match seasonality {
+            Seasonality::Additive | Seasonality::None => (base + s, value - s),
+            Seasonality::Multiplicative => (base * s, value / s),
+        };
+        let e = value - fitted;
+        let new_level = p.alpha * deseasoned + (1.0 - p.alpha) * base;
+        self.trend = p.beta * (new_level - self.level) + (1.0 - p.beta) * PHI * self.trend;
+        self.level = new_level;
+        self.season[i] = match seasonality {
+            Seasonality::Additive | Seasonality::None => {
+                p.gamma * (value - self.level) + (1.0 - p.gamma) * s
+            }
+            Seasonality::Multiplicative => p.gamma * (value / self.level) + (1.0 - p.gamma) * s,
+        };
+        self.n += 1;
+        if seasonality == Seasonality::Multiplicative && !(self.level > 0.0 && self.season[i] > 0.0)
+        {
+            return None;
+        }
+        Some((e, e / fitted))
     }
 }
 
@@ -130,54 +210,36 @@ fn run(
 ) -> Option<Run> {
     let first = &y[..period];
     let mean_first = first.iter().sum::<f64>() / period as f64;
-    let mut trend = if y.len() >= 2 * period {
+    let trend = if y.len() >= 2 * period {
         let mean_second = y[period..2 * period].iter().sum::<f64>() / period as f64;
         (mean_second - mean_first) / period as f64
     } else {
         0.0
     };
-    let mut level = mean_first;
-    let mut season: Vec<f64> = match seasonality {
-        Seasonality::Additive => first.iter().map(|v| v - mean_first).collect(),
+    let season: Vec<f64> = match seasonality {
+        Seasonality::Additive | Seasonality::None => first.iter().map(|v| v - mean_first).collect(),
         Seasonality::Multiplicative => first.iter().map(|v| v / mean_first).collect(),
     };
-    let mut sse = 0.0;
-    let mut errors = Vec::new();
-    // The first season initialised the state; errors count from the second.
-    for (t, &value) in y.iter().enumerate().skip(period) {
-        let i = t % period;
-        let s = season[i];
-        let base = level + PHI * trend;
-        let (fitted, deseasoned) = match seasonality {
-            Seasonality::Additive => (base + s, value - s),
-            Seasonality::Multiplicative => (base * s, value / s),
-        };
-        let e = value - fitted;
-        sse += e * e;
-        if keep_errors {
-            errors.push(match seasonality {
-                Seasonality::Additive => e,
-                Seasonality::Multiplicative => e / fitted,
-            });
-        }
-        let new_level = p.alpha * deseasoned + (1.0 - p.alpha) * base;
-        trend = p.beta * (new_level - level) + (1.0 - p.beta) * PHI * trend;
-        level = new_level;
-        season[i] = match seasonality {
-            Seasonality::Additive => p.gamma * (value - level) + (1.0 - p.gamma) * s,
-            Seasonality::Multiplicative => p.gamma * (value / level) + (1.0 - p.gamma) * s,
-        };
-        if seasonality == Seasonality::Multiplicative && !(level > 0.0 && season[i] > 0.0) {
-            return None;
-        }
-    }
-    sse.is_finite().then(|| Run {
-        sse,
-        level,
+    let mut state = State {
+        level: mean_first,
         trend,
         season,
-        sigma: rms(errors.into_iter()),
-    })
+        n: period,
+    };
+    let mut sse = 0.0;
+    let mut errors = ErrorTally::default();
+    // The first season initialised the state; errors count from the second.
+    for &value in &y[period..] {
+        let (e, relative) = state.step(value, seasonality, p)?;
+        sse += e * e;
+        if keep_errors {
+            errors.add(match seasonality {
+                Seasonality::Additive | Seasonality::None => e,
+                Seasonality::Multiplicative => relative,
+            });
+        }
+    }
+    sse.is_finite().then_some(Run { sse, state, errors })
 }
 
 const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9];
@@ -194,9 +256,14 @@ fn optimise(y: &[f64], period: usize, seasonality: Seasonality) -> Params {
         gamma: 0.1,
     };
     let mut best_sse = f64::INFINITY;
+    // Without a cycle there is no seasonal factor to smooth.
+    let (gammas, tuned): (&[f64], usize) = match seasonality {
+        Seasonality::None => (&[0.0], 2),
+        _ => (&GAMMAS, 3),
+    };
     for alpha in ALPHAS {
         for beta in BETAS {
-            for gamma in GAMMAS {
+            for &gamma in gammas {
                 let p = Params { alpha, beta, gamma };
                 let s = sse(p);
                 if s < best_sse {
@@ -207,7 +274,7 @@ fn optimise(y: &[f64], period: usize, seasonality: Seasonality) -> Params {
     }
     let mut step = 0.05;
     for _ in 0..4 {
-        for which in 0..3 {
+        for which in 0..tuned {
             for sign in [-1.0, 1.0] {
                 let mut p = best;
                 let field = match which {

@@ -1,23 +1,30 @@
 //! Seasonal naive: the forecast is the value one season earlier. The
 //! benchmark every other model must beat, and the scale MASE is measured in.
 
-use super::{Fitted, Forecast, rms};
+use super::{ErrorTally, Fitted, Forecast, ForecastError};
 
 /// The last season of the series, repeated.
 #[derive(Debug, Clone)]
 pub struct SeasonalNaive {
+    /// The last season as a ring: `last_season[oldest]` is the value one
+    /// season before the next step.
     last_season: Vec<f64>,
-    /// Standard deviation of the one-season-ahead error in the history.
-    sigma: f64,
+    oldest: usize,
+    /// The one-season-ahead errors in the history.
+    errors: ErrorTally,
 }
 
 impl SeasonalNaive {
     /// `y` must hold more than `period` points (checked by the caller).
     pub fn fit(y: &[f64], period: usize) -> SeasonalNaive {
-        let sigma = rms((period..y.len()).map(|t| y[t] - y[t - period]));
+        let mut errors = ErrorTally::default();
+        for t in period..y.len() {
+            errors.add(y[t] - y[t - period]);
+        }
         SeasonalNaive {
             last_season: y[y.len() - period..].to_vec(),
-            sigma,
+            oldest: 0,
+            errors,
         }
     }
 }
@@ -25,13 +32,29 @@ impl SeasonalNaive {
 impl Fitted for SeasonalNaive {
     fn forecast(&self, horizon: usize) -> Forecast {
         let period = self.last_season.len();
-        let mean = (0..horizon).map(|i| self.last_season[i % period]).collect();
+        let mean = (0..horizon)
+            .map(|i| self.last_season[(self.oldest + i) % period])
+            .collect();
         // Error h steps ahead: a random walk over seasons, so it grows with
         // the number of whole seasons the forecast reaches past the data.
+        let sigma_1 = self.errors.rms();
         let sigma = (0..horizon)
-            .map(|i| self.sigma * ((i / period + 1) as f64).sqrt())
+            .map(|i| sigma_1 * ((i / period + 1) as f64).sqrt())
             .collect();
         Forecast { mean, sigma }
+    }
+
+    fn update(&mut self, value: f64) -> Result<(), ForecastError> {
+        if !value.is_finite() {
+            return Err(ForecastError::NotFinite(
+                self.errors.count + self.last_season.len(),
+            ));
+        }
+        let season_ago = &mut self.last_season[self.oldest];
+        self.errors.add(value - *season_ago);
+        *season_ago = value;
+        self.oldest = (self.oldest + 1) % self.last_season.len();
+        Ok(())
     }
 }
 

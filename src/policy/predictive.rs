@@ -14,7 +14,7 @@ use crate::decision::{PolicyRecord, Recommendation};
 use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose_or_yesterday};
 use crate::forecast::history::{LoadHistory, RegularSeries};
 use crate::forecast::report::INTERVAL_LEVEL;
-use crate::forecast::{Fitted, ModelKind, Seasons};
+use crate::forecast::{Fitted, Forecast, ModelKind, Seasons};
 use crate::policy_file::{
     MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec,
 };
@@ -26,9 +26,14 @@ use std::collections::BTreeMap;
 
 /// How often the model is chosen again by backtest.
 const RECHOOSE_EVERY: Duration = Duration::days(1);
-/// How often the chosen model is refitted on new history; between refits
-/// the last fit forecasts further ahead. Fitting is the costly part.
-const REFIT_EVERY: Duration = Duration::minutes(15);
+/// How often the chosen model's parameters are estimated again on the
+/// history; between refits the fit takes each new point in through its
+/// state equations ([`Fitted::update`], O(1) a point). Fitting is the costly
+/// part: refitting every 15 minutes made a 4-week replay take a minute.
+const REFIT_EVERY: Duration = Duration::days(1);
+/// A fit whose one-step errors drift above its own error spread is refitted
+/// early, but not sooner than this after the last fit.
+const DRIFT_REFIT_AFTER: Duration = Duration::hours(1);
 /// A history that has not grown for longer than this is refetched over the
 /// whole window at the long-window period.
 const REFETCH_AFTER: Duration = Duration::hours(1);
@@ -45,9 +50,51 @@ struct Choice {
 
 struct Fit {
     model: ModelKind,
-    /// End of the series the model was fitted on: its forecast starts here.
+    /// End of the series the parameters were estimated on.
+    fitted_until: DateTime<Utc>,
+    /// End of the series taken in (fitted, then updated): the forecast starts here.
     end: DateTime<Utc>,
     fitted: Box<dyn Fitted>,
+    drift: Drift,
+}
+
+/// Watches a fit's one-step errors against its own error spread: a
+/// moving mean of (error / sigma)^2, about 1 while the fit describes the
+/// load, growing when the load has moved away from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Drift {
+    mean_square: f64,
+    points: usize,
+}
+
+impl Drift {
+    /// Points the moving mean spans (its weight halves in about 0.7 of it).
+    const SPAN: usize = 12;
+    /// Errors at twice the fitted spread (root mean square) over the span.
+    const LIMIT: f64 = 4.0;
+
+    fn observe(&mut self, value: f64, forecast: &Forecast) {
+        let (mean, sigma) = (forecast.mean[0], forecast.sigma[0]);
+        let ratio = if sigma > 0.0 {
+            ((value - mean) / sigma).powi(2)
+        } else if value == mean {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        let weight = 1.0 / Self::SPAN as f64;
+        self.mean_square = if self.points == 0 {
+            ratio
+        } else {
+            (1.0 - weight) * self.mean_square + weight * ratio
+        };
+        self.points += 1;
+    }
+
+    fn drifting(&self) -> bool {
+        // A NaN (a forecast gone bad) counts as drifting.
+        self.points >= Self::SPAN && (self.mean_square > Self::LIMIT || self.mean_square.is_nan())
+    }
 }
 
 /// A predictive policy and the history it keeps.
@@ -225,18 +272,53 @@ impl Predictive {
         (ahead / self.history.step_secs()) as usize + 1
     }
 
-    fn refit(&mut self, model: ModelKind, series: &RegularSeries) -> Result<(), String> {
-        let fresh = self
-            .fit
-            .as_ref()
-            .is_some_and(|f| f.model == model && series.end() - f.end < REFIT_EVERY);
-        if !fresh {
+    /// Brings the fit of `model` up to the end of `series`: the new points
+    /// go through its state equations, and its parameters are estimated
+    /// again when it is a day old, drifting, or does not continue into
+    /// this history (none yet, another model, a gap). Returns why it refitted.
+    fn keep_fit_current(
+        &mut self,
+        model: ModelKind,
+        series: &RegularSeries,
+    ) -> Result<Option<&'static str>, String> {
+        let end = series.end();
+        let refit_why = match &mut self.fit {
+            None => Some("no fit yet"),
+            Some(fit) if fit.model != model => Some("model chosen again"),
+            Some(fit) if end < fit.end || series.start >= fit.end => {
+                Some("the history does not continue the fitted one")
+            }
+            Some(fit) => {
+                let new = ((end - fit.end).num_seconds() / series.step_secs) as usize;
+                let mut failed = false;
+                for &value in &series.values[series.values.len() - new..] {
+                    fit.drift.observe(value, &fit.fitted.forecast(1));
+                    if fit.fitted.update(value).is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                fit.end = end;
+                if failed {
+                    Some("a new point broke the fitted state")
+                } else if end - fit.fitted_until >= REFIT_EVERY {
+                    Some("a day since the last fit")
+                } else if fit.drift.drifting() && end - fit.fitted_until >= DRIFT_REFIT_AFTER {
+                    Some("one-step errors drifted above the fit's spread")
+                } else {
+                    None
+                }
+            }
+        };
+        if refit_why.is_some() {
             match model.fit(&series.values, self.seasons) {
                 Ok(fitted) => {
                     self.fit = Some(Fit {
                         model,
-                        end: series.end(),
+                        fitted_until: end,
+                        end,
                         fitted,
+                        drift: Drift::default(),
                     })
                 }
                 Err(e) => {
@@ -247,7 +329,7 @@ impl Predictive {
                 }
             }
         }
-        Ok(())
+        Ok(refit_why)
     }
 
     fn history_detail(&self, series: Option<&RegularSeries>) -> serde_json::Value {
@@ -393,10 +475,15 @@ impl Policy for Predictive {
             }
         }
         let (quantile_q, level) = (self.spec.quantile, INTERVAL_LEVEL);
-        if let Err(why) = self.refit(model, &series) {
-            return self.abstain(why, detail);
-        }
-        let fit = self.fit.as_ref().expect("refit leaves a fit");
+        let refit_why = match self.keep_fit_current(model, &series) {
+            Ok(why) => why,
+            Err(why) => return self.abstain(why, detail),
+        };
+        let fit = self.fit.as_ref().expect("keep_fit_current leaves a fit");
+        detail["fit"] = json!({
+            "parameters_until": fit.fitted_until,
+            "refit": refit_why,
+        });
         let at = now + self.lead;
         let index = ((at - fit.end).num_seconds().max(0) / series.step_secs) as usize;
         let forecast = fit.fitted.forecast(index + 1);
@@ -710,6 +797,83 @@ warmup = "5m"
             Some(raised_max_for(c, 10.0))
         );
         assert!(r.reason.contains("max raised to"), "{}", r.reason);
+    }
+
+    /// Feeds minutes `from..now - 2` and evaluates at `now`: the fit's detail.
+    fn fit_detail(p: &mut Predictive, from: i64, now: i64) -> serde_json::Value {
+        let r = feed(p, from..now - 2, now);
+        let detail = r.detail.expect("a detail");
+        assert!(detail["fit"].is_object(), "{}: {detail:#}", r.reason);
+        detail
+    }
+
+    #[test]
+    fn the_fit_takes_new_points_in_and_is_refitted_daily() {
+        let mut p = policy("mode = \"forecast-and-scale\"\nmodel = \"holt-winters-additive\"");
+        let first = 3 * 1440 + 242;
+        let d = fit_detail(&mut p, 0, first);
+        assert_eq!(d["fit"]["refit"], "no fit yet", "{d:#}");
+        let fitted = d["fit"]["parameters_until"].clone();
+        assert_eq!(fitted, d["fitted_until"]);
+
+        // An hour later: the same parameters, the new points taken in.
+        let later = first + 60;
+        let d = fit_detail(&mut p, first - 2, later);
+        assert_eq!(d["fit"]["refit"], serde_json::Value::Null, "{d:#}");
+        assert_eq!(d["fit"]["parameters_until"], fitted, "{d:#}");
+        // 05:02: the 04:55 bucket is still filling.
+        assert_eq!(d["fitted_until"], json!(time(3 * 1440 + 295)), "{d:#}");
+        let forecast = d["forecast"]["mean"].as_f64().unwrap();
+        let truth: f64 = (later + 5..later + 10).map(load).sum::<f64>() / 5.0;
+        assert!(
+            (forecast - truth).abs() < 0.02 * truth,
+            "updated forecast {forecast} vs {truth}"
+        );
+
+        // A day after the fit: parameters estimated again.
+        let next_day = first + 1440;
+        let d = fit_detail(&mut p, later - 2, next_day);
+        assert_eq!(d["fit"]["refit"], "a day since the last fit", "{d:#}");
+        assert_eq!(d["fit"]["parameters_until"], d["fitted_until"]);
+    }
+
+    #[test]
+    fn a_load_that_leaves_the_fit_behind_is_refitted_early() {
+        let mut p = policy("mode = \"forecast-and-scale\"\nmodel = \"holt-winters-additive\"");
+        let first = 3 * 1440 + 242;
+        fit_detail(&mut p, 0, first);
+        // From here the load doubles: the one-step errors leave the fitted
+        // spread within the hour.
+        let doubled = |m: i64| Datapoint {
+            time: time(m),
+            value: 2.0 * load(m),
+        };
+        let mut refits = Vec::new();
+        for now in (first + 10..first + 180).step_by(10) {
+            let points = (now - 12..now - 2).map(doubled).collect();
+            let fetched = BTreeMap::from([("requests".to_string(), points)]);
+            let metrics = BTreeMap::new();
+            let r = p.recommend(&PolicyInput {
+                now: time(now),
+                capacity: ObservedCapacity {
+                    desired: 5,
+                    in_service: 5,
+                    warming: 0,
+                },
+                metrics: &metrics,
+                fetched: &fetched,
+            });
+            let d = r.detail.unwrap();
+            if let Some(why) = d["fit"]["refit"].as_str() {
+                refits.push((now - first, why.to_string()));
+            }
+        }
+        assert!(
+            refits
+                .iter()
+                .any(|(after, why)| *after >= 60 && *after <= 120 && why.contains("drifted")),
+            "refits: {refits:?}"
+        );
     }
 
     #[test]
