@@ -46,7 +46,7 @@ pub struct DiffArgs {
 }
 
 /// One field that differs between the two files.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldChange {
     pub path: String,
     pub old: Option<String>,

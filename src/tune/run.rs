@@ -82,8 +82,20 @@ impl Point {
 pub struct Candidate {
     /// Its value per dimension.
     pub values: Vec<f64>,
-    /// Its run on the tuning part, or why it could not run.
+    /// Its run on the tuning part, or why it could not run (in JSON, the
+    /// point or `{"error": "..."}`).
+    #[serde(serialize_with = "point_or_error")]
     pub tuning: Result<Point, String>,
+}
+
+fn point_or_error<S: serde::Serializer>(
+    outcome: &Result<Point, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match outcome {
+        Ok(point) => point.serialize(serializer),
+        Err(error) => serde_json::json!({ "error": error }).serialize(serializer),
+    }
 }
 
 /// A policy or baseline scored on both parts.
@@ -118,7 +130,6 @@ pub struct TuneReport {
     /// The chosen candidate on the held-out part.
     pub chosen_held_out: Point,
     /// The chosen candidate as fields changed from the input file.
-    #[serde(skip)]
     pub changes: Vec<FieldChange>,
     /// The tuned policy file, the input's text with the chosen values.
     #[serde(skip)]
