@@ -4,25 +4,15 @@
 mod fixtures;
 mod http_receiver;
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use ebb::alert::{AlertMetrics, Alerter, AlertsConfig};
-use ebb::decision::DecisionRecord;
-use fixtures::t;
+use ebb::daemon::config::AwsSettings;
+use fixtures::{alert_counter as counter, scale_out_web as record, t};
 use http_receiver::Receiver;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A scale-out of `web` from 4 to 6; `error` makes it a failed API call.
-fn record(time: DateTime<Utc>, error: Option<&str>) -> DecisionRecord {
-    let mut r = fixtures::decision("web", time, 4, 6);
-    if let Some(error) = error {
-        r.outcome.applied = false;
-        r.outcome.error = Some(error.to_string());
-    }
-    r
-}
 
 /// An `[alerts]` section with one api-call-failed rule and the given sinks.
 fn config(sinks: &str, extra: &str) -> AlertsConfig {
@@ -46,17 +36,6 @@ labels = {{ team = "web" }}
     toml::from_str(&text).expect("test config parses")
 }
 
-fn counter(metrics: &AlertMetrics, which: &str, sink: &str) -> u64 {
-    let labels = ebb::alert::queue::SinkLabels { sink: sink.into() };
-    match which {
-        "sent" => metrics.sent.get_or_create(&labels).get(),
-        "failed" => metrics.failed.get_or_create(&labels).get(),
-        "dropped" => metrics.dropped.get_or_create(&labels).get(),
-        "retries" => metrics.retries.get_or_create(&labels).get(),
-        _ => unreachable!(),
-    }
-}
-
 #[tokio::test]
 async fn webhook_gets_fire_repeat_resolve_with_token_from_a_file() {
     let receiver = Receiver::ok().await;
@@ -69,7 +48,12 @@ async fn webhook_gets_fire_repeat_resolve_with_token_from_a_file() {
         token.display()
     );
     let metrics = AlertMetrics::default();
-    let mut alerter = Alerter::start(&config(&sinks, ""), metrics.clone()).unwrap();
+    let mut alerter = Alerter::start(
+        &config(&sinks, ""),
+        metrics.clone(),
+        &AwsSettings::default(),
+    )
+    .unwrap();
 
     alerter.observe(&record(t(0), Some("SetDesiredCapacity failed: Throttling")));
     alerter.observe(&record(
@@ -133,7 +117,12 @@ async fn delivery_retries_with_backoff_until_the_receiver_recovers() {
         receiver.url("/")
     );
     let metrics = AlertMetrics::default();
-    let mut alerter = Alerter::start(&config(&sinks, ""), metrics.clone()).unwrap();
+    let mut alerter = Alerter::start(
+        &config(&sinks, ""),
+        metrics.clone(),
+        &AwsSettings::default(),
+    )
+    .unwrap();
     alerter.observe(&record(t(0), Some("boom")));
     assert!(alerter.flush(Duration::from_secs(10)).await);
     let got = receiver.requests();
@@ -157,7 +146,12 @@ async fn a_4xx_is_final_and_exhausted_retries_count_as_failed() {
         down.url("/")
     );
     let metrics = AlertMetrics::default();
-    let mut alerter = Alerter::start(&config(&sinks, ""), metrics.clone()).unwrap();
+    let mut alerter = Alerter::start(
+        &config(&sinks, ""),
+        metrics.clone(),
+        &AwsSettings::default(),
+    )
+    .unwrap();
     alerter.observe(&record(t(0), Some("boom")));
     assert!(alerter.flush(Duration::from_secs(10)).await);
     assert_eq!(rejecting.count(), 1, "400 is not retried");
@@ -178,8 +172,12 @@ async fn a_slow_webhook_does_not_delay_evaluations() {
         receiver.url("/")
     );
     let metrics = AlertMetrics::default();
-    let mut alerter =
-        Alerter::start(&config(&sinks, "queue_capacity = 5"), metrics.clone()).unwrap();
+    let mut alerter = Alerter::start(
+        &config(&sinks, "queue_capacity = 5"),
+        metrics.clone(),
+        &AwsSettings::default(),
+    )
+    .unwrap();
 
     // Alternate failing and healthy records: every evaluation produces an event.
     alerter.observe(&record(t(0), Some("boom")));
@@ -252,7 +250,12 @@ async fn slack_gets_text_and_its_secret_url_never_reaches_the_logs() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let metrics = AlertMetrics::default();
-    let mut alerter = Alerter::start(&config(&sinks, ""), metrics.clone()).unwrap();
+    let mut alerter = Alerter::start(
+        &config(&sinks, ""),
+        metrics.clone(),
+        &AwsSettings::default(),
+    )
+    .unwrap();
     alerter.observe(&record(t(0), Some("boom")));
     alerter.observe(&record(t(1), None));
     assert!(alerter.flush(Duration::from_secs(10)).await);
@@ -291,19 +294,27 @@ async fn slack_gets_text_and_its_secret_url_never_reaches_the_logs() {
 #[tokio::test]
 async fn bad_sink_config_names_the_sink_and_hides_the_value() {
     let sinks = "[[sinks]]\nkind = \"alertmanager\"\nurl = \"ftp://SECRET@host\"";
-    let e = Alerter::start(&config(sinks, ""), AlertMetrics::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Alerter::start(
+        &config(sinks, ""),
+        AlertMetrics::default(),
+        &AwsSettings::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert_eq!(
         e,
         "alerts.sinks[0] (alertmanager): url: not a valid http:// or https:// URL"
     );
     let both = "[[sinks]]\nkind = \"webhook\"\nurl = \"http://a\"\nurl_env = \"X\"";
-    let e = Alerter::start(&config(both, ""), AlertMetrics::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Alerter::start(
+        &config(both, ""),
+        AlertMetrics::default(),
+        &AwsSettings::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("only one of"), "{e}");
     let unknown: Result<AlertsConfig, _> =
         toml::from_str("[[sinks]]\nkind = \"pagerduty\"\nurl = \"http://a\"");
@@ -436,7 +447,12 @@ async fn alertmanager_v2_fires_repeats_and_resolves() {
     let am = start_alertmanager(&binary, &hook.url("/am")).await;
     let sinks = format!("[[sinks]]\nkind = \"alertmanager\"\nurl = \"{}\"", am.url);
     let metrics = AlertMetrics::default();
-    let mut alerter = Alerter::start(&config(&sinks, ""), metrics.clone()).unwrap();
+    let mut alerter = Alerter::start(
+        &config(&sinks, ""),
+        metrics.clone(),
+        &AwsSettings::default(),
+    )
+    .unwrap();
     // Alertmanager compares endsAt with its wall clock, so records are "now".
     let now = Utc::now();
 

@@ -231,3 +231,52 @@ fn an_environment_override_is_checked_and_named() {
             "EBB_AWS__MAX_ATTEMPTS: aws.max_attempts: ",
         ));
 }
+
+#[test]
+fn an_sns_sink_names_the_line_and_field_of_its_topic_and_region() {
+    // The sink starts at line 21 (after CONFIG's 20 lines).
+    let sink =
+        |fields: &str| format!("window = \"30m\"\n\n[[alerts.sinks]]\nkind = \"sns\"\n{fields}");
+    let (_dir, config) = setup(
+        "window = \"30m\"",
+        &sink("topic_arn = \"arn:aws:sns:eu-west-1:1234:ebb-alerts\""),
+    );
+    fails_with(
+        &config,
+        &format!(
+            "{}:24: alerts.sinks[0].topic_arn: `arn:aws:sns:eu-west-1:1234:ebb-alerts` is not an SNS topic ARN (account `1234` is not 12 digits)",
+            config.display()
+        ),
+    );
+    let (_dir, config) = setup(
+        "window = \"30m\"",
+        &sink(
+            "topic_arn = \"arn:aws:sns:eu-west-1:123456789012:ebb-alerts\"\nregion = \"us-east-1\"",
+        ),
+    );
+    fails_with(
+        &config,
+        &format!(
+            "{}:25: alerts.sinks[0].region: `us-east-1` is not the topic's region `eu-west-1`",
+            config.display()
+        ),
+    );
+    let (_dir, config) = setup("window = \"30m\"", &sink("url = \"http://127.0.0.1:9/\""));
+    fails_with(
+        &config,
+        &format!(
+            "{}:24: alerts.sinks[0].url: an sns sink publishes to `topic_arn`",
+            config.display()
+        ),
+    );
+    let (_dir, config) = setup(
+        "window = \"30m\"",
+        &sink("topic_arn = \"arn:aws:sns:eu-west-1:123456789012:ebb-alerts\""),
+    );
+    ebb()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .success();
+}

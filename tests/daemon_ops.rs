@@ -5,6 +5,7 @@ mod fixtures;
 mod http_receiver;
 
 use ebb::alert::AlertsConfig;
+use ebb::daemon::config::AwsSettings;
 use ebb::daemon::ops::Operations;
 use ebb::telemetry::TelemetryConfig;
 use http_receiver::Receiver;
@@ -22,7 +23,9 @@ async fn one_record_reaches_the_webhook_the_metrics_and_the_health() {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..TelemetryConfig::default()
     };
-    let mut ops = Operations::start(&alerts, &telemetry).await.unwrap();
+    let mut ops = Operations::start(&alerts, &telemetry, &AwsSettings::default())
+        .await
+        .unwrap();
     let addr = ops.listening().expect("listening");
     ops.set_targets(&[("web".into(), Duration::from_secs(60))]);
 
@@ -78,14 +81,14 @@ async fn telemetry_can_be_off_and_bad_alert_config_stops_startup() {
         enabled: false,
         ..TelemetryConfig::default()
     };
-    let ops = Operations::start(&AlertsConfig::default(), &off)
+    let ops = Operations::start(&AlertsConfig::default(), &off, &AwsSettings::default())
         .await
         .unwrap();
     assert_eq!(ops.listening(), None);
     ops.shutdown().await;
 
     let bad: AlertsConfig = toml::from_str("[[rules]]\nkind = \"flapping\"\nchanges = 3").unwrap();
-    let err = Operations::start(&bad, &off)
+    let err = Operations::start(&bad, &off, &AwsSettings::default())
         .await
         .err()
         .unwrap()

@@ -1,6 +1,6 @@
 //! Alerts on the decision stream: rules watch every [`DecisionRecord`] and
-//! tell operators when scaling goes wrong, through webhooks, Slack or
-//! Alertmanager.
+//! tell operators when scaling goes wrong, through webhooks, Slack,
+//! Alertmanager or an SNS topic.
 //!
 //! [`rules`] turns records into firing/resolved events (pure: record time is
 //! its only clock), [`queue`] delivers them in the background with retries on
@@ -13,7 +13,9 @@
 pub mod queue;
 pub mod rules;
 pub mod sinks;
+pub mod sns;
 
+use crate::daemon::config::AwsSettings;
 use crate::decision::DecisionRecord;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -192,10 +194,12 @@ pub struct Alerter {
 
 impl Alerter {
     /// Validates the config, reads sink URLs and tokens, and starts one
-    /// delivery worker per sink (on the current tokio runtime).
+    /// delivery worker per sink (on the current tokio runtime); SNS sinks
+    /// call AWS with `aws`.
     pub fn start(
         config: &AlertsConfig,
         metrics: AlertMetrics,
+        aws: &AwsSettings,
     ) -> Result<Alerter, AlertConfigError> {
         if config.queue_capacity == 0 {
             return Err(AlertConfigError::Field {
@@ -222,6 +226,7 @@ impl Alerter {
             config.queue_capacity,
             config.delivery.clone(),
             metrics,
+            aws,
         )
         .map_err(|e| AlertConfigError::Field {
             field: "sinks",

@@ -4,10 +4,13 @@
 //! dead receiver cannot delay an evaluation. A full queue drops its oldest
 //! event and counts it: the newest state of an alert matters more than an old
 //! one. Each event is retried with exponential backoff on connection errors,
-//! timeouts, 429 and 5xx; other answers are final.
+//! timeouts, 429 and 5xx (for SNS also throttling and 403, see
+//! [`super::sns`]); other answers are final.
 
-use super::sinks::Sink;
+use super::sinks::{Destination, Sink};
+use super::sns::SnsPublisher;
 use super::{AlertEvent, DeliveryConfig};
+use crate::daemon::config::AwsSettings;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -83,12 +86,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts one worker per sink on the current tokio runtime.
+    /// Starts one worker per sink on the current tokio runtime; SNS sinks
+    /// call AWS with `aws` (endpoint, profile, credentials chain).
     pub fn start(
         sinks: Vec<Sink>,
         capacity: usize,
         delivery: DeliveryConfig,
         metrics: AlertMetrics,
+        aws: &AwsSettings,
     ) -> Result<Dispatcher, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(delivery.timeout)
@@ -115,10 +120,14 @@ impl Dispatcher {
                 pending: AtomicUsize::new(0),
                 labels,
             });
+            let transport = Transport {
+                http: client.clone(),
+                aws: aws.clone(),
+            };
             workers.push(tokio::spawn(worker(
                 sink.clone(),
                 queue.clone(),
-                client.clone(),
+                transport,
                 delivery.clone(),
                 metrics.clone(),
             )));
@@ -195,13 +204,34 @@ impl Drop for Dispatcher {
     }
 }
 
+/// What a worker sends with: the shared HTTP client, and the AWS settings
+/// its SNS client (if the sink is SNS) is built from.
+struct Transport {
+    http: reqwest::Client,
+    aws: AwsSettings,
+}
+
+/// A worker's connection to its sink.
+enum Sender {
+    Http(reqwest::Client),
+    Sns(SnsPublisher),
+}
+
 async fn worker(
     sink: Arc<Sink>,
     queue: Arc<SinkQueue>,
-    client: reqwest::Client,
+    transport: Transport,
     delivery: DeliveryConfig,
     metrics: AlertMetrics,
 ) {
+    // Built here, not in `start`: loading the AWS config is async, and the
+    // control loop must not wait for it.
+    let sender = match &sink.destination {
+        Destination::Http { .. } => Sender::Http(transport.http),
+        Destination::Sns(topic) => {
+            Sender::Sns(SnsPublisher::new(&transport.aws, topic.clone(), delivery.timeout).await)
+        }
+    };
     loop {
         let next = {
             let mut events = queue.events.lock().expect("alert queue lock poisoned");
@@ -216,7 +246,7 @@ async fn worker(
             queue.wake.notified().await;
             continue;
         };
-        match deliver(&sink, &client, &delivery, &event, &metrics, &queue.labels).await {
+        match deliver(&sink, &sender, &delivery, &event, &metrics, &queue.labels).await {
             Ok(()) => {
                 metrics.sent.get_or_create(&queue.labels).inc();
                 tracing::debug!(sink = %sink.name, rule = %event.rule, target = %event.target, "alert delivered");
@@ -237,14 +267,15 @@ async fn worker(
 }
 
 /// Why one attempt failed, and whether another could succeed.
-enum AttemptError {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AttemptError {
     Retry(String),
     Final(String),
 }
 
 async fn deliver(
     sink: &Sink,
-    client: &reqwest::Client,
+    sender: &Sender,
     delivery: &DeliveryConfig,
     event: &AlertEvent,
     metrics: &AlertMetrics,
@@ -253,7 +284,11 @@ async fn deliver(
     let mut backoff = delivery.initial_backoff;
     let mut attempt = 1;
     loop {
-        match attempt_once(sink, client, event).await {
+        let attempt_result = match sender {
+            Sender::Http(client) => attempt_once(sink, client, event).await,
+            Sender::Sns(publisher) => publisher.publish(event).await,
+        };
+        match attempt_result {
             Ok(()) => return Ok(()),
             Err(AttemptError::Final(e)) => return Err(e),
             Err(AttemptError::Retry(e)) if attempt >= delivery.max_attempts => {
@@ -275,7 +310,12 @@ async fn attempt_once(
     client: &reqwest::Client,
     event: &AlertEvent,
 ) -> Result<(), AttemptError> {
-    let request = sink.request(event);
+    let Some(request) = sink.request(event) else {
+        return Err(AttemptError::Final(format!(
+            "a {} sink is not an HTTP receiver",
+            sink.kind.as_str()
+        )));
+    };
     let mut builder = client
         .post(&request.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

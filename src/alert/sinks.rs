@@ -1,11 +1,13 @@
 //! Where alerts go, and in which wire format: a generic JSON webhook, a
-//! Slack-compatible incoming webhook, or Alertmanager's v2 API.
+//! Slack-compatible incoming webhook, Alertmanager's v2 API, or an SNS topic
+//! ([`super::sns`]).
 //!
 //! URLs and tokens are secrets (a Slack webhook URL is its own credential):
 //! they come from the config, an environment variable or a file, are held in
 //! [`Secret`], and are never printed or logged; sinks are named in logs by
 //! their `name`.
 
+use super::sns::SnsTopic;
 use super::{AlertConfigError, AlertEvent, AlertStatus, Severity};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::json;
@@ -36,6 +38,12 @@ pub struct SinkConfig {
     pub token_env: Option<String>,
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// SNS: the topic's ARN (instead of a URL).
+    #[serde(default)]
+    pub topic_arn: Option<String>,
+    /// SNS: the region to call, which must be the topic's (the default).
+    #[serde(default)]
+    pub region: Option<String>,
     /// Events below this severity are not sent here.
     #[serde(default = "lowest_severity")]
     pub min_severity: Severity,
@@ -61,6 +69,8 @@ pub enum SinkKind {
     Slack,
     /// POSTs to `<url>/api/v2/alerts`; resolved alerts carry `endsAt`.
     Alertmanager,
+    /// Publishes to an SNS topic (`topic_arn`) with the daemon's AWS settings.
+    Sns,
 }
 
 impl SinkKind {
@@ -69,6 +79,7 @@ impl SinkKind {
             SinkKind::Webhook => "webhook",
             SinkKind::Slack => "slack",
             SinkKind::Alertmanager => "alertmanager",
+            SinkKind::Sns => "sns",
         }
     }
 }
@@ -141,12 +152,22 @@ impl SecretSource {
 pub struct Sink {
     pub name: String,
     pub kind: SinkKind,
-    url: Secret,
-    token: Option<Secret>,
+    pub destination: Destination,
     pub min_severity: Severity,
     /// Alertmanager: how long a firing alert stays active without a repeat,
     /// so an alert from an ebb that died expires on its own.
     firing_validity: chrono::Duration,
+}
+
+/// Where a sink's events go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// An HTTP receiver (webhook, Slack, Alertmanager).
+    Http {
+        url: Secret,
+        token: Option<Secret>,
+    },
+    Sns(SnsTopic),
 }
 
 /// One HTTP request a sink wants sent.
@@ -157,17 +178,21 @@ pub struct Request<'a> {
 }
 
 impl Sink {
+    /// An HTTP sink (webhook, Slack, Alertmanager).
     pub fn new(
         name: impl Into<String>,
         kind: SinkKind,
         url: Secret,
         token: Option<Secret>,
     ) -> Sink {
+        Sink::to(name, kind, Destination::Http { url, token })
+    }
+
+    fn to(name: impl Into<String>, kind: SinkKind, destination: Destination) -> Sink {
         Sink {
             name: name.into(),
             kind,
-            url,
-            token,
+            destination,
             min_severity: Severity::Info,
             firing_validity: chrono::Duration::hours(3),
         }
@@ -184,36 +209,26 @@ impl Sink {
             kind: config.kind.as_str().into(),
             message,
         };
-        let url_source = match (&config.url, &config.url_env, &config.url_file) {
-            (Some(u), None, None) => SecretSource::Inline(Secret::new(u.clone())),
-            (None, Some(v), None) => SecretSource::Env(v.clone()),
-            (None, None, Some(f)) => SecretSource::File(f.clone()),
-            (None, None, None) => {
-                return Err(err("set one of `url`, `url_env` or `url_file`".into()));
-            }
-            _ => return Err(err("set only one of `url`, `url_env` or `url_file`".into())),
-        };
-        let token_source = match (&config.token_env, &config.token_file) {
-            (None, None) => None,
-            (Some(v), None) => Some(SecretSource::Env(v.clone())),
-            (None, Some(f)) => Some(SecretSource::File(f.clone())),
-            _ => return Err(err("set only one of `token_env` or `token_file`".into())),
-        };
-        let url = url_source.read().map_err(|e| err(format!("url: {e}")))?;
-        let scheme_ok = url.expose().starts_with("http://") || url.expose().starts_with("https://");
-        if !scheme_ok || reqwest::Url::parse(url.expose()).is_err() {
-            // The URL itself is not shown: it may be the credential.
-            return Err(err("url: not a valid http:// or https:// URL".into()));
+        if let Some((field, problem)) = field_problems(config).into_iter().next() {
+            return Err(err(format!("{field}: {problem}")));
         }
-        let token = match token_source {
-            Some(s) => Some(s.read().map_err(|e| err(format!("token: {e}")))?),
-            None => None,
-        };
         let name = config
             .name
             .clone()
             .unwrap_or_else(|| config.kind.as_str().to_string());
-        let mut sink = Sink::new(name, config.kind, url, token);
+        let destination = match config.kind {
+            SinkKind::Sns => Destination::Sns(
+                SnsTopic::new(
+                    config.topic_arn.as_deref().unwrap_or_default(),
+                    config.region.as_deref(),
+                )
+                .map_err(|(field, problem)| err(format!("{field}: {problem}")))?,
+            ),
+            SinkKind::Webhook | SinkKind::Slack | SinkKind::Alertmanager => {
+                Self::http_destination(config).map_err(err)?
+            }
+        };
+        let mut sink = Sink::to(name, config.kind, destination);
         sink.min_severity = config.min_severity;
         // Like Prometheus (4x its resend interval): long enough to survive a
         // missed repeat, short enough that a dead ebb's alerts expire.
@@ -221,26 +236,111 @@ impl Sink {
         Ok(sink)
     }
 
+    /// An HTTP sink's URL and token, read from where the config says.
+    fn http_destination(config: &SinkConfig) -> Result<Destination, String> {
+        let url_source = match (&config.url, &config.url_env, &config.url_file) {
+            (Some(u), None, None) => SecretSource::Inline(Secret::new(u.clone())),
+            (None, Some(v), None) => SecretSource::Env(v.clone()),
+            (None, None, Some(f)) => SecretSource::File(f.clone()),
+            (None, None, None) => {
+                return Err("set one of `url`, `url_env` or `url_file`".into());
+            }
+            _ => return Err("set only one of `url`, `url_env` or `url_file`".into()),
+        };
+        let token_source = match (&config.token_env, &config.token_file) {
+            (None, None) => None,
+            (Some(v), None) => Some(SecretSource::Env(v.clone())),
+            (None, Some(f)) => Some(SecretSource::File(f.clone())),
+            _ => return Err("set only one of `token_env` or `token_file`".into()),
+        };
+        let url = url_source.read().map_err(|e| format!("url: {e}"))?;
+        let scheme_ok = url.expose().starts_with("http://") || url.expose().starts_with("https://");
+        if !scheme_ok || reqwest::Url::parse(url.expose()).is_err() {
+            // The URL itself is not shown: it may be the credential.
+            return Err("url: not a valid http:// or https:// URL".into());
+        }
+        let token = match token_source {
+            Some(s) => Some(s.read().map_err(|e| format!("token: {e}"))?),
+            None => None,
+        };
+        Ok(Destination::Http { url, token })
+    }
+
     pub fn wants(&self, event: &AlertEvent) -> bool {
         event.severity >= self.min_severity
     }
 
-    /// The request that delivers `event` to this sink.
-    pub fn request(&self, event: &AlertEvent) -> Request<'_> {
+    /// The HTTP request that delivers `event` to this sink; `None` for a
+    /// sink that is not an HTTP receiver.
+    pub fn request(&self, event: &AlertEvent) -> Option<Request<'_>> {
+        let Destination::Http { url, token } = &self.destination else {
+            return None;
+        };
         let (url, body) = match self.kind {
-            SinkKind::Webhook => (self.url.expose().to_string(), webhook_body(event)),
-            SinkKind::Slack => (self.url.expose().to_string(), slack_body(event)),
+            SinkKind::Webhook => (url.expose().to_string(), webhook_body(event)),
+            SinkKind::Slack => (url.expose().to_string(), slack_body(event)),
             SinkKind::Alertmanager => (
-                format!("{}/api/v2/alerts", self.url.expose().trim_end_matches('/')),
+                format!("{}/api/v2/alerts", url.expose().trim_end_matches('/')),
                 alertmanager_body(event, self.firing_validity),
             ),
+            SinkKind::Sns => return None,
         };
-        Request {
+        Some(Request {
             url,
-            bearer: self.token.as_ref(),
+            bearer: token.as_ref(),
             body: serde_json::to_vec(&body).expect("JSON values always serialize"),
+        })
+    }
+}
+
+/// Fields set that the sink's kind does not use, or missing ones it needs,
+/// as (field, problem): what `ebb check` reports with the file and line.
+pub fn field_problems(config: &SinkConfig) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    if config.kind == SinkKind::Sns {
+        let http_fields = [
+            ("url", config.url.is_some()),
+            ("url_env", config.url_env.is_some()),
+            ("url_file", config.url_file.is_some()),
+            ("token_env", config.token_env.is_some()),
+            ("token_file", config.token_file.is_some()),
+        ];
+        for (field, set) in http_fields {
+            if set {
+                found.push((
+                    field,
+                    "an sns sink publishes to `topic_arn` with the daemon's AWS credentials; remove this field".to_string(),
+                ));
+            }
+        }
+        match &config.topic_arn {
+            None => found.push((
+                "topic_arn",
+                "an sns sink needs the topic's ARN (arn:aws:sns:REGION:ACCOUNT:NAME)".into(),
+            )),
+            Some(arn) => {
+                if let Err((field, problem)) = SnsTopic::new(arn, config.region.as_deref()) {
+                    found.push((field, problem));
+                }
+            }
+        }
+    } else {
+        for (field, set) in [
+            ("topic_arn", config.topic_arn.is_some()),
+            ("region", config.region.is_some()),
+        ] {
+            if set {
+                found.push((
+                    field,
+                    format!(
+                        "only an sns sink has `{field}`; a {} sink takes `url`",
+                        config.kind.as_str()
+                    ),
+                ));
+            }
         }
     }
+    found
 }
 
 /// Builds every configured sink; sink names must be unique (they label metrics).
@@ -275,14 +375,14 @@ pub fn all_labels(event: &AlertEvent) -> BTreeMap<String, String> {
     labels
 }
 
-fn status_str(status: AlertStatus) -> &'static str {
+pub(super) fn status_str(status: AlertStatus) -> &'static str {
     match status {
         AlertStatus::Firing => "firing",
         AlertStatus::Resolved => "resolved",
     }
 }
 
-fn webhook_body(event: &AlertEvent) -> serde_json::Value {
+pub(super) fn webhook_body(event: &AlertEvent) -> serde_json::Value {
     json!({
         "version": "1",
         "source": "ebb",
@@ -291,6 +391,18 @@ fn webhook_body(event: &AlertEvent) -> serde_json::Value {
         "labels": all_labels(event),
         "alert": event,
     })
+}
+
+/// When the alert held: `since START`, or `from START to END` once resolved.
+pub(super) fn period(event: &AlertEvent) -> String {
+    match event.ends_at {
+        Some(end) => format!(
+            "from {} to {}",
+            event.starts_at.to_rfc3339(),
+            end.to_rfc3339()
+        ),
+        None => format!("since {}", event.starts_at.to_rfc3339()),
+    }
 }
 
 fn slack_body(event: &AlertEvent) -> serde_json::Value {
@@ -304,14 +416,7 @@ fn slack_body(event: &AlertEvent) -> serde_json::Value {
             event.severity.as_str()
         ),
     };
-    let since = match event.ends_at {
-        Some(end) => format!(
-            "from {} to {}",
-            event.starts_at.to_rfc3339(),
-            end.to_rfc3339()
-        ),
-        None => format!("since {}", event.starts_at.to_rfc3339()),
-    };
+    let since = period(event);
     json!({
         "text": format!(
             "{head} `{}` {}\n>{}\n_{since}_",
@@ -359,7 +464,7 @@ mod tests {
     }
 
     fn body(sink: &Sink, e: &AlertEvent) -> serde_json::Value {
-        serde_json::from_slice(&sink.request(e).body).unwrap()
+        serde_json::from_slice(&sink.request(e).unwrap().body).unwrap()
     }
 
     #[test]
@@ -371,7 +476,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            sink.request(&event(AlertStatus::Firing)).url,
+            sink.request(&event(AlertStatus::Firing)).unwrap().url,
             "http://127.0.0.1:9093/api/v2/alerts"
         );
         let firing = body(&sink, &event(AlertStatus::Firing));
@@ -422,11 +527,13 @@ mod tests {
             url_file: Some(file.clone()),
             token_env: None,
             token_file: None,
+            topic_arn: None,
+            region: None,
             min_severity: Severity::Warning,
         };
         let sink = Sink::from_config(0, &config, Duration::from_secs(60)).unwrap();
         assert_eq!(
-            sink.request(&event(AlertStatus::Firing)).url,
+            sink.request(&event(AlertStatus::Firing)).unwrap().url,
             "https://hooks.example/T000/SECRET"
         );
         assert!(!format!("{sink:?}").contains("SECRET"));

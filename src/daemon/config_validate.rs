@@ -109,6 +109,11 @@ pub fn problems(config: &DaemonConfig) -> Vec<(String, String)> {
         found.push(("aws.endpoint_url".into(), problem));
     }
     rule_problems(config, &mut found);
+    for (i, sink) in config.alerts.sinks.iter().enumerate() {
+        for (field, problem) in sinks::field_problems(sink) {
+            found.push((format!("alerts.sinks[{i}].{field}"), problem));
+        }
+    }
     // The lease's timing rules multiply its durations: only once they are
     // in range.
     if let Some(election) = &config.leader_election

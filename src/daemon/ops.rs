@@ -6,6 +6,7 @@
 //! each time its loop goes round ([`Operations::beat`]), and at shutdown.
 //! None of these calls waits on the network.
 
+use super::config::AwsSettings;
 use crate::alert::{AlertConfigError, Alerter, AlertsConfig, ReloadFailure, SavedAlerts};
 use crate::clock::SystemClock;
 use crate::decision::DecisionRecord;
@@ -47,9 +48,10 @@ impl Operations {
     pub async fn start(
         alerts: &AlertsConfig,
         telemetry_config: &TelemetryConfig,
+        aws: &AwsSettings,
     ) -> Result<Operations, OperationsError> {
         let telemetry = Arc::new(Telemetry::new(telemetry_config, Arc::new(SystemClock)));
-        let alerter = Alerter::start(alerts, telemetry.metrics.alerts.clone())?;
+        let alerter = Alerter::start(alerts, telemetry.metrics.alerts.clone(), aws)?;
         let (server, listening) = if telemetry_config.enabled {
             let listener = server::bind(telemetry_config.listen).await?;
             let addr = listener.local_addr().ok();

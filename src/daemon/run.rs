@@ -235,7 +235,7 @@ impl Daemon {
         };
         let have_state_file = saved.is_some();
         let saved = saved.unwrap_or_default();
-        let mut ops = Operations::start(&config.alerts, &config.telemetry).await?;
+        let mut ops = Operations::start(&config.alerts, &config.telemetry, &config.aws).await?;
         ops.restore_alerts(&saved.alerts);
         let election = match &config.leader_election {
             Some(settings) => Some(start_election(&config, settings).await?),
