@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use super::cbor;
-use super::proxy::closing;
 
 /// A running bridge; stops accepting when dropped.
 pub struct CborBridge {
@@ -27,9 +26,14 @@ pub struct CborBridge {
 }
 
 impl CborBridge {
-    /// Serves 127.0.0.1:<port>, forwarding to moto on 127.0.0.1:<upstream>.
+    /// Serves a free 127.0.0.1 port, forwarding to moto on 127.0.0.1:<upstream>.
     pub fn start(upstream: u16) -> CborBridge {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind CBOR bridge");
+        Self::start_on(0, upstream)
+    }
+
+    /// Serves 127.0.0.1:<listen> (0: any free port).
+    pub fn start_on(listen: u16, upstream: u16) -> CborBridge {
+        let listener = TcpListener::bind(("127.0.0.1", listen)).expect("bind CBOR bridge");
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let st = Arc::clone(&stop);
@@ -217,4 +221,18 @@ fn headers_except<'a>(lines: impl Iterator<Item = &'a str>, dropped: &[&str]) ->
         }
     }
     out
+}
+
+/// The response with `Connection: close`, so the client does not reuse the
+/// connection about to be closed.
+pub fn closing(response: &[u8]) -> Vec<u8> {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..end]);
+    let mut out = headers_except(head.split("\r\n"), &["connection"]);
+    out.push_str("Connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&response[end + 4..]);
+    bytes
 }

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::cbor;
+use super::cbor_bridge::{self, closing};
 use super::faults::{self, Fault, FaultRule, Protocol};
-use super::{cbor, cbor_bridge};
 
 /// Decides how long to hold a request before forwarding it.
 pub type DelayRule = Arc<dyn Fn(&Recorded) -> Option<Duration> + Send + Sync>;
@@ -299,26 +300,6 @@ fn serve(
         return client.write_all(answer.as_bytes());
     }
     client.write_all(&closing(&response))
-}
-
-/// The response with `Connection: close`, so the client does not reuse the
-/// connection this proxy is about to close.
-pub fn closing(response: &[u8]) -> Vec<u8> {
-    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return response.to_vec();
-    };
-    let head = String::from_utf8_lossy(&response[..end]);
-    let mut out = String::new();
-    for line in head.split("\r\n") {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&response[end + 4..]);
-    bytes
 }
 
 fn form_fields(body: &str) -> Vec<(String, String)> {
