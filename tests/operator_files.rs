@@ -358,6 +358,21 @@ fn the_dashboard_is_a_grafana_dashboard_of_series_ebb_exports() {
             .collect();
         assert_eq!(refs.len(), targets.len(), "{title}: refIds are unique");
     }
+    // Grafana lays panels on a 24-column grid; two in one place hide each other.
+    let place = |p: &Json| {
+        let g = &p["gridPos"];
+        let n = |k: &str| g[k].as_u64().unwrap();
+        (n("x"), n("y"), n("x") + n("w"), n("y") + n("h"))
+    };
+    for (i, a) in panels.iter().enumerate() {
+        let (ax0, ay0, ax1, ay1) = place(a);
+        assert!(ax1 <= 24, "{}: wider than the grid", a["title"]);
+        for b in &panels[i + 1..] {
+            let (bx0, by0, bx1, by1) = place(b);
+            let overlap = ax0 < bx1 && bx0 < ax1 && ay0 < by1 && by0 < ay1;
+            assert!(!overlap, "{} and {} overlap", a["title"], b["title"]);
+        }
+    }
     let used = check_series("deploy/grafana/ebb.json", &dashboard_exprs(&dashboard));
     // What the dashboard is for: decisions, capacity, metric age and
     // staleness, evaluations falling behind, API errors and latency, alert deliveries, leader/standby.
