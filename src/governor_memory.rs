@@ -179,6 +179,7 @@ mod tests {
             scale_out_cooldown: StdDuration::from_secs(cooldown_s),
             scale_in_cooldown: StdDuration::from_secs(cooldown_s),
             scale_in_stabilization: StdDuration::from_secs(stabilization_s),
+            scale_in_quantile: 1.0,
             max_step_out: StepLimit::default(),
             max_step_in: StepLimit::default(),
             warmup: StdDuration::ZERO,

@@ -75,6 +75,13 @@ pub const LEAD: DurationRange = DurationRange::new(Duration::from_secs(1), DAY);
 /// A predictive policy's history: 1 day (one season) to 63 days
 /// (CloudWatch's 5-minute retention).
 pub const HISTORY: DurationRange = DurationRange::new(DAY, Duration::from_secs(63 * 86_400));
+/// How far target tracking extrapolates a rising demand (`trend_lead`): 0
+/// (off) to 1 hour; a boot time is the useful value.
+pub const TREND_LEAD: DurationRange = DurationRange::new(Duration::ZERO, Duration::from_secs(3600));
+/// The window target tracking measures the demand's trend over
+/// (`trend_window`): 1 minute (two evaluations at the least) to 1 hour.
+pub const TREND_WINDOW: DurationRange =
+    DurationRange::new(Duration::from_secs(60), Duration::from_secs(3600));
 /// The simulated cloud's boot time and publish delay: 0 to 1 day.
 pub const SIMULATED_DELAY: DurationRange = DurationRange::new(Duration::ZERO, DAY);
 /// How far `ebb forecast` looks ahead: 1 minute to 14 days.

@@ -128,7 +128,10 @@ impl Signal {
     pub fn lookback(&self) -> Duration {
         let smoothing = match self.smoothing {
             Smoothing::Latest => Duration::zero(),
-            Smoothing::Ewma { half_life } => to_chrono(half_life) * 4,
+            Smoothing::Ewma {
+                half_life,
+                half_life_down,
+            } => to_chrono(half_life.max(half_life_down.unwrap_or_default())) * 4,
             Smoothing::Window { window, .. } => to_chrono(window),
         };
         smoothing.max(self.stale_after)
@@ -201,9 +204,9 @@ impl Signal {
         }
         match self.smoothing {
             Smoothing::Latest => {}
-            Smoothing::Ewma { half_life } => {
+            Smoothing::Ewma { .. } => {
                 let before = self.ewma.zip(self.latest.map(|p| p.time));
-                self.ewma = Some(ewma_step(before, point, half_life));
+                self.ewma = Some(ewma_step(before, point, self.smoothing));
                 self.ewma_before_latest = before;
             }
             Smoothing::Window { .. } => self.window.push_back(point),
@@ -242,8 +245,8 @@ impl Signal {
         old.value = point.value;
         if latest.time == point.time {
             self.latest = Some(point);
-            if let Smoothing::Ewma { half_life } = self.smoothing {
-                self.ewma = Some(ewma_step(self.ewma_before_latest, point, half_life));
+            if let Smoothing::Ewma { .. } = self.smoothing {
+                self.ewma = Some(ewma_step(self.ewma_before_latest, point, self.smoothing));
             }
         }
     }
@@ -344,14 +347,22 @@ impl Signal {
 }
 
 /// The EWMA after folding in `point`, from the EWMA before it and the time
-/// of the datapoint that EWMA ended on.
-fn ewma_step(
-    before: Option<(f64, DateTime<Utc>)>,
-    point: Datapoint,
-    half_life: std::time::Duration,
-) -> f64 {
+/// of the datapoint that EWMA ended on; with `half_life_down`, a value below
+/// the EWMA moves it at that half-life instead.
+fn ewma_step(before: Option<(f64, DateTime<Utc>)>, point: Datapoint, smoothing: Smoothing) -> f64 {
+    let Smoothing::Ewma {
+        half_life,
+        half_life_down,
+    } = smoothing
+    else {
+        return point.value;
+    };
     match before {
         Some((prev, last)) => {
+            let half_life = match half_life_down {
+                Some(down) if point.value < prev => down,
+                _ => half_life,
+            };
             let dt = (point.time - last).num_milliseconds() as f64;
             let hl = half_life.as_millis().max(1) as f64;
             let alpha = 1.0 - 0.5f64.powf(dt / hl);
@@ -435,6 +446,14 @@ mod tests {
         )
     }
 
+    /// EWMA smoothing at one half-life both ways.
+    fn ewma(half_life: std::time::Duration) -> Smoothing {
+        Smoothing::Ewma {
+            half_life,
+            half_life_down: None,
+        }
+    }
+
     /// A series of (seconds, value) datapoints.
     fn series(points: &[(i64, f64)]) -> Result<Series, FetchError> {
         Ok(Series {
@@ -486,12 +505,34 @@ mod tests {
     }
 
     #[test]
+    fn asymmetric_smoothing_reacts_fast_up_and_slow_down() {
+        let mut signal = smoothed_by(Smoothing::Ewma {
+            half_life: std::time::Duration::from_secs(30),
+            half_life_down: Some(std::time::Duration::from_secs(300)),
+        });
+        feed(&mut signal, 60, &[(0, 100.0)]);
+        // Up at the 30s half-life: three quarters of the way in a minute.
+        let up = feed(&mut signal, 120, &[(60, 200.0)]).value.unwrap();
+        assert!((up - 175.0).abs() < 1e-9, "{up}");
+        // Down at the 5-minute half-life: 2^(-1/5) of the gap remains.
+        let down = feed(&mut signal, 180, &[(120, 100.0)]).value.unwrap();
+        let expected = 100.0 + 75.0 * 0.5f64.powf(0.2);
+        assert!((down - expected).abs() < 1e-9, "{down} vs {expected}");
+        assert!(down > 165.0);
+        // A symmetric EWMA falls as fast as it rose.
+        let mut symmetric = smoothed_by(ewma(std::time::Duration::from_secs(30)));
+        feed(&mut symmetric, 120, &[(0, 100.0), (60, 200.0)]);
+        let down = feed(&mut symmetric, 180, &[(120, 100.0)]).value.unwrap();
+        assert!((down - 118.75).abs() < 1e-9, "{down}");
+    }
+
+    #[test]
     fn a_revision_is_smoothed_as_if_it_had_come_first() {
         let half_life = std::time::Duration::from_secs(60);
-        let mut revised = smoothed_by(Smoothing::Ewma { half_life });
+        let mut revised = smoothed_by(ewma(half_life));
         feed(&mut revised, 120, &[(0, 10.0), (60, 90.0)]);
         let revised = feed(&mut revised, 125, &[(60, 30.0)]).value;
-        let mut direct = smoothed_by(Smoothing::Ewma { half_life });
+        let mut direct = smoothed_by(ewma(half_life));
         let direct = feed(&mut direct, 125, &[(0, 10.0), (60, 30.0)]).value;
         assert_eq!(revised, direct);
 
@@ -542,9 +583,7 @@ mod tests {
 
     #[test]
     fn ewma_weight_halves_every_half_life() {
-        let mut signal = smoothed_by(Smoothing::Ewma {
-            half_life: std::time::Duration::from_secs(120),
-        });
+        let mut signal = smoothed_by(ewma(std::time::Duration::from_secs(120)));
         assert_eq!(feed(&mut signal, 0, &[(0, 10.0)]).value, Some(10.0));
         // One half-life later the new value gets half the weight.
         let r = feed(&mut signal, 120, &[(120, 20.0)]);
@@ -558,8 +597,8 @@ mod tests {
     #[test]
     fn ewma_is_not_skewed_by_datapoints_fetched_twice() {
         let half_life = std::time::Duration::from_secs(60);
-        let mut once = smoothed_by(Smoothing::Ewma { half_life });
-        let mut twice = smoothed_by(Smoothing::Ewma { half_life });
+        let mut once = smoothed_by(ewma(half_life));
+        let mut twice = smoothed_by(ewma(half_life));
         feed(&mut once, 60, &[(0, 10.0), (60, 50.0)]);
         feed(&mut twice, 60, &[(0, 10.0), (60, 50.0)]);
         let a = feed(&mut once, 120, &[(120, 20.0)]);
@@ -728,8 +767,8 @@ mod tests {
     #[test]
     fn datapoints_newest_first_are_all_taken() {
         let half_life = std::time::Duration::from_secs(60);
-        let mut oldest_first = smoothed_by(Smoothing::Ewma { half_life });
-        let mut newest_first = smoothed_by(Smoothing::Ewma { half_life });
+        let mut oldest_first = smoothed_by(ewma(half_life));
+        let mut newest_first = smoothed_by(ewma(half_life));
         let a = feed(
             &mut oldest_first,
             120,
@@ -747,10 +786,14 @@ mod tests {
     #[test]
     fn lookback_covers_smoothing_and_staleness() {
         let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
-        let ewma = smoothed_by(Smoothing::Ewma {
-            half_life: minutes(2),
+        let averaged = smoothed_by(ewma(minutes(2)));
+        assert_eq!(averaged.lookback(), Duration::minutes(8));
+        // The longer of the two half-lives sets it.
+        let asymmetric = smoothed_by(Smoothing::Ewma {
+            half_life: minutes(1),
+            half_life_down: Some(minutes(3)),
         });
-        assert_eq!(ewma.lookback(), Duration::minutes(8));
+        assert_eq!(asymmetric.lookback(), Duration::minutes(12));
         let long = smoothed_by(window(60 * 15, WindowAggregate::Mean, None));
         assert_eq!(long.lookback(), Duration::minutes(15));
         // Never less than stale_after (5 minutes here).
@@ -813,9 +856,7 @@ mod tests {
             ];
             prop_oneof![
                 Just(Smoothing::Latest),
-                (1u64..900).prop_map(|s| Smoothing::Ewma {
-                    half_life: std::time::Duration::from_secs(s)
-                }),
+                (1u64..900).prop_map(|s| ewma(std::time::Duration::from_secs(s))),
                 (1u64..900, aggregate, 0.0f64..=100.0).prop_map(|(s, aggregate, p)| {
                     Smoothing::Window {
                         window: std::time::Duration::from_secs(s),

@@ -279,6 +279,59 @@ fn absurd_durations_and_capacities_are_refused_with_their_range() {
     );
 }
 
+/// The burst levers' fields (issue 18) are refused outside their ranges.
+#[test]
+fn trend_quantile_and_asymmetric_smoothing_fields_are_checked() {
+    fails_with(
+        &broken(
+            "metric_type = \"load-per-instance\"",
+            "metric_type = \"load-per-instance\"\ntrend_lead = \"2h\"",
+        ),
+        23,
+        "policies[0].trend_lead",
+        "2h is out of range: must be between 0s and 1h",
+    );
+    fails_with(
+        &broken(
+            "metric_type = \"load-per-instance\"",
+            "metric_type = \"load-per-instance\"\ntrend_window = \"10s\"",
+        ),
+        23,
+        "policies[0].trend_window",
+        "10s is out of range: must be between 1m and 1h",
+    );
+    fails_with(
+        &broken(
+            "max_step_in = { instances = 2 }",
+            "max_step_in = { instances = 2 }\nscale_in_quantile = 1.5",
+        ),
+        39,
+        "governor.scale_in_quantile",
+        "1.5 is out of range: must be above 0 and at most 1",
+    );
+    fails_with(
+        &broken(
+            "smoothing = { kind = \"window\", window = \"5m\", aggregate = \"percentile\", percentile = 90 }",
+            "smoothing = { kind = \"ewma\", half_life = \"30s\", half_life_down = \"0s\" }",
+        ),
+        9,
+        "metrics.requests.smoothing.half_life_down",
+        "0s is out of range: must be between 1s and 30d",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let good = broken(
+        "metric_type = \"load-per-instance\"",
+        "metric_type = \"load-per-instance\"\ntrend_lead = \"5m\"\ntrend_window = \"3m\"",
+    )
+    .replacen(
+        "max_step_in = { instances = 2 }",
+        "max_step_in = { instances = 2 }\nscale_in_quantile = 0.9",
+        1,
+    );
+    let path = write(dir.path(), "orders.toml", &good);
+    ebb().arg("check").arg(&path).assert().success();
+}
+
 #[test]
 fn a_group_name_aws_would_reject() {
     fails_with(

@@ -1,18 +1,92 @@
 //! Target tracking: keep a metric near a target value, reactively.
+//!
+//! With `trend_lead`, a scale-out on a rising demand is sized for where the
+//! demand's trend will be that far ahead: new instances serve only after they
+//! boot, so a policy that sizes for the demand it sees now is short by the
+//! growth until then, and asks again every minute of the rise. The trend is
+//! the least-squares slope of the demand (in instances, from the smoothed
+//! metric) over `trend_window`. Only a rise is extrapolated, and only when
+//! the demand now is already above the tolerance band: the trend sizes a
+//! scale-out, it does not start one.
 
 use super::{Policy, PolicyInput, instances_for, within_tolerance};
 use crate::decision::{PolicyRecord, Recommendation};
 use crate::policy_file::{MetricType, TargetTrackingSpec};
+use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
 
 /// Keeps `metric` near `target`.
 #[derive(Debug, Clone)]
 pub struct TargetTracking {
     spec: TargetTrackingSpec,
+    /// Demand in instances at each evaluation within `trend_window`, oldest
+    /// first (kept only when `trend_lead` is set).
+    recent_demand: VecDeque<(DateTime<Utc>, f64)>,
+    /// Instances in service at each evaluation within [`SERVING_LOG_SPAN`],
+    /// oldest first.
+    serving_log: VecDeque<(DateTime<Utc>, u32)>,
+    /// The time of the metric's latest datapoint seen.
+    latest_datapoint: Option<DateTime<Utc>>,
 }
+
+/// How long the instances in service are remembered: far longer than any
+/// publishing delay a metric fit to scale on can have.
+const SERVING_LOG_SPAN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl TargetTracking {
     pub fn new(spec: TargetTrackingSpec) -> Self {
-        TargetTracking { spec }
+        TargetTracking {
+            spec,
+            recent_demand: VecDeque::new(),
+            serving_log: VecDeque::new(),
+            latest_datapoint: None,
+        }
+    }
+
+    /// How many instances were serving when the metric's latest datapoint
+    /// was measured: a per-instance metric is published minutes late, and
+    /// multiplying it by the instances serving now would count instances
+    /// that came into service since as if they had been as busy, and scale
+    /// out on a load already served. Falls back to those serving now when
+    /// nothing is known from then.
+    fn serving_when_measured(&mut self, input: &PolicyInput<'_>) -> u32 {
+        let now = input.now;
+        if let Some(latest) = input
+            .fetched
+            .get(&self.spec.metric)
+            .and_then(|points| points.iter().map(|p| p.time).max())
+        {
+            self.latest_datapoint = self.latest_datapoint.max(Some(latest));
+        }
+        let cutoff = crate::clock::earlier(now, SERVING_LOG_SPAN);
+        while self.serving_log.front().is_some_and(|(t, _)| *t < cutoff) {
+            self.serving_log.pop_front();
+        }
+        let then = self.latest_datapoint.and_then(|measured| {
+            self.serving_log
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= measured)
+                .map(|(_, serving)| *serving)
+        });
+        if self.serving_log.back().is_none_or(|(t, _)| *t < now) {
+            self.serving_log.push_back((now, input.capacity.in_service));
+        }
+        then.unwrap_or(input.capacity.in_service)
+    }
+
+    /// Remembers `demand` at `now` and returns the growth its trend adds
+    /// over `trend_lead`, in instances (zero unless it rises).
+    fn extrapolated_growth(&mut self, now: DateTime<Utc>, demand: f64) -> f64 {
+        if self.spec.trend_lead.is_zero() {
+            return 0.0;
+        }
+        let cutoff = crate::clock::earlier(now, self.spec.trend_window);
+        self.recent_demand
+            .retain(|(t, _)| *t >= cutoff && *t < now);
+        self.recent_demand.push_back((now, demand));
+        let slope = slope_per_second(now, &self.recent_demand);
+        (slope * self.spec.trend_lead.as_secs_f64()).max(0.0)
     }
 
     fn record(&self, recommendation: Recommendation, reason: String) -> PolicyRecord {
@@ -41,19 +115,21 @@ impl Policy for TargetTracking {
         };
         let serving = input.capacity.in_service;
         let current = input.capacity.desired;
+        let measured_on = self.serving_when_measured(input);
+        let spec = &self.spec;
         // Demand in instances at the target.
         let (demand, basis) = match spec.metric_type {
             MetricType::Utilization | MetricType::LoadPerInstance => {
-                if serving == 0 {
+                if serving == 0 || measured_on == 0 {
                     return self.record(
                         Recommendation::MissingData,
                         format!("no instance in service to measure `{}` on", spec.metric),
                     );
                 }
-                let demand = serving as f64 * value / spec.target;
+                let demand = measured_on as f64 * value / spec.target;
                 (
                     demand,
-                    format!("{serving} serving x {value:.2}/{}", spec.target),
+                    format!("{measured_on} serving x {value:.2}/{}", spec.target),
                 )
             }
             MetricType::LoadTotal => (
@@ -61,6 +137,25 @@ impl Policy for TargetTracking {
                 format!("{value:.2}/{} per instance", spec.target),
             ),
         };
+        // The trend sizes a scale-out the demand calls for now; it does not
+        // start one on its own (a rise within the band is noise as often).
+        let growth = self.extrapolated_growth(input.now, demand);
+        let scaling_out = serving == 0 || {
+            let ratio = demand / serving as f64;
+            ratio > 1.0 && !within_tolerance(ratio, self.spec.tolerance)
+        };
+        let (demand, basis) = if growth > 0.0 && scaling_out {
+            (
+                demand + growth,
+                format!(
+                    "{basis} = {demand:.2}, rising: +{growth:.2} over {}s",
+                    self.spec.trend_lead.as_secs()
+                ),
+            )
+        } else {
+            (demand, basis)
+        };
+        let spec = &self.spec;
         let ratio = if serving > 0 {
             demand / serving as f64
         } else {
@@ -96,6 +191,30 @@ impl Policy for TargetTracking {
     }
 }
 
+/// The least-squares slope of `points` per second; zero with fewer than two
+/// distinct times.
+fn slope_per_second(now: DateTime<Utc>, points: &VecDeque<(DateTime<Utc>, f64)>) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let xs = points
+        .iter()
+        .map(|(t, _)| (*t - now).num_milliseconds() as f64 / 1000.0);
+    let mean_x = xs.clone().sum::<f64>() / n;
+    let mean_y = points.iter().map(|(_, y)| y).sum::<f64>() / n;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for (x, (_, y)) in xs.zip(points) {
+        covariance += (x - mean_x) * (y - mean_y);
+        variance += (x - mean_x) * (x - mean_x);
+    }
+    if variance > 0.0 {
+        covariance / variance
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +230,8 @@ mod tests {
             metric_type,
             tolerance: 0.1,
             disable_scale_in: false,
+            trend_lead: std::time::Duration::ZERO,
+            trend_window: std::time::Duration::from_secs(300),
         })
     }
 
@@ -278,6 +399,130 @@ mod tests {
             advice(&mut p, Some(100.0), 8, 8),
             Recommendation::Capacity(16)
         );
+    }
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + 60 * minute, 0).unwrap()
+    }
+
+    /// What the policy recommends at `minute` with `value`, `desired`
+    /// instances of which `in_service` serve, and the metric's datapoints
+    /// fetched this tick stamped at `measured` (a minute).
+    fn recommend_at(
+        policy: &mut TargetTracking,
+        minute: i64,
+        value: f64,
+        (desired, in_service): (u32, u32),
+        measured: Option<i64>,
+    ) -> PolicyRecord {
+        let metrics = BTreeMap::from([("m".to_string(), Some(value))]);
+        let points = measured
+            .map(|m| {
+                vec![crate::source::Datapoint {
+                    time: at(m),
+                    value,
+                }]
+            })
+            .unwrap_or_default();
+        let fetched = BTreeMap::from([("m".to_string(), points)]);
+        policy.recommend(&PolicyInput {
+            now: at(minute),
+            capacity: ObservedCapacity {
+                desired,
+                in_service,
+                warming: desired.saturating_sub(in_service),
+            },
+            metrics: &metrics,
+            fetched: &fetched,
+        })
+    }
+
+    fn trending(lead_s: u64, window_s: u64) -> TargetTracking {
+        TargetTracking::new(TargetTrackingSpec {
+            trend_lead: std::time::Duration::from_secs(lead_s),
+            trend_window: std::time::Duration::from_secs(window_s),
+            ..tracking(MetricType::LoadTotal, 100.0).spec
+        })
+    }
+
+    /// The record of the last of one evaluation a minute with these loads.
+    fn replay(p: &mut TargetTracking, loads: &[(i64, f64)], capacity: (u32, u32)) -> PolicyRecord {
+        let mut last = None;
+        for &(minute, load) in loads {
+            last = Some(recommend_at(p, minute, load, capacity, None));
+        }
+        last.expect("at least one load")
+    }
+
+    #[test]
+    fn a_rising_ramp_provisions_ahead_by_the_extrapolated_growth() {
+        // +100 a minute at 100 per instance: one instance a minute; five
+        // minutes ahead is five more than the demand now.
+        let ramp = [(0, 1000.0), (1, 1100.0), (2, 1200.0), (3, 1300.0)];
+        let last = replay(&mut trending(300, 300), &ramp, (10, 10));
+        assert_eq!(last.recommendation, Recommendation::Capacity(18));
+        assert!(last.reason.contains("rising: +5.00 over 300s"), "{}", last.reason);
+        // Without a lead, the demand now.
+        let last = replay(&mut trending(0, 300), &ramp, (10, 10));
+        assert_eq!(last.recommendation, Recommendation::Capacity(13));
+    }
+
+    #[test]
+    fn a_rise_within_the_tolerance_band_starts_no_scale_out() {
+        // Rising 50 a minute, but 13 serving carry it within 10% of target.
+        let mut p = trending(300, 300);
+        let rise = [(0, 1150.0), (1, 1200.0), (2, 1250.0), (3, 1300.0)];
+        let last = replay(&mut p, &rise, (13, 13));
+        assert_eq!(last.recommendation, Recommendation::Capacity(13));
+        // Past the band, the trend sizes the scale-out beyond the 15 now.
+        let r = recommend_at(&mut p, 4, 1500.0, (13, 13), None);
+        assert!(r.reason.contains("rising"), "{}", r.reason);
+        assert!(
+            matches!(r.recommendation, Recommendation::Capacity(c) if c > 15),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_falling_demand_is_not_extrapolated() {
+        let fall = [(0, 1300.0), (1, 1200.0), (2, 1100.0), (3, 1000.0)];
+        let last = replay(&mut trending(300, 300), &fall, (13, 13));
+        assert_eq!(last.recommendation, Recommendation::Capacity(10));
+    }
+
+    #[test]
+    fn the_trend_forgets_what_left_its_window() {
+        // A jump 10 minutes ago, flat since: no trend in a 3-minute window.
+        let mut loads = vec![(0, 500.0)];
+        loads.extend((1..=10).map(|minute| (minute, 1000.0)));
+        let last = replay(&mut trending(300, 180), &loads, (10, 10));
+        assert_eq!(last.recommendation, Recommendation::Capacity(10));
+    }
+
+    #[test]
+    fn utilization_is_multiplied_by_the_instances_serving_when_it_was_measured() {
+        let mut p = tracking(MetricType::Utilization, 50.0);
+        // Minute 0: 4 serving, at 100% CPU: 8 wanted, 4 launched.
+        assert_eq!(
+            recommend_at(&mut p, 0, 100.0, (4, 4), Some(-3)).recommendation,
+            Recommendation::Capacity(8)
+        );
+        for minute in 1..5 {
+            recommend_at(&mut p, minute, 100.0, (8, 4), Some(minute - 3));
+        }
+        // Minute 5: the 4 new ones serve, but the latest datapoint (minute 2,
+        // CPU 120% of target) was measured on the 4 of then: 10, not 20.
+        let r = recommend_at(&mut p, 5, 60.0, (8, 8), Some(2));
+        assert_eq!(r.recommendation, Recommendation::Capacity(5));
+        let r = recommend_at(&mut p, 5, 120.0, (8, 8), Some(2));
+        assert_eq!(r.recommendation, Recommendation::Capacity(10));
+        assert!(r.reason.contains("4 serving x 120.00/50"), "{}", r.reason);
+        // Once a datapoint measured on all 8 arrives, they count.
+        for minute in 6..9 {
+            recommend_at(&mut p, minute, 50.0, (8, 8), Some(minute - 3));
+        }
+        let r = recommend_at(&mut p, 9, 75.0, (8, 8), Some(6));
+        assert_eq!(r.recommendation, Recommendation::Capacity(12));
     }
 
     #[test]

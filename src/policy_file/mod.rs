@@ -268,6 +268,11 @@ pub enum Smoothing {
     Ewma {
         #[serde(with = "crate::duration")]
         half_life: Duration,
+        /// The half-life while the value falls, when it should differ: a
+        /// longer one reacts as fast to a rise and holds capacity through a
+        /// short dip.
+        #[serde(with = "crate::duration::option", default)]
+        half_life_down: Option<Duration>,
     },
     /// An aggregate of the datapoints in the last `window`.
     Window {
@@ -402,10 +407,21 @@ pub struct TargetTrackingSpec {
     pub tolerance: f64,
     #[serde(default)]
     pub disable_scale_in: bool,
+    /// While the demand rises, provision for where its trend (least squares
+    /// over `trend_window`) will be this far ahead; zero: no extrapolation.
+    #[serde(with = "crate::duration", default)]
+    pub trend_lead: Duration,
+    /// The window the demand's trend is measured over.
+    #[serde(with = "crate::duration", default = "default_trend_window")]
+    pub trend_window: Duration,
 }
 
 fn default_tolerance() -> f64 {
     0.1
+}
+
+fn default_trend_window() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// How a target-tracking metric relates to capacity.
@@ -459,6 +475,11 @@ pub struct GovernorSpec {
     /// Scale in only to the highest recommendation seen within this window.
     #[serde(with = "crate::duration", default = "default_stabilization")]
     pub scale_in_stabilization: Duration,
+    /// Which quantile (0..=1) of the proposals within the stabilization
+    /// window scale-in goes to: 1 is the highest; lower lets one short peak
+    /// in the window not hold capacity up for the whole window.
+    #[serde(default = "default_scale_in_quantile")]
+    pub scale_in_quantile: f64,
     #[serde(default)]
     pub max_step_out: StepLimit,
     #[serde(default)]
@@ -476,6 +497,7 @@ impl Default for GovernorSpec {
             scale_out_cooldown: default_scale_out_cooldown(),
             scale_in_cooldown: default_scale_in_cooldown(),
             scale_in_stabilization: default_stabilization(),
+            scale_in_quantile: default_scale_in_quantile(),
             max_step_out: StepLimit::default(),
             max_step_in: StepLimit::default(),
             warmup: default_warmup(),
@@ -490,6 +512,10 @@ fn default_scale_out_cooldown() -> Duration {
 
 fn default_scale_in_cooldown() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_scale_in_quantile() -> f64 {
+    1.0
 }
 
 fn default_stabilization() -> Duration {

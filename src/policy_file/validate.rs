@@ -156,9 +156,15 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
             );
         }
         match metric.smoothing {
-            Smoothing::Ewma { half_life } => {
+            Smoothing::Ewma {
+                half_life,
+                half_life_down,
+            } => {
                 if let Err(problem) = ranges::INTERVAL.check(half_life) {
                     err(at("smoothing.half_life"), problem);
+                }
+                if let Some(Err(problem)) = half_life_down.map(|h| ranges::INTERVAL.check(h)) {
+                    err(at("smoothing.half_life_down"), problem);
                 }
             }
             Smoothing::Window {
@@ -224,6 +230,12 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                 if let Some(problem) = tolerance_problem(tt.tolerance) {
                     err(at("tolerance"), problem);
                 }
+                if let Err(problem) = ranges::TREND_LEAD.check(tt.trend_lead) {
+                    err(at("trend_lead"), problem);
+                }
+                if let Err(problem) = ranges::TREND_WINDOW.check(tt.trend_window) {
+                    err(at("trend_window"), problem);
+                }
             }
             PolicySpec::Predictive(p) => validate_predictive(file, p, &mut |f, m| err(at(f), m)),
             PolicySpec::Schedule(s) => {
@@ -262,6 +274,15 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
         if let Err(problem) = ranges::DURATION.check(value) {
             err(format!("governor.{field}"), problem);
         }
+    }
+    if !(0.0..=1.0).contains(&g.scale_in_quantile) || g.scale_in_quantile == 0.0 {
+        err(
+            "governor.scale_in_quantile".into(),
+            format!(
+                "{} is out of range: must be above 0 and at most 1 (1: the highest proposal)",
+                g.scale_in_quantile
+            ),
+        );
     }
     for (dir, limit) in [
         ("max_step_out", &g.max_step_out),
