@@ -278,7 +278,11 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let reactive = policy_from_env(root, "EBB_POLICY", "policies/web-cpu.toml");
-    let predictive = policy_from_env(root, "EBB_PREDICTIVE_POLICY", "policies/web-predictive.toml");
+    let predictive = policy_from_env(
+        root,
+        "EBB_PREDICTIVE_POLICY",
+        "policies/web-predictive.toml",
+    );
     let tables = [(Goal::Reactive, reactive), (Goal::Predictive, predictive)];
     if !full {
         let trace = Arc::new(synthesize(&SynthSpec {

@@ -212,7 +212,8 @@ impl Governor {
         next_state.recent.retain(|(t, _)| *t > cutoff && *t <= now);
         next_state.recent.push((now, proposal));
         if proposal < current {
-            let (held, which) = stabilized_proposal(&next_state.recent, self.spec.scale_in_quantile);
+            let (held, which) =
+                stabilized_proposal(&next_state.recent, self.spec.scale_in_quantile);
             let stabilized = held.max(proposal).min(current);
             if stabilized != proposal {
                 proposal = step(
@@ -700,7 +701,8 @@ mod tests {
         let v = governor.decide(&state, t(240), capacity(10), &offers(&[4]), (0, 100));
         assert_eq!(v.desired, 10);
         assert!(
-            v.reason.contains("80th-percentile proposal in the last 600s is 10"),
+            v.reason
+                .contains("80th-percentile proposal in the last 600s is 10"),
             "{}",
             v.reason
         );

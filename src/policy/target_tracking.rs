@@ -82,8 +82,7 @@ impl TargetTracking {
             return 0.0;
         }
         let cutoff = crate::clock::earlier(now, self.spec.trend_window);
-        self.recent_demand
-            .retain(|(t, _)| *t >= cutoff && *t < now);
+        self.recent_demand.retain(|(t, _)| *t >= cutoff && *t < now);
         self.recent_demand.push_back((now, demand));
         let slope = slope_per_second(now, &self.recent_demand);
         (slope * self.spec.trend_lead.as_secs_f64()).max(0.0)
@@ -417,12 +416,7 @@ mod tests {
     ) -> PolicyRecord {
         let metrics = BTreeMap::from([("m".to_string(), Some(value))]);
         let points = measured
-            .map(|m| {
-                vec![crate::source::Datapoint {
-                    time: at(m),
-                    value,
-                }]
-            })
+            .map(|m| vec![crate::source::Datapoint { time: at(m), value }])
             .unwrap_or_default();
         let fetched = BTreeMap::from([("m".to_string(), points)]);
         policy.recommend(&PolicyInput {
@@ -461,7 +455,11 @@ mod tests {
         let ramp = [(0, 1000.0), (1, 1100.0), (2, 1200.0), (3, 1300.0)];
         let last = replay(&mut trending(300, 300), &ramp, (10, 10));
         assert_eq!(last.recommendation, Recommendation::Capacity(18));
-        assert!(last.reason.contains("rising: +5.00 over 300s"), "{}", last.reason);
+        assert!(
+            last.reason.contains("rising: +5.00 over 300s"),
+            "{}",
+            last.reason
+        );
         // Without a lead, the demand now.
         let last = replay(&mut trending(0, 300), &ramp, (10, 10));
         assert_eq!(last.recommendation, Recommendation::Capacity(13));
