@@ -62,17 +62,19 @@ impl TargetTracking {
         while self.serving_log.front().is_some_and(|(t, _)| *t < cutoff) {
             self.serving_log.pop_front();
         }
-        let then = self.latest_datapoint.and_then(|measured| {
-            self.serving_log
-                .iter()
-                .rev()
-                .find(|(t, _)| *t <= measured)
-                .map(|(_, serving)| *serving)
-        });
+        // Now first: a datapoint measured now (a scrape) is on those serving now.
         if self.serving_log.back().is_none_or(|(t, _)| *t < now) {
             self.serving_log.push_back((now, input.capacity.in_service));
         }
-        then.unwrap_or(input.capacity.in_service)
+        self.latest_datapoint
+            .and_then(|measured| {
+                self.serving_log
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| *t <= measured)
+                    .map(|(_, serving)| *serving)
+            })
+            .unwrap_or(input.capacity.in_service)
     }
 
     /// Remembers `demand` at `now` and returns the growth its trend adds
