@@ -79,10 +79,19 @@ fn set(item: &mut Item, path: &[Segment], new: Value) -> Result<(), RewriteError
         .as_table_like_mut()
         .ok_or_else(|| RewriteError::NotATable(super::space::dotted(parents)))?;
     let mut new = new;
-    if let Some(old) = table.get(key).and_then(Item::as_value) {
-        *new.decor_mut() = old.decor().clone();
+    match table.get_mut(key) {
+        // Replaced in place: the key keeps the comment lines above it, the
+        // value those after it.
+        Some(existing) => {
+            if let Some(old) = existing.as_value() {
+                *new.decor_mut() = old.decor().clone();
+            }
+            *existing = Item::Value(new);
+        }
+        None => {
+            table.insert(key, Item::Value(new));
+        }
     }
-    table.insert(key, Item::Value(new));
     Ok(())
 }
 
@@ -148,6 +157,24 @@ mod tests {
         assert_eq!(changed_lines, 4, "{out}");
         let file = parse_str(&out, &path).unwrap();
         assert_eq!(file.governor.scale_in_cooldown.as_secs(), 120);
+    }
+
+    #[test]
+    fn comment_lines_above_a_rewritten_key_are_kept() {
+        let text = "[governor]\n# Why the window is long:\n# two lines of it.\nscale_in_stabilization = \"30m\" # and after\nwarmup = \"5m\"\n";
+        let out = rewrite(
+            text,
+            &[(
+                vec![key("governor"), key("scale_in_stabilization")],
+                NewValue::Text("10m".into()),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            text.replace("\"30m\"", "\"10m\""),
+            "only the value changes"
+        );
     }
 
     #[test]

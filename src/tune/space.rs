@@ -122,7 +122,7 @@ pub const FIELDS: [Field; 11] = [
         unit: Unit::Seconds,
         allowed: (0.0, MAX_SECONDS),
         open_ends: (false, false),
-        default: (0.0, 1_200.0),
+        default: (0.0, 3_600.0),
         step: 15.0,
     },
     Field {
