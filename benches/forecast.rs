@@ -6,7 +6,14 @@
 //!    minutes, 1 at 30) ahead, per model, at 96 rolling origins over the
 //!    last two days of every trace in `../shared/traces/` (when present) and
 //!    of synthetic ones; each origin sees at most 14 days of history.
-//! 3. Scaling: target tracking alone vs target tracking + predictive on the
+//! 3. The peers' 24-hour task (`peer24h`), as `../shared/tools/forecast_peer.py`
+//!    runs it: at each daily origin over the last 7 days of a trace, at most
+//!    14 days of history before it, the next 24 hours at the trace's step;
+//!    MASE against the in-sample daily seasonal naive, averaged over origins.
+//!    Peers: the daily and weekly seasonal naives and a damped additive
+//!    Holt-Winters; ebb chooses by itself at each origin (daily-origin
+//!    backtest at 24 h, switching margin against the previous origin's choice).
+//! 4. Scaling: target tracking alone vs target tracking + predictive on the
 //!    simulated cloud, on diurnal traces: under-provisioning timeshare
 //!    (tau_U), accuracy (theta_U) and instance-hours.
 //!
@@ -20,7 +27,9 @@ mod sections;
 mod traces;
 
 use chrono::Duration;
-use ebb::forecast::backtest::{BacktestConfig, backtest, choose};
+use ebb::forecast::accuracy::naive_scale;
+use ebb::forecast::backtest::{BacktestConfig, backtest, choose, choose_and_forecast};
+use ebb::forecast::candidate::Candidate;
 use ebb::forecast::report::History;
 use ebb::forecast::{ModelKind, Seasons};
 use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
@@ -46,6 +55,9 @@ fn main() {
     let traces = traces(root, full);
     if wanted("accuracy") {
         accuracy(&traces, full);
+    }
+    if wanted("peer24h") {
+        peer24h(&traces, full);
     }
     if full && wanted("scaling") {
         scaling(root, &traces);
@@ -111,16 +123,26 @@ fn timing(full: bool) {
         }
     }
     let started = Instant::now();
-    let scores = backtest(
-        y,
-        seasons,
-        &ModelKind::ALL,
-        BacktestConfig::daily(seasons, 2),
-    );
+    let config = BacktestConfig::lead(seasons, 2);
+    let scores = backtest(y, seasons, &ModelKind::ALL, &[], &config);
     println!(
-        "\nDaily model choice (backtest of all 5 models at 24 origins): {:.0} ms, chose {}\n",
+        "\nDaily model choice at the lead time (backtest of all {} models and their combinations at {} origins): {:.0} ms, chose {}",
+        ModelKind::ALL.len(),
+        config.origins,
         started.elapsed().as_secs_f64() * 1000.0,
-        choose(&scores).map_or("nothing".into(), |m| m.to_string())
+        choose(&scores[0].scores).map_or("nothing".into(), |m| m.to_string())
+    );
+    let started = Instant::now();
+    let config = BacktestConfig::daily_origins(seasons, &[12, 288, 576]);
+    let scores = backtest(y, seasons, &ModelKind::ALL, &[], &config);
+    let chosen: Vec<String> = scores
+        .iter()
+        .map(|h| choose(&h.scores).map_or("nothing".into(), |m| m.to_string()))
+        .collect();
+    println!(
+        "Choice at 1 h / 24 h / 48 h (daily origins over 7 days, shared fits): {:.0} ms, chose {}\n",
+        started.elapsed().as_secs_f64() * 1000.0,
+        chosen.join(" / ")
     );
 }
 
@@ -193,12 +215,16 @@ fn accuracy(traces: &[(String, Trace)], full: bool) {
         let y = &history.values[history.values.len().saturating_sub(span)..];
         let lead_steps = (LEAD.num_seconds() / history.step_secs) as usize + 1;
         let config = BacktestConfig {
-            horizon: lead_steps,
+            horizons: vec![lead_steps],
             origins,
             spacing: (seasons.daily / 48).max(1),
             last_only: true,
+            max_history: None,
         };
-        let scores = backtest(y, seasons, &ModelKind::ALL, config);
+        let scores = backtest(y, seasons, &ModelKind::ALL, &[], &config)
+            .remove(0)
+            .scores;
+        let scores = &scores[..ModelKind::ALL.len()];
         let cells: Vec<String> = scores
             .iter()
             .map(|s| match &s.accuracy {
@@ -214,10 +240,135 @@ fn accuracy(traces: &[(String, Trace)], full: bool) {
             "| {name} | {} min | {} | {} |",
             history.step_secs / 60,
             cells.join(" | "),
-            choose(&scores).map_or("-".into(), |m| m.to_string())
+            choose(scores).map_or("-".into(), |m| m.to_string())
         );
     }
     println!("\n(cells: MASE / sMAPE; n/a: history too short for the model)\n");
+}
+
+/// Mean absolute error over `scale`.
+fn mase(actual: &[f64], forecast: &[f64], scale: f64) -> f64 {
+    let mae = actual
+        .iter()
+        .zip(forecast)
+        .map(|(a, f)| (a - f).abs())
+        .sum::<f64>()
+        / actual.len() as f64;
+    mae / scale
+}
+
+/// Mean of a list, or NaN for an empty one.
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// The peers' 24-hour task on every trace: see the module comment.
+fn peer24h(traces: &[(String, Trace)], full: bool) {
+    let days = if full { 7 } else { 2 };
+    println!(
+        "## The 24-hour task: daily origins over the last {days} days, at most 14 days of history each, 24 h ahead (MASE)"
+    );
+    println!(
+        "Peers as ../shared/tools/forecast_peer.py; ebb chooses at each origin from that history alone.\n"
+    );
+    let models: Vec<&str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+    println!(
+        "| trace | step | origins | naive daily | naive weekly | HW add. damped | ebb | ebb / best peer | ebb chose | {} |",
+        models.join(" | ")
+    );
+    println!(
+        "|---|---|---:|---:|---:|---:|---:|---:|---|{}",
+        "---:|".repeat(models.len())
+    );
+    let mut ratios = Vec::new();
+    for (name, trace) in traces {
+        let Some(history) = history_of(trace) else {
+            continue;
+        };
+        let Ok(seasons) = Seasons::for_step(history.step_secs as u64) else {
+            continue;
+        };
+        let y = &history.values;
+        let m = seasons.daily;
+        let (mut daily, mut weekly, mut hw, mut ebb) = (vec![], vec![], vec![], vec![]);
+        let mut alone: Vec<Vec<f64>> = vec![Vec::new(); ModelKind::ALL.len()];
+        let mut incumbent: Option<Candidate> = None;
+        let mut chosen: Vec<String> = Vec::new();
+        for k in (1..=days).rev() {
+            let Some(origin) = y.len().checked_sub(k * m).filter(|o| *o >= 2 * m) else {
+                continue;
+            };
+            let train = &y[origin.saturating_sub(14 * m)..origin];
+            let actual = &y[origin..origin + m];
+            let scale = naive_scale(train, m);
+            if scale <= 0.0 {
+                continue;
+            }
+            daily.push(mase(actual, &train[train.len() - m..], scale));
+            if train.len() >= 7 * m {
+                let week_ago = &train[train.len() - 7 * m..train.len() - 6 * m];
+                weekly.push(mase(actual, week_ago, scale));
+            }
+            if let Ok(fitted) = ModelKind::HoltWintersAdditive.fit(train, seasons) {
+                hw.push(mase(actual, &fitted.forecast(m).mean, scale));
+            }
+            for (i, model) in ModelKind::ALL.into_iter().enumerate() {
+                if let Ok(fitted) = model.fit(train, seasons) {
+                    alone[i].push(mase(actual, &fitted.forecast(m).mean, scale));
+                }
+            }
+            if let Some((choice, forecast)) =
+                choose_and_forecast(train, seasons, m, incumbent.as_ref())
+            {
+                ebb.push(mase(actual, &forecast.mean, scale));
+                chosen.push(choice.candidate.to_string());
+                incumbent = Some(choice.candidate);
+            }
+        }
+        if daily.is_empty() {
+            println!("| {name} | too short for a daily origin |");
+            continue;
+        }
+        let best = [&daily, &weekly, &hw]
+            .iter()
+            .filter(|v| !v.is_empty())
+            .map(|v| mean(v))
+            .fold(f64::INFINITY, f64::min);
+        let ours = mean(&ebb);
+        let ratio = ours / best;
+        ratios.push((name.clone(), ratio));
+        let cell = |v: &[f64]| {
+            if v.is_empty() {
+                "n/a".to_string()
+            } else {
+                format!("{:.3}", mean(v))
+            }
+        };
+        chosen.dedup();
+        let alone: Vec<String> = alone.iter().map(|v| cell(v)).collect();
+        println!(
+            "| {name} | {} min | {} | {} | {} | {} | {ours:.3} | {ratio:.2} | {} | {} |",
+            history.step_secs / 60,
+            daily.len(),
+            cell(&daily),
+            cell(&weekly),
+            cell(&hw),
+            chosen.join(" > "),
+            alone.join(" | ")
+        );
+    }
+    if !ratios.is_empty() {
+        let geomean = (ratios.iter().map(|(_, r)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+        let (worst_name, worst) = ratios
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("not empty");
+        let met = ratios.iter().filter(|(_, r)| *r <= 0.9).count();
+        println!(
+            "\nebb / best peer: geomean {geomean:.2}, worst {worst:.2} ({worst_name}); goal <= 0.90 met on {met} of {} traces\n",
+            ratios.len()
+        );
+    }
 }
 
 /// One controller configuration in the scaling comparison.

@@ -84,8 +84,17 @@ fn json_report_backtests_every_model_and_forecasts_the_cycle() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let scores = report["scores"].as_array().unwrap();
-    assert_eq!(scores.len(), 5);
+    // The lead time (what the policy scales on), then 1 h, 24 h and 48 h.
+    let horizons = report["horizons"].as_array().unwrap();
+    let labels: Vec<&str> = horizons
+        .iter()
+        .map(|h| h["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["lead 6 min", "1 h", "24 h", "48 h"]);
+    let lead = &horizons[0];
+    let scores = lead["scores"].as_array().unwrap();
+    // Every model, then combinations of the best.
+    assert!(scores.len() > 5, "{scores:#?}");
     // Four days are not enough for last week's values.
     let weekly = scores
         .iter()
@@ -97,10 +106,28 @@ fn json_report_backtests_every_model_and_forecasts_the_cycle() {
             .unwrap()
             .contains("needs at least")
     );
-    assert_eq!(report["chosen_by"], "backtest");
+    // Four days leave no origin with two days before it and two after:
+    // the 48 h part falls back to yesterday, saying so.
+    for part in &horizons[..3] {
+        let by = part["chosen_by"].as_str().unwrap();
+        assert!(by.starts_with("backtest: lowest MASE"), "{by}");
+    }
+    let by = horizons[3]["chosen_by"].as_str().unwrap();
+    assert!(by.contains("too short to backtest"), "{by}");
+    // The parts cover the 48 hours one after another.
+    let covers: Vec<(u64, u64)> = horizons
+        .iter()
+        .map(|h| {
+            (
+                h["covers"][0].as_u64().unwrap(),
+                h["covers"][1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(covers, [(1, 2), (3, 12), (13, 288), (289, 576)]);
     let chosen_score = scores
         .iter()
-        .find(|s| s["model"] == report["chosen"])
+        .find(|s| s["model"] == lead["chosen"])
         .unwrap();
     assert!(
         chosen_score["accuracy"]["Ok"]["mase"].as_f64().unwrap() < 1.5,
@@ -147,7 +174,8 @@ fn text_report_names_the_chosen_model() {
         .assert()
         .success()
         .stdout(contains("holt-winters-additive"))
-        .stdout(contains("chosen: "))
+        .stdout(contains("lead 6 min (forecast steps 1..2): "))
+        .stdout(contains("24 h (forecast steps 13..72): "))
         .stdout(contains("2026-01-09 05:00"));
 }
 

@@ -7,6 +7,8 @@ use super::aws_args::AwsArgs;
 use super::trace::ReadArgs;
 use crate::daemon::aws::sdk_config;
 use crate::daemon::config::AwsSettings;
+use crate::forecast::backtest::not_scored;
+use crate::forecast::candidate::Candidate;
 use crate::forecast::history::{LoadHistory, MAX_FILLED_GAP, RegularSeries};
 use crate::forecast::plot::plot;
 use crate::forecast::report::{ForecastReport, History, analyse};
@@ -246,37 +248,7 @@ fn text(report: &ForecastReport, spec: &PredictiveSpec, reading: &str) -> String
         step.num_minutes(),
         report.lead_s / 60,
     );
-    let _ = writeln!(
-        out,
-        "\nbacktest: rolling origins over the last day, scored 1..{} steps ahead (MASE against seasonal naive, lower is better)",
-        report.backtest_horizon
-    );
-    let _ = writeln!(
-        out,
-        "{:<29} {:>7} {:>8} {:>8} {:>8} {:>8}",
-        "model", "MASE", "sMAPE %", "MAPE %", "origins", "fit ms"
-    );
-    let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-    for score in &report.scores {
-        match &score.accuracy {
-            Ok(a) => {
-                let _ = writeln!(
-                    out,
-                    "{:<29} {:>7} {:>8.2} {:>8} {:>8} {:>8.1}",
-                    score.model.name(),
-                    figure(a.mase),
-                    a.smape,
-                    a.mape.map_or("-".into(), |m| format!("{m:.2}")),
-                    score.origins,
-                    score.fit_ms
-                );
-            }
-            Err(e) => {
-                let _ = writeln!(out, "{:<29} not scored: {e}", score.model.name());
-            }
-        }
-    }
-    let _ = writeln!(out, "\nchosen: {} ({})", report.chosen, report.chosen_by);
+    accuracy_table(&mut out, report);
     let every = (3600 / report.step_s).max(1) as usize;
     let _ = writeln!(
         out,
@@ -314,4 +286,70 @@ fn text(report: &ForecastReport, spec: &PredictiveSpec, reading: &str) -> String
         let _ = writeln!(out);
     }
     out
+}
+
+/// MASE per candidate (rows) and horizon (columns), then what each horizon chose.
+fn accuracy_table(out: &mut String, report: &ForecastReport) {
+    let _ = writeln!(
+        out,
+        "\nbacktest per horizon: MASE against the seasonal naive, lower is better; origins over the last 7 days (every 6 h at the lead time, daily beyond), each fit on at most 14 days"
+    );
+    let mut rows: Vec<&Candidate> = Vec::new();
+    for part in &report.horizons {
+        for score in &part.scores {
+            if !rows.contains(&&score.model) {
+                rows.push(&score.model);
+            }
+        }
+    }
+    let width = rows
+        .iter()
+        .map(|c| c.to_string().len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = write!(out, "{:<width$}", "model");
+    for part in &report.horizons {
+        let _ = write!(out, " {:>11}", part.label);
+    }
+    let _ = writeln!(out);
+    for candidate in rows {
+        let _ = write!(out, "{:<width$}", candidate.to_string());
+        for part in &report.horizons {
+            let cell = match part.scores.iter().find(|s| &s.model == candidate) {
+                None => "".to_string(),
+                Some(score) => match (&score.accuracy, score.mase()) {
+                    (Ok(_), Some(mase)) => format!("{mase:.3}"),
+                    (Ok(_), None) => "no scale".to_string(),
+                    (Err(_), _) => "-".to_string(),
+                },
+            };
+            let mark = if &part.chosen == candidate { "*" } else { " " };
+            let _ = write!(out, " {cell:>10}{mark}");
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "(* chosen; -: not scored, too little history)");
+    for part in &report.horizons {
+        let figures = part
+            .scores
+            .iter()
+            .find(|s| s.model == part.chosen)
+            .and_then(|s| s.accuracy.as_ref().ok())
+            .map(|a| {
+                let coverage = a
+                    .coverage
+                    .map_or(String::new(), |c| format!(", 80% interval held {c:.0}%"));
+                format!(" (sMAPE {:.1}%{coverage})", a.smape)
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} (forecast steps {}..{}): {}{figures}; {}",
+            part.label, part.covers.0, part.covers.1, part.chosen, part.chosen_by
+        );
+    }
+    for line in not_scored(&report.horizons[0].scores) {
+        let _ = writeln!(out, "not scored: {line}");
+    }
 }

@@ -15,17 +15,22 @@ pub struct Accuracy {
     percent_count: usize,
     symmetric: f64,
     count: usize,
+    covered: usize,
+    intervals: usize,
 }
 
 /// MASE, MAPE (%), sMAPE (%) and how many forecasts they rest on. MAPE is
 /// `None` when every actual was zero; MASE when the seasonal naive scale was
-/// zero (a perfectly periodic history).
+/// zero (a perfectly periodic history). Coverage is the share (%) of actuals
+/// inside the forecast's interval, when intervals were checked.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub mase: Option<f64>,
     pub mape: Option<f64>,
     pub smape: f64,
     pub count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
 }
 
 impl Accuracy {
@@ -48,6 +53,14 @@ impl Accuracy {
         self.count += 1;
     }
 
+    /// Counts whether `actual` fell inside a forecast interval.
+    pub fn add_interval(&mut self, actual: f64, (lower, upper): (f64, f64)) {
+        self.intervals += 1;
+        if (lower..=upper).contains(&actual) {
+            self.covered += 1;
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
         Summary {
@@ -55,6 +68,7 @@ impl Accuracy {
             mape: mean(self.percent, self.percent_count),
             smape: mean(self.symmetric, self.count).unwrap_or(0.0),
             count: self.count,
+            coverage: mean(self.covered as f64 * 100.0, self.intervals),
         }
     }
 }

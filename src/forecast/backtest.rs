@@ -1,57 +1,94 @@
-//! Rolling-origin backtest and the choice of model.
+//! Rolling-origin backtest and the choice of model, per horizon.
 //!
-//! At each origin the model forecasts the `horizon` steps after it from the
-//! history before it, as it would have been used live: the predictive policy
-//! estimates a model's parameters once a day and takes each new point in
-//! through its state equations in between, so the backtest fits at the
-//! oldest origin, carries the fit to the next origins by updates, and fits
-//! again once the parameters are a day old. Origins step back from the end
-//! of the series `spacing` steps apart. The model
-//! with the lowest MASE wins; ties go to the simpler model (earlier in
-//! [`ModelKind::ALL`]).
+//! At each origin every model forecasts from the history before it (at most
+//! `max_history` of it) and is scored on the steps after it, as it would
+//! have been used live: each horizon h over steps 1..=h ahead. As the
+//! predictive policy does, parameters are estimated at the oldest origin and
+//! the fit is carried to the next origins by state updates until it is a
+//! day old. Origins step
+//! back from the end of the series `spacing` steps apart, until each horizon
+//! has `origins` of them or the history runs out; one fit serves every
+//! horizon with room after its origin. Combinations of the best two or three
+//! models at a horizon are scored on the same fits. The lowest MASE wins;
+//! ties go to the simpler candidate (a single model, earlier in
+//! [`ModelKind::ALL`]). [`choose_stable`] keeps the incumbent unless a
+//! challenger beats it by [`SWITCH_MARGIN`].
 
 use super::accuracy::{Accuracy, Summary, naive_scale};
-use super::{Fitted, ForecastError, ModelKind, Seasons};
-use serde::{Deserialize, Serialize};
+use super::candidate::{Candidate, Combination, Rule, combine};
+use super::{Fitted, Forecast, ForecastError, ModelKind, Seasons};
+use serde::Serialize;
 use std::time::Instant;
 
 /// Where the backtest looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BacktestConfig {
-    /// Steps ahead scored at each origin (1..=horizon).
-    pub horizon: usize,
-    /// How many origins.
+    /// Horizons scored, in steps ahead; each over steps 1..=h.
+    pub horizons: Vec<usize>,
+    /// Origins per horizon, at most.
     pub origins: usize,
     /// Steps between origins.
     pub spacing: usize,
-    /// Score only the forecast `horizon` steps ahead (one lead time ahead),
-    /// not every step up to it.
+    /// Score only the forecast `h` steps ahead, not every step up to it.
     pub last_only: bool,
+    /// Steps of history a fit sees at most; `None`: all before the origin.
+    pub max_history: Option<usize>,
 }
 
+/// Days of origins the stable choice looks back over.
+pub const WINDOW_DAYS: usize = 7;
+
+/// Days of history each backtest fit sees at most, as the policy's default
+/// history window.
+pub const MAX_HISTORY_DAYS: usize = 14;
+
+/// A challenger replaces the incumbent only when its MASE is this much
+/// lower (5%): two candidates that tie do not take turns day after day.
+pub const SWITCH_MARGIN: f64 = 0.05;
+
+/// The central interval whose coverage the backtest reports.
+pub const COVERAGE_LEVEL: f64 = 0.8;
+
 impl BacktestConfig {
-    /// The configuration the predictive policy and `ebb forecast` use:
-    /// hourly origins over the last day, scored at the lead time.
-    pub fn daily(seasons: Seasons, horizon: usize) -> BacktestConfig {
+    /// Daily origins over the last [`WINDOW_DAYS`] days, each fit on at most
+    /// [`MAX_HISTORY_DAYS`] days: the planning horizons (1 h, 24 h, 48 h)
+    /// and the peers' 24-hour task.
+    pub fn daily_origins(seasons: Seasons, horizons: &[usize]) -> BacktestConfig {
         BacktestConfig {
-            horizon: horizon.max(1),
-            origins: 24,
-            spacing: (seasons.daily / 24).max(1),
+            horizons: horizons.iter().map(|h| (*h).max(1)).collect(),
+            origins: WINDOW_DAYS,
+            spacing: seasons.daily,
             last_only: false,
+            max_history: Some(MAX_HISTORY_DAYS * seasons.daily),
+        }
+    }
+
+    /// The policy's lead time: origins every 6 hours over the last
+    /// [`WINDOW_DAYS`] days (a handful of daily origins scored over a few
+    /// steps each would rest on too few errors), each fit on at most
+    /// [`MAX_HISTORY_DAYS`] days.
+    pub fn lead(seasons: Seasons, lead_steps: usize) -> BacktestConfig {
+        BacktestConfig {
+            horizons: vec![lead_steps.max(1)],
+            origins: WINDOW_DAYS * 4,
+            spacing: (seasons.daily / 4).max(1),
+            last_only: false,
+            max_history: Some(MAX_HISTORY_DAYS * seasons.daily),
         }
     }
 }
 
-/// One model's backtest result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One candidate's backtest result at one horizon.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelScore {
-    pub model: ModelKind,
-    /// Accuracy over every origin the model could fit at; an error when it
-    /// could fit at none.
+    pub model: Candidate,
+    /// Accuracy over every origin the candidate could be scored at; an
+    /// error when it could be scored at none.
     pub accuracy: Result<Summary, String>,
-    /// Origins the model was scored at.
+    /// Origins the candidate was scored at.
     pub origins: usize,
-    /// Mean time to fit once, milliseconds.
+    /// Mean time to fit once, milliseconds (a combination's is the sum of
+    /// its members').
     pub fit_ms: f64,
 }
 
@@ -61,17 +98,27 @@ impl ModelScore {
     }
 }
 
-/// Backtests each model on `y`.
-pub fn backtest(
-    y: &[f64],
-    seasons: Seasons,
-    models: &[ModelKind],
-    config: BacktestConfig,
-) -> Vec<ModelScore> {
-    models
-        .iter()
-        .map(|&model| backtest_one(y, seasons, model, config))
-        .collect()
+/// Every candidate's score at one horizon.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HorizonScores {
+    /// Steps ahead.
+    pub steps: usize,
+    pub scores: Vec<ModelScore>,
+}
+
+impl HorizonScores {
+    pub fn get(&self, candidate: &Candidate) -> Option<&ModelScore> {
+        self.scores.iter().find(|s| &s.model == candidate)
+    }
+}
+
+/// One model's fits at every origin.
+struct ModelRun {
+    model: ModelKind,
+    /// Per origin (newest first): the forecast, or why there is none.
+    forecasts: Vec<Result<Forecast, ForecastError>>,
+    elapsed_ms: f64,
+    fits: usize,
 }
 
 /// A fit carried from one origin to the next, as the predictive policy
@@ -99,104 +146,348 @@ impl CarriedFit {
     }
 }
 
-fn backtest_one(
+/// Backtests `models` on `y` at each horizon of `config`, with the
+/// combinations of the best at each horizon and the `extra` candidates
+/// (e.g. an incumbent combination) scored on the same fits.
+pub fn backtest(
     y: &[f64],
     seasons: Seasons,
-    model: ModelKind,
-    config: BacktestConfig,
-) -> ModelScore {
-    let mut accuracy = Accuracy::default();
-    let mut origins = 0;
-    let mut last_error: Option<ForecastError> = None;
-    let (mut fit_elapsed, mut fits) = (0.0, 0);
-    let mut carried: Option<CarriedFit> = None;
-    // Oldest origin first, so a fit is carried forward through the later ones.
-    for k in (0..config.origins).rev() {
-        let Some(origin) = y.len().checked_sub(config.horizon + k * config.spacing) else {
-            continue;
-        };
-        let train = &y[..origin];
-        if train.len() < model.min_history(seasons) {
-            last_error.get_or_insert(ForecastError::TooShort {
-                model,
-                needed: model.min_history(seasons),
-                got: train.len(),
-            });
-            continue;
+    models: &[ModelKind],
+    extra: &[Candidate],
+    config: &BacktestConfig,
+) -> Vec<HorizonScores> {
+    let origins = origins(y.len(), seasons, config);
+    let longest = |origin: usize| {
+        config
+            .horizons
+            .iter()
+            .copied()
+            .filter(|h| origin + h <= y.len())
+            .max()
+            .unwrap_or(0)
+    };
+    let mut wanted: Vec<ModelKind> = models.to_vec();
+    for model in extra.iter().flat_map(Candidate::models) {
+        if !wanted.contains(model) {
+            wanted.push(*model);
         }
-        let reused = carried
-            .take()
-            .and_then(|c| c.carried_to(y, origin, seasons.daily));
-        let current = match reused {
-            Some(c) => c,
-            None => {
-                let started = Instant::now();
-                match model.fit(train, seasons) {
-                    Ok(fitted) => {
-                        fit_elapsed += started.elapsed().as_secs_f64() * 1000.0;
-                        fits += 1;
-                        CarriedFit {
+    }
+    let runs: Vec<ModelRun> = wanted
+        .iter()
+        .map(|&model| {
+            let mut run = ModelRun {
+                model,
+                forecasts: Vec::with_capacity(origins.len()),
+                elapsed_ms: 0.0,
+                fits: 0,
+            };
+            let mut carried: Option<CarriedFit> = None;
+            // Oldest origin first, so a fit is carried forward through the later ones.
+            for &origin in origins.iter().rev() {
+                let reused = carried
+                    .take()
+                    .and_then(|c| c.carried_to(y, origin, seasons.daily));
+                let current = match reused {
+                    Some(c) => Ok(c),
+                    None => {
+                        let started = Instant::now();
+                        let fitted = model.fit(training(y, origin, config), seasons);
+                        if fitted.is_ok() {
+                            run.elapsed_ms += started.elapsed().as_secs_f64() * 1000.0;
+                            run.fits += 1;
+                        }
+                        fitted.map(|fitted| CarriedFit {
                             fitted,
                             fitted_at: origin,
                             until: origin,
-                        }
+                        })
                     }
-                    Err(e) => {
-                        last_error = Some(e);
-                        continue;
+                };
+                let forecast = current.and_then(|c| {
+                    let f = c.fitted.forecast(longest(origin));
+                    if f.mean.iter().any(|v| !v.is_finite()) {
+                        return Err(ForecastError::Model {
+                            model,
+                            message: "forecast is not finite".into(),
+                        });
                     }
+                    carried = Some(c);
+                    Ok(f)
+                });
+                run.forecasts.push(forecast);
+            }
+            // Newest first, as `origins` is.
+            run.forecasts.reverse();
+            run
+        })
+        .collect();
+    config
+        .horizons
+        .iter()
+        .map(|&steps| {
+            let scored = |candidate: &Candidate| {
+                score(y, seasons, &origins, &runs, candidate, steps, config)
+            };
+            let mut scores: Vec<ModelScore> = models
+                .iter()
+                .map(|&m| scored(&Candidate::Model(m)))
+                .collect();
+            let mut combos = combinations(&scores);
+            for candidate in extra {
+                if !combos.contains(candidate)
+                    && !matches!(candidate, Candidate::Model(m) if models.contains(m))
+                {
+                    combos.push(candidate.clone());
                 }
             }
+            scores.extend(combos.iter().map(scored));
+            HorizonScores { steps, scores }
+        })
+        .collect()
+}
+
+/// Origins (newest first), `spacing` apart back from the end, until every
+/// horizon has `origins` of them with room after or fewer than two days
+/// (what the smoothing models need) are left before them: an origin only the
+/// daily naive could fit at would not compare the models.
+fn origins(len: usize, seasons: Seasons, config: &BacktestConfig) -> Vec<usize> {
+    let Some(shortest) = config.horizons.iter().copied().min() else {
+        return Vec::new();
+    };
+    let longest = config.horizons.iter().copied().max().unwrap_or(shortest);
+    let mut out = Vec::new();
+    for k in 0.. {
+        let Some(origin) = len.checked_sub(shortest + k * config.spacing.max(1)) else {
+            break;
         };
-        let forecast = current.fitted.forecast(config.horizon);
-        carried = Some(current);
-        if forecast.mean.iter().any(|v| !v.is_finite()) {
-            last_error = Some(ForecastError::Model {
-                model,
-                message: "forecast is not finite".into(),
-            });
-            carried = None;
-            continue;
+        if origin < 2 * seasons.daily {
+            break;
         }
-        let scale = naive_scale(train, seasons.daily);
-        let first = if config.last_only {
-            config.horizon - 1
-        } else {
-            0
-        };
-        for (h, predicted) in forecast.mean.iter().enumerate().skip(first) {
-            accuracy.add(y[origin + h], *predicted, scale);
+        out.push(origin);
+        // The longest horizon's count is the last to fill up.
+        let with_room = out.iter().filter(|o| *o + longest <= len).count();
+        if with_room >= config.origins {
+            break;
         }
-        origins += 1;
     }
-    let accuracy = if origins > 0 {
+    out
+}
+
+/// The history a fit at `origin` sees.
+fn training<'a>(y: &'a [f64], origin: usize, config: &BacktestConfig) -> &'a [f64] {
+    let start = config
+        .max_history
+        .map_or(0, |keep| origin.saturating_sub(keep));
+    &y[start..origin]
+}
+
+/// Scores `candidate` over `steps` ahead at the newest `config.origins`
+/// origins with room for them.
+fn score(
+    y: &[f64],
+    seasons: Seasons,
+    origins: &[usize],
+    runs: &[ModelRun],
+    candidate: &Candidate,
+    steps: usize,
+    config: &BacktestConfig,
+) -> ModelScore {
+    let members: Vec<&ModelRun> = candidate
+        .models()
+        .iter()
+        .filter_map(|m| runs.iter().find(|r| r.model == *m))
+        .collect();
+    let mut accuracy = Accuracy::default();
+    let mut scored = 0;
+    let mut last_error: Option<String> = None;
+    let usable = origins
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o + steps <= y.len())
+        .take(config.origins);
+    for (k, &origin) in usable {
+        let forecasts: Result<Vec<&Forecast>, &ForecastError> =
+            members.iter().map(|r| r.forecasts[k].as_ref()).collect();
+        let forecasts = match forecasts {
+            Ok(f) => f,
+            Err(e) => {
+                last_error = Some(e.to_string());
+                continue;
+            }
+        };
+        let merged;
+        let forecast = match candidate {
+            Candidate::Model(_) => forecasts[0],
+            Candidate::Combination(c) => {
+                let owned: Vec<Forecast> = forecasts.into_iter().cloned().collect();
+                merged = combine(&owned, c.rule);
+                &merged
+            }
+        };
+        let scale = naive_scale(training(y, origin, config), seasons.daily);
+        let first = if config.last_only { steps - 1 } else { 0 };
+        for h in first..steps {
+            accuracy.add(y[origin + h], forecast.mean[h], scale);
+            accuracy.add_interval(y[origin + h], forecast.interval(h, COVERAGE_LEVEL));
+        }
+        scored += 1;
+    }
+    let accuracy = if scored > 0 {
         Ok(accuracy.summary())
     } else {
-        Err(last_error.map_or_else(|| "no origin to backtest at".to_string(), |e| e.to_string()))
+        Err(last_error.unwrap_or_else(|| "no origin to backtest at".to_string()))
     };
+    let fit_ms = members
+        .iter()
+        .map(|r| {
+            if r.fits > 0 {
+                r.elapsed_ms / r.fits as f64
+            } else {
+                0.0
+            }
+        })
+        .sum();
     ModelScore {
-        model,
+        model: candidate.clone(),
         accuracy,
-        origins,
-        fit_ms: if fits > 0 {
-            fit_elapsed / fits as f64
-        } else {
-            0.0
-        },
+        origins: scored,
+        fit_ms,
     }
 }
 
-/// The model with the lowest MASE among those scored at every origin the
-/// best-covered model was; `None` when no model could be scored.
-pub fn choose(scores: &[ModelScore]) -> Option<ModelKind> {
-    let most = scores.iter().map(|s| s.origins).max()?;
-    // A model scored at fewer origins saw easier or fewer cases: not comparable.
-    scores
+/// The combinations tried at a horizon: the mean of the best two, the mean
+/// and the median of the best three single models (by MASE, among those
+/// scored at the most origins).
+fn combinations(singles: &[ModelScore]) -> Vec<Candidate> {
+    let ranked = ranked(singles);
+    let best: Vec<ModelKind> = ranked
+        .iter()
+        .filter_map(|(_, s)| s.model.model())
+        .take(3)
+        .collect();
+    let mut out = Vec::new();
+    if best.len() >= 2 {
+        out.push(Candidate::Combination(Combination {
+            rule: Rule::Mean,
+            members: best[..2].to_vec(),
+        }));
+    }
+    if best.len() >= 3 {
+        for rule in [Rule::Mean, Rule::Median] {
+            out.push(Candidate::Combination(Combination {
+                rule,
+                members: best.clone(),
+            }));
+        }
+    }
+    out
+}
+
+/// Candidates scored at the most origins, by MASE, best first; ties go to
+/// the simpler one.
+fn ranked(scores: &[ModelScore]) -> Vec<(f64, &ModelScore)> {
+    let most = scores.iter().map(|s| s.origins).max().unwrap_or(0);
+    // A candidate scored at fewer origins saw easier or fewer cases: not comparable.
+    let mut ranked: Vec<(f64, &ModelScore)> = scores
         .iter()
         .filter(|s| s.origins == most && most > 0)
-        .filter_map(|s| s.mase().map(|m| (m, s.model)))
-        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-        .map(|(_, model)| model)
+        .filter_map(|s| s.mase().map(|m| (m, s)))
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.model.cmp(&b.1.model)));
+    ranked
+}
+
+/// Why each candidate that could not be scored was not: `model: reason`.
+pub fn not_scored(scores: &[ModelScore]) -> Vec<String> {
+    scores
+        .iter()
+        .filter_map(|s| {
+            s.accuracy
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", s.model))
+        })
+        .collect()
+}
+
+/// The candidate with the lowest MASE among those scored at every origin the
+/// best-covered candidate was; `None` when none could be scored.
+pub fn choose(scores: &[ModelScore]) -> Option<Candidate> {
+    ranked(scores).first().map(|(_, s)| s.model.clone())
+}
+
+/// A choice and why it was made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    pub candidate: Candidate,
+    pub why: String,
+}
+
+/// The best candidate, unless `incumbent` (the one chosen last time) is
+/// within [`SWITCH_MARGIN`] of it: then the incumbent stays. Says why.
+pub fn choose_stable(scores: &[ModelScore], incumbent: Option<&Candidate>) -> Option<Choice> {
+    let ranked = ranked(scores);
+    let (best_mase, best) = ranked.first()?;
+    let best = &best.model;
+    let Some(incumbent) = incumbent else {
+        return Some(Choice {
+            candidate: best.clone(),
+            why: format!("lowest MASE {best_mase:.3}"),
+        });
+    };
+    if incumbent == best {
+        return Some(Choice {
+            candidate: best.clone(),
+            why: format!("kept: still the lowest MASE {best_mase:.3}"),
+        });
+    }
+    let Some((incumbent_mase, _)) = ranked.iter().find(|(_, s)| &s.model == incumbent) else {
+        return Some(Choice {
+            candidate: best.clone(),
+            why: format!(
+                "lowest MASE {best_mase:.3}; the previous choice {incumbent} could not be scored at every origin"
+            ),
+        });
+    };
+    let gain = 1.0 - best_mase / incumbent_mase;
+    if gain > SWITCH_MARGIN {
+        Some(Choice {
+            candidate: best.clone(),
+            why: format!(
+                "switched from {incumbent} (MASE {incumbent_mase:.3}): {best_mase:.3} is {:.1}% lower, over the {:.0}% margin",
+                gain * 100.0,
+                SWITCH_MARGIN * 100.0
+            ),
+        })
+    } else {
+        Some(Choice {
+            candidate: incumbent.clone(),
+            why: format!(
+                "kept (MASE {incumbent_mase:.3}): the best, {best} at {best_mase:.3}, is only {:.1}% lower, within the {:.0}% margin",
+                gain * 100.0,
+                SWITCH_MARGIN * 100.0
+            ),
+        })
+    }
+}
+
+/// The forecast `steps` ahead of `y` by the candidate the daily-origin
+/// backtest at that horizon chooses (stably, against `incumbent`): what
+/// `ebb forecast` does for one part of its forecast. `None` when nothing fits.
+pub fn choose_and_forecast(
+    y: &[f64],
+    seasons: Seasons,
+    steps: usize,
+    incumbent: Option<&Candidate>,
+) -> Option<(Choice, Forecast)> {
+    let extra: Vec<Candidate> = incumbent.into_iter().cloned().collect();
+    let config = BacktestConfig::daily_origins(seasons, &[steps]);
+    let scores = backtest(y, seasons, &ModelKind::ALL, &extra, &config)
+        .pop()
+        .map_or_else(Vec::new, |h| h.scores);
+    let choice = choose_or_yesterday(&scores, incumbent, y.len(), seasons)?;
+    let forecast = choice.candidate.fit(y, seasons).ok()?.forecast(steps);
+    Some((choice, forecast))
 }
 
 /// Says why the same time yesterday was chosen though models were scored.
@@ -205,28 +496,31 @@ pub const ZERO_SCALE_NOTE: &str = "zero MASE scale: the history repeats exactly 
 /// Says why the same time yesterday was chosen without a backtest.
 pub const YESTERDAY_NOTE: &str = "history too short to backtest: same time yesterday";
 
-/// The model to forecast `points` of history with: the best by backtest
-/// (`scores`), or, when the history is too short to score any model but
-/// holds more than a day, the same time yesterday with [`YESTERDAY_NOTE`].
+/// The candidate to forecast `points` of history with: the stable choice
+/// by backtest (`scores`), or, when the history is too short to score any
+/// model but holds more than a day, the same time yesterday saying why.
 /// `None` when not even that fits.
 pub fn choose_or_yesterday(
     scores: &[ModelScore],
+    incumbent: Option<&Candidate>,
     points: usize,
     seasons: Seasons,
-) -> Option<(ModelKind, Option<&'static str>)> {
-    match choose(scores) {
-        Some(model) => Some((model, None)),
+) -> Option<Choice> {
+    let yesterday = |why: &str| Choice {
+        candidate: Candidate::Model(ModelKind::SeasonalNaiveDaily),
+        why: why.to_string(),
+    };
+    match choose_stable(scores, incumbent) {
+        Some(choice) => Some(choice),
         // Scored, but MASE has no scale: yesterday's value was exactly right
         // at every step, so the seasonal naive forecasts it exactly.
         None if scores
             .iter()
             .any(|s| s.origins > 0 && s.accuracy.is_ok() && s.mase().is_none()) =>
         {
-            Some((ModelKind::SeasonalNaiveDaily, Some(ZERO_SCALE_NOTE)))
+            Some(yesterday(ZERO_SCALE_NOTE))
         }
-        None if points > ModelKind::SeasonalNaiveDaily.min_history(seasons) => {
-            Some((ModelKind::SeasonalNaiveDaily, Some(YESTERDAY_NOTE)))
-        }
+        None if points > seasons.daily + 1 => Some(yesterday(YESTERDAY_NOTE)),
         None => None,
     }
 }
@@ -239,6 +533,12 @@ mod tests {
         daily: 24,
         weekly: 168,
     };
+
+    /// The scores of a one-horizon backtest.
+    fn only(mut horizons: Vec<HorizonScores>) -> Vec<ModelScore> {
+        assert_eq!(horizons.len(), 1);
+        horizons.remove(0).scores
+    }
 
     fn noise(seed: &mut u64) -> f64 {
         *seed = seed
@@ -261,24 +561,28 @@ mod tests {
             })
             .collect();
         let config = BacktestConfig {
-            horizon: 24,
+            horizons: vec![24],
             origins: 14,
             spacing: 12,
             last_only: false,
+            max_history: None,
         };
-        let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
+        let scores = only(backtest(&y, SEASONS, &ModelKind::ALL, &[], &config));
         let chosen = choose(&scores).unwrap();
         assert!(
-            matches!(chosen, ModelKind::SeasonalNaiveWeekly | ModelKind::Mstl),
+            chosen
+                .models()
+                .iter()
+                .all(|m| matches!(m, ModelKind::SeasonalNaiveWeekly | ModelKind::Mstl)),
             "chose {chosen}: {scores:#?}"
         );
         let weekly = scores
             .iter()
-            .find(|s| s.model == ModelKind::SeasonalNaiveWeekly)
+            .find(|s| s.model == Candidate::Model(ModelKind::SeasonalNaiveWeekly))
             .unwrap();
         let daily = scores
             .iter()
-            .find(|s| s.model == ModelKind::SeasonalNaiveDaily)
+            .find(|s| s.model == Candidate::Model(ModelKind::SeasonalNaiveDaily))
             .unwrap();
         assert!(weekly.mase().unwrap() < daily.mase().unwrap());
     }
@@ -287,49 +591,209 @@ mod tests {
     fn models_without_enough_history_are_reported_and_not_chosen() {
         let y: Vec<f64> = (0..60).map(|t| 10.0 + (t % 24) as f64).collect();
         let config = BacktestConfig {
-            horizon: 2,
+            horizons: vec![2],
             origins: 4,
             spacing: 1,
             last_only: true,
+            max_history: None,
         };
-        let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
+        let scores = only(backtest(&y, SEASONS, &ModelKind::ALL, &[], &config));
         let weekly = scores
             .iter()
-            .find(|s| s.model == ModelKind::SeasonalNaiveWeekly)
+            .find(|s| s.model == Candidate::Model(ModelKind::SeasonalNaiveWeekly))
             .unwrap();
         assert_eq!(weekly.origins, 0);
         let message = weekly.accuracy.as_ref().unwrap_err();
-        assert!(message.contains("needs at least 169 points"), "{message}");
-        assert_ne!(choose(&scores), Some(ModelKind::SeasonalNaiveWeekly));
+        assert!(message.contains("needs at least 168 points"), "{message}");
+        assert_ne!(
+            choose(&scores),
+            Some(Candidate::Model(ModelKind::SeasonalNaiveWeekly))
+        );
     }
 
     #[test]
     fn nothing_to_score_chooses_nothing() {
-        let scores = backtest(
+        let scores = only(backtest(
             &[1.0; 10],
             SEASONS,
             &ModelKind::ALL,
-            BacktestConfig::daily(SEASONS, 2),
-        );
+            &[],
+            &BacktestConfig::lead(SEASONS, 2),
+        ));
         assert_eq!(choose(&scores), None);
     }
 
     #[test]
     fn too_short_to_backtest_but_a_day_long_falls_back_to_yesterday() {
         let config = BacktestConfig {
-            horizon: 2,
+            horizons: vec![2],
             origins: 4,
             spacing: 1,
             last_only: true,
+            max_history: None,
         };
         // One day and two points: no model can be scored at 4 origins.
         let y: Vec<f64> = (0..26).map(|t| 10.0 + (t % 24) as f64).collect();
-        let scores = backtest(&y, SEASONS, &ModelKind::ALL, config);
+        let scores = only(backtest(&y, SEASONS, &ModelKind::ALL, &[], &config));
         assert_eq!(choose(&scores), None);
+        let choice = choose_or_yesterday(&scores, None, y.len(), SEASONS).unwrap();
         assert_eq!(
-            choose_or_yesterday(&scores, y.len(), SEASONS),
-            Some((ModelKind::SeasonalNaiveDaily, Some(YESTERDAY_NOTE)))
+            (choice.candidate, choice.why.as_str()),
+            (
+                Candidate::Model(ModelKind::SeasonalNaiveDaily),
+                YESTERDAY_NOTE
+            )
         );
-        assert_eq!(choose_or_yesterday(&scores, 25, SEASONS), None);
+        assert_eq!(choose_or_yesterday(&scores, None, 25, SEASONS), None);
+    }
+
+    /// Normal noise (a sum of 12 uniforms), standard deviation 1.
+    fn normal(seed: &mut u64) -> f64 {
+        (0..12).map(|_| noise(seed)).sum::<f64>()
+    }
+
+    /// Hourly, three weeks: half the load at weekends, a daily cycle, and a
+    /// slowly wandering level (AR(1) noise).
+    fn weekly_with_wandering_level() -> Vec<f64> {
+        let mut seed = 11;
+        let mut wander = 0.0;
+        (0..168 * 3)
+            .map(|t| {
+                wander = 0.9 * wander + 2.0 * normal(&mut seed);
+                let day = (t / 24) % 7;
+                let base = if day >= 5 { 60.0 } else { 120.0 };
+                base + 20.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin() + wander
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_chosen_as_weekly_at_24_h_though_a_smoother_wins_one_step_ahead() {
+        let y = weekly_with_wandering_level();
+        let config = BacktestConfig::daily_origins(SEASONS, &[1, 24]);
+        let horizons = backtest(&y, SEASONS, &ModelKind::ALL, &[], &config);
+        let one_step = choose(&horizons[0].scores).unwrap();
+        let day_ahead = choose(&horizons[1].scores).unwrap();
+        // One step ahead the wandering level matters most: a smoother follows it.
+        assert!(
+            !one_step.models().contains(&ModelKind::SeasonalNaiveWeekly),
+            "1 step: {one_step}: {:#?}",
+            horizons[0].scores
+        );
+        // A day ahead, whether tomorrow is a weekend day matters most.
+        assert!(
+            day_ahead.models().contains(&ModelKind::SeasonalNaiveWeekly),
+            "24 h: {day_ahead}: {:#?}",
+            horizons[1].scores
+        );
+        let mase =
+            |h: &HorizonScores, m: ModelKind| h.get(&Candidate::Model(m)).unwrap().mase().unwrap();
+        assert!(
+            mase(&horizons[1], ModelKind::SeasonalNaiveWeekly)
+                < mase(&horizons[1], ModelKind::HoltWintersAdditive)
+        );
+        assert!(
+            mase(&horizons[0], ModelKind::HoltWintersAdditive)
+                < mase(&horizons[0], ModelKind::SeasonalNaiveWeekly)
+        );
+    }
+
+    fn scored(model: ModelKind, mase: f64) -> ModelScore {
+        ModelScore {
+            model: Candidate::Model(model),
+            accuracy: Ok(Summary {
+                mase: Some(mase),
+                mape: None,
+                smape: 0.0,
+                count: 10,
+                coverage: None,
+            }),
+            origins: 7,
+            fit_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_tie_does_not_flip_the_choice_day_after_day() {
+        let (a, b) = (ModelKind::HoltWintersAdditive, ModelKind::Mstl);
+        // Day after day the two trade places by 1-3%.
+        let days = [
+            (1.00, 0.99),
+            (0.98, 1.00),
+            (1.00, 0.97),
+            (0.99, 1.00),
+            (1.00, 0.98),
+        ];
+        let mut incumbent: Option<Candidate> = None;
+        let mut chosen = Vec::new();
+        for (mase_a, mase_b) in days {
+            let scores = [scored(a, mase_a), scored(b, mase_b)];
+            let choice = choose_stable(&scores, incumbent.as_ref()).unwrap();
+            chosen.push(choice.candidate.clone());
+            incumbent = Some(choice.candidate);
+        }
+        // Without an incumbent the best wins; then it stays.
+        assert_eq!(chosen, vec![Candidate::Model(b); days.len()]);
+        // The choice that kept it says why.
+        let kept = choose_stable(
+            &[scored(a, 0.97), scored(b, 1.0)],
+            Some(&Candidate::Model(b)),
+        )
+        .unwrap();
+        assert_eq!(kept.candidate, Candidate::Model(b));
+        assert!(kept.why.contains("within the 5% margin"), "{}", kept.why);
+        // A challenger over the margin takes over, saying by how much.
+        let switched = choose_stable(
+            &[scored(a, 0.90), scored(b, 1.0)],
+            Some(&Candidate::Model(b)),
+        )
+        .unwrap();
+        assert_eq!(switched.candidate, Candidate::Model(a));
+        assert!(switched.why.contains("10.0% lower"), "{}", switched.why);
+    }
+
+    #[test]
+    fn a_combinations_interval_holds_its_nominal_coverage() {
+        // Hourly, four weeks: a daily cycle plus normal noise.
+        let mut seed = 5;
+        let y: Vec<f64> = (0..24 * 28)
+            .map(|t| {
+                200.0
+                    + 50.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin()
+                    + 8.0 * normal(&mut seed)
+            })
+            .collect();
+        let config = BacktestConfig {
+            horizons: vec![6],
+            origins: 60,
+            spacing: 5,
+            last_only: false,
+            max_history: Some(14 * 24),
+        };
+        let scores = only(backtest(&y, SEASONS, &ModelKind::ALL, &[], &config));
+        let combined: Vec<&ModelScore> = scores
+            .iter()
+            .filter(|s| matches!(s.model, Candidate::Combination(_)))
+            .collect();
+        assert_eq!(combined.len(), 3, "{scores:#?}");
+        for score in combined {
+            let summary = score.accuracy.as_ref().unwrap();
+            let coverage = summary.coverage.unwrap();
+            assert_eq!(summary.count, 360);
+            assert!(
+                // The Holt-Winters members' own intervals hold 85-86% here:
+                // their combinations 85-89%, wide rather than narrow.
+                (coverage - COVERAGE_LEVEL * 100.0).abs() <= 10.0,
+                "{}: the 80% interval held {coverage:.1}%; all: {:?}",
+                score.model,
+                scores
+                    .iter()
+                    .map(|s| (
+                        s.model.to_string(),
+                        s.accuracy.as_ref().ok().and_then(|a| a.coverage)
+                    ))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 }

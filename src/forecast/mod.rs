@@ -8,6 +8,7 @@
 
 pub mod accuracy;
 pub mod backtest;
+pub mod candidate;
 pub mod history;
 pub mod holt_winters;
 pub mod mstl;
@@ -70,6 +71,8 @@ pub enum ForecastError {
     Step(u64),
     #[error("{model} failed: {message}")]
     Model { model: ModelKind, message: String },
+    #[error("{candidate}'s forecast is refused {message}")]
+    Refused { candidate: String, message: String },
 }
 
 /// The models ebb can forecast with.
@@ -111,8 +114,10 @@ impl ModelKind {
     /// The fewest points the model fits on.
     pub fn min_history(self, seasons: Seasons) -> usize {
         match self {
-            ModelKind::SeasonalNaiveDaily => seasons.daily + 1,
-            ModelKind::SeasonalNaiveWeekly => seasons.weekly + 1,
+            // One season to repeat (and, past it, the errors its interval is
+            // measured on).
+            ModelKind::SeasonalNaiveDaily => seasons.daily,
+            ModelKind::SeasonalNaiveWeekly => seasons.weekly,
             // One season to initialise, one to fit the smoothing parameters on.
             ModelKind::HoltWintersAdditive | ModelKind::HoltWintersMultiplicative => {
                 2 * seasons.daily

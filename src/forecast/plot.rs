@@ -43,7 +43,7 @@ pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), Str
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("ebb forecast: {title} ({})", report.chosen),
+            format!("ebb forecast: {title} ({})", report.chosen()),
             ("sans-serif", 22),
         )
         .margin(12)

@@ -1,9 +1,15 @@
 //! What `ebb forecast` shows, computed the way the predictive policy does it:
-//! backtest every model at the policy's lead time, choose by MASE (or take
-//! the policy's model), fit on the history window and forecast ahead.
+//! backtest every model and combination at each horizon the forecast is
+//! used at (the policy's lead time, 1 h, 24 h, 48 h), choose the best at
+//! each (or take the policy's model), fit on the history window and forecast
+//! ahead, each part of the forecast by the candidate best at its horizon.
 
-use super::backtest::{BacktestConfig, ModelScore, YESTERDAY_NOTE, backtest, choose_or_yesterday};
-use super::{ForecastError, ModelKind, Seasons};
+use super::backtest::{
+    BacktestConfig, Choice, HorizonScores, ModelScore, YESTERDAY_NOTE, backtest,
+    choose_or_yesterday,
+};
+use super::candidate::Candidate;
+use super::{Forecast, ForecastError, ModelKind, Seasons};
 use crate::policy::predictive::{capacity_for, unusable_forecast};
 use crate::policy_file::PredictiveSpec;
 use chrono::{DateTime, Duration, Utc};
@@ -76,6 +82,23 @@ pub struct ForecastPoint {
     pub bounded_capacity: u32,
 }
 
+/// The backtest at one horizon and what it chose for its part of the forecast.
+#[derive(Debug, Clone, Serialize)]
+pub struct HorizonChoice {
+    /// e.g. `lead 6 min`, `24 h`.
+    pub label: String,
+    /// Steps ahead scored (each over steps 1..=steps).
+    pub steps: usize,
+    /// Origins: `every 6 h` or `daily`, over the last 7 days.
+    pub origins: String,
+    pub scores: Vec<ModelScore>,
+    pub chosen: Candidate,
+    /// "backtest: ...", "policy file" or why neither applied.
+    pub chosen_by: String,
+    /// The forecast's steps this choice made, 1-based: first..=last.
+    pub covers: (usize, usize),
+}
+
 /// Everything `ebb forecast` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct ForecastReport {
@@ -85,22 +108,51 @@ pub struct ForecastReport {
     #[serde(skip)]
     pub history: Vec<f64>,
     pub lead_s: i64,
-    /// Steps ahead the backtest scored (the lead time in steps).
-    pub backtest_horizon: usize,
-    pub scores: Vec<ModelScore>,
-    pub chosen: ModelKind,
-    /// "backtest", "policy file" or why neither applied.
-    pub chosen_by: String,
+    /// The choice at the lead time (what the policy scales on), then at the
+    /// planning horizons the forecast reaches.
+    pub horizons: Vec<HorizonChoice>,
     pub quantile: f64,
     pub interval_level: f64,
     pub forecast: Vec<ForecastPoint>,
 }
 
+impl ForecastReport {
+    /// The candidate the policy itself would scale on (chosen at the lead time).
+    pub fn chosen(&self) -> &Candidate {
+        &self.horizons[0].chosen
+    }
+}
+
 /// The central interval drawn and reported.
 pub const INTERVAL_LEVEL: f64 = 0.8;
 
-/// Backtests, chooses, fits and forecasts `horizon` ahead; `bounds` are the
-/// target's min and max capacity.
+/// The planning horizons `ebb forecast` and the forecast alerts look at, in hours.
+pub const PLANNING_HOURS: [i64; 3] = [1, 24, 48];
+
+/// The horizons (label, steps) a forecast of `steps` ahead is chosen at: the
+/// lead time, then each planning horizon past it, up to the first that
+/// reaches `steps`.
+fn horizons(
+    lead_steps: usize,
+    lead: Duration,
+    step_secs: i64,
+    steps: usize,
+) -> Vec<(String, usize)> {
+    let mut out = vec![(format!("lead {} min", lead.num_minutes()), lead_steps)];
+    for hours in PLANNING_HOURS {
+        if out.last().is_some_and(|(_, s)| *s >= steps) {
+            break;
+        }
+        let h = (hours * 3600 / step_secs).max(1) as usize;
+        if h > lead_steps {
+            out.push((format!("{hours} h"), h));
+        }
+    }
+    out
+}
+
+/// Backtests, chooses at each horizon, fits and forecasts `horizon` ahead;
+/// `bounds` are the target's min and max capacity.
 pub fn analyse(
     history: History,
     spec: &PredictiveSpec,
@@ -109,36 +161,73 @@ pub fn analyse(
     bounds: (u32, u32),
 ) -> Result<ForecastReport, ForecastError> {
     let seasons = Seasons::for_step(history.step_secs as u64)?;
+    let y = &history.values;
     let lead_steps = (lead.num_seconds() / history.step_secs) as usize + 1;
-    let config = BacktestConfig::daily(seasons, lead_steps);
-    let scores = backtest(&history.values, seasons, &ModelKind::ALL, config);
-    let (chosen, chosen_by) = match spec.model {
-        Some(model) => (model, "policy file"),
-        None => match choose_or_yesterday(&scores, history.values.len(), seasons) {
-            Some((model, note)) => (model, note.unwrap_or("backtest")),
-            // Not even a day: what fitting yesterday's values would say.
-            None => (ModelKind::SeasonalNaiveDaily, YESTERDAY_NOTE),
-        },
-    };
-    let chosen_by = chosen_by.to_string();
-    let fitted = chosen.fit(&history.values, seasons)?;
     let steps = (horizon.num_seconds() / history.step_secs).max(1) as usize;
-    let f = fitted.forecast(steps);
+    let wanted = horizons(lead_steps, lead, history.step_secs, steps);
+    let mut scored: Vec<(String, HorizonScores)> = Vec::new();
+    let at_lead = backtest(
+        y,
+        seasons,
+        &ModelKind::ALL,
+        &[],
+        &BacktestConfig::lead(seasons, lead_steps),
+    );
+    scored.extend(at_lead.into_iter().map(|h| ("every 6 h".to_string(), h)));
+    let planning: Vec<usize> = wanted[1..].iter().map(|(_, s)| *s).collect();
+    if !planning.is_empty() {
+        let config = BacktestConfig::daily_origins(seasons, &planning);
+        let daily = backtest(y, seasons, &ModelKind::ALL, &[], &config);
+        scored.extend(daily.into_iter().map(|h| ("daily".to_string(), h)));
+    }
+    let parts = wanted.len();
+    let mut choices = Vec::with_capacity(parts);
+    let mut first = 1;
+    for (i, ((label, _), (origins, scores))) in wanted.into_iter().zip(scored).enumerate() {
+        let (chosen, chosen_by) = match spec.model {
+            Some(model) => (Candidate::Model(model), "policy file".to_string()),
+            None => match choose_or_yesterday(&scores.scores, None, y.len(), seasons) {
+                Some(Choice { candidate, why }) => (candidate, format!("backtest: {why}")),
+                // Not even a day: what fitting yesterday's values would say.
+                None => (
+                    Candidate::Model(ModelKind::SeasonalNaiveDaily),
+                    YESTERDAY_NOTE.to_string(),
+                ),
+            },
+        };
+        // The last part runs to the end of the forecast.
+        let last = if i + 1 == parts {
+            steps.max(first)
+        } else {
+            scores.steps.min(steps)
+        };
+        choices.push(HorizonChoice {
+            label,
+            steps: scores.steps,
+            origins,
+            scores: scores.scores,
+            chosen,
+            chosen_by,
+            covers: (first, last),
+        });
+        first = last + 1;
+    }
+    let forecast = stitched(&history, &choices, seasons, steps)?;
     let end = history.end();
-    let mut forecast = Vec::with_capacity(steps);
-    for i in 0..steps {
+    let mut points = Vec::with_capacity(steps);
+    for (i, (candidate, f)) in forecast.iter().enumerate() {
         let quantile = f.quantile(i, spec.quantile);
         let (lower, upper) = f.interval(i, INTERVAL_LEVEL);
         let time = end + Duration::seconds(history.step_secs * i as i64);
         // Refused as the policy refuses it: it would abstain on this.
         if let Some(why) = unusable_forecast(spec, f.mean[i], quantile, (lower, upper)) {
-            return Err(ForecastError::Model {
-                model: chosen,
+            return Err(ForecastError::Refused {
+                candidate: candidate.to_string(),
                 message: format!("at {}: {why}", time.format("%Y-%m-%d %H:%M")),
             });
         }
         let capacity = capacity_for(quantile, spec.target_per_instance, spec.buffer_percent);
-        forecast.push(ForecastPoint {
+        points.push(ForecastPoint {
             time,
             mean: f.mean[i],
             quantile,
@@ -154,14 +243,40 @@ pub fn analyse(
         step_s: history.step_secs,
         history: history.values,
         lead_s: lead.num_seconds(),
-        backtest_horizon: lead_steps,
-        scores,
-        chosen,
-        chosen_by,
+        horizons: choices,
         quantile: spec.quantile,
         interval_level: INTERVAL_LEVEL,
-        forecast,
+        forecast: points,
     })
+}
+
+/// For each of the `steps` ahead, the candidate whose part it is and that
+/// candidate's forecast (each candidate fitted once on the whole history).
+fn stitched<'a>(
+    history: &History,
+    choices: &'a [HorizonChoice],
+    seasons: Seasons,
+    steps: usize,
+) -> Result<Vec<(&'a Candidate, std::rc::Rc<Forecast>)>, ForecastError> {
+    let mut fitted: Vec<(&Candidate, std::rc::Rc<Forecast>)> = Vec::new();
+    let mut out = Vec::with_capacity(steps);
+    for choice in choices {
+        let forecast = match fitted.iter().find(|(c, _)| *c == &choice.chosen) {
+            Some((_, f)) => f.clone(),
+            None => {
+                let f =
+                    std::rc::Rc::new(choice.chosen.fit(&history.values, seasons)?.forecast(steps));
+                fitted.push((&choice.chosen, f.clone()));
+                f
+            }
+        };
+        for _ in choice.covers.0..=choice.covers.1 {
+            if out.len() < steps {
+                out.push((&choice.chosen, forecast.clone()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -225,12 +340,15 @@ mod tests {
                 (2, 20),
             )
             .unwrap();
-            assert_eq!(report.chosen, ModelKind::SeasonalNaiveDaily);
-            assert!(
-                report.chosen_by.starts_with("zero MASE scale"),
-                "{}",
-                report.chosen_by
-            );
+            // Three days hold origins for the lead time and 1 h, not for 24 h.
+            for part in &report.horizons[..2] {
+                assert_eq!(part.chosen, Candidate::Model(ModelKind::SeasonalNaiveDaily));
+                assert!(
+                    part.chosen_by.contains("zero MASE scale"),
+                    "{}",
+                    part.chosen_by
+                );
+            }
         }
     }
 

@@ -11,7 +11,10 @@
 
 use super::{HistoryRequest, Policy, PolicyInput, history_key, instances_for, within_tolerance};
 use crate::decision::{PolicyRecord, Recommendation};
-use crate::forecast::backtest::{BacktestConfig, ModelScore, backtest, choose_or_yesterday};
+use crate::forecast::backtest::{
+    BacktestConfig, ModelScore, backtest, choose_or_yesterday, not_scored,
+};
+use crate::forecast::candidate::Candidate;
 use crate::forecast::history::{LoadHistory, RegularSeries};
 use crate::forecast::report::INTERVAL_LEVEL;
 use crate::forecast::{Fitted, Forecast, ModelKind, Seasons};
@@ -42,14 +45,16 @@ const REFETCH_AFTER: Duration = Duration::hours(1);
 const LONG_WINDOW_PERIOD_SECS: u64 = 300;
 
 struct Choice {
-    model: ModelKind,
+    model: Candidate,
     at: DateTime<Utc>,
     scores: Vec<ModelScore>,
-    note: Option<&'static str>,
+    /// Why this candidate: the best, kept within the switching margin, or
+    /// switched to over it.
+    why: String,
 }
 
 struct Fit {
-    model: ModelKind,
+    model: Candidate,
     /// End of the series the parameters were estimated on.
     fitted_until: DateTime<Utc>,
     /// End of the series taken in (fitted, then updated): the forecast starts here.
@@ -108,6 +113,9 @@ pub struct Predictive {
     /// values to the metric's own period, when the metric has a finer period.
     long_window: Option<(MetricSpec, f64)>,
     choice: Option<Choice>,
+    /// The last candidate chosen by backtest, kept across re-choices (and
+    /// abstentions) for the switching margin.
+    incumbent: Option<Candidate>,
     fit: Option<Fit>,
     raised_max: Option<u32>,
 }
@@ -175,6 +183,7 @@ impl Predictive {
             history,
             long_window,
             choice: None,
+            incumbent: None,
             fit: None,
             raised_max: None,
         }
@@ -229,38 +238,48 @@ impl Predictive {
         Duration::seconds(self.history.step_secs())
     }
 
-    /// Picks the model: the configured one, or the best by backtest, chosen
-    /// again once a day.
-    fn choose(&mut self, now: DateTime<Utc>, series: &RegularSeries) -> Result<ModelKind, String> {
+    /// Picks the model: the configured one, or the best by backtest at the
+    /// lead time, chosen again once a day.
+    fn choose(&mut self, now: DateTime<Utc>, series: &RegularSeries) -> Result<Candidate, String> {
         if let Some(model) = self.spec.model {
-            return Ok(model);
+            return Ok(Candidate::Model(model));
         }
         if let Some(choice) = &self.choice
             && now - choice.at < RECHOOSE_EVERY
         {
-            return Ok(choice.model);
+            return Ok(choice.model.clone());
         }
         let horizon = self.horizon_steps(series.end(), now);
-        let config = BacktestConfig::daily(self.seasons, horizon);
-        let scores = backtest(&series.values, self.seasons, &ModelKind::ALL, config);
-        let Some((model, note)) = choose_or_yesterday(&scores, series.values.len(), self.seasons)
-        else {
-            let why: Vec<String> = scores
-                .iter()
-                .filter_map(|s| {
-                    s.accuracy
-                        .as_ref()
-                        .err()
-                        .map(|e| format!("{}: {e}", s.model))
-                })
-                .collect();
+        let config = BacktestConfig::lead(self.seasons, horizon);
+        // The incumbent is scored even when its members no longer rank
+        // first, so the switching margin can keep it.
+        let incumbent = self.incumbent.clone();
+        let extra: Vec<Candidate> = incumbent.iter().cloned().collect();
+        let scores = backtest(
+            &series.values,
+            self.seasons,
+            &ModelKind::ALL,
+            &extra,
+            &config,
+        )
+        .pop()
+        .map_or_else(Vec::new, |h| h.scores);
+        let Some(chosen) = choose_or_yesterday(
+            &scores,
+            incumbent.as_ref(),
+            series.values.len(),
+            self.seasons,
+        ) else {
+            let why = not_scored(&scores);
             return Err(format!("no model could be backtested ({})", why.join("; ")));
         };
+        let model = chosen.candidate;
+        self.incumbent = Some(model.clone());
         self.choice = Some(Choice {
-            model,
+            model: model.clone(),
             at: now,
             scores,
-            note,
+            why: chosen.why,
         });
         self.fit = None;
         Ok(model)
@@ -278,13 +297,13 @@ impl Predictive {
     /// this history (none yet, another model, a gap). Returns why it refitted.
     fn keep_fit_current(
         &mut self,
-        model: ModelKind,
+        model: &Candidate,
         series: &RegularSeries,
     ) -> Result<Option<&'static str>, String> {
         let end = series.end();
         let refit_why = match &mut self.fit {
             None => Some("no fit yet"),
-            Some(fit) if fit.model != model => Some("model chosen again"),
+            Some(fit) if &fit.model != model => Some("model chosen again"),
             Some(fit) if end < fit.end || series.start >= fit.end => {
                 Some("the history does not continue the fitted one")
             }
@@ -314,7 +333,7 @@ impl Predictive {
             match model.fit(&series.values, self.seasons) {
                 Ok(fitted) => {
                     self.fit = Some(Fit {
-                        model,
+                        model: model.clone(),
                         fitted_until: end,
                         end,
                         fitted,
@@ -470,12 +489,10 @@ impl Policy for Predictive {
         if let Some(choice) = &self.choice {
             detail["chosen_at"] = json!(choice.at);
             detail["backtest"] = json!(choice.scores);
-            if let Some(note) = &choice.note {
-                detail["choice_note"] = json!(note);
-            }
+            detail["chosen_why"] = json!(choice.why);
         }
         let (quantile_q, level) = (self.spec.quantile, INTERVAL_LEVEL);
-        let refit_why = match self.keep_fit_current(model, &series) {
+        let refit_why = match self.keep_fit_current(&model, &series) {
             Ok(why) => why,
             Err(why) => return self.abstain(why, detail),
         };
@@ -733,7 +750,7 @@ warmup = "5m"
             panic!("{r:?}")
         };
         assert_eq!(c, capacity_for(forecast, 100.0, 0.0));
-        assert!(detail["backtest"].as_array().unwrap().len() == ModelKind::ALL.len());
+        assert!(detail["backtest"].as_array().unwrap().len() >= ModelKind::ALL.len());
         assert!(r.reason.contains("-> "), "{}", r.reason);
     }
 
