@@ -47,8 +47,10 @@ async fn the_daemon_scales_out_notices_an_outside_change_and_scales_in() {
     });
     assert_eq!(noticed["capacity"]["desired"], 6);
 
-    // Load falls to 20%: 6 x 20 / 50 = 2.4 -> 3.
-    put_cpu(&cw, "web", 0, 30, 20.0).await;
+    // Load falls to 20%: 6 x 20 / 50 = 2.4 -> 3. From 6 s on, so that every
+    // 5 s period holding these datapoints started after the change to 6 was
+    // seen: a period is read as carried by the instances serving in it.
+    put_cpu(&cw, "web", 6, 36, 20.0).await;
     wait_desired(&asg, "web", 3).await;
     let scale_in = setup.wait_record("scale-in", |r| action(r) == "scale-in");
     assert_eq!(scale_in["desired"], 3);

@@ -97,7 +97,16 @@ pub fn history_key(metric: &str) -> String {
 /// Builds the recommender a validated spec describes.
 pub fn build(spec: &PolicySpec, file: &PolicyFile) -> Box<dyn Policy> {
     match spec {
-        PolicySpec::TargetTracking(s) => Box::new(target_tracking::TargetTracking::new(s.clone())),
+        PolicySpec::TargetTracking(s) => {
+            let measured_over = file
+                .metrics
+                .get(&s.metric)
+                .map_or(std::time::Duration::ZERO, |m| m.source.measured_over());
+            Box::new(target_tracking::TargetTracking::new(
+                s.clone(),
+                measured_over,
+            ))
+        }
         PolicySpec::Predictive(s) => Box::new(predictive::Predictive::new(s.clone(), file)),
         PolicySpec::Schedule(s) => {
             Box::new(schedule::Schedule::new(s).expect("schedule validated at load"))

@@ -19,6 +19,8 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone)]
 pub struct TargetTracking {
     spec: TargetTrackingSpec,
+    /// How long one datapoint of the metric aggregates, from its timestamp.
+    measured_over: std::time::Duration,
     /// Demand in instances at each evaluation within `trend_window`, oldest
     /// first (kept only when `trend_lead` is set).
     recent_demand: VecDeque<(DateTime<Utc>, f64)>,
@@ -34,9 +36,12 @@ pub struct TargetTracking {
 const SERVING_LOG_SPAN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl TargetTracking {
-    pub fn new(spec: TargetTrackingSpec) -> Self {
+    /// Tracks `spec`, whose metric's datapoints each aggregate
+    /// `measured_over` from their timestamp (a CloudWatch period).
+    pub fn new(spec: TargetTrackingSpec, measured_over: std::time::Duration) -> Self {
         TargetTracking {
             spec,
+            measured_over,
             recent_demand: VecDeque::new(),
             serving_log: VecDeque::new(),
             latest_datapoint: None,
@@ -47,8 +52,12 @@ impl TargetTracking {
     /// was measured: a per-instance metric is published minutes late, and
     /// multiplying it by the instances serving now would count instances
     /// that came into service since as if they had been as busy, and scale
-    /// out on a load already served. Falls back to those serving now when
-    /// nothing is known from then.
+    /// out on a load already served. A datapoint is stamped with the start
+    /// of the period it aggregates, and instances that came into service
+    /// during that period carried part of it: the last count seen within it
+    /// is taken, or a scale-out inside one period would be read as a load on
+    /// the fewer instances before it and scaled in. Falls back to those
+    /// serving now when nothing is known from then.
     fn serving_when_measured(&mut self, input: &PolicyInput<'_>) -> u32 {
         let now = input.now;
         if let Some(latest) = input
@@ -66,12 +75,22 @@ impl TargetTracking {
         if self.serving_log.back().is_none_or(|(t, _)| *t < now) {
             self.serving_log.push_back((now, input.capacity.in_service));
         }
+        let measured_over = chrono::Duration::from_std(self.measured_over).unwrap_or_default();
+        // The last count seen within the period (a count seen at its very
+        // end served none of it); at its timestamp for an instant measure.
+        let within = |t: DateTime<Utc>, start: DateTime<Utc>| {
+            if measured_over.is_zero() {
+                t <= start
+            } else {
+                t < start + measured_over
+            }
+        };
         self.latest_datapoint
-            .and_then(|measured| {
+            .and_then(|start| {
                 self.serving_log
                     .iter()
                     .rev()
-                    .find(|(t, _)| *t <= measured)
+                    .find(|(t, _)| within(*t, start))
                     .map(|(_, serving)| *serving)
             })
             .unwrap_or(input.capacity.in_service)
@@ -223,8 +242,13 @@ mod tests {
     use chrono::DateTime;
     use std::collections::BTreeMap;
 
+    /// A policy on a metric of one-minute periods.
+    fn minutely(spec: TargetTrackingSpec) -> TargetTracking {
+        TargetTracking::new(spec, std::time::Duration::from_secs(60))
+    }
+
     fn tracking(metric_type: MetricType, target: f64) -> TargetTracking {
-        TargetTracking::new(TargetTrackingSpec {
+        minutely(TargetTrackingSpec {
             name: "tt".into(),
             metric: "m".into(),
             target,
@@ -244,10 +268,22 @@ mod tests {
         desired: u32,
         in_service: u32,
     ) -> PolicyRecord {
+        evaluate(policy, at(0), value, (desired, in_service), Vec::new())
+    }
+
+    /// One evaluation at `now`, with the metric's smoothed `value` and the
+    /// datapoints fetched this tick.
+    fn evaluate(
+        policy: &mut TargetTracking,
+        now: DateTime<Utc>,
+        value: Option<f64>,
+        (desired, in_service): (u32, u32),
+        points: Vec<crate::source::Datapoint>,
+    ) -> PolicyRecord {
         let metrics = BTreeMap::from([("m".to_string(), value)]);
-        let fetched = BTreeMap::new();
+        let fetched = BTreeMap::from([("m".to_string(), points)]);
         policy.recommend(&PolicyInput {
-            now: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            now,
             capacity: ObservedCapacity {
                 desired,
                 in_service,
@@ -317,7 +353,7 @@ mod tests {
 
     #[test]
     fn the_band_is_set_by_tolerance() {
-        let mut p = TargetTracking::new(TargetTrackingSpec {
+        let mut p = minutely(TargetTrackingSpec {
             tolerance: 0.0,
             ..tracking(MetricType::Utilization, 50.0).spec
         });
@@ -325,7 +361,7 @@ mod tests {
             advice(&mut p, Some(52.0), 10, 10),
             Recommendation::Capacity(11)
         );
-        let mut p = TargetTracking::new(TargetTrackingSpec {
+        let mut p = minutely(TargetTrackingSpec {
             tolerance: 0.5,
             ..tracking(MetricType::Utilization, 50.0).spec
         });
@@ -389,7 +425,7 @@ mod tests {
 
     #[test]
     fn disable_scale_in_keeps_capacity_but_still_scales_out() {
-        let mut p = TargetTracking::new(TargetTrackingSpec {
+        let mut p = minutely(TargetTrackingSpec {
             disable_scale_in: true,
             ..tracking(MetricType::Utilization, 50.0).spec
         });
@@ -416,25 +452,20 @@ mod tests {
         (desired, in_service): (u32, u32),
         measured: Option<i64>,
     ) -> PolicyRecord {
-        let metrics = BTreeMap::from([("m".to_string(), Some(value))]);
         let points = measured
             .map(|m| vec![crate::source::Datapoint { time: at(m), value }])
             .unwrap_or_default();
-        let fetched = BTreeMap::from([("m".to_string(), points)]);
-        policy.recommend(&PolicyInput {
-            now: at(minute),
-            capacity: ObservedCapacity {
-                desired,
-                in_service,
-                warming: desired.saturating_sub(in_service),
-            },
-            metrics: &metrics,
-            fetched: &fetched,
-        })
+        evaluate(
+            policy,
+            at(minute),
+            Some(value),
+            (desired, in_service),
+            points,
+        )
     }
 
     fn trending(lead_s: u64, window_s: u64) -> TargetTracking {
-        TargetTracking::new(TargetTrackingSpec {
+        minutely(TargetTrackingSpec {
             trend_lead: std::time::Duration::from_secs(lead_s),
             trend_window: std::time::Duration::from_secs(window_s),
             ..tracking(MetricType::LoadTotal, 100.0).spec
@@ -523,6 +554,40 @@ mod tests {
         }
         let r = recommend_at(&mut p, 9, 75.0, (8, 8), Some(6));
         assert_eq!(r.recommendation, Recommendation::Capacity(12));
+    }
+
+    #[test]
+    fn instances_that_came_into_service_within_the_period_count() {
+        let mut p = tracking(MetricType::Utilization, 50.0);
+        let second = |s: i64| at(0) + chrono::Duration::seconds(s);
+        let point = |s: i64, value: f64| {
+            vec![crate::source::Datapoint {
+                time: second(s),
+                value,
+            }]
+        };
+        // 2 serving at second 0, 6 from second 20 (a scale-out and an outside
+        // change inside the minute that starts at 0).
+        evaluate(&mut p, second(0), Some(90.0), (2, 2), Vec::new());
+        evaluate(&mut p, second(10), Some(90.0), (4, 4), Vec::new());
+        evaluate(&mut p, second(20), Some(90.0), (6, 6), Vec::new());
+        // The minute from 0 averaged 20%, published at second 70: carried
+        // by the 6 serving last within it (6 x 20 / 50 = 2.4 -> 3), not by the 2
+        // at its start (-> 1).
+        let r = evaluate(&mut p, second(70), Some(20.0), (6, 6), point(0, 20.0));
+        assert_eq!(
+            r.recommendation,
+            Recommendation::Capacity(3),
+            "{}",
+            r.reason
+        );
+        assert!(r.reason.contains("6 serving x 20.00/50"), "{}", r.reason);
+        // A scrape measures at its timestamp: the 2 of second 0.
+        let mut scraped = TargetTracking::new(p.spec.clone(), std::time::Duration::ZERO);
+        evaluate(&mut scraped, second(0), Some(90.0), (2, 2), Vec::new());
+        evaluate(&mut scraped, second(20), Some(90.0), (6, 6), Vec::new());
+        let r = evaluate(&mut scraped, second(30), Some(20.0), (6, 6), point(0, 20.0));
+        assert!(r.reason.contains("2 serving x 20.00/50"), "{}", r.reason);
     }
 
     #[test]

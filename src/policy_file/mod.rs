@@ -184,6 +184,16 @@ impl MetricSourceSpec {
         }
     }
 
+    /// How long a time one datapoint aggregates, from its timestamp on: a
+    /// CloudWatch period; zero for a scrape or an instant query, which
+    /// measure at their timestamp.
+    pub fn measured_over(&self) -> Duration {
+        match self {
+            MetricSourceSpec::Cloudwatch(cw) => cw.period,
+            MetricSourceSpec::Scrape(_) | MetricSourceSpec::Prometheus(_) => Duration::ZERO,
+        }
+    }
+
     /// The CloudWatch query, to change, when the metric comes from CloudWatch.
     pub fn cloudwatch_mut(&mut self) -> Option<&mut CloudWatchMetric> {
         match self {
