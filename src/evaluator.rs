@@ -2,18 +2,18 @@
 //! together. Given what the sources and the group reported at a time, it
 //! produces a [`DecisionRecord`]; it does no I/O and reads no clock.
 
-use crate::actuator::GroupState;
 use crate::decision::{
     Action, DecisionRecord, MetricRecord, ObservedCapacity, Outcome, RecordRole,
 };
 use crate::forecast::history::LoadHistory;
 use crate::governor::{Governor, Verdict};
 use crate::governor_memory::{GovernorMemory, Hypothesis, Run};
+use crate::group::GroupState;
 use crate::group_features;
 use crate::policy::{self, HistoryRequest, Policy, PolicyInput, history_key};
 use crate::policy_file::{Mode, PolicyFile};
+use crate::series::{FetchResults, MetricKey, MetricRequest};
 use crate::signal::Signal;
-use crate::source::{FetchResults, MetricKey, MetricRequest};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ struct MetricsRead {
     /// Each metric's smoothed value for the policies (`None`: missing or stale).
     values: BTreeMap<String, Option<f64>>,
     /// The raw datapoints fetched, for policies that keep history.
-    raw: BTreeMap<String, Vec<crate::source::Datapoint>>,
+    raw: BTreeMap<String, Vec<crate::series::Datapoint>>,
     records: Vec<MetricRecord>,
 }
 
@@ -517,11 +517,11 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::actuator::{Instance, Lifecycle};
     use crate::decision::{GovernorRule, MetricStatus, Recommendation};
     use crate::governor::GovernorState;
     use crate::governor_memory::GovernorMemory;
-    use crate::source::{Datapoint, FetchError, Series};
+    use crate::group::{Instance, Lifecycle};
+    use crate::series::{Datapoint, FetchError, Series};
     use chrono::Duration;
 
     pub(crate) fn t(secs: i64) -> DateTime<Utc> {

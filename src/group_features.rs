@@ -4,8 +4,8 @@
 //! policies of its own), and which governor defaults it gives a policy
 //! file that sets none. Pure: the group's state and the time come in.
 
-use crate::actuator::{GroupState, Lifecycle};
 use crate::decision::{Action, GroupRecord, InstanceCounts, ObservedCapacity, ScalingBlocks};
+use crate::group::{GroupState, Lifecycle};
 use crate::policy_file::{ConflictAction, GovernorSpec, PolicyFile};
 use crate::signal::to_chrono;
 use chrono::{DateTime, Utc};
@@ -220,8 +220,8 @@ fn blocks(file: &PolicyFile, conflicts: &[String], group: &GroupState) -> Scalin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actuator::{GroupInfo, Instance, InstanceRefresh, WarmPool};
     use crate::evaluator::tests::{COOLDOWNS, policy_file, policy_text, t};
+    use crate::group::{GroupInfo, Instance, InstanceRefresh, WarmPool};
 
     fn instance(id: &str, lifecycle: Lifecycle, weight: u32) -> Instance {
         Instance {

@@ -7,6 +7,8 @@
 //! and [`decision`] records it.
 //! [`evaluator`] joins the pure core (signal, policy, governor) for one
 //! target; [`daemon`] runs the loop; [`sim`] is a simulated cloud to run it on.
+//! The data the core reads is its own: [`series`] (datapoints, as sources
+//! deliver them) and [`group`] (a group's state, as actuators read it).
 
 pub mod actuator;
 pub mod alert;
@@ -20,11 +22,13 @@ pub mod evaluator;
 pub mod forecast;
 pub mod governor;
 pub mod governor_memory;
+pub mod group;
 pub mod group_features;
 pub mod policy;
 pub mod policy_file;
 pub mod ranges;
 pub mod replay;
+pub mod series;
 pub mod signal;
 pub mod sim;
 pub mod source;

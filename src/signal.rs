@@ -12,7 +12,7 @@
 
 use crate::decision::{MetricRecord, MetricStatus};
 use crate::policy_file::{MetricSpec, Smoothing, WindowAggregate};
-use crate::source::{Datapoint, FetchError, Series};
+use crate::series::{Datapoint, FetchError, Series};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;

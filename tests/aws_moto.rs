@@ -5,11 +5,13 @@
 mod support;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use ebb::actuator::Actuator;
 use ebb::actuator::autoscaling::{AutoScalingActuator, MAX_NAMES_PER_CALL};
-use ebb::actuator::{Actuator, Lifecycle};
+use ebb::group::Lifecycle;
 use ebb::policy_file::{CloudWatchMetric, CloudWatchStat, MetricSourceSpec, MetricSpec, Smoothing};
+use ebb::series::{MetricKey, MetricRequest};
+use ebb::source::MetricSource;
 use ebb::source::cloudwatch::{CloudWatchSource, MAX_QUERIES_PER_CALL};
-use ebb::source::{MetricKey, MetricRequest, MetricSource};
 use std::collections::BTreeMap;
 use support::moto::{MotoServer, create_group, desired, put_metric, sdk_config};
 use support::proxy::Proxy;

@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ebb::policy_file::{CloudWatchMetric, MetricSourceSpec, MetricSpec, Smoothing};
+use ebb::series::{MetricKey, MetricRequest};
+use ebb::source::MetricSource;
 use ebb::source::cloudwatch::CloudWatchSource;
-use ebb::source::{MetricKey, MetricRequest, MetricSource};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -4,12 +4,12 @@
 //! the decision record, and the target does not scale on them.
 
 use chrono::{Duration, TimeZone, Utc};
-use ebb::actuator::{GroupState, Instance, Lifecycle};
 use ebb::evaluator::TargetEvaluator;
 use ebb::governor_memory::{Hypothesis, Run};
+use ebb::group::{GroupState, Instance, Lifecycle};
 use ebb::policy_file::load::parse_str;
+use ebb::series::{Datapoint, FetchResults, MetricKey, Series};
 use ebb::sim::trace::Trace;
-use ebb::source::{Datapoint, FetchResults, MetricKey, Series};
 use proptest::prelude::*;
 use std::path::Path;
 

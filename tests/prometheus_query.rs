@@ -9,8 +9,9 @@ mod http_fixture;
 
 use chrono::{DateTime, Utc};
 use ebb::policy_file::parse_str;
+use ebb::series::{FetchError, MetricKey, MetricRequest, Series};
+use ebb::source::MetricSource;
 use ebb::source::prometheus_query::PrometheusQuerySource;
-use ebb::source::{FetchError, MetricKey, MetricRequest, MetricSource, Series};
 use http_fixture::{Reply, TestServer};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -6,9 +6,10 @@ mod http_fixture;
 
 use chrono::{DateTime, Utc};
 use ebb::policy_file::{MetricSourceSpec, parse_str};
+use ebb::series::{FetchResults, MetricKey, MetricRequest, Series};
+use ebb::source::MetricSource;
 use ebb::source::router::{Router, Unavailable};
 use ebb::source::scrape::ScrapeSource;
-use ebb::source::{FetchResults, MetricKey, MetricRequest, MetricSource, Series};
 use http_fixture::{Reply, TestServer};
 use std::path::Path;
 

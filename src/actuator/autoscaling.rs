@@ -22,11 +22,11 @@
 //! DescribeWarmPool a tick, to tell instances that came out of the pool and
 //! time how long they take to serve.
 
-use super::{
-    Actuator, ActuatorError, GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool,
-};
+use super::{Actuator, ActuatorError};
+
 use crate::aws_error::error_text;
 use crate::decision::Action;
+use crate::group::{GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool};
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
     Activity, AutoScalingGroup, InstanceRefreshStatus, LaunchTemplateSpecification, LifecycleState,

@@ -6,9 +6,11 @@
 //! instance refresh, bounds outside the group's, scaling of its own, and
 //! capacity counted in weights (warnings and notes).
 
-use crate::actuator::{Actuator, GroupState};
+use crate::actuator::Actuator;
+
 use crate::daemon::aws::region_clients;
 use crate::daemon::config::DaemonConfig;
+use crate::group::GroupState;
 use crate::policy_file::{ConflictAction, PolicyFile};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -165,8 +167,8 @@ fn findings_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actuator::{GroupInfo, Instance, Lifecycle};
     use crate::evaluator::tests::{COOLDOWNS, policy_file, t};
+    use crate::group::{GroupInfo, Instance, Lifecycle};
 
     #[test]
     fn each_finding_names_the_group_and_what_ebb_will_do() {

@@ -1,11 +1,14 @@
 //! One pass of the control loop over a set of targets.
 
-use crate::actuator::{Actuator, ActuatorError, GroupState};
+use crate::actuator::{Actuator, ActuatorError};
+
 use crate::clock::Clock;
 use crate::decision::{Action, DecisionRecord, Outcome, RecordRole};
 use crate::evaluator::TargetEvaluator;
 use crate::governor_memory::{Hypothesis, Run};
-use crate::source::{FetchResults, MetricSource};
+use crate::group::GroupState;
+use crate::series::FetchResults;
+use crate::source::MetricSource;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -189,11 +192,12 @@ pub async fn apply<A: Actuator>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actuator::{ActuatorError, GroupState};
+    use crate::actuator::ActuatorError;
     use crate::clock::ManualClock;
     use crate::decision::MetricStatus;
     use crate::evaluator::tests::{COOLDOWNS, group, policy_file, t};
-    use crate::source::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
+    use crate::group::GroupState;
+    use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
     use chrono::{DateTime, Utc};
     use std::collections::HashMap;
 

@@ -66,7 +66,7 @@ mod tests {
                 .expect("the example policy loads");
         TargetEvaluator::new(policy).unavailable(
             chrono::Utc::now(),
-            &crate::source::FetchResults::new(),
+            &crate::series::FetchResults::new(),
             error.to_string(),
         )
     }

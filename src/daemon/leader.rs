@@ -5,7 +5,8 @@
 
 use super::lease::{Lease, LeaseTiming, Step};
 use super::lease_table::LeaseTable;
-use crate::actuator::{Actuator, ActuatorError, GroupState};
+use crate::actuator::{Actuator, ActuatorError};
+use crate::group::GroupState;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

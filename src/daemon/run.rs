@@ -882,8 +882,8 @@ async fn run_batch(
 async fn evaluate_with_lease<A: Actuator + Send>(
     now: chrono::DateTime<Utc>,
     target: &mut TargetEvaluator,
-    fetched: &crate::source::FetchResults,
-    groups: &Result<HashMap<String, crate::actuator::GroupState>, crate::actuator::ActuatorError>,
+    fetched: &crate::series::FetchResults,
+    groups: &Result<HashMap<String, crate::group::GroupState>, crate::actuator::ActuatorError>,
     actuator: A,
     leader: LeaderHandle,
     dry_run: bool,

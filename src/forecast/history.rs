@@ -3,8 +3,8 @@
 //! gaps bridged, long ones reported, and a serde form the daemon keeps in
 //! its state file so a restart does not refetch two weeks of data.
 
+use crate::series::Datapoint;
 use crate::signal::{Admission, Intake};
-use crate::source::Datapoint;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@ pub mod target_tracking;
 use crate::decision::{ObservedCapacity, PolicyRecord};
 use crate::forecast::history::LoadHistory;
 use crate::policy_file::{MetricSpec, PolicyFile, PolicySpec};
-use crate::source::Datapoint;
+use crate::series::Datapoint;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

@@ -21,8 +21,8 @@ use crate::forecast::{Fitted, Forecast, ModelKind, Seasons};
 use crate::policy_file::{
     MaxCapacityBehavior, MetricSpec, PolicyFile, PredictiveMode, PredictiveSpec,
 };
+use crate::series::Datapoint;
 use crate::signal::to_chrono;
-use crate::source::Datapoint;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -278,7 +278,7 @@ mod tests {
         now: DateTime<Utc>,
         value: Option<f64>,
         (desired, in_service): (u32, u32),
-        points: Vec<crate::source::Datapoint>,
+        points: Vec<crate::series::Datapoint>,
     ) -> PolicyRecord {
         let metrics = BTreeMap::from([("m".to_string(), value)]);
         let fetched = BTreeMap::from([("m".to_string(), points)]);
@@ -453,7 +453,7 @@ mod tests {
         measured: Option<i64>,
     ) -> PolicyRecord {
         let points = measured
-            .map(|m| vec![crate::source::Datapoint { time: at(m), value }])
+            .map(|m| vec![crate::series::Datapoint { time: at(m), value }])
             .unwrap_or_default();
         evaluate(
             policy,
@@ -561,7 +561,7 @@ mod tests {
         let mut p = tracking(MetricType::Utilization, 50.0);
         let second = |s: i64| at(0) + chrono::Duration::seconds(s);
         let point = |s: i64, value: f64| {
-            vec![crate::source::Datapoint {
+            vec![crate::series::Datapoint {
                 time: second(s),
                 value,
             }]

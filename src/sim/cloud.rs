@@ -8,10 +8,12 @@
 //! runs on it unchanged.
 
 use super::trace::Trace;
-use crate::actuator::{Actuator, ActuatorError, GroupState, Instance, Lifecycle};
+use crate::actuator::{Actuator, ActuatorError};
+use crate::group::{GroupState, Instance, Lifecycle};
 use crate::policy_file::{MetricSpec, SimulatedMetric};
+use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use crate::signal::to_chrono;
-use crate::source::{Datapoint, FetchError, FetchResults, MetricRequest, MetricSource, Series};
+use crate::source::MetricSource;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

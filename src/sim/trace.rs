@@ -414,13 +414,13 @@ impl Trace {
 
     /// The values read from the file, leaving out those interpolated over
     /// gaps: for readers with a gap rule of their own.
-    pub fn read_points(&self) -> Vec<crate::source::Datapoint> {
+    pub fn read_points(&self) -> Vec<crate::series::Datapoint> {
         self.values
             .iter()
             .zip(&self.interpolated)
             .enumerate()
             .filter(|(_, (_, made_up))| !**made_up)
-            .map(|(i, (value, _))| crate::source::Datapoint {
+            .map(|(i, (value, _))| crate::series::Datapoint {
                 time: self.time_of(i),
                 value: *value,
             })

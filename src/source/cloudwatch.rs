@@ -13,9 +13,11 @@
 //! datapoint is only reported once its whole period lies before
 //! `now - delay_periods x period`.
 
-use super::{Datapoint, FetchError, FetchResults, MetricRequest, MetricSource, Series};
+use super::MetricSource;
+
 use crate::aws_error::error_text;
 use crate::policy_file::{CloudWatchMetric, CloudWatchStat};
+use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode,
@@ -386,7 +388,7 @@ fn settled(points: Vec<Datapoint>, group: &QueryGroup) -> Series {
 mod tests {
     use super::*;
     use crate::policy_file::{MetricSourceSpec, MetricSpec, Smoothing};
-    use crate::source::MetricKey;
+    use crate::series::MetricKey;
     use std::time::Duration;
 
     fn cw(expression: Option<&str>, delay_periods: u32) -> CloudWatchMetric {

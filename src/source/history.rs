@@ -9,11 +9,13 @@
 //! group metrics, with GroupDesiredCapacity, also give what the group really
 //! ran, which the simulation scores beside ebb.
 
-use super::{MetricKey, MetricRequest, MetricSource, Series};
+use super::MetricSource;
+
 use crate::policy_file::{
     CloudWatchMetric, MetricSourceSpec, MetricSpec, MetricType, PolicyFile, PolicySpec,
     SimulatedMetric, Smoothing,
 };
+use crate::series::{MetricKey, MetricRequest, Series};
 use crate::sim::trace::{ReadOptions, RecordedCapacity, Row, Trace};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;

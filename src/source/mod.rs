@@ -11,65 +11,8 @@ pub mod prometheus_query;
 pub mod router;
 pub mod scrape;
 
-use crate::policy_file::MetricSpec;
+use crate::series::{FetchResults, MetricRequest};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-
-/// One timestamped value, as a source reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Datapoint {
-    pub time: DateTime<Utc>,
-    pub value: f64,
-}
-
-/// Identifies a metric of a target: (target name, metric name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MetricKey {
-    pub target: String,
-    pub metric: String,
-}
-
-impl MetricKey {
-    pub fn new(target: impl Into<String>, metric: impl Into<String>) -> Self {
-        MetricKey {
-            target: target.into(),
-            metric: metric.into(),
-        }
-    }
-}
-
-/// A request for a metric's datapoints since `since`.
-#[derive(Debug, Clone)]
-pub struct MetricRequest {
-    pub key: MetricKey,
-    pub spec: MetricSpec,
-    pub since: DateTime<Utc>,
-}
-
-/// What a source returned for one request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Series {
-    /// Oldest first.
-    pub points: Vec<Datapoint>,
-    /// Source-specific details for the decision record (e.g. which scrape
-    /// targets answered).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
-    /// Set when the source answered but its answer cannot be trusted now
-    /// (e.g. too few scrape targets answered): the metric is stale at once,
-    /// whatever the age of its last datapoint, so the governor holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stale: Option<String>,
-}
-
-/// Why a source could not deliver a metric.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[error("{0}")]
-pub struct FetchError(pub String);
-
-/// The answers to a batch of requests, by key.
-pub type FetchResults = HashMap<MetricKey, Result<Series, FetchError>>;
 
 /// Anything that can fetch a batch of metric requests.
 pub trait MetricSource {

@@ -4,9 +4,10 @@
 //! several series, a range or string result, the API's error envelope, a
 //! timeout) is an error that names the query.
 
+use super::MetricSource;
 use super::http::HttpClient;
-use super::{Datapoint, FetchError, FetchResults, MetricRequest, MetricSource, Series};
 use crate::policy_file::{MetricSourceSpec, PrometheusQuery};
+use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;

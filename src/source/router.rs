@@ -3,10 +3,11 @@
 //! The daemon builds one with its CloudWatch source plugged in; a kind with
 //! no source configured is answered with an error that says so.
 
+use super::MetricSource;
 use super::prometheus_query::PrometheusQuerySource;
 use super::scrape::ScrapeSource;
-use super::{FetchError, FetchResults, MetricRequest, MetricSource};
 use crate::policy_file::MetricSourceSpec;
+use crate::series::{FetchError, FetchResults, MetricRequest};
 use chrono::{DateTime, Utc};
 
 /// Routes requests by their spec's source kind. Cloning clones each source
