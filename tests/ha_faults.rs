@@ -222,9 +222,12 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
     };
     let (web, api) = (of("web"), of("api"));
 
-    // web kept its interval all along (1s, jitter 100ms).
+    // web kept its interval all along (1s, jitter 100ms), from its second
+    // evaluation on: the first also asks DescribeInstanceRefreshes, which
+    // moto does not implement, and the SDK retries its error with backoff
+    // (up to ~2.5 s), whatever api's calls do.
     let mut worst = Duration::ZERO;
-    for pair in web.windows(2) {
+    for pair in web.windows(2).skip(1) {
         let gap = (time_of(&pair[1]) - time_of(&pair[0])).to_std().unwrap();
         worst = worst.max(gap);
     }
@@ -266,6 +269,7 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
         let injected = injected_at[i + 1] - injected_at[i];
         let web_gap = web
             .windows(2)
+            .skip(1)
             .filter(|p| time_of(&p[1]) >= *start && time_of(&p[0]) < *end)
             .map(|p| (time_of(&p[1]) - time_of(&p[0])).to_std().unwrap())
             .max()
