@@ -300,6 +300,10 @@ pub struct DecisionRecord {
     /// replay the `policy-reload-failed` rule from the log alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_failed: Option<ReloadFailedRecord>,
+    /// The daemon config's `[accounts]` entry the target is reached
+    /// through, when it names one (its errors may be that role's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A policy file that failed to reload, as a record carries it.

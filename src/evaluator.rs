@@ -303,6 +303,7 @@ impl TargetEvaluator {
             panicked: None,
             instance: None,
             reload_failed: None,
+            account: None,
             group: Some(view.record),
         };
         self.pending = (run == Run::Live).then_some(verdict);
@@ -464,6 +465,7 @@ impl TargetEvaluator {
             panicked: None,
             instance: None,
             reload_failed: None,
+            account: None,
             group: None,
         }
     }

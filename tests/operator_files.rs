@@ -514,6 +514,37 @@ fn the_template_grants_exactly_the_iam_policy_file() {
 }
 
 #[test]
+fn the_member_role_is_granted_what_the_host_is_and_trusts_the_host_with_an_external_id() {
+    let read = |path: &str| -> Json {
+        serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap())
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    assert_eq!(
+        read("deploy/iam/member-permissions.json"),
+        read("deploy/iam-policy.json"),
+        "deploy/iam/member-permissions.json and deploy/iam-policy.json differ"
+    );
+    let trust = read("deploy/iam/member-trust-policy.json");
+    let statement = &trust["Statement"][0];
+    assert_eq!(statement["Action"], "sts:AssumeRole");
+    assert!(statement["Principal"]["AWS"].is_string(), "{trust}");
+    assert!(
+        statement["Condition"]["StringEquals"]["sts:ExternalId"].is_string(),
+        "{trust}"
+    );
+    let assume = read("deploy/iam/management-assume-policy.json");
+    let statement = &assume["Statement"][0];
+    assert_eq!(statement["Action"], "sts:AssumeRole");
+    let roles = statement["Resource"].as_array().expect("a list of roles");
+    assert!(
+        roles
+            .iter()
+            .all(|r| r.as_str().is_some_and(|r| r.ends_with(":role/ebb"))),
+        "{assume}"
+    );
+}
+
+#[test]
 fn cfn_lint_accepts_the_template() {
     let Some(cfn_lint) = tool("cfn-lint", "pip install cfn-lint") else {
         return;

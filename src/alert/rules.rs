@@ -191,7 +191,7 @@ impl Rule {
             }
             if matches!(
                 key.as_str(),
-                "alertname" | "target" | "severity" | POLICY_FILE_LABEL
+                "alertname" | "target" | "severity" | POLICY_FILE_LABEL | ACCOUNT_LABEL
             ) {
                 return Err(err(format!(
                     "label `{key}` is set by ebb and cannot be overridden"
@@ -265,6 +265,9 @@ impl ReloadFailure {
 
 /// The label naming the policy file of a `policy-reload-failed` alert.
 pub const POLICY_FILE_LABEL: &str = "policy_file";
+
+/// The label naming the `[accounts]` entry of a target reached through one.
+pub const ACCOUNT_LABEL: &str = "account";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Firing {
@@ -360,7 +363,7 @@ impl RuleEngine {
                 .entry((index, record.target.clone()))
                 .or_default();
             let condition = evaluate(rule.kind, track, record);
-            if let Some(event) = step(
+            if let Some(mut event) = step(
                 rule,
                 &record.target,
                 track,
@@ -368,6 +371,11 @@ impl RuleEngine {
                 record.time,
                 self.repeat_interval,
             ) {
+                if let Some(account) = &record.account {
+                    event
+                        .labels
+                        .insert(ACCOUNT_LABEL.to_string(), account.clone());
+                }
                 events.push(event);
             }
         }
@@ -889,6 +897,7 @@ mod tests {
             panicked: None,
             instance: None,
             reload_failed: None,
+            account: None,
             group: None,
         }
     }
@@ -901,6 +910,24 @@ mod tests {
 
     fn statuses(events: &[AlertEvent]) -> Vec<(AlertStatus, bool)> {
         events.iter().map(|e| (e.status, e.repeat)).collect()
+    }
+
+    #[test]
+    fn a_target_of_a_named_account_alerts_with_the_account_label() {
+        let mut e = engine("[[rules]]\nkind = \"api-call-failed\"");
+        let mut r = record(0, 4, Action::Hold);
+        r.outcome.error = Some("cannot assume arn:aws:iam::222222222222:role/ebb".into());
+        r.account = Some("staging".into());
+        let fired = e.observe(&r);
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert_eq!(fired[0].labels[ACCOUNT_LABEL], "staging");
+        let config: AlertsConfig =
+            toml::from_str("[[rules]]\nkind = \"api-call-failed\"\nlabels = { account = \"x\" }")
+                .unwrap();
+        let refused = RuleEngine::from_config(&config)
+            .err()
+            .expect("reserved label");
+        assert!(refused.to_string().contains("set by ebb"), "{refused}");
     }
 
     #[test]

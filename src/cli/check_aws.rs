@@ -1,14 +1,15 @@
 //! `ebb check --aws`: the policy files against the live groups they size.
 //! Reads each group as the daemon would (one DescribeAutoScalingGroups per
 //! 50 groups, the groups' own scaling policies and scheduled actions once
-//! per region) and reports what would stop or surprise ebb: a group that
+//! per account and region, through the account's role as the daemon
+//! assumes it) and reports what would stop or surprise ebb: a group that
 //! does not exist or is being deleted (errors), suspended processes, an
 //! instance refresh, bounds outside the group's, scaling of its own, and
 //! capacity counted in weights (warnings and notes).
 
 use crate::actuator::Actuator;
-
-use crate::daemon::aws::region_clients;
+use crate::daemon::accounts::ClientKey;
+use crate::daemon::aws::{account_sdk_config, clients_from};
 use crate::daemon::config::DaemonConfig;
 use crate::group::GroupState;
 use crate::policy_file::{ConflictAction, PolicyFile};
@@ -33,23 +34,27 @@ pub fn check(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut by_region: BTreeMap<Option<String>, Vec<&(PathBuf, PolicyFile)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<ClientKey, Vec<&(PathBuf, PolicyFile)>> = BTreeMap::new();
     for entry in files {
-        by_region
-            .entry(entry.1.target.region.clone())
+        if let Some(e) =
+            crate::daemon::accounts::unknown_account(&entry.0, &entry.1.target, &config.accounts)
+        {
+            anyhow::bail!("{e}");
+        }
+        by_key
+            .entry(ClientKey::of(&entry.1.target, &config.accounts))
             .or_default()
             .push(entry);
     }
     let mut findings = Findings::default();
-    for (region, entries) in by_region {
+    for (key, entries) in by_key {
         let names: Vec<String> = entries
             .iter()
             .map(|(_, f)| f.target.group.clone())
             .collect();
         let (groups, own) = runtime.block_on(async {
-            let mut actuator = region_clients(&config.aws, region.as_deref())
-                .await
-                .actuator;
+            let sdk = account_sdk_config(&config.aws, &config.accounts, &key).await;
+            let mut actuator = clients_from(&sdk).actuator;
             let groups = actuator.describe(&names, chrono::Utc::now()).await;
             let own = actuator.own_scaling(&names).await;
             (groups, own)

@@ -1,8 +1,10 @@
 //! AWS clients for the daemon: one metric source (CloudWatch, plus the
 //! scrape and Prometheus query sources, routed by each metric's kind) and
-//! one Auto Scaling actuator per region, configured from [`AwsSettings`] (endpoint, retries,
-//! timeouts) on top of the SDK's default credential chain.
+//! one Auto Scaling actuator per (account, region), configured from
+//! [`AwsSettings`] (endpoint, retries, timeouts) on top of the SDK's default
+//! credential chain, or of a role assumed with it ([`super::accounts`]).
 
+use super::accounts::{AccountConfig, Accounts, ClientKey, SESSION_NAME};
 use super::config::AwsSettings;
 use crate::actuator::autoscaling::AutoScalingActuator;
 use crate::source::cloudwatch::CloudWatchSource;
@@ -22,6 +24,12 @@ pub struct RegionClients {
 /// Builds the SDK configuration for a region (the settings' or the default
 /// chain's when `region` is `None`).
 pub async fn sdk_config(settings: &AwsSettings, region: Option<&str>) -> aws_config::SdkConfig {
+    loader(settings, region).load().await
+}
+
+/// The SDK configuration's loader for a region, credentials left to the
+/// default chain.
+fn loader(settings: &AwsSettings, region: Option<&str>) -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
         .timeout_config(
@@ -43,21 +51,61 @@ pub async fn sdk_config(settings: &AwsSettings, region: Option<&str>) -> aws_con
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
-    loader.load().await
+    loader
+}
+
+/// The SDK configuration for one (account, region): [`sdk_config`], with
+/// the account's assumed-role credentials when the key names an account.
+/// The assume-role provider calls STS (at `aws.endpoint_url` too, when set)
+/// with the default chain's credentials; the clients' identity cache keeps
+/// what it returns and refreshes it before it expires. An account the key
+/// names but `accounts` lacks is refused at policy load, so it is not
+/// expected here; it gets the default chain's credentials rather than none.
+pub async fn account_sdk_config(
+    settings: &AwsSettings,
+    accounts: &Accounts,
+    key: &ClientKey,
+) -> aws_config::SdkConfig {
+    let region = key.region.as_deref();
+    let base = sdk_config(settings, region).await;
+    let Some(account) = key.account.as_ref().and_then(|name| accounts.get(name)) else {
+        return base;
+    };
+    let assumed = assume_role_provider(&base, account).await;
+    loader(settings, region)
+        .credentials_provider(assumed)
+        .load()
+        .await
+}
+
+/// Credentials from assuming the account's role with `base`'s.
+async fn assume_role_provider(
+    base: &aws_config::SdkConfig,
+    account: &AccountConfig,
+) -> aws_config::sts::AssumeRoleProvider {
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(&account.role_arn)
+        .session_name(SESSION_NAME)
+        .configure(base);
+    if let Some(id) = &account.external_id {
+        provider = provider.external_id(id);
+    }
+    provider.build().await
+}
+
+/// Clients for one (account, region), counting every call into ebb's
+/// metrics (the daemon's).
+pub async fn account_clients_with_metrics(
+    settings: &AwsSettings,
+    accounts: &Accounts,
+    key: &ClientKey,
+    metrics: ApiMetricsInterceptor,
+) -> RegionClients {
+    clients_with_metrics(&account_sdk_config(settings, accounts, key).await, metrics)
 }
 
 /// Clients for one region.
 pub async fn region_clients(settings: &AwsSettings, region: Option<&str>) -> RegionClients {
     clients_from(&sdk_config(settings, region).await)
-}
-
-/// Clients for one region, counting every call into ebb's metrics (the daemon's).
-pub async fn region_clients_with_metrics(
-    settings: &AwsSettings,
-    region: Option<&str>,
-    metrics: ApiMetricsInterceptor,
-) -> RegionClients {
-    clients_with_metrics(&sdk_config(settings, region).await, metrics)
 }
 
 /// Clients from a ready SDK configuration, with the metrics interceptor.

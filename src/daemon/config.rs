@@ -7,6 +7,7 @@
 //! variables that name a known setting are read, so other `EBB_` variables
 //! (of tests or tools) do not trip the unknown-field check on the file.
 
+use super::accounts::Accounts;
 use super::config_validate;
 use super::leader::LeaderElectionConfig;
 use crate::alert::AlertsConfig;
@@ -14,6 +15,7 @@ use crate::policy_file::spans::Spans;
 use crate::telemetry::TelemetryConfig;
 use crate::text_file::{MAX_CONFIG_BYTES, read_text};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,10 +55,15 @@ pub struct DaemonConfig {
     /// Run on several hosts with one acting: a DynamoDB lease. Off when absent.
     #[serde(default)]
     pub leader_election: Option<LeaderElectionConfig>,
+    /// Member accounts reached by assuming a role: `[accounts.NAME]`, named
+    /// by a policy's `target.account`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accounts: Accounts,
 }
 
-/// How AWS is reached. Credentials always come from the default chain
-/// (environment, profile, instance role).
+/// How AWS is reached. Credentials come from the default chain
+/// (environment, profile, instance role), and for a target of a named
+/// account from the role assumed with them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {

@@ -78,6 +78,7 @@ pub fn problems(config: &DaemonConfig) -> Vec<(String, String)> {
             found.push((field.to_string(), problem));
         }
     }
+    found.extend(super::accounts::problems(&config.accounts));
     let counts = [
         (
             "aws.max_attempts",

@@ -6,6 +6,7 @@
 //! daemon of `ebb run`: scheduling, signals, the decisions log and the state
 //! kept across restarts.
 
+pub mod accounts;
 pub mod aws;
 pub mod config;
 pub mod config_validate;

@@ -1,6 +1,7 @@
 //! Reading the policy directory for the daemon, file by file, so one broken
 //! file does not take the others down on a reload.
 
+use super::accounts::{Accounts, unknown_account};
 use crate::evaluator::TargetEvaluator;
 use crate::policy_file::{PolicyFile, PolicyFileError, load_with_shadows, toml_files_in};
 use std::collections::BTreeMap;
@@ -29,6 +30,26 @@ pub struct DirContents {
     pub valid: BTreeMap<String, LoadedPolicy>,
     /// Files that could not be loaded, with what is wrong.
     pub invalid: BTreeMap<PathBuf, Vec<PolicyFileError>>,
+}
+
+impl DirContents {
+    /// Moves every valid file whose target names an account the daemon
+    /// config does not define to `invalid`, saying so.
+    pub fn refuse_unknown_accounts(&mut self, accounts: &Accounts) {
+        let refused: Vec<(String, PolicyFileError)> = self
+            .valid
+            .iter()
+            .filter_map(|(group, policy)| {
+                unknown_account(&policy.path, &policy.file.target, accounts)
+                    .map(|e| (group.clone(), e))
+            })
+            .collect();
+        for (group, error) in refused {
+            if let Some(policy) = self.valid.remove(&group) {
+                self.invalid.insert(policy.path, vec![error]);
+            }
+        }
+    }
 }
 
 /// Loads every `*.toml` file of `dir`, sorted by name. Only an unreadable

@@ -18,7 +18,8 @@
 //! and health, and systemd (READY=1 before the first tick, STATUS=, and a
 //! heartbeat each time the loop goes round for the watchdog).
 
-use super::aws::{RegionClients, region_clients_with_metrics};
+use super::accounts::{self, ClientKey};
+use super::aws::{RegionClients, account_clients_with_metrics};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
 use super::leader::{Election, Fenced, LeaderElectionConfig, LeaderHandle, hostname};
@@ -83,8 +84,8 @@ impl Slot {
         self.policy.file.target.interval
     }
 
-    fn region(&self) -> Option<String> {
-        self.policy.file.target.region.clone()
+    fn client_key(&self, accounts: &accounts::Accounts) -> ClientKey {
+        ClientKey::of(&self.policy.file.target, accounts)
     }
 }
 
@@ -174,7 +175,7 @@ pub struct Daemon {
     config: DaemonConfig,
     dry_run: bool,
     slots: BTreeMap<String, Slot>,
-    clients: HashMap<Option<String>, RegionClients>,
+    clients: HashMap<ClientKey, RegionClients>,
     log: DecisionsLog,
     store: StateStore,
     saved: SavedState,
@@ -201,7 +202,8 @@ impl Daemon {
         // same state directory stops here, naming the one running.
         let host = hostname();
         let state_lock = StateDirLock::acquire(&config.state_dir, &host)?;
-        let contents = read_dir(&config.policy_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut contents = read_dir(&config.policy_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        contents.refuse_unknown_accounts(&config.accounts);
         if !contents.invalid.is_empty() {
             let errors: Vec<String> = contents
                 .invalid
@@ -264,9 +266,8 @@ impl Daemon {
             _state_lock: state_lock,
         };
         for policy in contents.valid.values() {
-            daemon
-                .ensure_clients(policy.file.target.region.clone())
-                .await;
+            let key = ClientKey::of(&policy.file.target, &daemon.config.accounts);
+            daemon.ensure_clients(key).await;
         }
         let unsaved: Vec<&PolicyFile> = contents
             .valid
@@ -358,15 +359,16 @@ impl Daemon {
         Duration::from_millis(rand::rng().random_range(0..=max))
     }
 
-    async fn ensure_clients(&mut self, region: Option<String>) {
-        if !self.clients.contains_key(&region) {
-            let clients = region_clients_with_metrics(
+    async fn ensure_clients(&mut self, key: ClientKey) {
+        if !self.clients.contains_key(&key) {
+            let clients = account_clients_with_metrics(
                 &self.config.aws,
-                region.as_deref(),
+                &self.config.accounts,
+                &key,
                 self.ops.aws_interceptor(),
             )
             .await;
-            self.clients.insert(region, clients);
+            self.clients.insert(key, clients);
         }
     }
 
@@ -383,7 +385,8 @@ impl Daemon {
         let limit = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
         let mut tasks = tokio::task::JoinSet::new();
         for file in files {
-            let actuator = self.clients[&file.target.region].actuator.clone();
+            let key = ClientKey::of(&file.target, &self.config.accounts);
+            let actuator = self.clients[&key].actuator.clone();
             let group = file.target.group.clone();
             let limit = Arc::clone(&limit);
             tasks.spawn(async move {
@@ -419,12 +422,12 @@ impl Daemon {
         states
     }
 
-    /// Starts a batch (per region) for every idle target due now or within
-    /// the batch window.
+    /// Starts a batch (per account and region) for every idle target due
+    /// now or within the batch window.
     async fn dispatch_due(&mut self) {
         let horizon = Instant::now() + self.config.batch_window;
         let started = Instant::now();
-        let mut batches: HashMap<Option<String>, Vec<(TargetEvaluator, Report)>> = HashMap::new();
+        let mut batches: HashMap<ClientKey, Vec<(TargetEvaluator, Report)>> = HashMap::new();
         for slot in self.slots.values_mut() {
             if slot.next_due > horizon {
                 continue;
@@ -435,13 +438,13 @@ impl Daemon {
             evaluator.set_conflicts(slot.conflicts.clone());
             let report = Report::new(evaluator.name(), started, self.tx.clone());
             batches
-                .entry(slot.region())
+                .entry(slot.client_key(&self.config.accounts))
                 .or_default()
                 .push((evaluator, report));
         }
-        for (region, targets) in batches {
-            self.ensure_clients(region.clone()).await;
-            let clients = self.clients[&region].clone();
+        for (key, targets) in batches {
+            self.ensure_clients(key.clone()).await;
+            let clients = self.clients[&key].clone();
             self.in_flight += targets.len();
             let leader = self.election.as_ref().map(|e| e.handle.clone());
             tokio::spawn(run_batch(clients, targets, self.dry_run, leader));
@@ -466,11 +469,9 @@ impl Daemon {
     fn write_records(&mut self, records: &mut [DecisionRecord], took: Duration) {
         for record in records.iter_mut() {
             record.instance = Some(self.instance.clone());
-            if let Some(failed) = self
-                .slots
-                .get(&record.target)
-                .and_then(|s| s.reload_failed.as_ref())
-            {
+            let slot = self.slots.get(&record.target);
+            record.account = slot.and_then(|s| s.policy.file.target.account.clone());
+            if let Some(failed) = slot.and_then(|s| s.reload_failed.as_ref()) {
                 record.notices.push(failed.notice());
                 record.reload_failed = Some(failed.clone());
             }
@@ -572,20 +573,20 @@ impl Daemon {
     /// group that has some: two controllers on one group fight. A failed
     /// read keeps what was read before.
     async fn read_own_scaling(&mut self) {
-        let mut by_region: HashMap<Option<String>, Vec<String>> = HashMap::new();
+        let mut by_key: HashMap<ClientKey, Vec<String>> = HashMap::new();
         for (group, slot) in &self.slots {
-            by_region
-                .entry(slot.region())
+            by_key
+                .entry(slot.client_key(&self.config.accounts))
                 .or_default()
                 .push(group.clone());
         }
-        for (region, groups) in by_region {
-            self.ensure_clients(region.clone()).await;
-            let actuator = self.clients[&region].actuator.clone();
+        for (key, groups) in by_key {
+            self.ensure_clients(key.clone()).await;
+            let actuator = self.clients[&key].actuator.clone();
             let found = match actuator.own_scaling(&groups).await {
                 Ok(found) => found,
                 Err(e) => {
-                    tracing::warn!(error = %e, region = region.as_deref().unwrap_or("default"), "cannot read the groups' own scaling policies: keeping what was read before");
+                    tracing::warn!(error = %e, clients = %key.describe(), "cannot read the groups' own scaling policies: keeping what was read before");
                     continue;
                 }
             };
@@ -624,7 +625,7 @@ impl Daemon {
         if let Err(e) = self.log.reopen() {
             tracing::error!(error = %e, path = %self.log.path().display(), "cannot reopen the decisions log");
         }
-        let contents = match read_dir(&self.config.policy_dir) {
+        let mut contents = match read_dir(&self.config.policy_dir) {
             Ok(contents) => contents,
             Err(e) => {
                 tracing::error!(error = %e, "reload failed: keeping every policy");
@@ -640,6 +641,7 @@ impl Daemon {
                 return;
             }
         };
+        contents.refuse_unknown_accounts(&self.config.accounts);
         let failures: BTreeMap<String, ReloadFailure> = contents
             .invalid
             .iter()
@@ -718,7 +720,8 @@ impl Daemon {
         }
         for (group, policy) in valid {
             added += 1;
-            self.ensure_clients(policy.file.target.region.clone()).await;
+            let key = ClientKey::of(&policy.file.target, &self.config.accounts);
+            self.ensure_clients(key).await;
             let evaluator = evaluator_for(&policy, &self.saved);
             let next_due = Instant::now() + self.jitter();
             self.slots

@@ -60,6 +60,10 @@ pub struct TargetSpec {
     pub group: String,
     #[serde(default)]
     pub region: Option<String>,
+    /// The daemon config's `[accounts.NAME]` whose role ebb assumes to reach
+    /// the group; the default credential chain's own account when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub min_capacity: u32,
     pub max_capacity: u32,
     #[serde(with = "crate::duration", default = "default_interval")]

@@ -20,6 +20,9 @@ pub enum Fault {
     ServerError(u16),
     /// Answer HTTP 403 `AuthorizationError`: the caller may not do this.
     Forbidden,
+    /// Answer HTTP 403 `AccessDenied`, as STS refuses an AssumeRole whose
+    /// trust policy does not let the caller in (moto lets everyone in).
+    AccessDenied,
     /// Read the request, then close the connection without a word.
     Drop,
     /// Read the request and never answer (until the proxy is dropped).
@@ -35,6 +38,7 @@ impl Fault {
             Fault::Throttle => "throttling (HTTP 400)".into(),
             Fault::ServerError(status) => format!("HTTP {status}"),
             Fault::Forbidden => "forbidden (HTTP 403)".into(),
+            Fault::AccessDenied => "access denied (HTTP 403)".into(),
             Fault::Drop => "dropped connection".into(),
             Fault::Hang => "hang".into(),
         }
@@ -123,6 +127,12 @@ pub fn answer(fault: Fault, protocol: Protocol) -> Option<Vec<u8>> {
             403,
             "AuthorizationError",
             "not authorized to perform this action (injected by the test proxy)",
+        )),
+        Fault::AccessDenied => Some(error_response(
+            protocol,
+            403,
+            "AccessDenied",
+            "User is not authorized to perform: sts:AssumeRole (injected by the test proxy)",
         )),
         Fault::ServerError(status) => Some(error_response(
             protocol,

@@ -271,7 +271,7 @@ fn serve(
             }
             return Ok(());
         }
-        Fault::Throttle | Fault::ServerError(_) | Fault::Forbidden => {
+        Fault::Throttle | Fault::ServerError(_) | Fault::Forbidden | Fault::AccessDenied => {
             let answer = faults::answer(fault, protocol).expect("an answering fault");
             return client.write_all(&answer);
         }
