@@ -17,6 +17,10 @@
 //!    simulated cloud, on diurnal traces: under-provisioning timeshare
 //!    (tau_U), accuracy (theta_U) and instance-hours.
 //!
+//! 5. `explain` (only when named; `EBB_EXPLAIN=word` picks traces): per
+//!    origin of the 24-hour task, each model's MASE at the daily origins the
+//!    choice rests on, and at the origin itself: why a choice went wrong.
+//!
 //! `cargo bench --bench forecast` runs it in full; name sections to run only
 //! those (`cargo bench --bench forecast -- timing accuracy`). Under `cargo
 //! test --all-targets` it runs a small smoke pass.
@@ -59,6 +63,10 @@ fn main() {
     if wanted("peer24h") {
         peer24h(&traces, full);
     }
+    // Diagnostics, only when named.
+    if std::env::args().any(|a| a == "explain") {
+        explain(&traces);
+    }
     if full && wanted("scaling") {
         scaling(root, &traces);
     }
@@ -73,6 +81,13 @@ fn history_of(trace: &Trace) -> Option<History> {
     }
     .resampled(STEP_SECS)
     .ok()
+}
+
+/// A trace's history with its season lengths, when its step divides a day.
+fn seasonal_history_of(trace: &Trace) -> Option<(History, Seasons)> {
+    let history = history_of(trace)?;
+    let seasons = Seasons::for_step(history.step_secs as u64).ok()?;
+    Some((history, seasons))
 }
 
 fn synthetic(shape: Shape, days: u32, step_minutes: i64) -> Trace {
@@ -282,10 +297,7 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
     );
     let mut ratios = Vec::new();
     for (name, trace) in traces {
-        let Some(history) = history_of(trace) else {
-            continue;
-        };
-        let Ok(seasons) = Seasons::for_step(history.step_secs as u64) else {
+        let Some((history, seasons)) = seasonal_history_of(trace) else {
             continue;
         };
         let y = &history.values;
@@ -486,5 +498,56 @@ fn ratio(value: f64, reference: f64) -> String {
         format!("x{:.2}", value / reference)
     } else {
         "-".to_string()
+    }
+}
+
+/// Diagnostics (named only): per outer origin of the 24-hour task, each
+/// model's MASE at each inner daily origin the choice rests on, and then
+/// at the outer origin itself. `EBB_EXPLAIN=word` picks traces.
+fn explain(traces: &[(String, Trace)]) {
+    let pick = std::env::var("EBB_EXPLAIN").unwrap_or_default();
+    for (name, trace) in traces.iter().filter(|(n, _)| n.contains(&pick)) {
+        let Some((history, seasons)) = seasonal_history_of(trace) else {
+            continue;
+        };
+        let y = &history.values;
+        let m = seasons.daily;
+        println!("## {name}");
+        let row = |train: &[f64], actual: &[f64]| -> String {
+            let scale = naive_scale(train, m);
+            ModelKind::ALL
+                .iter()
+                .map(|model| match model.fit(train, seasons) {
+                    Ok(f) => format!("{:7.3}", mase(actual, &f.forecast(m).mean, scale)),
+                    Err(_) => "    n/a".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for k in (1..=7).rev() {
+            let Some(origin) = y.len().checked_sub(k * m).filter(|o| *o >= 2 * m) else {
+                continue;
+            };
+            let start = origin.saturating_sub(14 * m);
+            println!(
+                "outer origin day {:.1} (train {} days)",
+                origin as f64 / m as f64,
+                (origin - start) / m
+            );
+            for j in (1..=7).rev() {
+                let Some(inner) = origin.checked_sub(j * m).filter(|i| *i >= start + 2 * m) else {
+                    continue;
+                };
+                println!(
+                    "  inner {:5.1}: {}",
+                    inner as f64 / m as f64,
+                    row(&y[start..inner], &y[inner..inner + m])
+                );
+            }
+            println!(
+                "  OUTER      : {}",
+                row(&y[start..origin], &y[origin..origin + m])
+            );
+        }
     }
 }

@@ -110,7 +110,7 @@ fn json_report_backtests_every_model_and_forecasts_the_cycle() {
     // the 48 h part falls back to yesterday, saying so.
     for part in &horizons[..3] {
         let by = part["chosen_by"].as_str().unwrap();
-        assert!(by.starts_with("backtest: lowest MASE"), "{by}");
+        assert!(by.starts_with("backtest: lowest error"), "{by}");
     }
     let by = horizons[3]["chosen_by"].as_str().unwrap();
     assert!(by.contains("too short to backtest"), "{by}");

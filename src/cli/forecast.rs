@@ -289,11 +289,12 @@ fn text(report: &ForecastReport, spec: &PredictiveSpec, reading: &str) -> String
     out
 }
 
-/// MASE per candidate (rows) and horizon (columns), then what each horizon chose.
+/// MASE and relative error per candidate (rows) and horizon (columns), then
+/// what each horizon chose.
 fn accuracy_table(out: &mut String, report: &ForecastReport) {
     let _ = writeln!(
         out,
-        "\nbacktest per horizon: MASE against the seasonal naive, lower is better; origins over the last 7 days (every 6 h at the lead time, daily beyond), each fit on at most 14 days"
+        "\nbacktest per horizon: MASE / error relative to same time yesterday (geometric mean over origins; ranked by it), lower is better; origins over the last 7 days (every 6 h at the lead time, daily beyond), each fit on at most 14 days"
     );
     let mut rows: Vec<&Candidate> = Vec::new();
     for part in &report.horizons {
@@ -311,7 +312,7 @@ fn accuracy_table(out: &mut String, report: &ForecastReport) {
         .max(5);
     let _ = write!(out, "{:<width$}", "model");
     for part in &report.horizons {
-        let _ = write!(out, " {:>11}", part.label);
+        let _ = write!(out, " {:>13}", part.label);
     }
     let _ = writeln!(out);
     for candidate in rows {
@@ -319,14 +320,14 @@ fn accuracy_table(out: &mut String, report: &ForecastReport) {
         for part in &report.horizons {
             let cell = match part.scores.iter().find(|s| &s.model == candidate) {
                 None => "".to_string(),
-                Some(score) => match (&score.accuracy, score.mase()) {
-                    (Ok(_), Some(mase)) => format!("{mase:.3}"),
-                    (Ok(_), None) => "no scale".to_string(),
-                    (Err(_), _) => "-".to_string(),
+                Some(score) => match (&score.accuracy, score.mase(), score.relative) {
+                    (Ok(_), Some(mase), Some(relative)) => format!("{mase:.3}/{relative:.2}"),
+                    (Ok(_), _, _) => "no scale".to_string(),
+                    (Err(_), _, _) => "-".to_string(),
                 },
             };
             let mark = if &part.chosen == candidate { "*" } else { " " };
-            let _ = write!(out, " {cell:>10}{mark}");
+            let _ = write!(out, " {cell:>12}{mark}");
         }
         let _ = writeln!(out);
     }

@@ -9,7 +9,16 @@
 //! back from the end of the series `spacing` steps apart, until each horizon
 //! has `origins` of them or the history runs out; one fit serves every
 //! horizon with room after its origin. Combinations of the best two or three
-//! models at a horizon are scored on the same fits. The lowest MASE wins;
+//! models at a horizon are scored on the same fits.
+//!
+//! Candidates are ranked by their error relative to the daily seasonal
+//! naive's at the same origins (the geometric mean over origins of the ratio
+//! of mean absolute errors, AvgRelMAE), not by MASE summed over origins:
+//! summed, one day no model foresaw (a spike, a level shift) outweighs the
+//! rest, and what the candidates did on it decides by chance; relative, each
+//! origin weighs the same. It also compares a candidate that could be scored
+//! only at the newer origins (the weekly naive needs a week of history) with
+//! the naive on those same origins, so it is not left out. The lowest wins;
 //! ties go to the simpler candidate (a single model, earlier in
 //! [`ModelKind::ALL`]). [`choose_stable`] keeps the incumbent unless a
 //! challenger beats it by [`SWITCH_MARGIN`].
@@ -87,6 +96,10 @@ pub struct ModelScore {
     pub accuracy: Result<Summary, String>,
     /// Origins the candidate was scored at.
     pub origins: usize,
+    /// Geometric mean over those origins of the candidate's mean absolute
+    /// error over the daily seasonal naive's at the same origin (below 1:
+    /// better than same time yesterday): what candidates are ranked by.
+    pub relative: Option<f64>,
     /// Mean time to fit once, milliseconds (a combination's is the sum of
     /// its members').
     pub fit_ms: f64,
@@ -298,6 +311,7 @@ fn score(
         .filter_map(|m| runs.iter().find(|r| r.model == *m))
         .collect();
     let mut accuracy = Accuracy::default();
+    let mut log_ratios = 0.0;
     let mut scored = 0;
     let mut last_error: Option<String> = None;
     let usable = origins
@@ -326,10 +340,17 @@ fn score(
         };
         let scale = naive_scale(training(y, origin, config), seasons.daily);
         let first = if config.last_only { steps - 1 } else { 0 };
+        let (mut error, mut naive_error) = (0.0, 0.0);
         for h in first..steps {
             accuracy.add(y[origin + h], forecast.mean[h], scale);
             accuracy.add_interval(y[origin + h], forecast.interval(h, COVERAGE_LEVEL));
+            error += (y[origin + h] - forecast.mean[h]).abs();
+            naive_error += (y[origin + h] - same_time_yesterday(y, origin, h, seasons)).abs();
         }
+        // A history that repeats exactly leaves the naive no error: the
+        // floor keeps the ratio finite (and 1 for an equally exact candidate).
+        let floor = (1e-9 * scale).max(1e-12);
+        log_ratios += ((error + floor) / (naive_error + floor)).ln();
         scored += 1;
     }
     let accuracy = if scored > 0 {
@@ -351,8 +372,15 @@ fn score(
         model: candidate.clone(),
         accuracy,
         origins: scored,
+        relative: (scored > 0).then(|| (log_ratios / scored as f64).exp()),
         fit_ms,
     }
+}
+
+/// The daily seasonal naive's forecast `h` steps after `origin` (0 = the
+/// first step after it): the last day before the origin, repeated.
+fn same_time_yesterday(y: &[f64], origin: usize, h: usize, seasons: Seasons) -> f64 {
+    y[origin - seasons.daily + h % seasons.daily]
 }
 
 /// The combinations tried at a horizon: the mean of the best two, the mean
@@ -383,15 +411,20 @@ fn combinations(singles: &[ModelScore]) -> Vec<Candidate> {
     out
 }
 
-/// Candidates scored at the most origins, by MASE, best first; ties go to
-/// the simpler one.
+/// Origins a candidate must have been scored at to be ranked (or all of
+/// them, when fewer were scored at all): one day is too little to go on.
+pub const MIN_ORIGINS: usize = 2;
+
+/// Candidates scored at enough origins, by error relative to the daily
+/// seasonal naive, best first; ties go to the simpler one. Those without a
+/// MASE (the naive made no in-sample error to scale by) are left out.
 fn ranked(scores: &[ModelScore]) -> Vec<(f64, &ModelScore)> {
     let most = scores.iter().map(|s| s.origins).max().unwrap_or(0);
-    // A candidate scored at fewer origins saw easier or fewer cases: not comparable.
+    let enough = most.min(MIN_ORIGINS).max(1);
     let mut ranked: Vec<(f64, &ModelScore)> = scores
         .iter()
-        .filter(|s| s.origins == most && most > 0)
-        .filter_map(|s| s.mase().map(|m| (m, s)))
+        .filter(|s| s.origins >= enough && s.mase().is_some())
+        .filter_map(|s| s.relative.map(|r| (r, s)))
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.model.cmp(&b.1.model)));
     ranked
@@ -410,8 +443,8 @@ pub fn not_scored(scores: &[ModelScore]) -> Vec<String> {
         .collect()
 }
 
-/// The candidate with the lowest MASE among those scored at every origin the
-/// best-covered candidate was; `None` when none could be scored.
+/// The candidate with the lowest error relative to the daily seasonal naive
+/// among those scored at enough origins; `None` when none could be scored.
 pub fn choose(scores: &[ModelScore]) -> Option<Candidate> {
     ranked(scores).first().map(|(_, s)| s.model.clone())
 }
@@ -424,37 +457,49 @@ pub struct Choice {
 }
 
 /// The best candidate, unless `incumbent` (the one chosen last time) is
-/// within [`SWITCH_MARGIN`] of it: then the incumbent stays. Says why.
+/// within [`SWITCH_MARGIN`] of it: then the incumbent stays. Says why, in
+/// error relative to same time yesterday (what the ranking uses) and MASE.
 pub fn choose_stable(scores: &[ModelScore], incumbent: Option<&Candidate>) -> Option<Choice> {
     let ranked = ranked(scores);
-    let (best_mase, best) = ranked.first()?;
+    let (best_relative, best) = ranked.first()?;
+    let figures = |relative: f64, score: &ModelScore| {
+        format!(
+            "{relative:.3} of the daily naive's error over {} origins, MASE {:.3}",
+            score.origins,
+            score.mase().unwrap_or(f64::NAN)
+        )
+    };
+    let best_figures = figures(*best_relative, best);
     let best = &best.model;
     let Some(incumbent) = incumbent else {
         return Some(Choice {
             candidate: best.clone(),
-            why: format!("lowest MASE {best_mase:.3}"),
+            why: format!("lowest error: {best_figures}"),
         });
     };
     if incumbent == best {
         return Some(Choice {
             candidate: best.clone(),
-            why: format!("kept: still the lowest MASE {best_mase:.3}"),
+            why: format!("kept: still the lowest error: {best_figures}"),
         });
     }
-    let Some((incumbent_mase, _)) = ranked.iter().find(|(_, s)| &s.model == incumbent) else {
+    let Some((incumbent_relative, incumbent_score)) =
+        ranked.iter().find(|(_, s)| &s.model == incumbent)
+    else {
         return Some(Choice {
             candidate: best.clone(),
             why: format!(
-                "lowest MASE {best_mase:.3}; the previous choice {incumbent} could not be scored at every origin"
+                "lowest error: {best_figures}; the previous choice {incumbent} could not be scored at enough origins"
             ),
         });
     };
-    let gain = 1.0 - best_mase / incumbent_mase;
+    let incumbent_figures = figures(*incumbent_relative, incumbent_score);
+    let gain = 1.0 - best_relative / incumbent_relative;
     if gain > SWITCH_MARGIN {
         Some(Choice {
             candidate: best.clone(),
             why: format!(
-                "switched from {incumbent} (MASE {incumbent_mase:.3}): {best_mase:.3} is {:.1}% lower, over the {:.0}% margin",
+                "switched from {incumbent} ({incumbent_figures}): {best_figures}, {:.1}% lower, over the {:.0}% margin",
                 gain * 100.0,
                 SWITCH_MARGIN * 100.0
             ),
@@ -463,7 +508,7 @@ pub fn choose_stable(scores: &[ModelScore], incumbent: Option<&Candidate>) -> Op
         Some(Choice {
             candidate: incumbent.clone(),
             why: format!(
-                "kept (MASE {incumbent_mase:.3}): the best, {best} at {best_mase:.3}, is only {:.1}% lower, within the {:.0}% margin",
+                "kept ({incumbent_figures}): the best, {best} ({best_figures}), is only {:.1}% lower, within the {:.0}% margin",
                 gain * 100.0,
                 SWITCH_MARGIN * 100.0
             ),
@@ -698,6 +743,88 @@ mod tests {
         );
     }
 
+    /// The candidate chosen at each horizon of a daily-origin backtest.
+    fn chosen_per_horizon(y: &[f64], horizons: &[usize]) -> Vec<(Candidate, Vec<ModelScore>)> {
+        let config = BacktestConfig::daily_origins(SEASONS, horizons);
+        backtest(y, SEASONS, &ModelKind::ALL, &[], &config)
+            .into_iter()
+            .map(|h| (choose(&h.scores).unwrap(), h.scores))
+            .collect()
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_chosen_as_weekly_with_less_than_two_weeks_of_history() {
+        // Ten days: the weekly naive can be scored only at the origins with
+        // a week before them, three of the eight. It used to be left out
+        // of the ranking for that, and the choice fell on a daily model
+        // that calls every Saturday and Monday wrong.
+        let y = &weekly_with_wandering_level()[..24 * 10];
+        let (chosen, scores) = chosen_per_horizon(y, &[24]).remove(0);
+        let weekly = Candidate::Model(ModelKind::SeasonalNaiveWeekly);
+        let daily = Candidate::Model(ModelKind::SeasonalNaiveDaily);
+        let (weekly, daily) = (
+            scores.iter().find(|s| s.model == weekly).unwrap(),
+            scores.iter().find(|s| s.model == daily).unwrap(),
+        );
+        assert!(weekly.origins < daily.origins, "{scores:#?}");
+        assert!(
+            chosen.models().contains(&ModelKind::SeasonalNaiveWeekly),
+            "chose {chosen}: {scores:#?}"
+        );
+    }
+
+    /// Hourly, ten days: a daily burst at 10:00 for the first four days,
+    /// which then stops; a quiet daily cycle with little noise; and on day 7
+    /// a burst no model foresees, ten times as tall, for 6 hours.
+    fn daily_bursts_that_stop_then_one_more() -> Vec<f64> {
+        let mut seed = 3;
+        (0..24 * 10)
+            .map(|t| {
+                let (day, hour) = (t / 24, t % 24);
+                let burst = if day < 4 && (10..13).contains(&hour) {
+                    100.0
+                } else if day == 7 && (10..16).contains(&hour) {
+                    1000.0
+                } else {
+                    0.0
+                };
+                100.0
+                    + 20.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin()
+                    + 0.2 * normal(&mut seed)
+                    + burst
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_day_no_model_foresaw_does_not_decide_the_choice() {
+        // Summed over origins, the burst's day and the day after it (when
+        // yesterday's value repeats the burst) outweigh the other days, on
+        // which the same time yesterday is the best forecast by far.
+        let y = daily_bursts_that_stop_then_one_more();
+        let (chosen, scores) = chosen_per_horizon(&y, &[24]).remove(0);
+        let get = |m: ModelKind| {
+            scores
+                .iter()
+                .find(|s| s.model == Candidate::Model(m))
+                .unwrap()
+        };
+        let (naive, smoother) = (
+            get(ModelKind::SeasonalNaiveDaily),
+            get(ModelKind::HoltWintersAdditive),
+        );
+        assert!(
+            smoother.mase().unwrap() < naive.mase().unwrap(),
+            "the foil: summed MASE favours the smoother: {scores:#?}"
+        );
+        assert!(naive.relative.unwrap() < smoother.relative.unwrap());
+        assert_eq!(
+            chosen,
+            Candidate::Model(ModelKind::SeasonalNaiveDaily),
+            "{scores:#?}"
+        );
+    }
+
     fn scored(model: ModelKind, mase: f64) -> ModelScore {
         ModelScore {
             model: Candidate::Model(model),
@@ -709,6 +836,7 @@ mod tests {
                 coverage: None,
             }),
             origins: 7,
+            relative: Some(mase),
             fit_ms: 0.0,
         }
     }
