@@ -420,7 +420,7 @@ pub const MIN_ORIGINS: usize = 2;
 /// MASE (the naive made no in-sample error to scale by) are left out.
 fn ranked(scores: &[ModelScore]) -> Vec<(f64, &ModelScore)> {
     let most = scores.iter().map(|s| s.origins).max().unwrap_or(0);
-    let enough = most.min(MIN_ORIGINS).max(1);
+    let enough = most.clamp(1, MIN_ORIGINS);
     let mut ranked: Vec<(f64, &ModelScore)> = scores
         .iter()
         .filter(|s| s.origins >= enough && s.mase().is_some())
