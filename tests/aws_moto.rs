@@ -103,6 +103,58 @@ async fn six_hundred_metrics_come_back_in_two_get_metric_data_calls() {
     }
 }
 
+/// A round's GetMetricData calls go out together, not one after another:
+/// the proxy holds each call until all three are in flight (or 10 s pass),
+/// so calls sent one at a time would each see only themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rounds_get_metric_data_calls_are_in_flight_together() {
+    use std::sync::{Arc, Condvar, Mutex};
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    const CALLS: usize = 3;
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let seen_at_release = Arc::new(Mutex::new(Vec::new()));
+    let (gate, seen) = (Arc::clone(&arrived), Arc::clone(&seen_at_release));
+    let proxy = Proxy::start_with_faults(
+        moto.port,
+        Arc::new(move |r: &support::proxy::Recorded| {
+            if r.action == "GetMetricData" {
+                let (count, changed) = &*gate;
+                let mut n = count.lock().unwrap();
+                *n += 1;
+                changed.notify_all();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while *n < CALLS {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    n = changed.wait_timeout(n, left).unwrap().0;
+                }
+                seen.lock().unwrap().push(*n);
+            }
+            support::faults::Fault::Pass
+        }),
+    );
+    let now = Utc::now();
+    let requests: Vec<_> = (0..CALLS * MAX_QUERIES_PER_CALL)
+        .map(|i| cpu_request(&format!("g{i}"), now - Duration::minutes(15)))
+        .collect();
+    let mut source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(
+        &sdk_config(&proxy.url()).await,
+    ));
+    let results = source.fetch(now, &requests).await;
+    assert_eq!(results.len(), requests.len());
+    assert!(results.values().all(|r| r.is_ok()));
+    assert_eq!(proxy.calls("GetMetricData").len(), CALLS);
+    assert_eq!(
+        *seen_at_release.lock().unwrap(),
+        vec![CALLS; CALLS],
+        "each call was released only once all {CALLS} were in flight"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metric_math_expression_is_sent_with_its_inputs_and_computed() {
     let Some(moto) = MotoServer::start() else {

@@ -45,6 +45,8 @@ const PAGE_SIZE: i32 = 100;
 pub const REFRESH_RECHECK: chrono::Duration = chrono::Duration::minutes(5);
 /// DescribeInstanceRefreshes calls in flight at once.
 const REFRESH_CALLS_AT_ONCE: usize = 8;
+/// DescribeAutoScalingGroups calls of one round in flight at once.
+pub const DESCRIBE_CALLS_AT_ONCE: usize = 4;
 
 /// Reads and sizes Auto Scaling groups. Cheap to clone: clones share the
 /// client and what is known of instance launch times.
@@ -77,31 +79,59 @@ impl AutoScalingActuator {
         }
     }
 
-    /// The groups' raw descriptions, batched and paginated.
+    /// The groups' raw descriptions, batched and paginated, a few calls in
+    /// flight at once: 10,000 targets take 200 calls a round, which one
+    /// after another would outlast a short interval.
     async fn describe_raw(&self, names: &[String]) -> Result<Vec<AutoScalingGroup>, ActuatorError> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(DESCRIBE_CALLS_AT_ONCE));
+        let mut calls = tokio::task::JoinSet::new();
+        for (index, chunk) in name_batches(names).into_iter().enumerate() {
+            let actuator = self.clone();
+            let limit = Arc::clone(&limit);
+            calls.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (index, actuator.describe_chunk(chunk).await)
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok((index, answer)) => answers.push((index, answer?)),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(ActuatorError("DescribeAutoScalingGroups cancelled".into())),
+            }
+        }
+        // In the order asked, as one call after another gave them.
+        answers.sort_by_key(|(index, _)| *index);
+        Ok(answers.into_iter().flat_map(|(_, groups)| groups).collect())
+    }
+
+    /// One DescribeAutoScalingGroups call (following NextToken).
+    async fn describe_chunk(
+        &self,
+        chunk: Vec<String>,
+    ) -> Result<Vec<AutoScalingGroup>, ActuatorError> {
         let mut groups = Vec::new();
-        for chunk in name_batches(names) {
-            let mut next_token: Option<String> = None;
-            loop {
-                let output = self
-                    .client
-                    .describe_auto_scaling_groups()
-                    .set_auto_scaling_group_names(Some(chunk.to_vec()))
-                    .max_records(PAGE_SIZE)
-                    .set_next_token(next_token.take())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        ActuatorError(format!(
-                            "DescribeAutoScalingGroups failed: {}",
-                            error_text(&e)
-                        ))
-                    })?;
-                groups.extend(output.auto_scaling_groups().iter().cloned());
-                match output.next_token() {
-                    Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                    _ => break,
-                }
+        let mut next_token: Option<String> = None;
+        loop {
+            let output = self
+                .client
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.clone()))
+                .max_records(PAGE_SIZE)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    ActuatorError(format!(
+                        "DescribeAutoScalingGroups failed: {}",
+                        error_text(&e)
+                    ))
+                })?;
+            groups.extend(output.auto_scaling_groups().iter().cloned());
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
             }
         }
         Ok(groups)

@@ -84,14 +84,15 @@ pub async fn evaluate_and_apply<A: Actuator>(
     match group {
         Ok(group) => {
             let run = target.run(dry_run);
-            let mut record = without_stalling_others(|| target.evaluate(now, fetched, group, run));
+            let mut record =
+                without_stalling_others(|| target.evaluate(now, fetched, group, run)).await;
             if run == Run::Live {
                 apply(actuator, target, &mut record).await;
             }
             let mut records = vec![record];
-            records.extend(without_stalling_others(|| {
-                target.evaluate_shadows(now, fetched, group)
-            }));
+            records.extend(
+                without_stalling_others(|| target.evaluate_shadows(now, fetched, group)).await,
+            );
             records
         }
         Err(error) => vec![target.unavailable(now, fetched, error)],
@@ -103,14 +104,30 @@ pub async fn evaluate_and_apply<A: Actuator>(
 /// other tasks on this worker thread: the lease keeper and other targets'
 /// Auto Scaling calls move to another worker meanwhile. On a current-thread
 /// runtime (the simulator, tests) there is no other worker to move to.
-fn without_stalling_others<T>(evaluate: impl FnOnce() -> T) -> T {
+///
+/// At most one evaluation per core runs at once ([`cpu_slots`]); the others
+/// wait for a slot without holding a thread. Every `block_in_place` hands
+/// its worker's place to a new thread, so a round of thousands of
+/// evaluations each blocking at once filled tokio's 512-thread blocking pool.
+async fn without_stalling_others<T>(evaluate: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            // Never closed, so a permit always comes.
+            let _slot = cpu_slots().acquire().await;
             tokio::task::block_in_place(evaluate)
         }
         _ => evaluate(),
     }
+}
+
+/// One slot per core for CPU-bound evaluations, shared by every batch.
+fn cpu_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    })
 }
 
 /// The target's group from a batched read, or why there is none.
@@ -136,7 +153,7 @@ fn group_of<'a>(
 /// only the group's capacity changes (the leader's, as changes made outside
 /// this instance), so the cooldowns that hold when this instance takes over
 /// are those of what really happened.
-pub fn evaluate_standby(
+pub async fn evaluate_standby(
     now: DateTime<Utc>,
     target: &mut TargetEvaluator,
     fetched: &FetchResults,
@@ -144,12 +161,15 @@ pub fn evaluate_standby(
 ) -> Vec<DecisionRecord> {
     let group = group_of(target, groups);
     let mut records = match group {
-        Ok(group) => without_stalling_others(|| {
-            let standby = Run::Hypothetical(Hypothesis::Standby);
-            let mut records = vec![target.evaluate(now, fetched, group, standby)];
-            records.extend(target.evaluate_shadows(now, fetched, group));
-            records
-        }),
+        Ok(group) => {
+            without_stalling_others(|| {
+                let standby = Run::Hypothetical(Hypothesis::Standby);
+                let mut records = vec![target.evaluate(now, fetched, group, standby)];
+                records.extend(target.evaluate_shadows(now, fetched, group));
+                records
+            })
+            .await
+        }
         Err(error) => vec![target.unavailable(now, fetched, error)],
     };
     records[0].role = RecordRole::Standby;
@@ -441,7 +461,7 @@ mod tests {
             .fetch(now, &lp.targets[0].metric_requests(now))
             .await;
         let groups = lp.actuator.describe(&names, now).await;
-        let mut records = evaluate_standby(now, &mut lp.targets[0], &fetched, &groups);
+        let mut records = evaluate_standby(now, &mut lp.targets[0], &fetched, &groups).await;
         lp.clock.advance(chrono::Duration::seconds(60));
         records.remove(0)
     }
@@ -613,10 +633,11 @@ mod tests {
             answer.send(()).unwrap();
         });
         let evaluation = tokio::spawn(async move {
-            without_stalling_others(|| {
+            without_stalling_others(move || {
                 started.send(()).unwrap();
                 other_task_ran.recv_timeout(std::time::Duration::from_secs(10))
             })
+            .await
         });
         assert!(
             evaluation.await.unwrap().is_ok(),
@@ -627,10 +648,47 @@ mod tests {
 
     #[test]
     fn outside_a_multi_thread_runtime_the_evaluation_just_runs() {
-        assert_eq!(without_stalling_others(|| 7), 7);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        assert_eq!(runtime.block_on(async { without_stalling_others(|| 8) }), 8);
+        assert_eq!(runtime.block_on(without_stalling_others(|| 8)), 8);
+    }
+
+    /// A round of many evaluations at once runs at most one per core at a
+    /// time, on a bounded number of threads: the process's thread count
+    /// stays near workers + cores, not one thread per evaluation.
+    #[test]
+    fn many_evaluations_at_once_run_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..200 {
+                let (running, most) = (running.clone(), most.clone());
+                tasks.spawn(async move {
+                    without_stalling_others(|| {
+                        use std::sync::atomic::Ordering::SeqCst;
+                        let now = running.fetch_add(1, SeqCst) + 1;
+                        most.fetch_max(now, SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        running.fetch_sub(1, SeqCst);
+                    })
+                    .await
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap();
+            }
+        });
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            most >= 1 && most <= cores,
+            "{most} at once on {cores} cores"
+        );
     }
 }

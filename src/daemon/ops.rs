@@ -16,18 +16,58 @@ use chrono::Utc;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How long shutdown waits for queued alerts to go out.
 const ALERT_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
+/// systemd's status line counts every target's health (work in the number
+/// of targets): it is rebuilt at most this often, however many evaluations
+/// finish, so a round over N targets costs O(N), not O(N^2).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// When systemd's status line is due again.
+#[derive(Debug, Default)]
+struct StatusThrottle {
+    /// The latest decision, as the line shows it.
+    last: Option<String>,
+    /// Something changed since the line was last sent.
+    pending: bool,
+    sent_at: Option<Instant>,
+}
+
+impl StatusThrottle {
+    /// Notes a change; whether the line is due now.
+    fn changed(&mut self, last: Option<String>, now: Instant) -> bool {
+        if last.is_some() {
+            self.last = last;
+        }
+        self.pending = true;
+        self.due(now)
+    }
+
+    /// Whether a pending change may be sent now; if so, it counts as sent.
+    fn due(&mut self, now: Instant) -> bool {
+        let waited = self
+            .sent_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= STATUS_EVERY);
+        if self.pending && waited {
+            self.pending = false;
+            self.sent_at = Some(now);
+            return true;
+        }
+        false
+    }
+}
+
 /// Alerts, telemetry and systemd for a running daemon.
 pub struct Operations {
     pub telemetry: Arc<Telemetry>,
     alerter: Alerter,
     heartbeat: Heartbeat,
+    status: StatusThrottle,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     listening: Option<SocketAddr>,
     watchdog: Option<JoinHandle<()>>,
@@ -68,6 +108,7 @@ impl Operations {
             telemetry,
             alerter,
             heartbeat: Heartbeat::new(),
+            status: StatusThrottle::default(),
             server,
             listening,
             watchdog: None,
@@ -111,9 +152,13 @@ impl Operations {
         self.alerter.policy_reload(Utc::now(), failures);
     }
 
-    /// The control loop went round: keeps the systemd watchdog fed.
-    pub fn beat(&self) {
+    /// The control loop went round: keeps the systemd watchdog fed, and
+    /// sends a status line held back by [`STATUS_EVERY`].
+    pub fn beat(&mut self) {
         self.heartbeat.beat();
+        if self.status.due(Instant::now()) {
+            self.send_status();
+        }
     }
 
     /// Tells systemd the daemon is ready (again, after a reload), with a
@@ -128,28 +173,30 @@ impl Operations {
         }
     }
 
-    /// Updates `systemctl status` with the targets' health and the latest decision.
-    pub fn update_status(&self, last: Option<&DecisionRecord>) {
-        systemd::status(&self.status_line(last));
+    /// Updates `systemctl status` with the targets' health and the latest
+    /// decision: now, or within [`STATUS_EVERY`] (at the next beat).
+    pub fn update_status(&mut self, last: Option<&DecisionRecord>) {
+        if self.status.changed(last.map(last_decision), Instant::now()) {
+            self.send_status();
+        }
+    }
+
+    fn send_status(&self) {
+        systemd::status(&self.line(self.status.last.as_deref()));
     }
 
     /// One line: how many targets, how many healthy, the latest decision.
     pub fn status_line(&self, last: Option<&DecisionRecord>) -> String {
+        self.line(last.map(last_decision).as_deref())
+    }
+
+    fn line(&self, last: Option<&str>) -> String {
         let report = self.telemetry.health.report();
         let healthy = report.targets.values().filter(|t| t.healthy).count();
         let mut line = format!("{} targets, {healthy} healthy", report.targets.len());
-        if let Some(r) = last {
-            let action = serde_json::to_value(r.action)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            line.push_str(&format!(
-                "; last: {} {action} {}->{} at {}",
-                r.target,
-                r.capacity.desired,
-                r.desired,
-                r.time.format("%H:%M:%SZ")
-            ));
+        if let Some(last) = last {
+            line.push_str("; last: ");
+            line.push_str(last);
         }
         line
     }
@@ -180,5 +227,47 @@ impl Operations {
         if let Some(watchdog) = self.watchdog.take() {
             watchdog.abort();
         }
+    }
+}
+
+/// A decision as the status line shows it: `web scale-out 4->6 at 09:00:00Z`.
+fn last_decision(r: &DecisionRecord) -> String {
+    let action = serde_json::to_value(r.action)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    format!(
+        "{} {action} {}->{} at {}",
+        r.target,
+        r.capacity.desired,
+        r.desired,
+        r.time.format("%H:%M:%SZ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_goes_out_at_most_once_a_second_and_the_last_change_is_not_lost() {
+        let mut status = StatusThrottle::default();
+        let start = Instant::now();
+        assert!(status.changed(Some("web hold 2->2".into()), start));
+        // A round of a thousand evaluations within the second: none sent.
+        for i in 1..=1000u64 {
+            let at = start + Duration::from_micros(i * 900);
+            assert!(!status.changed(Some(format!("t{i} hold 2->2")), at));
+        }
+        // Nor at a beat before the second is up.
+        assert!(!status.due(start + Duration::from_millis(950)));
+        // The beat after it sends the latest.
+        assert!(status.due(start + STATUS_EVERY));
+        assert_eq!(status.last.as_deref(), Some("t1000 hold 2->2"));
+        // Nothing new: nothing to send.
+        assert!(!status.due(start + STATUS_EVERY * 5));
+        // A change without a decision (a reload) keeps the last decision.
+        assert!(status.changed(None, start + STATUS_EVERY * 6));
+        assert_eq!(status.last.as_deref(), Some("t1000 hold 2->2"));
     }
 }

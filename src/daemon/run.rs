@@ -892,7 +892,7 @@ async fn evaluate_with_lease<A: Actuator + Send>(
     dry_run: bool,
 ) -> Vec<DecisionRecord> {
     let Some(token) = leader.acting() else {
-        return evaluate_standby(now, target, fetched, groups);
+        return evaluate_standby(now, target, fetched, groups).await;
     };
     let holder = leader.holder();
     let mut fenced = Fenced::new(actuator, leader);

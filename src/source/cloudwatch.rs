@@ -29,6 +29,12 @@ use std::collections::{BTreeMap, HashMap};
 /// GetMetricData takes at most this many queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 
+/// A tick's GetMetricData calls in flight at once: a round over thousands
+/// of targets takes several calls of seconds each, which one after another
+/// overran the interval; a few at a time stay far below the API's rate
+/// limit (50 calls a second by default).
+pub const MAX_CALLS_IN_FLIGHT: usize = 4;
+
 /// Reads metrics from CloudWatch. Cheap to clone: clones share the client.
 #[derive(Clone, Debug)]
 pub struct CloudWatchSource {
@@ -338,8 +344,27 @@ impl MetricSource for CloudWatchSource {
                 }
             }
         }
+        let mut calls = tokio::task::JoinSet::new();
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CALLS_IN_FLIGHT));
         for call in pack_calls(groups) {
-            match self.call(&call).await {
+            let source = self.clone();
+            let limit = std::sync::Arc::clone(&limit);
+            calls.spawn(async move {
+                // Never closed: a permit always comes.
+                let _permit = limit.acquire_owned().await;
+                let answer = source.call(&call).await;
+                (call, answer)
+            });
+        }
+        while let Some(joined) = calls.join_next().await {
+            let (call, answer) = match joined {
+                Ok(done) => done,
+                // A panic goes on up, as it did before the calls had tasks.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: only when the runtime shuts down.
+                Err(_) => continue,
+            };
+            match answer {
                 Ok(mut collected) => {
                     for group in &call {
                         let key = requests[group.request].key.clone();
