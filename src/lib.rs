@@ -6,7 +6,8 @@
 //! what a dry run, standby or shadow supposes), [`actuator`] carries it out,
 //! and [`decision`] records it.
 //! [`evaluator`] joins the pure core (signal, policy, governor) for one
-//! target; [`daemon`] runs the loop; [`sim`] is a simulated cloud to run it on.
+//! target; [`control_loop`] runs a round of it over many targets, [`daemon`]
+//! schedules rounds; [`sim`] is a simulated cloud to run them on.
 //! The data the core reads is its own: [`series`] (datapoints, as sources
 //! deliver them) and [`group`] (a group's state, as actuators read it).
 
@@ -15,6 +16,7 @@ pub mod alert;
 pub mod aws_error;
 pub mod cli;
 pub mod clock;
+pub mod control_loop;
 pub mod daemon;
 pub mod decision;
 pub mod duration;

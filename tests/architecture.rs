@@ -127,6 +127,16 @@ fn the_pure_core_imports_nothing_that_does_io() {
 }
 
 #[test]
+fn the_simulator_runs_the_control_loop_without_the_daemon() {
+    let found = lines_naming(&["sim", "control_loop.rs"], &["daemon"]);
+    assert!(
+        found.is_empty(),
+        "the simulator or the shared control loop names the daemon:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn the_check_sees_every_way_of_naming_a_module() {
     for line in [
         "use crate::source::Datapoint;",

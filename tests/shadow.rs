@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use ebb::clock::ManualClock;
-use ebb::daemon::ControlLoop;
+use ebb::control_loop::ControlLoop;
 use ebb::decision::{DecisionRecord, RecordRole};
 use ebb::evaluator::TargetEvaluator;
 use ebb::policy_file::{load_file, load_shadows};

@@ -1,16 +1,15 @@
-//! The control loop, and the long-running daemon around it.
+//! The long-running daemon of `ebb run`, around the control loop.
 //!
-//! [`control_loop`] is the loop the simulator and the daemon share: fetch
-//! every due metric in one batch, read every group, evaluate each target with
-//! its pure core, and apply (or only record) the decisions. [`run`] is the
-//! daemon of `ebb run`: scheduling, signals, the decisions log and the state
-//! kept across restarts.
+//! [`run`] schedules rounds of [`crate::control_loop`] (the loop the
+//! simulator shares), and keeps the signals, the decisions log and the state
+//! kept across restarts; [`batch`] runs one round and reports each target
+//! back.
 
 pub mod accounts;
 pub mod aws;
+pub mod batch;
 pub mod config;
 pub mod config_validate;
-pub mod control_loop;
 pub mod decisions_log;
 pub mod leader;
 pub mod lease;
@@ -20,5 +19,3 @@ pub mod policies;
 pub mod run;
 pub mod state;
 pub mod state_lock;
-
-pub use control_loop::{ControlLoop, apply};

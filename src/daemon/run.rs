@@ -20,29 +20,26 @@
 
 use super::accounts::{self, ClientKey};
 use super::aws::{RegionClients, account_clients_with_metrics};
+use super::batch::{Done, Finished, Report, run_batch};
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
-use super::leader::{Election, Fenced, LeaderElectionConfig, LeaderHandle, hostname};
+use super::leader::{Election, LeaderElectionConfig, hostname};
 use super::lease::Lease;
 use super::lease_table::LeaseTable;
 use super::ops::Operations;
 use super::policies::{DirContents, LoadedPolicy, read_dir};
 use super::state::{SavedState, StateStore};
 use super::state_lock::StateDirLock;
-use crate::actuator::Actuator;
 use crate::alert::ReloadFailure;
-use crate::daemon::control_loop::{evaluate_and_apply, evaluate_standby};
 use crate::decision::{Action, DecisionRecord, ReloadFailedRecord};
-use crate::evaluator::{TargetEvaluator, panic_message};
+use crate::evaluator::TargetEvaluator;
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
 use crate::policy_file::{ConflictAction, PolicyFile};
-use crate::source::MetricSource;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
@@ -86,87 +83,6 @@ impl Slot {
 
     fn client_key(&self, accounts: &accounts::Accounts) -> ClientKey {
         ClientKey::of(&self.policy.file.target, accounts)
-    }
-}
-
-/// A finished evaluation, on its way back to the owner.
-struct Done {
-    evaluator: TargetEvaluator,
-    /// The live record, then the shadow candidates'.
-    records: Vec<DecisionRecord>,
-    /// From the batch's start (its shared fetch included) to the records.
-    took: Duration,
-}
-
-/// What comes back to the owner for each target handed to a batch: exactly
-/// one of these, so `in_flight` always goes down.
-enum Finished {
-    Done(Box<Done>),
-    /// The evaluation panicked and its evaluator is lost: the owner builds
-    /// a new one from the policy and records the failure.
-    Panicked {
-        group: String,
-        message: String,
-        took: Duration,
-    },
-}
-
-/// A target's promise to report back to the owner. Dropped without a
-/// result (the batch task panicked, or was cancelled), it reports the
-/// evaluation as lost, so the owner never waits for it forever.
-struct Report {
-    group: String,
-    started: Instant,
-    tx: mpsc::UnboundedSender<Finished>,
-    sent: bool,
-}
-
-impl Report {
-    fn new(group: &str, started: Instant, tx: mpsc::UnboundedSender<Finished>) -> Report {
-        Report {
-            group: group.to_string(),
-            started,
-            tx,
-            sent: false,
-        }
-    }
-
-    fn done(mut self, evaluator: TargetEvaluator, records: Vec<DecisionRecord>) {
-        self.send(Finished::Done(Box::new(Done {
-            evaluator,
-            records,
-            took: self.started.elapsed(),
-        })));
-    }
-
-    fn panicked(mut self, message: String) {
-        let group = self.group.clone();
-        let took = self.started.elapsed();
-        self.send(Finished::Panicked {
-            group,
-            message,
-            took,
-        });
-    }
-
-    fn send(&mut self, finished: Finished) {
-        self.sent = true;
-        // The owner only stops listening after every evaluation is back.
-        let _ = self.tx.send(finished);
-    }
-}
-
-impl Drop for Report {
-    fn drop(&mut self) {
-        if !self.sent {
-            let message = "the evaluation's task ended without a result".to_string();
-            let (group, took) = (self.group.clone(), self.started.elapsed());
-            self.send(Finished::Panicked {
-                group,
-                message,
-                took,
-            });
-        }
     }
 }
 
@@ -795,114 +711,6 @@ fn emit(record: &DecisionRecord) {
     }
 }
 
-/// One batch: a batched metric fetch and a batched group read for all its
-/// targets at once, then each target evaluated and applied on its own task.
-/// A target whose evaluation panics is reported as such with the panic's
-/// message; the others go on.
-async fn run_batch(
-    clients: RegionClients,
-    targets: Vec<(TargetEvaluator, Report)>,
-    dry_run: bool,
-    leader: Option<LeaderHandle>,
-) {
-    let now = Utc::now();
-    let mut requests = Vec::new();
-    let mut evaluable = Vec::with_capacity(targets.len());
-    for (target, report) in targets {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| target.metric_requests(now))) {
-            Ok(asked) => {
-                requests.extend(asked);
-                evaluable.push((target, report));
-            }
-            Err(payload) => report.panicked(panic_message(payload.as_ref())),
-        }
-    }
-    let names: Vec<String> = evaluable
-        .iter()
-        .map(|(t, _)| t.name().to_string())
-        .collect();
-    let mut source = clients.source.clone();
-    let mut actuator = clients.actuator.clone();
-    let (fetched, groups) =
-        tokio::join!(source.fetch(now, &requests), actuator.describe(&names, now));
-    let fetched = Arc::new(fetched);
-    let groups = Arc::new(groups);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut reports = HashMap::new();
-    for (mut target, report) in evaluable {
-        let fetched = Arc::clone(&fetched);
-        let groups = Arc::clone(&groups);
-        let mut actuator = clients.actuator.clone();
-        let leader = leader.clone();
-        let task = tasks.spawn(async move {
-            crate::test_hooks::panic_if_asked(target.name());
-            let records = match leader {
-                None => {
-                    evaluate_and_apply(now, &mut target, &fetched, &groups, &mut actuator, dry_run)
-                        .await
-                }
-                Some(leader) => {
-                    let (fetched, groups) = (&*fetched, &*groups);
-                    evaluate_with_lease(
-                        now,
-                        &mut target,
-                        fetched,
-                        groups,
-                        actuator,
-                        leader,
-                        dry_run,
-                    )
-                    .await
-                }
-            };
-            (target, records)
-        });
-        reports.insert(task.id(), report);
-    }
-    while let Some(joined) = tasks.join_next_with_id().await {
-        match joined {
-            Ok((id, (target, records))) => {
-                if let Some(report) = reports.remove(&id) {
-                    report.done(target, records);
-                }
-            }
-            Err(e) => {
-                let Some(report) = reports.remove(&e.id()) else {
-                    continue;
-                };
-                if e.is_panic() {
-                    report.panicked(panic_message(e.into_panic().as_ref()));
-                }
-                // Cancelled: dropped, the report says so.
-            }
-        }
-    }
-}
-
-/// One target's evaluation with leader election on: as the leader, applied
-/// through an actuator that checks the lease right before each change, the
-/// live record noting the fencing token; as a standby, recorded only.
-async fn evaluate_with_lease<A: Actuator + Send>(
-    now: chrono::DateTime<Utc>,
-    target: &mut TargetEvaluator,
-    fetched: &crate::series::FetchResults,
-    groups: &Result<HashMap<String, crate::group::GroupState>, crate::actuator::ActuatorError>,
-    actuator: A,
-    leader: LeaderHandle,
-    dry_run: bool,
-) -> Vec<DecisionRecord> {
-    let Some(token) = leader.acting() else {
-        return evaluate_standby(now, target, fetched, groups).await;
-    };
-    let holder = leader.holder();
-    let mut fenced = Fenced::new(actuator, leader);
-    let mut records = evaluate_and_apply(now, target, fetched, groups, &mut fenced, dry_run).await;
-    records[0]
-        .notices
-        .push(format!("leader {holder}, fencing token {token}"));
-    records
-}
-
 /// Joins the leader election: the lease table (created when asked to), and
 /// the task keeping the lease. The instance starts as a standby.
 async fn start_election(
@@ -936,27 +744,6 @@ async fn start_election(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_report_dropped_unsent_reports_the_evaluation_lost() {
-        // What a batch task that panics (or is cancelled) leaves behind.
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        drop(Report::new("web", Instant::now(), tx.clone()));
-        match rx.try_recv() {
-            Ok(Finished::Panicked { group, message, .. }) => {
-                assert_eq!(group, "web");
-                assert!(message.contains("without a result"), "{message}");
-            }
-            _ => panic!("no report of the lost evaluation"),
-        }
-        // Reported once: a report that was sent does not report again.
-        Report::new("api", Instant::now(), tx).panicked("boom".into());
-        assert!(matches!(
-            rx.try_recv(),
-            Ok(Finished::Panicked { message, .. }) if message == "boom"
-        ));
-        assert!(rx.try_recv().is_err());
-    }
 
     #[test]
     fn a_late_evaluation_skips_to_the_next_point_of_its_grid() {

@@ -8,7 +8,7 @@ use super::cloud::{CloudConfig, Sample, SimCloud, SimHandle, demand};
 use super::score::{Score, score};
 use super::trace::Trace;
 use crate::clock::{Clock, ManualClock};
-use crate::daemon::ControlLoop;
+use crate::control_loop::ControlLoop;
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
 use crate::policy_file::{MetricType, Mode, PolicyFile, PolicySpec, SimulatedMetric};

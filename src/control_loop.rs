@@ -1,28 +1,185 @@
-//! One pass of the control loop over a set of targets.
+//! One round of the control loop over a set of targets, shared by the
+//! daemon and the simulator.
+//!
+//! A round fetches every target's metrics in one batch and reads every group
+//! in one call, then evaluates and applies each target on a task of its own:
+//! a target whose evaluation panics is reported as such and the others go
+//! on, and a slow SetDesiredCapacity for one target does not hold up another.
+//! [`run_round`] is that path; [`ControlLoop`] drives it on a [`Clock`] (the
+//! simulator), the daemon drives it from its scheduler.
 
 use crate::actuator::{Actuator, ActuatorError};
 
 use crate::clock::Clock;
 use crate::decision::{Action, DecisionRecord, Outcome, RecordRole};
-use crate::evaluator::TargetEvaluator;
+use crate::evaluator::{TargetEvaluator, panic_message};
 use crate::governor_memory::{Hypothesis, Run};
 use crate::group::GroupState;
 use crate::series::FetchResults;
 use crate::source::MetricSource;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
-/// The loop, generic over where time, metrics and capacity come from.
-pub struct ControlLoop<C, S, A> {
-    pub clock: C,
-    pub source: S,
+/// Every group of a round, as one batched read found them, or why the read
+/// failed.
+pub type GroupsRead = Result<HashMap<String, GroupState>, ActuatorError>;
+
+/// What a round does with one target once its metrics and group are read:
+/// evaluate it and carry out (or only record) the decision.
+pub trait EvaluateTarget: Clone + Send + 'static {
+    /// Evaluates `target` at `now` from the round's batched reads; the live
+    /// record first, then its shadow candidates'.
+    fn evaluate(
+        self,
+        now: DateTime<Utc>,
+        target: &mut TargetEvaluator,
+        fetched: &FetchResults,
+        groups: &GroupsRead,
+    ) -> impl std::future::Future<Output = Vec<DecisionRecord>> + Send;
+}
+
+/// Evaluated, and applied through the actuator unless the run is dry: the
+/// loop without leader election.
+#[derive(Debug, Clone)]
+pub struct Apply<A> {
+    /// Where decisions are carried out.
     pub actuator: A,
+    /// Global dry-run: record every decision, change nothing.
+    pub dry_run: bool,
+}
+
+impl<A: Actuator + Clone + Send + 'static> EvaluateTarget for Apply<A> {
+    async fn evaluate(
+        mut self,
+        now: DateTime<Utc>,
+        target: &mut TargetEvaluator,
+        fetched: &FetchResults,
+        groups: &GroupsRead,
+    ) -> Vec<DecisionRecord> {
+        evaluate_and_apply(
+            now,
+            target,
+            fetched,
+            groups,
+            &mut self.actuator,
+            self.dry_run,
+        )
+        .await
+    }
+}
+
+/// What became of one target of a round.
+pub enum Evaluated {
+    /// Evaluated: the evaluator comes back with its records (the live
+    /// record, then the shadow candidates').
+    Done {
+        /// The target's evaluator, to keep for its next round.
+        evaluator: Box<TargetEvaluator>,
+        /// What it decided.
+        records: Vec<DecisionRecord>,
+    },
+    /// The evaluation panicked and took its evaluator with it; capacity
+    /// was left as it was.
+    Panicked {
+        /// The target's name.
+        target: String,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// One round over `targets` at `now`: one batched fetch of every target's
+/// metrics from `source` and one batched read of every group through
+/// `reader` (both at once), then each target evaluated by `evaluate` on a
+/// task of its own. `finished` hears of each target as soon as it is done,
+/// panics included, whatever the others are still doing. Needs a tokio
+/// runtime (a current-thread one runs the targets one after the other, in
+/// order).
+pub async fn run_round<S, R, E>(
+    now: DateTime<Utc>,
+    source: &mut S,
+    reader: &mut R,
+    targets: Vec<TargetEvaluator>,
+    evaluate: E,
+    mut finished: impl FnMut(Evaluated),
+) where
+    S: MetricSource,
+    R: Actuator,
+    E: EvaluateTarget,
+{
+    let mut requests = Vec::new();
+    let mut evaluable = Vec::with_capacity(targets.len());
+    for target in targets {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| target.metric_requests(now))) {
+            Ok(asked) => {
+                requests.extend(asked);
+                evaluable.push(target);
+            }
+            Err(payload) => finished(Evaluated::Panicked {
+                target: target.name().to_string(),
+                message: panic_message(payload.as_ref()),
+            }),
+        }
+    }
+    let names: Vec<String> = evaluable.iter().map(|t| t.name().to_string()).collect();
+    let (fetched, groups) =
+        tokio::join!(source.fetch(now, &requests), reader.describe(&names, now));
+    let fetched = Arc::new(fetched);
+    let groups = Arc::new(groups);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut names_by_task = HashMap::new();
+    for mut target in evaluable {
+        let fetched = Arc::clone(&fetched);
+        let groups = Arc::clone(&groups);
+        let evaluate = evaluate.clone();
+        let name = target.name().to_string();
+        let task = tasks.spawn(async move {
+            crate::test_hooks::panic_if_asked(target.name());
+            let records = evaluate.evaluate(now, &mut target, &fetched, &groups).await;
+            (target, records)
+        });
+        names_by_task.insert(task.id(), name);
+    }
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((_, (evaluator, records))) => finished(Evaluated::Done {
+                evaluator: Box::new(evaluator),
+                records,
+            }),
+            Err(e) => {
+                let Some(target) = names_by_task.remove(&e.id()) else {
+                    continue;
+                };
+                let message = if e.is_panic() {
+                    panic_message(e.into_panic().as_ref())
+                } else {
+                    "the evaluation's task was cancelled".to_string()
+                };
+                finished(Evaluated::Panicked { target, message });
+            }
+        }
+    }
+}
+
+/// The loop on a clock of its own, generic over where time, metrics and
+/// capacity come from: what the simulator runs.
+pub struct ControlLoop<C, S, A> {
+    /// Where `now` comes from.
+    pub clock: C,
+    /// Where metrics come from.
+    pub source: S,
+    /// Reads and sizes the groups.
+    pub actuator: A,
+    /// One evaluator per target, in the order their records come out.
     pub targets: Vec<TargetEvaluator>,
     /// Global dry-run: record every decision, change nothing.
     pub dry_run: bool,
 }
 
-impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
+impl<C: Clock, S: MetricSource, A: Actuator + Clone + Send + 'static> ControlLoop<C, S, A> {
+    /// A loop over `targets`.
     pub fn new(
         clock: C,
         source: S,
@@ -39,29 +196,49 @@ impl<C: Clock, S: MetricSource, A: Actuator> ControlLoop<C, S, A> {
         }
     }
 
-    /// Evaluates every target once, at the clock's now, with one batched
-    /// metric fetch and one batched group read.
+    /// Evaluates every target once, at the clock's now: one round. The
+    /// records come in the targets' order.
+    ///
+    /// # Panics
+    ///
+    /// When a target's evaluation panics: with no policy to build a new
+    /// evaluator from, the loop cannot go on without it (the daemon can, and
+    /// does).
     pub async fn evaluate_all(&mut self) -> Vec<DecisionRecord> {
         let now = self.clock.now();
-        let requests: Vec<_> = self
+        let order: HashMap<String, usize> = self
             .targets
             .iter()
-            .flat_map(|t| t.metric_requests(now))
+            .enumerate()
+            .map(|(i, t)| (t.name().to_string(), i))
             .collect();
-        let fetched = self.source.fetch(now, &requests).await;
-        let names: Vec<String> = self.targets.iter().map(|t| t.name().to_string()).collect();
-        let groups = self.actuator.describe(&names, now).await;
-        let mut records = Vec::with_capacity(self.targets.len());
-        for target in &mut self.targets {
-            let records_of_target = evaluate_and_apply(
-                now,
-                target,
-                &fetched,
-                &groups,
-                &mut self.actuator,
-                self.dry_run,
-            )
-            .await;
+        let targets = std::mem::take(&mut self.targets);
+        let mut back: Vec<Option<(TargetEvaluator, Vec<DecisionRecord>)>> =
+            (0..targets.len()).map(|_| None).collect();
+        let evaluate = Apply {
+            actuator: self.actuator.clone(),
+            dry_run: self.dry_run,
+        };
+        run_round(
+            now,
+            &mut self.source,
+            &mut self.actuator,
+            targets,
+            evaluate,
+            |evaluated| match evaluated {
+                Evaluated::Done { evaluator, records } => {
+                    let position = order[evaluator.name()];
+                    back[position] = Some((*evaluator, records));
+                }
+                Evaluated::Panicked { target, message } => {
+                    panic!("the evaluation of `{target}` panicked: {message}")
+                }
+            },
+        )
+        .await;
+        let mut records = Vec::new();
+        for (evaluator, records_of_target) in back.into_iter().flatten() {
+            self.targets.push(evaluator);
             records.extend(records_of_target);
         }
         records
@@ -76,7 +253,7 @@ pub async fn evaluate_and_apply<A: Actuator>(
     now: DateTime<Utc>,
     target: &mut TargetEvaluator,
     fetched: &FetchResults,
-    groups: &Result<HashMap<String, GroupState>, ActuatorError>,
+    groups: &GroupsRead,
     actuator: &mut A,
     dry_run: bool,
 ) -> Vec<DecisionRecord> {
@@ -133,7 +310,7 @@ fn cpu_slots() -> &'static tokio::sync::Semaphore {
 /// The target's group from a batched read, or why there is none.
 fn group_of<'a>(
     target: &TargetEvaluator,
-    groups: &'a Result<HashMap<String, GroupState>, ActuatorError>,
+    groups: &'a GroupsRead,
 ) -> Result<&'a GroupState, String> {
     match groups {
         Ok(groups) => groups.get(target.name()).ok_or_else(|| {
@@ -157,7 +334,7 @@ pub async fn evaluate_standby(
     now: DateTime<Utc>,
     target: &mut TargetEvaluator,
     fetched: &FetchResults,
-    groups: &Result<HashMap<String, GroupState>, ActuatorError>,
+    groups: &GroupsRead,
 ) -> Vec<DecisionRecord> {
     let group = group_of(target, groups);
     let mut records = match group {
@@ -253,12 +430,27 @@ mod tests {
 
     /// Groups in memory; `set_desired` can be made to fail.
     #[derive(Default)]
-    struct FakeActuator {
+    struct FakeGroups {
         groups: HashMap<String, GroupState>,
         describe_error: Option<String>,
         set_error: Option<String>,
         describes: usize,
         sets: Vec<(String, u32)>,
+    }
+
+    /// A handle on [`FakeGroups`]: a round hands each target's evaluation a
+    /// clone of the actuator, as the daemon does with its AWS clients.
+    #[derive(Clone, Default)]
+    struct FakeActuator(std::sync::Arc<std::sync::Mutex<FakeGroups>>);
+
+    impl FakeActuator {
+        fn new(groups: FakeGroups) -> FakeActuator {
+            FakeActuator(std::sync::Arc::new(std::sync::Mutex::new(groups)))
+        }
+
+        fn state(&self) -> std::sync::MutexGuard<'_, FakeGroups> {
+            self.0.lock().unwrap()
+        }
     }
 
     impl Actuator for FakeActuator {
@@ -268,12 +460,13 @@ mod tests {
             _now: DateTime<Utc>,
         ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send
         {
-            self.describes += 1;
-            let answer = match &self.describe_error {
+            let mut state = self.state();
+            state.describes += 1;
+            let answer = match &state.describe_error {
                 Some(e) => Err(ActuatorError(e.clone())),
                 None => Ok(names
                     .iter()
-                    .filter_map(|n| self.groups.get(n).map(|g| (n.clone(), g.clone())))
+                    .filter_map(|n| state.groups.get(n).map(|g| (n.clone(), g.clone())))
                     .collect()),
             };
             std::future::ready(answer)
@@ -284,13 +477,14 @@ mod tests {
             name: &str,
             desired: u32,
         ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send {
-            self.sets.push((name.to_string(), desired));
-            let answer = match &self.set_error {
-                Some(e) => Err(ActuatorError(e.clone())),
+            let mut state = self.state();
+            state.sets.push((name.to_string(), desired));
+            let answer = match state.set_error.clone() {
+                Some(e) => Err(ActuatorError(e)),
                 None => {
                     // New instances come into service at once: warm-up is
                     // the evaluator's business, tested there.
-                    self.groups.insert(name.to_string(), group(desired));
+                    state.groups.insert(name.to_string(), group(desired));
                     Ok(())
                 }
             };
@@ -303,10 +497,10 @@ mod tests {
         mode: &str,
         global_dry_run: bool,
     ) -> ControlLoop<ManualClock, FakeSource, FakeActuator> {
-        let actuator = FakeActuator {
+        let actuator = FakeActuator::new(FakeGroups {
             groups: HashMap::from([("web".to_string(), group(4))]),
-            ..FakeActuator::default()
-        };
+            ..FakeGroups::default()
+        });
         let source = FakeSource {
             value: Some(100.0),
             ..FakeSource::default()
@@ -341,14 +535,14 @@ mod tests {
                 error: None
             }
         );
-        assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
-        assert_eq!(lp.actuator.groups["web"].desired, 8);
+        assert_eq!(lp.actuator.state().sets, [("web".to_string(), 8)]);
+        assert_eq!(lp.actuator.state().groups["web"].desired, 8);
         // 8 instances at 50% are on target: nothing more to do.
         lp.source.value = Some(50.0);
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::Hold);
         assert!(!record.outcome.applied);
-        assert_eq!(lp.actuator.sets.len(), 1);
+        assert_eq!(lp.actuator.state().sets.len(), 1);
     }
 
     #[tokio::test]
@@ -364,8 +558,8 @@ mod tests {
                 error: None
             }
         );
-        assert!(lp.actuator.sets.is_empty());
-        assert_eq!(lp.actuator.groups["web"].desired, 4);
+        assert!(lp.actuator.state().sets.is_empty());
+        assert_eq!(lp.actuator.state().groups["web"].desired, 4);
         // The dry-run scale-out counts for cooldowns, as it would have live;
         // the unchanged group is not mistaken for someone else's change.
         let record = tick(&mut lp).await;
@@ -377,7 +571,7 @@ mod tests {
         );
         assert!(record.notices.is_empty(), "{:?}", record.notices);
         assert!(record.outcome.dry_run);
-        assert!(lp.actuator.sets.is_empty());
+        assert!(lp.actuator.state().sets.is_empty());
     }
 
     #[tokio::test]
@@ -386,28 +580,28 @@ mod tests {
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
         assert!(record.outcome.dry_run && !record.outcome.applied);
-        assert!(lp.actuator.sets.is_empty());
+        assert!(lp.actuator.state().sets.is_empty());
     }
 
     #[tokio::test]
     async fn a_failed_api_call_keeps_capacity_and_is_retried_next_tick() {
         let mut lp = one_target("active", false);
-        lp.actuator.set_error = Some("Throttling: Rate exceeded".into());
+        lp.actuator.state().set_error = Some("Throttling: Rate exceeded".into());
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::ScaleOut);
         assert!(!record.outcome.applied);
         let error = record.outcome.error.expect("error recorded");
         assert!(error.contains("capacity kept at 4"), "{error}");
         assert!(error.contains("Rate exceeded"), "{error}");
-        assert_eq!(lp.actuator.groups["web"].desired, 4);
+        assert_eq!(lp.actuator.state().groups["web"].desired, 4);
         // The scale-out cooldown (10 minutes) did not start: a minute later
         // the same decision is tried again, and goes through.
-        lp.actuator.set_error = None;
+        lp.actuator.state().set_error = None;
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
         assert!(record.outcome.applied);
         assert_eq!(
-            lp.actuator.sets,
+            lp.actuator.state().sets,
             [("web".to_string(), 8), ("web".to_string(), 8)]
         );
     }
@@ -425,13 +619,13 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("no route to host"))
         );
-        assert!(lp.actuator.sets.is_empty());
+        assert!(lp.actuator.state().sets.is_empty());
     }
 
     #[tokio::test]
     async fn an_unreadable_or_absent_group_holds() {
         let mut lp = one_target("active", false);
-        lp.actuator.describe_error = Some("AccessDenied".into());
+        lp.actuator.state().describe_error = Some("AccessDenied".into());
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::Hold);
         let error = record.outcome.error.unwrap();
@@ -439,15 +633,15 @@ mod tests {
             error.contains("describing groups failed: AccessDenied"),
             "{error}"
         );
-        lp.actuator.describe_error = None;
-        lp.actuator.groups.clear();
+        lp.actuator.state().describe_error = None;
+        lp.actuator.state().groups.clear();
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::Hold);
         assert_eq!(
             record.outcome.error.as_deref(),
             Some("Auto Scaling group `web` not found")
         );
-        assert!(lp.actuator.sets.is_empty());
+        assert!(lp.actuator.state().sets.is_empty());
     }
 
     /// One standby evaluation of the loop's only target at the clock's now.
@@ -479,7 +673,7 @@ mod tests {
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
         assert!(record.outcome.applied);
-        assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
+        assert_eq!(lp.actuator.state().sets, [("web".to_string(), 8)]);
     }
 
     #[tokio::test]
@@ -487,7 +681,7 @@ mod tests {
         let mut lp = one_target("active", false);
         standby_tick(&mut lp).await;
         // The leader scales out to 8; the standby sees it at its next look.
-        lp.actuator.groups.insert("web".into(), group(8));
+        lp.actuator.state().groups.insert("web".into(), group(8));
         let record = standby_tick(&mut lp).await;
         assert_eq!(
             record.notices,
@@ -504,7 +698,7 @@ mod tests {
             "{}",
             record.reason
         );
-        assert!(lp.actuator.sets.is_empty());
+        assert!(lp.actuator.state().sets.is_empty());
     }
 
     #[tokio::test]
@@ -513,7 +707,7 @@ mod tests {
         lp.source.value = Some(50.0);
         tick(&mut lp).await;
         // An operator scales the group to 12 by hand.
-        lp.actuator.groups.insert("web".into(), group(12));
+        lp.actuator.state().groups.insert("web".into(), group(12));
         lp.source.value = Some(10.0);
         let record = tick(&mut lp).await;
         assert_eq!(
@@ -521,15 +715,15 @@ mod tests {
             ["desired capacity changed outside ebb: 4 -> 12"]
         );
         assert_eq!((record.desired, record.action), (12, Action::Hold));
-        assert!(lp.actuator.sets.is_empty());
+        assert!(lp.actuator.state().sets.is_empty());
     }
 
     #[tokio::test]
     async fn every_target_is_fetched_and_described_in_one_batch() {
-        let actuator = FakeActuator {
+        let actuator = FakeActuator::new(FakeGroups {
             groups: HashMap::from([("web".to_string(), group(4)), ("api".to_string(), group(2))]),
-            ..FakeActuator::default()
-        };
+            ..FakeGroups::default()
+        });
         let source = FakeSource {
             value: Some(100.0),
             ..FakeSource::default()
@@ -541,7 +735,7 @@ mod tests {
         let mut lp = ControlLoop::new(ManualClock::new(t(0)), source, actuator, targets, false);
         let records = lp.evaluate_all().await;
         assert_eq!(lp.source.fetches, [2]);
-        assert_eq!(lp.actuator.describes, 1);
+        assert_eq!(lp.actuator.state().describes, 1);
         let summary: Vec<_> = records
             .iter()
             .map(|r| {
@@ -554,7 +748,7 @@ mod tests {
             })
             .collect();
         assert_eq!(summary, [("web", 8, true, false), ("api", 4, false, true)]);
-        assert_eq!(lp.actuator.sets, [("web".to_string(), 8)]);
+        assert_eq!(lp.actuator.state().sets, [("web".to_string(), 8)]);
     }
 
     /// One JSON line holds everything needed to tell why: capacity as
@@ -567,7 +761,7 @@ mod tests {
         for (mode, failing) in [("active", false), ("dry-run", false), ("active", true)] {
             let mut lp = one_target(mode, false);
             if failing {
-                lp.actuator.set_error = Some("Throttling".into());
+                lp.actuator.state().set_error = Some("Throttling".into());
             }
             let record = tick(&mut lp).await;
             let line = serde_json::to_string(&record).unwrap();

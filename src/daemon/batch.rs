@@ -1,0 +1,222 @@
+//! One batch of the daemon: a round of the control loop for the targets due
+//! together in one region, each target reported back to the daemon's owner
+//! task as soon as it is done.
+//!
+//! A target's evaluator travels with its evaluation and comes back in its
+//! [`Finished`] report; a [`Report`] dropped unsent (the batch's task
+//! panicked, or was cancelled) reports the evaluation lost, so the owner
+//! never waits for it forever.
+
+use super::aws::RegionClients;
+use super::leader::{Fenced, LeaderHandle};
+use crate::actuator::Actuator;
+use crate::control_loop::{
+    EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, run_round,
+};
+use crate::decision::DecisionRecord;
+use crate::evaluator::TargetEvaluator;
+use crate::series::FetchResults;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A finished evaluation, on its way back to the owner.
+pub(super) struct Done {
+    pub(super) evaluator: TargetEvaluator,
+    /// The live record, then the shadow candidates'.
+    pub(super) records: Vec<DecisionRecord>,
+    /// From the batch's start (its shared fetch included) to the records.
+    pub(super) took: Duration,
+}
+
+/// What comes back to the owner for each target handed to a batch: exactly
+/// one of these, so `in_flight` always goes down.
+pub(super) enum Finished {
+    Done(Box<Done>),
+    /// The evaluation panicked and its evaluator is lost: the owner builds
+    /// a new one from the policy and records the failure.
+    Panicked {
+        group: String,
+        message: String,
+        took: Duration,
+    },
+}
+
+/// A target's promise to report back to the owner. Dropped without a
+/// result (the batch task panicked, or was cancelled), it reports the
+/// evaluation as lost, so the owner never waits for it forever.
+pub(super) struct Report {
+    group: String,
+    started: Instant,
+    tx: mpsc::UnboundedSender<Finished>,
+    sent: bool,
+}
+
+impl Report {
+    pub(super) fn new(
+        group: &str,
+        started: Instant,
+        tx: mpsc::UnboundedSender<Finished>,
+    ) -> Report {
+        Report {
+            group: group.to_string(),
+            started,
+            tx,
+            sent: false,
+        }
+    }
+
+    fn done(mut self, evaluator: TargetEvaluator, records: Vec<DecisionRecord>) {
+        self.send(Finished::Done(Box::new(Done {
+            evaluator,
+            records,
+            took: self.started.elapsed(),
+        })));
+    }
+
+    fn panicked(mut self, message: String) {
+        let group = self.group.clone();
+        let took = self.started.elapsed();
+        self.send(Finished::Panicked {
+            group,
+            message,
+            took,
+        });
+    }
+
+    fn send(&mut self, finished: Finished) {
+        self.sent = true;
+        // The owner only stops listening after every evaluation is back.
+        let _ = self.tx.send(finished);
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if !self.sent {
+            let message = "the evaluation's task ended without a result".to_string();
+            let (group, took) = (self.group.clone(), self.started.elapsed());
+            self.send(Finished::Panicked {
+                group,
+                message,
+                took,
+            });
+        }
+    }
+}
+
+/// One batch at the wall clock's now: a round over `targets` with the
+/// region's clients, each target applied as [`LeaseAware`] says and
+/// reported back through its [`Report`] as soon as it is done. A target
+/// whose evaluation panics is reported as such with the panic's message;
+/// the others go on.
+pub(super) async fn run_batch(
+    clients: RegionClients,
+    targets: Vec<(TargetEvaluator, Report)>,
+    dry_run: bool,
+    leader: Option<LeaderHandle>,
+) {
+    let now = Utc::now();
+    let mut reports = HashMap::with_capacity(targets.len());
+    let mut evaluators = Vec::with_capacity(targets.len());
+    for (evaluator, report) in targets {
+        reports.insert(evaluator.name().to_string(), report);
+        evaluators.push(evaluator);
+    }
+    let mut source = clients.source.clone();
+    let mut reader = clients.actuator.clone();
+    let evaluate = LeaseAware {
+        actuator: clients.actuator.clone(),
+        leader,
+        dry_run,
+    };
+    run_round(
+        now,
+        &mut source,
+        &mut reader,
+        evaluators,
+        evaluate,
+        |evaluated| match evaluated {
+            Evaluated::Done { evaluator, records } => {
+                if let Some(report) = reports.remove(evaluator.name()) {
+                    report.done(*evaluator, records);
+                }
+            }
+            Evaluated::Panicked { target, message } => {
+                if let Some(report) = reports.remove(&target) {
+                    report.panicked(message);
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// How the daemon carries out a target's evaluation. Without leader
+/// election: applied (unless dry-run). With it, as the leader: applied
+/// through an actuator that checks the lease right before each change, the
+/// live record noting the fencing token; as a standby: recorded only.
+#[derive(Clone)]
+struct LeaseAware<A> {
+    actuator: A,
+    leader: Option<LeaderHandle>,
+    dry_run: bool,
+}
+
+impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<A> {
+    async fn evaluate(
+        self,
+        now: DateTime<Utc>,
+        target: &mut TargetEvaluator,
+        fetched: &FetchResults,
+        groups: &GroupsRead,
+    ) -> Vec<DecisionRecord> {
+        let LeaseAware {
+            mut actuator,
+            leader,
+            dry_run,
+        } = self;
+        let Some(leader) = leader else {
+            return evaluate_and_apply(now, target, fetched, groups, &mut actuator, dry_run).await;
+        };
+        let Some(token) = leader.acting() else {
+            return evaluate_standby(now, target, fetched, groups).await;
+        };
+        let holder = leader.holder();
+        let mut fenced = Fenced::new(actuator, leader);
+        let mut records =
+            evaluate_and_apply(now, target, fetched, groups, &mut fenced, dry_run).await;
+        records[0]
+            .notices
+            .push(format!("leader {holder}, fencing token {token}"));
+        records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_dropped_unsent_reports_the_evaluation_lost() {
+        // What a batch task that panics (or is cancelled) leaves behind.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        drop(Report::new("web", Instant::now(), tx.clone()));
+        match rx.try_recv() {
+            Ok(Finished::Panicked { group, message, .. }) => {
+                assert_eq!(group, "web");
+                assert!(message.contains("without a result"), "{message}");
+            }
+            _ => panic!("no report of the lost evaluation"),
+        }
+        // Reported once: a report that was sent does not report again.
+        Report::new("api", Instant::now(), tx).panicked("boom".into());
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Finished::Panicked { message, .. }) if message == "boom"
+        ));
+        assert!(rx.try_recv().is_err());
+    }
+}
