@@ -56,7 +56,11 @@ pub fn replay(file: &PolicyFile, record: &DecisionRecord) -> Replay {
     for spec in &file.policies {
         let recorded = record.policies.iter().find(|p| p.name == spec.name());
         let replayed = if reruns_from_record(spec) {
-            policy::build(spec, file).recommend(&input)
+            let mut policy = policy::build(spec, file);
+            if let Some(recorded) = recorded {
+                policy.take_recorded_inputs(recorded);
+            }
+            policy.recommend(&input)
         } else {
             let Some(recorded) = recorded else {
                 mismatches.push(Mismatch {

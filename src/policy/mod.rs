@@ -54,6 +54,11 @@ pub trait Policy: Send {
     fn name(&self) -> &str;
     fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord;
 
+    /// Takes in what a recorded evaluation of this policy says it saw beyond
+    /// the record's common inputs (replaying a decision has no history to
+    /// look it up in).
+    fn take_recorded_inputs(&mut self, _recorded: &PolicyRecord) {}
+
     /// History this policy needs fetched beyond what smoothing needs.
     fn history_request(&self, _now: DateTime<Utc>) -> Option<HistoryRequest> {
         None

@@ -29,7 +29,17 @@ pub struct TargetTracking {
     serving_log: VecDeque<(DateTime<Utc>, u32)>,
     /// The time of the metric's latest datapoint seen.
     latest_datapoint: Option<DateTime<Utc>>,
+    /// The instances the value of this evaluation was taken as measured on
+    /// (per-instance metrics), for its record.
+    measured_on: Option<u32>,
+    /// When replaying a record: the instances it says the value was
+    /// measured on, which a replay has no serving history to look up.
+    recorded_measured_on: Option<u32>,
 }
+
+/// The key of [`PolicyRecord::detail`] that holds the instances a
+/// per-instance metric was taken as measured on.
+pub const DETAIL_SERVING_WHEN_MEASURED: &str = "serving_when_measured";
 
 /// How long the instances in service are remembered: far longer than any
 /// publishing delay a metric fit to scale on can have.
@@ -45,6 +55,8 @@ impl TargetTracking {
             recent_demand: VecDeque::new(),
             serving_log: VecDeque::new(),
             latest_datapoint: None,
+            measured_on: None,
+            recorded_measured_on: None,
         }
     }
 
@@ -59,6 +71,9 @@ impl TargetTracking {
     /// the fewer instances before it and scaled in. Falls back to those
     /// serving now when nothing is known from then.
     fn serving_when_measured(&mut self, input: &PolicyInput<'_>) -> u32 {
+        if let Some(recorded) = self.recorded_measured_on {
+            return recorded;
+        }
         let now = input.now;
         if let Some(latest) = input
             .fetched
@@ -115,7 +130,9 @@ impl TargetTracking {
             kind: "target-tracking".into(),
             recommendation,
             reason,
-            detail: None,
+            detail: self
+                .measured_on
+                .map(|n| serde_json::json!({ DETAIL_SERVING_WHEN_MEASURED: n })),
         }
     }
 }
@@ -125,7 +142,17 @@ impl Policy for TargetTracking {
         &self.spec.name
     }
 
+    fn take_recorded_inputs(&mut self, recorded: &PolicyRecord) {
+        self.recorded_measured_on = recorded
+            .detail
+            .as_ref()
+            .and_then(|d| d.get(DETAIL_SERVING_WHEN_MEASURED))
+            .and_then(|n| n.as_u64())
+            .and_then(|n| u32::try_from(n).ok());
+    }
+
     fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord {
+        self.measured_on = None;
         let spec = &self.spec;
         let Some(value) = input.metrics.get(&spec.metric).copied().flatten() else {
             return self.record(
@@ -146,6 +173,8 @@ impl Policy for TargetTracking {
                         format!("no instance in service to measure `{}` on", spec.metric),
                     );
                 }
+                self.measured_on = Some(measured_on);
+                let spec = &self.spec;
                 let demand = measured_on as f64 * value / spec.target;
                 (
                     demand,
