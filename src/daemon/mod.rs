@@ -11,6 +11,7 @@ pub mod batch;
 pub mod config;
 pub mod config_validate;
 pub mod decisions_log;
+pub mod history_files;
 pub mod leader;
 pub mod lease;
 pub mod lease_table;

@@ -141,7 +141,7 @@ impl Daemon {
                 config.decisions_log.display()
             )
         })?;
-        let store = StateStore::new(&config.state_dir);
+        let mut store = StateStore::new(&config.state_dir);
         let saved = match store.load() {
             Ok(saved) => saved,
             Err(e) => {

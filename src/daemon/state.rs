@@ -10,7 +10,13 @@
 //! One JSON file, `state.json` in the state directory, replaced atomically:
 //! written to a temporary file in the same directory, synced, then renamed
 //! over the old one. A crash leaves either the old file or the new one.
+//! The load histories are not in it: they live in a file per target
+//! ([`super::history_files`]), written when a bucket completes, so the
+//! per-round write stays small however many predictive targets there are.
+//! (A `state.json` of an older ebb that holds them is still read; they move
+//! to their files at the next save.)
 
+use super::history_files::HistoryFiles;
 use crate::alert::SavedAlerts;
 use crate::forecast::history::LoadHistory;
 use crate::governor::GovernorState;
@@ -33,8 +39,9 @@ pub struct SavedState {
     /// the first live decision. Shadow candidates' states are not kept.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hypothetical: BTreeMap<String, HypotheticalState>,
-    /// By target, then by policy name.
-    #[serde(default)]
+    /// By target, then by policy name. Saved in their own files, not in
+    /// `state.json`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histories: BTreeMap<String, BTreeMap<String, LoadHistory>>,
     /// By alert rule name, then target.
     #[serde(default)]
@@ -68,14 +75,47 @@ impl SavedState {
     }
 }
 
+/// Replaces `path` (in `dir`) with `bytes`: written to a temporary file in
+/// the same directory (named with `prefix`), synced, then renamed over it.
+/// A crash leaves the old file or the new one, and maybe the temporary one.
+pub(super) fn replace_atomically(
+    dir: &Path,
+    prefix: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot create a temporary file: {e}"))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| format!("cannot write: {e}"))?;
+    temp.persist(path)
+        .map_err(|e| format!("cannot replace: {e}"))?;
+    Ok(())
+}
+
 /// Temporary files being written start with this; one left by a crash
 /// (killed between create and rename) is removed at the next load.
 const TEMP_PREFIX: &str = ".state.json.";
+
+/// What `state.json` holds: the state without the histories, borrowed, so
+/// a save copies nothing.
+#[derive(Serialize)]
+struct StateFile<'a> {
+    version: u32,
+    targets: &'a BTreeMap<String, GovernorState>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    hypothetical: &'a BTreeMap<String, HypotheticalState>,
+    alerts: &'a SavedAlerts,
+}
 
 /// Where the state lives.
 #[derive(Debug, Clone)]
 pub struct StateStore {
     path: PathBuf,
+    histories: HistoryFiles,
 }
 
 /// Why the state could not be read or written.
@@ -90,6 +130,7 @@ impl StateStore {
     pub fn new(dir: &Path) -> StateStore {
         StateStore {
             path: dir.join("state.json"),
+            histories: HistoryFiles::new(dir),
         }
     }
 
@@ -97,35 +138,53 @@ impl StateStore {
         &self.path
     }
 
-    /// The saved state; `None` when there is no file yet.
-    pub fn load(&self) -> Result<Option<SavedState>, StateError> {
+    /// The saved state, histories included; `None` when there is no
+    /// `state.json` yet. The histories' files are read either way: with
+    /// `state.json` gone they are all there is, and `Some` then holds them.
+    pub fn load(&mut self) -> Result<Option<SavedState>, StateError> {
         self.remove_leftovers();
+        let histories = self.histories.load();
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if histories.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(SavedState {
+                    histories,
+                    ..SavedState::default()
+                }));
+            }
             Err(e) => return Err(self.error(format!("cannot read: {e}"))),
         };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| self.error(format!("not a valid state file: {e}")))
+        let mut state: SavedState = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("not a valid state file: {e}")))?;
+        // A file per target wins over an older ebb's section in state.json.
+        state.histories.extend(histories);
+        Ok(Some(state))
     }
 
-    /// Replaces the saved state atomically.
-    pub fn save(&self, state: &SavedState) -> Result<(), StateError> {
+    /// Replaces the saved state atomically, and writes the histories that
+    /// gained or lost a bucket since they were last written.
+    pub fn save(&mut self, state: &SavedState) -> Result<(), StateError> {
+        self.histories
+            .save(&state.histories)
+            .map_err(|e| StateError {
+                path: e.path,
+                message: e.message,
+            })?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
             .map_err(|e| self.error(format!("cannot create the state directory: {e}")))?;
-        let text = serde_json::to_vec_pretty(state).map_err(|e| self.error(e.to_string()))?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(dir)
-            .map_err(|e| self.error(format!("cannot create a temporary file: {e}")))?;
-        temp.write_all(&text)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|e| self.error(format!("cannot write: {e}")))?;
-        temp.persist(&self.path)
-            .map_err(|e| self.error(format!("cannot replace: {e}")))?;
-        Ok(())
+        let file = StateFile {
+            version: state.version,
+            targets: &state.targets,
+            hypothetical: &state.hypothetical,
+            alerts: &state.alerts,
+        };
+        let text = serde_json::to_vec(&file).map_err(|e| self.error(e.to_string()))?;
+        replace_atomically(dir, TEMP_PREFIX, &self.path, &text)
+            .map_err(|message| self.error(message))
     }
 
     /// Deletes temporary files a killed daemon left half-written. Only the
@@ -169,7 +228,7 @@ mod tests {
     #[test]
     fn state_round_trips_and_a_missing_file_is_no_state() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(&dir.path().join("nested"));
+        let mut store = StateStore::new(&dir.path().join("nested"));
         assert_eq!(store.load().unwrap(), None);
         let mut state = SavedState::default();
         state.targets.insert(
@@ -195,7 +254,7 @@ mod tests {
     #[test]
     fn a_hypothetical_state_is_saved_apart_and_never_read_as_live() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let mut store = StateStore::new(dir.path());
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let live = GovernorState {
             last_set: Some(4),
@@ -234,7 +293,7 @@ mod tests {
     #[test]
     fn a_state_file_without_a_hypothetical_section_loads() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let mut store = StateStore::new(dir.path());
         std::fs::write(
             store.path(),
             r#"{"version": 0, "targets": {"web": {"last_set": 3}}}"#,
@@ -248,7 +307,7 @@ mod tests {
     #[test]
     fn a_temporary_file_left_by_a_crash_is_removed_on_load() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let mut store = StateStore::new(dir.path());
         store.save(&SavedState::default()).unwrap();
         let leftover = dir.path().join(format!("{TEMP_PREFIX}abc123"));
         std::fs::write(&leftover, "{\"version\": 0, \"targ").unwrap();
@@ -260,7 +319,7 @@ mod tests {
     #[test]
     fn a_corrupt_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let mut store = StateStore::new(dir.path());
         std::fs::write(store.path(), "{not json").unwrap();
         let e = store.load().unwrap_err().to_string();
         assert!(e.contains("state.json"), "{e}");

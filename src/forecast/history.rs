@@ -82,6 +82,17 @@ impl LoadHistory {
         self.buckets.is_empty()
     }
 
+    /// Which buckets the history holds: how many, and the newest one's
+    /// start. It changes when a bucket starts or ages out of the window, not
+    /// while the newest one fills, so a store can write the history once a
+    /// bucket completes rather than every round.
+    pub fn bucket_marks(&self) -> (usize, Option<i64>) {
+        (
+            self.buckets.len(),
+            self.buckets.last_key_value().map(|(start, _)| *start),
+        )
+    }
+
     /// Takes in datapoints (oldest first) at `now`, each multiplied by
     /// `scale`, by the signals' rule ([`Intake`]): ones already seen are
     /// skipped, ones stamped in the future refused; returns notes on the ones
