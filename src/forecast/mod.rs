@@ -7,6 +7,7 @@
 //! both run on this module, so what the command shows is what the policy does.
 
 pub mod accuracy;
+pub mod adjusted;
 pub mod backtest;
 pub mod candidate;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod mstl;
 pub mod naive;
 pub mod plot;
 pub mod report;
+pub mod theta;
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -90,15 +92,23 @@ pub enum ModelKind {
     /// MSTL decomposition (daily, and weekly once two weeks are there) with
     /// an ETS model of the deseasonalised series.
     Mstl,
+    /// Damped-trend exponential smoothing (ETS(A,Ad,N)) of the series with
+    /// its average daily profile taken out (classical decomposition).
+    EtsDamped,
+    /// The Theta method (exponential smoothing with half the linear trend's
+    /// drift) of the series with its average daily profile taken out.
+    Theta,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 7] = [
         ModelKind::SeasonalNaiveDaily,
         ModelKind::SeasonalNaiveWeekly,
         ModelKind::HoltWintersAdditive,
         ModelKind::HoltWintersMultiplicative,
         ModelKind::Mstl,
+        ModelKind::EtsDamped,
+        ModelKind::Theta,
     ];
 
     pub fn name(self) -> &'static str {
@@ -108,6 +118,8 @@ impl ModelKind {
             ModelKind::HoltWintersAdditive => "holt-winters-additive",
             ModelKind::HoltWintersMultiplicative => "holt-winters-multiplicative",
             ModelKind::Mstl => "mstl",
+            ModelKind::EtsDamped => "ets-damped",
+            ModelKind::Theta => "theta",
         }
     }
 
@@ -122,8 +134,9 @@ impl ModelKind {
             ModelKind::HoltWintersAdditive | ModelKind::HoltWintersMultiplicative => {
                 2 * seasons.daily
             }
-            // STL needs two full periods.
-            ModelKind::Mstl => 2 * seasons.daily,
+            // STL needs two full periods, as does a daily profile measured
+            // around a day-long moving average.
+            ModelKind::Mstl | ModelKind::EtsDamped | ModelKind::Theta => 2 * seasons.daily,
         }
     }
 
@@ -158,6 +171,20 @@ impl ModelKind {
                 holt_winters::Seasonality::Multiplicative,
             )?)),
             ModelKind::Mstl => Ok(Box::new(mstl::Mstl::fit(y, seasons)?)),
+            ModelKind::EtsDamped => Ok(Box::new(adjusted::Adjusted::fit(
+                y,
+                seasons.daily,
+                |rest| {
+                    let model =
+                        holt_winters::HoltWinters::fit(rest, 1, holt_winters::Seasonality::None)?;
+                    Ok(Box::new(model))
+                },
+            )?)),
+            ModelKind::Theta => Ok(Box::new(adjusted::Adjusted::fit(
+                y,
+                seasons.daily,
+                |rest| Ok(Box::new(theta::Theta::fit(rest))),
+            )?)),
         }
     }
 }
