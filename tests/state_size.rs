@@ -6,33 +6,22 @@
 //! Before the histories moved out, `state.json` held them all and was
 //! rewritten whole every round.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use ebb::daemon::state::{SavedState, StateStore};
+#[path = "support/predictive_state.rs"]
+mod predictive_state;
+
+use chrono::{Duration, TimeZone, Utc};
+use ebb::daemon::state::StateStore;
 use ebb::forecast::history::LoadHistory;
-use ebb::governor::GovernorState;
 use ebb::series::Datapoint;
-use std::collections::BTreeMap;
+use predictive_state::{ingest_one, predictive_state};
 use std::path::Path;
 
 const TARGETS: usize = 1000;
 /// Two days of 5-minute buckets (a test; the bench takes 14 days).
-const HISTORY_MINUTES: i64 = 2 * 24 * 60;
+const HISTORY_DAYS: i64 = 2;
 
 fn modified(path: &Path) -> std::time::SystemTime {
     std::fs::metadata(path).unwrap().modified().unwrap()
-}
-
-/// Every history takes in one datapoint 20 s before `at`.
-fn ingest_one(state: &mut SavedState, at: DateTime<Utc>) {
-    let point = Datapoint {
-        time: at - Duration::seconds(20),
-        value: 1.0,
-    };
-    for histories in state.histories.values_mut() {
-        for history in histories.values_mut() {
-            history.ingest(at, &[point], 1.0);
-        }
-    }
 }
 
 fn size(path: &Path) -> u64 {
@@ -41,35 +30,7 @@ fn size(path: &Path) -> u64 {
 
 #[test]
 fn a_thousand_predictive_targets_keep_state_json_small_and_histories_written_per_bucket() {
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let points: Vec<Datapoint> = (0..=HISTORY_MINUTES)
-        .map(|m| Datapoint {
-            time: start + Duration::minutes(m),
-            value: (m % 300) as f64,
-        })
-        .collect();
-    // Minute 2880 starts a bucket: the newest bucket holds its one minute.
-    let now = start + Duration::minutes(HISTORY_MINUTES) + Duration::seconds(30);
-    let mut history = LoadHistory::new(300, 14 * 86_400);
-    history.ingest(now, &points, 1.0);
-
-    let mut state = SavedState::default();
-    for i in 0..TARGETS {
-        let group = format!("group-{i:04}");
-        state.targets.insert(
-            group.clone(),
-            GovernorState {
-                last_scale_out: Some(start),
-                last_scale_in: Some(start),
-                recent: (0..10).map(|m| (now - Duration::minutes(m), 4)).collect(),
-                last_set: Some(4),
-            },
-        );
-        state.histories.insert(
-            group,
-            BTreeMap::from([("forecast".to_string(), history.clone())]),
-        );
-    }
+    let (mut state, now) = predictive_state(TARGETS, HISTORY_DAYS);
 
     let dir = tempfile::tempdir().unwrap();
     let mut store = StateStore::new(dir.path());

@@ -527,3 +527,68 @@ async fn healthz_warns_of_a_failed_reload_or_fails_if_configured_so() {
         assert!(body.get("warnings").is_none(), "{body}");
     }
 }
+
+/// A lower-cardinality page: per-target series off, or for an allow-list
+/// only; the totals are there either way. Scraped over loopback.
+#[tokio::test]
+async fn per_target_series_can_be_off_or_allow_listed_and_totals_stay() {
+    let targets: Vec<(String, Duration)> = (0..100)
+        .map(|i| (format!("g{i:03}"), Duration::from_secs(60)))
+        .collect();
+    let page = |config: TelemetryConfig| {
+        let targets = targets.clone();
+        async move {
+            let telemetry = Arc::new(Telemetry::new(&config, Arc::new(ManualClock::new(t0()))));
+            telemetry.set_targets(&targets);
+            for (target, _) in &targets {
+                telemetry.observe(&record(target, t0(), None), Duration::from_millis(5));
+            }
+            let served = serve(telemetry).await;
+            let text = reqwest::get(format!("{}/metrics", served.url))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            served.stop().await;
+            text
+        }
+    };
+    let all = page(TelemetryConfig::default()).await;
+    let off = page(TelemetryConfig {
+        per_target_series: false,
+        ..TelemetryConfig::default()
+    })
+    .await;
+    let some = page(TelemetryConfig {
+        per_target_only: vec!["g007".into()],
+        ..TelemetryConfig::default()
+    })
+    .await;
+    for text in [&all, &off, &some] {
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        assert_eq!(sample(&scrape, "ebb_targets", &[]), Some(100.0));
+        assert_eq!(
+            sample(&scrape, "ebb_evaluations_all_total", &[]),
+            Some(100.0)
+        );
+        assert_eq!(
+            sample(
+                &scrape,
+                "ebb_decisions_all_total",
+                &[("action", "scale-out"), ("outcome", "applied")]
+            ),
+            Some(100.0)
+        );
+    }
+    assert!(all.contains("target=\"g042\""));
+    assert!(!off.contains("target="), "{off}");
+    assert!(some.contains("target=\"g007\""));
+    assert!(!some.contains("target=\"g042\""));
+    assert!(
+        off.len() * 10 < all.len(),
+        "{} bytes without per-target series, {} with",
+        off.len(),
+        all.len()
+    );
+}

@@ -161,6 +161,7 @@ const KEYS: &[&str] = &[
     "telemetry.enabled",
     "telemetry.listen",
     "telemetry.stale_after_intervals",
+    "telemetry.per_target_series",
     "leader_election.table",
     "leader_election.holder_id",
 ];

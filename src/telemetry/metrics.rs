@@ -6,6 +6,11 @@
 //! each policy's recommendation, each metric's age and staleness. Per AWS
 //! operation: calls, errors, latency. Per alert sink: sent, failed, dropped.
 //! For the instance: whether it acts (leader) or stands by.
+//!
+//! Per-target series can be limited ([`PerTarget`]: off, or an allow-list):
+//! at thousands of targets they make a page of megabytes. The totals
+//! (targets declared, evaluations and decisions over all targets) are
+//! always there.
 
 use crate::alert::AlertMetrics;
 use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
@@ -43,6 +48,43 @@ pub struct PolicyLabels {
 pub struct MetricLabels {
     pub target: String,
     pub metric: String,
+}
+
+/// A decision over all targets: by action and outcome only.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+    pub outcome: String,
+}
+
+/// Which targets get series of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PerTarget {
+    #[default]
+    All,
+    None,
+    /// Only these targets (group names).
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl PerTarget {
+    /// From the telemetry settings: `per_target_series = false` turns
+    /// them off, a non-empty `per_target_only` limits them.
+    pub fn from_settings(enabled: bool, only: &[String]) -> PerTarget {
+        match (enabled, only.is_empty()) {
+            (false, _) => PerTarget::None,
+            (true, true) => PerTarget::All,
+            (true, false) => PerTarget::Only(only.iter().cloned().collect()),
+        }
+    }
+
+    pub fn shows(&self, target: &str) -> bool {
+        match self {
+            PerTarget::All => true,
+            PerTarget::None => false,
+            PerTarget::Only(targets) => targets.contains(target),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,6 +131,13 @@ pub struct Metrics {
     /// or leader election is off), 0 when it was a standby's.
     pub leader: Gauge,
     pub alerts: AlertMetrics,
+    /// Targets declared (all of them, whatever [`PerTarget`] shows).
+    pub targets: Gauge,
+    /// Evaluations over all targets.
+    pub evaluations_all: Counter,
+    /// Decisions over all targets, by action and outcome.
+    pub decisions_all: Family<ActionLabels, Counter>,
+    per_target: PerTarget,
 }
 
 impl Default for Metrics {
@@ -99,6 +148,11 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::with_per_target(PerTarget::All)
+    }
+
+    /// Every series, per-target ones only for the targets `per_target` shows.
+    pub fn with_per_target(per_target: PerTarget) -> Metrics {
         let mut m = Metrics {
             registry: Registry::default(),
             evaluations: Family::default(),
@@ -120,6 +174,10 @@ impl Metrics {
             last_evaluation: Family::default(),
             leader: Gauge::default(),
             alerts: AlertMetrics::default(),
+            targets: Gauge::default(),
+            evaluations_all: Counter::default(),
+            decisions_all: Family::default(),
+            per_target,
         };
         let r = &mut m.registry;
         r.register(
@@ -212,6 +270,21 @@ impl Metrics {
             "1 while this instance acts on its groups (holds the lease, or leader election is off), 0 as a standby",
             m.leader.clone(),
         );
+        r.register(
+            "ebb_targets",
+            "Targets declared by the policy files",
+            m.targets.clone(),
+        );
+        r.register(
+            "ebb_evaluations_all",
+            "Evaluations over all targets",
+            m.evaluations_all.clone(),
+        );
+        r.register(
+            "ebb_decisions_all",
+            "Decisions over all targets by action and outcome",
+            m.decisions_all.clone(),
+        );
         m.alerts.register(r);
         m
     }
@@ -242,7 +315,12 @@ impl Metrics {
     /// reload); a target no longer declared loses its interval series.
     pub fn set_targets(&self, targets: &[(String, Duration)]) {
         self.evaluation_interval.clear();
+        self.targets
+            .set(i64::try_from(targets.len()).unwrap_or(i64::MAX));
         for (target, interval) in targets {
+            if !self.per_target.shows(target) {
+                continue;
+            }
             self.evaluation_interval
                 .get_or_create(&TargetLabels {
                     target: target.clone(),
@@ -273,6 +351,20 @@ impl Metrics {
         if record.role == RecordRole::Shadow {
             return;
         }
+        self.evaluations_all.inc();
+        self.leader.set((record.role == RecordRole::Live).into());
+        if record.role == RecordRole::Live {
+            let (action, outcome) = action_and_outcome(record);
+            self.decisions_all
+                .get_or_create(&ActionLabels {
+                    action: action.into(),
+                    outcome: outcome.into(),
+                })
+                .inc();
+        }
+        if !self.per_target.shows(&record.target) {
+            return;
+        }
         let target = TargetLabels {
             target: record.target.clone(),
         };
@@ -285,26 +377,10 @@ impl Metrics {
         self.last_evaluation
             .get_or_create(&target)
             .set(record.time.timestamp_millis() as f64 / 1000.0);
-        self.leader.set((record.role == RecordRole::Live).into());
         if record.role != RecordRole::Live {
             return;
         }
-        let action = match record.action {
-            Action::ScaleOut => "scale-out",
-            Action::ScaleIn => "scale-in",
-            Action::Hold => "hold",
-        };
-        let outcome = if record.outcome.error.is_some() {
-            "failed"
-        } else if record.action == Action::Hold {
-            "none"
-        } else if record.outcome.dry_run {
-            "dry-run"
-        } else if record.outcome.applied {
-            "applied"
-        } else {
-            "none"
-        };
+        let (action, outcome) = action_and_outcome(record);
         self.decisions
             .get_or_create(&DecisionLabels {
                 target: record.target.clone(),
@@ -363,4 +439,25 @@ impl Metrics {
             }
         }
     }
+}
+
+/// A live record's action and outcome as the decision series label them.
+fn action_and_outcome(record: &DecisionRecord) -> (&'static str, &'static str) {
+    let action = match record.action {
+        Action::ScaleOut => "scale-out",
+        Action::ScaleIn => "scale-in",
+        Action::Hold => "hold",
+    };
+    let outcome = if record.outcome.error.is_some() {
+        "failed"
+    } else if record.action == Action::Hold {
+        "none"
+    } else if record.outcome.dry_run {
+        "dry-run"
+    } else if record.outcome.applied {
+        "applied"
+    } else {
+        "none"
+    };
+    (action, outcome)
 }

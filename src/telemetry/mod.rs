@@ -40,6 +40,13 @@ pub struct TelemetryConfig {
     /// (by default 200, with the failure in `warnings`).
     #[serde(default)]
     pub unhealthy_on_reload_failure: bool,
+    /// Series per target (`target` label) on `/metrics`; `false` leaves
+    /// the totals only (a lower-cardinality page for thousands of targets).
+    #[serde(default = "default_enabled")]
+    pub per_target_series: bool,
+    /// When not empty: per-target series for these targets only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_target_only: Vec<String>,
 }
 
 impl Default for TelemetryConfig {
@@ -49,6 +56,8 @@ impl Default for TelemetryConfig {
             listen: default_listen(),
             stale_after_intervals: default_stale_after_intervals(),
             unhealthy_on_reload_failure: false,
+            per_target_series: true,
+            per_target_only: Vec::new(),
         }
     }
 }
@@ -74,7 +83,10 @@ pub struct Telemetry {
 impl Telemetry {
     pub fn new(config: &TelemetryConfig, clock: Arc<dyn Clock>) -> Telemetry {
         Telemetry {
-            metrics: Metrics::new(),
+            metrics: Metrics::with_per_target(metrics::PerTarget::from_settings(
+                config.per_target_series,
+                &config.per_target_only,
+            )),
             health: Health::new(clock, config.stale_after_intervals.max(1))
                 .with_reload_failure_unhealthy(config.unhealthy_on_reload_failure),
         }
