@@ -77,7 +77,8 @@ impl HoltWinters {
         let run =
             run(y, period, seasonality, params, true).ok_or_else(|| ForecastError::Model {
                 model,
-                message: "no smoothing parameters keep the level positive".into(),
+                message: "no smoothing parameters keep the errors finite and the level in range"
+                    .into(),
             })?;
         Ok(HoltWinters {
             seasonality,

@@ -77,6 +77,25 @@ pub enum ForecastError {
     Refused { candidate: String, message: String },
 }
 
+impl ForecastError {
+    /// The error as `model`'s: a model built on another (a damped Holt
+    /// inside MSTL or ETS) reports its failures under its own name.
+    fn naming_model(self, model: ModelKind) -> ForecastError {
+        match self {
+            ForecastError::TooShort { needed, got, .. } => {
+                ForecastError::TooShort { model, needed, got }
+            }
+            ForecastError::NotPositive { value, index, .. } => ForecastError::NotPositive {
+                model,
+                value,
+                index,
+            },
+            ForecastError::Model { message, .. } => ForecastError::Model { model, message },
+            other => other,
+        }
+    }
+}
+
 /// The models ebb can forecast with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -153,6 +172,13 @@ impl ModelKind {
         if let Some(index) = y.iter().position(|v| !v.is_finite()) {
             return Err(ForecastError::NotFinite(index));
         }
+        self.fit_checked(y, seasons)
+            .map_err(|e| e.naming_model(self))
+    }
+
+    /// [`ModelKind::fit`] past its checks; an error may name the model a
+    /// part was (MSTL's and ETS's damped Holt).
+    fn fit_checked(self, y: &[f64], seasons: Seasons) -> Result<Box<dyn Fitted>, ForecastError> {
         match self {
             ModelKind::SeasonalNaiveDaily => {
                 Ok(Box::new(naive::SeasonalNaive::fit(y, seasons.daily)))
@@ -304,6 +330,19 @@ mod tests {
             .zip(&b.mean)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn a_failed_fit_names_the_model_asked_for() {
+        // Squared errors overflow: no smoothing parameters give a finite fit.
+        let y: Vec<f64> = (0..3 * 48)
+            .map(|t| 1e200 * (1.0 + (t % 7) as f64))
+            .collect();
+        let error = ModelKind::EtsDamped.fit(&y, SEASONS).err().unwrap();
+        assert!(
+            error.to_string().starts_with("ets-damped failed: "),
+            "{error}"
+        );
     }
 
     #[test]
