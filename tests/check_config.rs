@@ -280,3 +280,47 @@ fn an_sns_sink_names_the_line_and_field_of_its_topic_and_region() {
         .assert()
         .success();
 }
+
+#[test]
+fn a_policy_naming_an_account_the_config_lacks_fails_and_a_bad_role_arn_is_named() {
+    let (dir, config) = setup(
+        "[aws]\n",
+        "[accounts.prod]\nrole_arn = \"arn:aws:iam::123456789012:role/ebb\"\n\n[aws]\n",
+    );
+    let policy = dir.path().join("policies/web.toml");
+    std::fs::write(
+        &policy,
+        POLICY.replace("[target]\n", "[target]\naccount = \"prd\"\n"),
+    )
+    .unwrap();
+    fails_with(
+        &config,
+        &format!(
+            "{}:2: target.account: unknown account `prd`: the daemon config defines: prod",
+            policy.display()
+        ),
+    );
+    std::fs::write(
+        &policy,
+        POLICY.replace("[target]\n", "[target]\naccount = \"prod\"\n"),
+    )
+    .unwrap();
+    ebb()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .success();
+
+    let (_dir, config) = setup(
+        "[aws]\n",
+        "[accounts.prod]\nrole_arn = \"arn:aws:iam::1234:role/ebb\"\n\n[aws]\n",
+    );
+    fails_with(
+        &config,
+        &format!(
+            "{}:7: accounts.prod.role_arn: `arn:aws:iam::1234:role/ebb`: the account id `1234` must be twelve digits",
+            config.display()
+        ),
+    );
+}

@@ -44,13 +44,15 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut paths = args.paths.clone();
+    let mut accounts = None;
     if let Some(config_path) = &args.config {
-        let Some(policy_dir) = check_config(config_path) else {
+        let Some(config) = check_config(config_path) else {
             return Ok(ExitCode::FAILURE);
         };
         if paths.is_empty() {
-            paths.push(policy_dir);
+            paths.push(config.policy_dir);
         }
+        accounts = Some(config.accounts);
     }
     if paths.is_empty() {
         paths.push(PathBuf::from("policies"));
@@ -70,6 +72,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // A target's account must be one the daemon config defines, as `ebb
+    // run` requires.
+    let unknown: Vec<_> = accounts
+        .iter()
+        .flat_map(|accounts| {
+            files.iter().filter_map(|(path, file)| {
+                crate::daemon::accounts::unknown_account(path, &file.target, accounts)
+            })
+        })
+        .collect();
+    for e in &unknown {
+        eprintln!("{e}");
+    }
     let mut warned = 0;
     for (path, file) in &files {
         let mut warnings = lint(file);
@@ -93,10 +108,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("ok: {} (group {})", path.display(), file.target.group);
         }
     }
-    let mut failed = false;
+    let mut failed = !unknown.is_empty();
     if args.aws {
         let found = super::check_aws::check(&files, args.config.as_deref(), args.strict)?;
-        failed = found.errors > 0;
+        failed |= found.errors > 0;
     }
     Ok(if failed || (args.strict && warned > 0) {
         ExitCode::FAILURE
@@ -106,8 +121,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Checks the daemon config as `ebb run` loads it, and that what it names
-/// exists; prints what is wrong and returns the policy folder when nothing is.
-fn check_config(path: &Path) -> Option<PathBuf> {
+/// exists; prints what is wrong and returns the config when nothing is.
+fn check_config(path: &Path) -> Option<DaemonConfig> {
     let config = match DaemonConfig::load_for_check(path) {
         Ok(config) => config,
         Err(errors) => {
@@ -116,5 +131,5 @@ fn check_config(path: &Path) -> Option<PathBuf> {
         }
     };
     println!("ok: {} (daemon config)", path.display());
-    Some(config.policy_dir)
+    Some(config)
 }
