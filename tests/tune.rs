@@ -215,7 +215,8 @@ fn the_search_finds_the_cheapest_target_a_sweep_finds() {
     };
     let only_target = "tolerance = false\nhalf_life = false\nscale_out_cooldown = false\n\
         scale_in_cooldown = false\nscale_in_stabilization = false\n\
-        max_step_out_percent = false\nmax_step_in_percent = false\ntarget = [40, 80]\n";
+        max_step_out_percent = false\nmax_step_in_percent = false\ntrend_lead = false\n\
+        trend_window = false\nhalf_life_down = false\nscale_in_quantile = false\ntarget = [40, 80]\n";
     let space = SpaceFile::parse(only_target, Path::new("tune.toml")).unwrap();
     let dims = dimensions(&file, &text, &space);
     assert_eq!(dims.len(), 1);
