@@ -6,6 +6,7 @@ use crate::decision::{
     Action, DecisionRecord, MetricRecord, ObservedCapacity, Outcome, RecordRole,
 };
 use crate::forecast::history::LoadHistory;
+use crate::forecast::memo::ForecastMemo;
 use crate::governor::{Governor, Verdict};
 use crate::governor_memory::{GovernorMemory, Hypothesis, Run};
 use crate::group::GroupState;
@@ -16,6 +17,7 @@ use crate::series::{FetchResults, MetricKey, MetricRequest};
 use crate::signal::Signal;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One tick's metrics, as the signals read them.
 struct MetricsRead {
@@ -71,6 +73,14 @@ impl TargetEvaluator {
             candidate: None,
             shadows: Vec::new(),
             conflicts: Vec::new(),
+        }
+    }
+
+    /// Shares model choices and fits with other replays of the same history
+    /// (`ebb tune`'s candidates): see [`ForecastMemo`].
+    pub fn share_forecasts(&mut self, memo: &Arc<ForecastMemo>) {
+        for policy in &mut self.policies {
+            policy.share_forecasts(memo);
         }
     }
 

@@ -261,3 +261,93 @@ fn the_search_finds_the_cheapest_target_a_sweep_finds() {
         "the search found {found} instance-hours (target {target}), the sweep {cheapest}"
     );
 }
+
+/// Candidates of a predictive policy share one memo of model choices and
+/// fits (the series they forecast is the trace's load, the same for all):
+/// each scores and decides exactly as with its own forecasts, and a second
+/// candidate computes no model choice or fit the first did not.
+#[test]
+fn candidates_sharing_forecasts_decide_exactly_as_with_their_own() {
+    use ebb::forecast::memo::ForecastMemo;
+    use ebb::policy_file::PolicySpec;
+    use ebb::sim::synth::{Shape, SynthSpec, synthesize};
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/web-predictive.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut first = parse_str(&text, &path).unwrap();
+    for policy in &mut first.policies {
+        if let PolicySpec::Predictive(p) = policy {
+            // 50% of the 100 one instance serves here, as target tracking's.
+            p.target_per_instance = 50.0;
+        }
+    }
+    let mut second = first.clone();
+    second.governor.scale_in_cooldown = std::time::Duration::from_secs(600);
+    for policy in &mut second.policies {
+        if let PolicySpec::Predictive(p) = policy {
+            p.quantile = 0.8;
+            p.buffer_percent = 10.0;
+        }
+    }
+    let trace = Arc::new(synthesize(&SynthSpec {
+        days: 3,
+        shape: Shape::Diurnal,
+        ..SynthSpec::default()
+    }));
+    let options = |forecasts: Option<Arc<ForecastMemo>>| SimOptions {
+        capacity_per_instance: Some(100.0),
+        baselines: false,
+        keep_decisions: true,
+        forecasts,
+        ..SimOptions::default()
+    };
+    // Every record as JSON, without the backtest's fit times (wall-clock
+    // measurements, different in every run).
+    fn without_times(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.remove("fit_ms");
+                map.values_mut().for_each(without_times);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(without_times),
+            _ => {}
+        }
+    }
+    let records = |report: &ebb::sim::run::SimReport| -> Vec<String> {
+        report
+            .decisions
+            .iter()
+            .map(|d| {
+                let mut json = serde_json::to_value(d).unwrap();
+                without_times(&mut json);
+                json.to_string()
+            })
+            .collect()
+    };
+    let memo = Arc::new(ForecastMemo::new());
+    let mut sizes = Vec::new();
+    for file in [&first, &second] {
+        let own = simulate(file, trace.clone(), &options(None)).unwrap();
+        let shared = simulate(file, trace.clone(), &options(Some(memo.clone()))).unwrap();
+        assert_eq!(own.runs[0].score, shared.runs[0].score);
+        let (own_records, shared_records) = (records(&own), records(&shared));
+        let differ = own_records
+            .iter()
+            .zip(&shared_records)
+            .position(|(a, b)| a != b);
+        assert!(
+            differ.is_none() && own_records.len() == shared_records.len(),
+            "first difference at record {differ:?}"
+        );
+        assert!(
+            records(&shared)
+                .iter()
+                .any(|r| r.contains("\"kind\":\"predictive\"") && r.contains("\"forecast\":")),
+            "the predictive policy forecast in this run"
+        );
+        sizes.push(memo.sizes());
+    }
+    let (choices, fits) = sizes[0];
+    assert!(choices >= 1 && fits >= 1, "{:?}", sizes[0]);
+    assert_eq!(sizes[1], sizes[0], "the second candidate reused every one");
+}

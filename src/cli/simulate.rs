@@ -124,6 +124,7 @@ impl ReplayArgs {
             publish_delay: crate::signal::to_chrono(self.publish_delay),
             baselines,
             keep_decisions,
+            forecasts: None,
         }
     }
 }

@@ -105,6 +105,13 @@ struct CombinedFit {
 }
 
 impl Fitted for CombinedFit {
+    fn clone_box(&self) -> Box<dyn Fitted> {
+        Box::new(CombinedFit {
+            rule: self.rule,
+            members: self.members.iter().map(|m| m.clone_box()).collect(),
+        })
+    }
+
     fn forecast(&self, horizon: usize) -> Forecast {
         let forecasts: Vec<Forecast> = self.members.iter().map(|m| m.forecast(horizon)).collect();
         combine(&forecasts, self.rule)

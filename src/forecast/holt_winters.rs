@@ -98,6 +98,10 @@ fn model_kind(seasonality: Seasonality) -> ModelKind {
 }
 
 impl Fitted for HoltWinters {
+    fn clone_box(&self) -> Box<dyn Fitted> {
+        Box::new(self.clone())
+    }
+
     fn forecast(&self, horizon: usize) -> Forecast {
         let State {
             level,

@@ -12,6 +12,7 @@ pub mod backtest;
 pub mod candidate;
 pub mod history;
 pub mod holt_winters;
+pub mod memo;
 pub mod mstl;
 pub mod naive;
 pub mod plot;
@@ -246,6 +247,10 @@ pub trait Fitted: Send {
     /// what keeps a replay of weeks fast. An error (a value the model cannot
     /// take, a state gone out of range) leaves the model to be refitted.
     fn update(&mut self, value: f64) -> Result<(), ForecastError>;
+
+    /// A copy with its own state, so one fit can be shared between replays
+    /// ([`memo::ForecastMemo`]) and each updated on its own.
+    fn clone_box(&self) -> Box<dyn Fitted>;
 }
 
 /// A forecast: for each step ahead, the mean and the standard deviation of

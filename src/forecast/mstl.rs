@@ -87,6 +87,10 @@ impl Mstl {
 }
 
 impl Fitted for Mstl {
+    fn clone_box(&self) -> Box<dyn Fitted> {
+        Box::new(self.clone())
+    }
+
     fn forecast(&self, horizon: usize) -> Forecast {
         let mut f = self.remainder.forecast(horizon);
         for (h, mean) in f.mean.iter_mut().enumerate() {

@@ -30,6 +30,10 @@ impl SeasonalNaive {
 }
 
 impl Fitted for SeasonalNaive {
+    fn clone_box(&self) -> Box<dyn Fitted> {
+        Box::new(self.clone())
+    }
+
     fn forecast(&self, horizon: usize) -> Forecast {
         let period = self.last_season.len();
         let mean = (0..horizon)

@@ -10,10 +10,12 @@ pub mod target_tracking;
 
 use crate::decision::{ObservedCapacity, PolicyRecord};
 use crate::forecast::history::LoadHistory;
+use crate::forecast::memo::ForecastMemo;
 use crate::policy_file::{MetricSpec, PolicyFile, PolicySpec};
 use crate::series::Datapoint;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Ratios this close to a whole number of instances are that number: keeps
 /// float noise (4 x 1.25 = 5.000000001) from adding an instance.
@@ -79,6 +81,10 @@ pub trait Policy: Send {
     fn restore_history(&mut self, _history: LoadHistory) -> Result<(), String> {
         Err(format!("policy `{}` keeps no history", self.name()))
     }
+
+    /// Shares model choices and fits with other replays of the same history
+    /// (`ebb tune`'s candidates); a policy without forecasts ignores it.
+    fn share_forecasts(&mut self, _memo: &Arc<ForecastMemo>) {}
 }
 
 /// A policy's request for a metric's history.

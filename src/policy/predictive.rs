@@ -16,6 +16,7 @@ use crate::forecast::backtest::{
 };
 use crate::forecast::candidate::Candidate;
 use crate::forecast::history::{LoadHistory, RegularSeries};
+use crate::forecast::memo::{ChoiceKey, FitKey, ForecastMemo, SeriesKey, seasons_key};
 use crate::forecast::report::INTERVAL_LEVEL;
 use crate::forecast::{Fitted, Forecast, ModelKind, Seasons};
 use crate::policy_file::{
@@ -26,6 +27,7 @@ use crate::signal::to_chrono;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How often the model is chosen again by backtest.
 const RECHOOSE_EVERY: Duration = Duration::days(1);
@@ -118,6 +120,8 @@ pub struct Predictive {
     incumbent: Option<Candidate>,
     fit: Option<Fit>,
     raised_max: Option<u32>,
+    /// Model choices and fits shared with other replays of the same history.
+    forecasts: Option<Arc<ForecastMemo>>,
 }
 
 /// The instances a load needs, unrounded: load / per instance x (1 + buffer%).
@@ -186,6 +190,7 @@ impl Predictive {
             incumbent: None,
             fit: None,
             raised_max: None,
+            forecasts: None,
         }
     }
 
@@ -250,36 +255,26 @@ impl Predictive {
             return Ok(choice.model.clone());
         }
         let horizon = self.horizon_steps(series.end(), now);
-        let config = BacktestConfig::lead(self.seasons, horizon);
-        // The incumbent is scored even when its members no longer rank
-        // first, so the switching margin can keep it.
-        let incumbent = self.incumbent.clone();
-        let extra: Vec<Candidate> = incumbent.iter().cloned().collect();
-        let scores = backtest(
-            &series.values,
-            self.seasons,
-            &ModelKind::ALL,
-            &extra,
-            &config,
-        )
-        .pop()
-        .map_or_else(Vec::new, |h| h.scores);
-        let Some(chosen) = choose_or_yesterday(
-            &scores,
-            incumbent.as_ref(),
-            series.values.len(),
-            self.seasons,
-        ) else {
-            let why = not_scored(&scores);
-            return Err(format!("no model could be backtested ({})", why.join("; ")));
+        let (seasons, incumbent) = (self.seasons, self.incumbent.clone());
+        let choose = || choose_by_backtest(series, seasons, horizon, incumbent.as_ref());
+        let (scores, model, why) = match &self.forecasts {
+            Some(memo) => {
+                let key = ChoiceKey {
+                    series: SeriesKey::of(series),
+                    seasons: seasons_key(seasons),
+                    horizon,
+                    incumbent: incumbent.clone(),
+                };
+                memo.choice(key, choose)?
+            }
+            None => choose()?,
         };
-        let model = chosen.candidate;
         self.incumbent = Some(model.clone());
         self.choice = Some(Choice {
             model: model.clone(),
             at: now,
             scores,
-            why: chosen.why,
+            why,
         });
         self.fit = None;
         Ok(model)
@@ -330,7 +325,24 @@ impl Predictive {
             }
         };
         if refit_why.is_some() {
-            match model.fit(&series.values, self.seasons) {
+            let seasons = self.seasons;
+            let fit = || {
+                model
+                    .fit(&series.values, seasons)
+                    .map_err(|e| e.to_string())
+            };
+            let fitted = match &self.forecasts {
+                Some(memo) => {
+                    let key = FitKey {
+                        series: SeriesKey::of(series),
+                        seasons: seasons_key(seasons),
+                        model: model.clone(),
+                    };
+                    memo.fit(key, fit)
+                }
+                None => fit(),
+            };
+            match fitted {
                 Ok(fitted) => {
                     self.fit = Some(Fit {
                         model: model.clone(),
@@ -364,6 +376,27 @@ impl Predictive {
             }),
         }
     }
+}
+
+/// The model the backtest at `horizon` chooses for `series`: its scores, the
+/// model and why. The incumbent is scored even when its members no longer
+/// rank first, so the switching margin can keep it.
+fn choose_by_backtest(
+    series: &RegularSeries,
+    seasons: Seasons,
+    horizon: usize,
+    incumbent: Option<&Candidate>,
+) -> Result<(Vec<ModelScore>, Candidate, String), String> {
+    let config = BacktestConfig::lead(seasons, horizon);
+    let extra: Vec<Candidate> = incumbent.into_iter().cloned().collect();
+    let scores = backtest(&series.values, seasons, &ModelKind::ALL, &extra, &config)
+        .pop()
+        .map_or_else(Vec::new, |h| h.scores);
+    let Some(chosen) = choose_or_yesterday(&scores, incumbent, series.values.len(), seasons) else {
+        let why = not_scored(&scores);
+        return Err(format!("no model could be backtested ({})", why.join("; ")));
+    };
+    Ok((scores, chosen.candidate, chosen.why))
 }
 
 /// The long-window request: the metric at a 5-minute period when it is a
@@ -416,6 +449,10 @@ impl Policy for Predictive {
 
     fn history(&self) -> Option<&LoadHistory> {
         Some(&self.history)
+    }
+
+    fn share_forecasts(&mut self, memo: &Arc<ForecastMemo>) {
+        self.forecasts = Some(memo.clone());
     }
 
     fn restore_history(&mut self, history: LoadHistory) -> Result<(), String> {

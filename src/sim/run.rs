@@ -11,6 +11,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::control_loop::ControlLoop;
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
+use crate::forecast::memo::ForecastMemo;
 use crate::policy_file::{MetricType, Mode, PolicyFile, PolicySpec, SimulatedMetric};
 use crate::signal::to_chrono;
 use chrono::{DateTime, Duration, Utc};
@@ -29,6 +30,9 @@ pub struct SimOptions {
     pub baselines: bool,
     /// Keep every decision record of ebb's run.
     pub keep_decisions: bool,
+    /// Model choices and fits shared with other runs on the same trace
+    /// (`ebb tune`'s candidates); `None`: this run's own.
+    pub forecasts: Option<Arc<ForecastMemo>>,
 }
 
 impl Default for SimOptions {
@@ -39,6 +43,7 @@ impl Default for SimOptions {
             publish_delay: Duration::minutes(2),
             baselines: true,
             keep_decisions: false,
+            forecasts: None,
         }
     }
 }
@@ -136,8 +141,7 @@ pub fn simulate(
         notes.push("the policy is in dry-run mode; simulated as if active".into());
     }
     let tracked = tracked_metric(file);
-    let (ebb_samples, decisions) =
-        run_ebb(active, cloud.clone(), start, end, options.keep_decisions);
+    let (ebb_samples, decisions) = run_ebb(active, cloud.clone(), start, end, options);
     let mut runs = vec![ControllerRun {
         name: format!("ebb ({})", file.target.group),
         score: score(
@@ -207,12 +211,15 @@ fn run_ebb(
     cloud: SimCloud,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    keep_decisions: bool,
+    options: &SimOptions,
 ) -> (Vec<Sample>, Vec<DecisionRecord>) {
     let interval = to_chrono(file.target.interval);
     let handle = SimHandle::new(cloud);
     let clock = ManualClock::new(start);
-    let evaluator = TargetEvaluator::new(file);
+    let mut evaluator = TargetEvaluator::new(file);
+    if let Some(memo) = &options.forecasts {
+        evaluator.share_forecasts(memo);
+    }
     let mut control = ControlLoop::new(
         clock,
         handle.clone(),
@@ -222,7 +229,7 @@ fn run_ebb(
     );
     let mut decisions = Vec::new();
     drive(&mut control, end, interval, |records| {
-        if keep_decisions {
+        if options.keep_decisions {
             decisions.extend(records);
         }
     });

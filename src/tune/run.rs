@@ -6,6 +6,7 @@ use super::rewrite::{NewValue, rewrite};
 use super::search::{SearchPlan, Trial, best_index, search};
 use super::space::{Dimension, Unit};
 use crate::cli::diff::{FieldChange, field_changes};
+use crate::forecast::memo::ForecastMemo;
 use crate::policy_file::{PolicyFile, parse_str};
 use crate::sim::run::{SimOptions, SimReport, default_capacity_per_instance, simulate};
 use crate::sim::score::Score;
@@ -238,14 +239,27 @@ pub fn tune(request: &TuneRequest) -> Result<TuneReport, TuneError> {
         None => default_capacity_per_instance(&request.trace, request.file.target.max_capacity)
             .ok_or(crate::sim::run::SimError::NoLoad)?,
     };
-    let options = |baselines: bool| SimOptions {
+    // Forecasts do not depend on the fields searched: every run on a part
+    // shares one memo of model choices and fits (see `ForecastMemo`).
+    let (tuning_forecasts, held_out_forecasts) =
+        (Arc::new(ForecastMemo::new()), Arc::new(ForecastMemo::new()));
+    let options = |baselines: bool, forecasts: &Arc<ForecastMemo>| SimOptions {
         capacity_per_instance: Some(capacity_per_instance),
         baselines,
         keep_decisions: false,
+        forecasts: Some(forecasts.clone()),
         ..request.options.clone()
     };
-    let current_tuning = simulate(&request.file, tuning_trace.clone(), &options(true))?;
-    let current_held_out = simulate(&request.file, held_out_trace.clone(), &options(true))?;
+    let current_tuning = simulate(
+        &request.file,
+        tuning_trace.clone(),
+        &options(true, &tuning_forecasts),
+    )?;
+    let current_held_out = simulate(
+        &request.file,
+        held_out_trace.clone(),
+        &options(true, &held_out_forecasts),
+    )?;
     let (tuning_days, held_out_days) = (days(&current_tuning), days(&current_held_out));
     let budget = request
         .budget_tau_u
@@ -259,8 +273,12 @@ pub fn tune(request: &TuneRequest) -> Result<TuneReport, TuneError> {
             .map(|(d, &u)| d.value_at(u))
             .collect();
         let (file, _) = candidate_file(request, &values)?;
-        let report =
-            simulate(&file, tuning_trace.clone(), &options(false)).map_err(|e| e.to_string())?;
+        let report = simulate(
+            &file,
+            tuning_trace.clone(),
+            &options(false, &tuning_forecasts),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Point::of(&report.runs[0].score, tuning_days))
     };
     // The input policy's own values first, so nothing worse than it is chosen
@@ -300,7 +318,11 @@ pub fn tune(request: &TuneRequest) -> Result<TuneReport, TuneError> {
     let meets_budget = chosen_point.tau_u <= budget + 1e-9;
     let (chosen_file, tuned_text) =
         candidate_file(request, &candidates[chosen].values).map_err(TuneError::Rewrite)?;
-    let chosen_held_out = simulate(&chosen_file, held_out_trace, &options(false))?;
+    let chosen_held_out = simulate(
+        &chosen_file,
+        held_out_trace,
+        &options(false, &held_out_forecasts),
+    )?;
     let front = pareto_front(
         &candidates
             .iter()
