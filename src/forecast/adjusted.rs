@@ -44,6 +44,14 @@ impl Adjusted {
 }
 
 impl Fitted for Adjusted {
+    fn clone_box(&self) -> Box<dyn Fitted> {
+        Box::new(Adjusted {
+            profile: self.profile.clone(),
+            inner: self.inner.clone_box(),
+            n: self.n,
+        })
+    }
+
     fn forecast(&self, horizon: usize) -> Forecast {
         let mut f = self.inner.forecast(horizon);
         let period = self.profile.len();

@@ -235,6 +235,21 @@ mod tests {
     }
 
     #[test]
+    fn every_model_copies_its_state_not_a_view_of_it() {
+        let seasons = Seasons::for_step(300).unwrap();
+        let values = daily(15);
+        for kind in ModelKind::ALL {
+            let Ok(mut fitted) = Candidate::Model(kind).fit(&values, seasons) else {
+                continue;
+            };
+            let copy = fitted.clone_box();
+            assert_eq!(copy.forecast(6), fitted.forecast(6), "{kind:?}");
+            fitted.update(1_000.0).unwrap();
+            assert_ne!(copy.forecast(6), fitted.forecast(6), "{kind:?}");
+        }
+    }
+
+    #[test]
     fn threads_asking_for_the_same_choice_compute_it_once() {
         let memo = Arc::new(ForecastMemo::new());
         let computed = Arc::new(AtomicUsize::new(0));

@@ -103,6 +103,10 @@ fn smooth(y: &[f64], alpha: f64) -> (f64, f64, ErrorTally) {
 }
 
 impl Fitted for Theta {
+    fn clone_box(&self) -> Box<dyn Fitted> {
+        Box::new(self.clone())
+    }
+
     fn forecast(&self, horizon: usize) -> Forecast {
         let alpha = self.alpha;
         let drift = self.line.slope() / 2.0;
