@@ -11,8 +11,8 @@
 use crate::actuator::{Actuator, ActuatorError};
 
 use crate::clock::Clock;
-use crate::decision::{Action, DecisionRecord, Outcome, RecordRole};
-use crate::evaluator::{TargetEvaluator, panic_message};
+use crate::decision::{Action, DecisionRecord, Outcome, Role};
+use crate::evaluator::{TargetEvaluator, Unavailable, panic_message};
 use crate::governor_memory::{Hypothesis, Run};
 use crate::group::GroupState;
 use crate::series::FetchResults;
@@ -311,16 +311,10 @@ fn cpu_slots() -> &'static tokio::sync::Semaphore {
 fn group_of<'a>(
     target: &TargetEvaluator,
     groups: &'a GroupsRead,
-) -> Result<&'a GroupState, String> {
+) -> Result<&'a GroupState, Unavailable> {
     match groups {
-        Ok(groups) => groups.get(target.name()).ok_or_else(|| {
-            format!(
-                "Auto Scaling group `{}` {}",
-                target.name(),
-                crate::decision::GROUP_NOT_FOUND
-            )
-        }),
-        Err(e) => Err(format!("describing groups failed: {e}")),
+        Ok(groups) => groups.get(target.name()).ok_or(Unavailable::NotFound),
+        Err(e) => Err(Unavailable::ReadFailed(e.to_string())),
     }
 }
 
@@ -349,7 +343,7 @@ pub async fn evaluate_standby(
         }
         Err(error) => vec![target.unavailable(now, fetched, error)],
     };
-    records[0].role = RecordRole::Standby;
+    records[0].role = Role::Standby;
     records
 }
 
@@ -361,25 +355,15 @@ pub async fn apply<A: Actuator>(
     record: &mut DecisionRecord,
 ) {
     record.outcome = if record.action == Action::Hold {
-        Outcome {
-            applied: false,
-            dry_run: false,
-            error: None,
-        }
+        Outcome::Held
     } else {
         match actuator.set_desired(&record.target, record.desired).await {
-            Ok(()) => Outcome {
-                applied: true,
-                dry_run: false,
-                error: None,
-            },
-            Err(e) => Outcome {
-                applied: false,
-                dry_run: false,
-                error: Some(format!(
+            Ok(()) => Outcome::Applied,
+            Err(e) => Outcome::Failed {
+                error: format!(
                     "SetDesiredCapacity failed, capacity kept at {}: {e}",
                     record.capacity.desired
-                )),
+                ),
             },
         }
     };
@@ -391,7 +375,7 @@ mod tests {
     use super::*;
     use crate::actuator::ActuatorError;
     use crate::clock::ManualClock;
-    use crate::decision::MetricStatus;
+    use crate::decision::{Event, MetricStatus};
     use crate::evaluator::tests::{COOLDOWNS, group, policy_file, t};
     use crate::group::GroupState;
     use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
@@ -527,21 +511,14 @@ mod tests {
         let mut lp = one_target("active", false);
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
-        assert_eq!(
-            record.outcome,
-            Outcome {
-                applied: true,
-                dry_run: false,
-                error: None
-            }
-        );
+        assert_eq!(record.outcome, Outcome::Applied);
         assert_eq!(lp.actuator.state().sets, [("web".to_string(), 8)]);
         assert_eq!(lp.actuator.state().groups["web"].desired, 8);
         // 8 instances at 50% are on target: nothing more to do.
         lp.source.value = Some(50.0);
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::Hold);
-        assert!(!record.outcome.applied);
+        assert_eq!(record.outcome, Outcome::Held);
         assert_eq!(lp.actuator.state().sets.len(), 1);
     }
 
@@ -550,14 +527,7 @@ mod tests {
         let mut lp = one_target("dry-run", false);
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
-        assert_eq!(
-            record.outcome,
-            Outcome {
-                applied: false,
-                dry_run: true,
-                error: None
-            }
-        );
+        assert_eq!(record.outcome, Outcome::DryRun);
         assert!(lp.actuator.state().sets.is_empty());
         assert_eq!(lp.actuator.state().groups["web"].desired, 4);
         // The dry-run scale-out counts for cooldowns, as it would have live;
@@ -569,8 +539,12 @@ mod tests {
             "{}",
             record.reason
         );
-        assert!(record.notices.is_empty(), "{:?}", record.notices);
-        assert!(record.outcome.dry_run);
+        assert!(
+            record.notice_lines().is_empty(),
+            "{:?}",
+            record.notice_lines()
+        );
+        assert_eq!(record.outcome, Outcome::DryRun);
         assert!(lp.actuator.state().sets.is_empty());
     }
 
@@ -579,7 +553,7 @@ mod tests {
         let mut lp = one_target("active", true);
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
-        assert!(record.outcome.dry_run && !record.outcome.applied);
+        assert_eq!(record.outcome, Outcome::DryRun);
         assert!(lp.actuator.state().sets.is_empty());
     }
 
@@ -589,8 +563,7 @@ mod tests {
         lp.actuator.state().set_error = Some("Throttling: Rate exceeded".into());
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::ScaleOut);
-        assert!(!record.outcome.applied);
-        let error = record.outcome.error.expect("error recorded");
+        let error = record.outcome.error().expect("error recorded");
         assert!(error.contains("capacity kept at 4"), "{error}");
         assert!(error.contains("Rate exceeded"), "{error}");
         assert_eq!(lp.actuator.state().groups["web"].desired, 4);
@@ -599,7 +572,7 @@ mod tests {
         lp.actuator.state().set_error = None;
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
-        assert!(record.outcome.applied);
+        assert_eq!(record.outcome, Outcome::Applied);
         assert_eq!(
             lp.actuator.state().sets,
             [("web".to_string(), 8), ("web".to_string(), 8)]
@@ -628,7 +601,7 @@ mod tests {
         lp.actuator.state().describe_error = Some("AccessDenied".into());
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::Hold);
-        let error = record.outcome.error.unwrap();
+        let error = record.outcome.error().unwrap();
         assert!(
             error.contains("describing groups failed: AccessDenied"),
             "{error}"
@@ -638,9 +611,10 @@ mod tests {
         let record = tick(&mut lp).await;
         assert_eq!(record.action, Action::Hold);
         assert_eq!(
-            record.outcome.error.as_deref(),
+            record.outcome.error(),
             Some("Auto Scaling group `web` not found")
         );
+        assert_eq!(record.events, [Event::GroupNotFound]);
         assert!(lp.actuator.state().sets.is_empty());
     }
 
@@ -664,15 +638,15 @@ mod tests {
     async fn a_standby_taking_over_does_not_inherit_its_own_would_be_cooldown() {
         let mut lp = one_target("active", false);
         let record = standby_tick(&mut lp).await;
-        assert_eq!(record.role, RecordRole::Standby);
+        assert_eq!(record.role, Role::Standby);
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
-        assert!(record.outcome.dry_run && !record.outcome.applied);
+        assert_eq!(record.outcome, Outcome::DryRun);
         assert_eq!(lp.targets[0].memory().live().last_scale_out, None);
         // The leader did not act (or failed): on taking over, the scale-out
         // happens at once, not after the standby's would-be cooldown.
         let record = tick(&mut lp).await;
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
-        assert!(record.outcome.applied);
+        assert_eq!(record.outcome, Outcome::Applied);
         assert_eq!(lp.actuator.state().sets, [("web".to_string(), 8)]);
     }
 
@@ -683,10 +657,7 @@ mod tests {
         // The leader scales out to 8; the standby sees it at its next look.
         lp.actuator.state().groups.insert("web".into(), group(8));
         let record = standby_tick(&mut lp).await;
-        assert_eq!(
-            record.notices,
-            ["desired capacity changed outside ebb: 4 -> 8"]
-        );
+        assert_eq!(record.events, [Event::ExternalChange { from: 4, to: 8 }]);
         assert_eq!(lp.targets[0].memory().live().last_scale_out, Some(t(60)));
         // Taking over a minute later, still hot: held by the leader's cooldown.
         let record = tick(&mut lp).await;
@@ -710,10 +681,7 @@ mod tests {
         lp.actuator.state().groups.insert("web".into(), group(12));
         lp.source.value = Some(10.0);
         let record = tick(&mut lp).await;
-        assert_eq!(
-            record.notices,
-            ["desired capacity changed outside ebb: 4 -> 12"]
-        );
+        assert_eq!(record.events, [Event::ExternalChange { from: 4, to: 12 }]);
         assert_eq!((record.desired, record.action), (12, Action::Hold));
         assert!(lp.actuator.state().sets.is_empty());
     }
@@ -738,16 +706,12 @@ mod tests {
         assert_eq!(lp.actuator.state().describes, 1);
         let summary: Vec<_> = records
             .iter()
-            .map(|r| {
-                (
-                    r.target.as_str(),
-                    r.desired,
-                    r.outcome.applied,
-                    r.outcome.dry_run,
-                )
-            })
+            .map(|r| (r.target.as_str(), r.desired, r.outcome.clone()))
             .collect();
-        assert_eq!(summary, [("web", 8, true, false), ("api", 4, false, true)]);
+        assert_eq!(
+            summary,
+            [("web", 8, Outcome::Applied), ("api", 4, Outcome::DryRun)]
+        );
         assert_eq!(lp.actuator.state().sets, [("web".to_string(), 8)]);
     }
 
@@ -770,6 +734,8 @@ mod tests {
         }
         for json in &lines {
             assert_eq!(json["target"], "web");
+            assert_eq!(json["v"], 2);
+            assert_eq!(json["role"], "live");
             assert_eq!(json["capacity"]["in_service"], 4);
             assert_eq!(json["capacity"]["warming"], 0);
             let metric = &json["metrics"][0];
@@ -799,15 +765,9 @@ mod tests {
             assert!(json["time"].is_string());
         }
         let outcomes: Vec<_> = lines.iter().map(|j| j["outcome"].clone()).collect();
-        assert_eq!(
-            outcomes[0],
-            serde_json::json!({"applied": true, "dry_run": false})
-        );
-        assert_eq!(
-            outcomes[1],
-            serde_json::json!({"applied": false, "dry_run": true})
-        );
-        assert_eq!(outcomes[2]["applied"], false);
+        assert_eq!(outcomes[0], serde_json::json!({"status": "applied"}));
+        assert_eq!(outcomes[1], serde_json::json!({"status": "dry-run"}));
+        assert_eq!(outcomes[2]["status"], "failed");
         assert!(
             outcomes[2]["error"]
                 .as_str()

@@ -6,6 +6,8 @@ use crate::governor::GovernorState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod v1;
+
 /// Capacity as observed at evaluation time, after warm-up is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedCapacity {
@@ -51,12 +53,92 @@ pub enum MetricStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyRecord {
     pub name: String,
-    pub kind: String,
+    pub kind: PolicyKind,
     pub recommendation: Recommendation,
     pub reason: String,
-    /// Policy-specific figures (e.g. a forecast and its interval).
+    /// Policy-specific figures (e.g. a forecast and its interval), for
+    /// people: nothing matches on them (see `events`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
+    /// What the policy wants others (alert rules, the governor) to know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+}
+
+/// The kinds of policy, as the policy file and the record spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    TargetTracking,
+    Predictive,
+    Schedule,
+}
+
+impl PolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::TargetTracking => "target-tracking",
+            PolicyKind::Predictive => "predictive",
+            PolicyKind::Schedule => "schedule",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something a policy, the governor or the evaluator wants others to know,
+/// as data: alert rules match on these, never on the wording of a reason or
+/// a notice. The tag (`"event"`) and the field names are a stable interface
+/// of the decisions log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A predictive policy's forecast needs more instances than max capacity,
+    /// and max capacity was not raised for it: the policy recommends max (or
+    /// nothing, in forecast-only mode).
+    ForecastAboveMax {
+        forecast_capacity: u32,
+        max_capacity: u32,
+    },
+    /// A predictive policy raised max capacity for its forecast
+    /// (`max_capacity_behavior = "increase"`).
+    MaxCapacityRaised { from: u32, to: u32 },
+    /// A policy asked max capacity raised beyond the group's own max, which
+    /// still binds (ebb sets desired capacity only).
+    GroupMaxBinds { asked: u32, group_max: u32 },
+    /// The group's desired capacity changed since ebb last saw or set it.
+    ExternalChange { from: u32, to: u32 },
+    /// These policies had no (fresh) data: the governor did not scale in.
+    DataMissing { policies: Vec<String> },
+    /// A schedule's floor applied although other policies lacked data: a
+    /// schedule needs none.
+    ScheduleFloorApplied { policy: String, capacity: u32 },
+    /// The target's Auto Scaling group does not exist.
+    GroupNotFound,
+}
+
+impl Event {
+    /// The line this event adds to the record's notices, as operators read
+    /// them; `None` when a policy's reason or a governor step already says it.
+    pub fn notice(&self) -> Option<String> {
+        match self {
+            Event::ExternalChange { from, to } => Some(format!(
+                "desired capacity changed outside ebb: {from} -> {to}"
+            )),
+            Event::GroupMaxBinds { asked, group_max } => Some(format!(
+                "forecast asks max capacity raised to {asked}; the group's max is {group_max}"
+            )),
+            Event::ForecastAboveMax { .. }
+            | Event::MaxCapacityRaised { .. }
+            | Event::DataMissing { .. }
+            | Event::ScheduleFloorApplied { .. }
+            | Event::GroupNotFound => None,
+        }
+    }
 }
 
 /// A policy's output.
@@ -231,40 +313,110 @@ impl Action {
     }
 }
 
-/// In which role the record was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecordRole {
+/// In which role the record was written. Serialized flat into the record:
+/// `"role": "shadow", "candidate": "web-v2.toml"`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "kebab-case")]
+pub enum Role {
     /// The live policy of this instance.
     #[default]
     Live,
-    /// A shadow candidate: never acted on.
-    Shadow,
+    /// A shadow candidate, never acted on: the candidate policy file's name.
+    Shadow { candidate: String },
     /// This instance is not the leader: evaluated, never acted on.
     Standby,
 }
 
-/// The outcome of applying a decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
+impl Role {
+    pub fn is_live(&self) -> bool {
+        *self == Role::Live
+    }
+
+    pub fn is_shadow(&self) -> bool {
+        matches!(self, Role::Shadow { .. })
+    }
+
+    /// The word `ebb log` and the metrics use for the role.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Live => "live",
+            Role::Shadow { .. } => "shadow",
+            Role::Standby => "standby",
+        }
+    }
+}
+
+/// What became of a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
     /// The Auto Scaling API was called and accepted the change.
-    pub applied: bool,
-    pub dry_run: bool,
-    /// The API call failed: the current capacity stands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    Applied,
+    /// Decided in a hypothetical run (dry-run mode, a standby instance, a
+    /// shadow candidate): nothing was called.
+    DryRun,
+    /// Nothing to carry out: the decision holds (or is not carried out yet).
+    Held,
+    /// The API call failed, or the evaluation could not happen: the current
+    /// capacity stands.
+    Failed { error: String },
+}
+
+impl Outcome {
+    /// Why the current capacity stands, when something failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Outcome::Failed { error } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub fn is_applied(&self) -> bool {
+        *self == Outcome::Applied
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        *self == Outcome::DryRun
+    }
+}
+
+/// The version of the decision record's shape, written as `"v": 2`.
+/// Records without it are version 1 and are read through [`DecisionRecord::from_json`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordVersion;
+
+impl RecordVersion {
+    pub const CURRENT: u32 = 2;
+}
+
+impl Serialize for RecordVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(RecordVersion::CURRENT)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = u32::deserialize(deserializer)?;
+        if v == RecordVersion::CURRENT {
+            Ok(RecordVersion)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "decision record version {v}: this ebb reads versions 1 and {}",
+                RecordVersion::CURRENT
+            )))
+        }
+    }
 }
 
 /// Everything about one evaluation of one target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
+    pub v: RecordVersion,
     pub time: DateTime<Utc>,
     pub target: String,
-    #[serde(default)]
-    pub role: RecordRole,
-    /// For a shadow record: the candidate policy file's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub candidate: Option<String>,
+    #[serde(flatten)]
+    pub role: Role,
     /// The policy bounds actually applied (policy bounds within the group's own).
     pub min_capacity: u32,
     pub max_capacity: u32,
@@ -280,8 +432,14 @@ pub struct DecisionRecord {
     /// Governor state before this evaluation, so the decision can be replayed.
     pub governor_state: GovernorState,
     pub outcome: Outcome,
-    /// Things worth knowing that are not errors (bounds clamped to the group's,
-    /// a change made outside ebb...).
+    /// What the evaluator and the governor want others to know (a change
+    /// made outside ebb, missing data...), as data; policies' own are in
+    /// their records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    /// Other things worth knowing that are not errors (bounds clamped to the
+    /// group's...), free text for people. [`DecisionRecord::notice_lines`]
+    /// gives these with the events' own lines.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
     /// The evaluation panicked (a bug in ebb, contained by the daemon): the
@@ -304,6 +462,35 @@ pub struct DecisionRecord {
     /// through, when it names one (its errors may be that role's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+}
+
+impl DecisionRecord {
+    /// Reads one line of a decisions log, of any version: a record without
+    /// `"v"` (version 1) is brought to the current shape first.
+    pub fn from_json(line: &[u8]) -> Result<DecisionRecord, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_slice(line)?;
+        if value.get("v").is_none() {
+            v1::upgrade(&mut value);
+        }
+        serde_json::from_value(value)
+    }
+
+    /// Every event of the record: its own, then its policies'.
+    pub fn all_events(&self) -> impl Iterator<Item = &Event> {
+        self.events
+            .iter()
+            .chain(self.policies.iter().flat_map(|p| p.events.iter()))
+    }
+
+    /// The notices as operators read them: the events' lines, then the
+    /// free-text notices.
+    pub fn notice_lines(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(Event::notice)
+            .chain(self.notices.iter().cloned())
+            .collect()
+    }
 }
 
 /// A policy file that failed to reload, as a record carries it.

@@ -3,7 +3,7 @@
 //! produces a [`DecisionRecord`]; it does no I/O and reads no clock.
 
 use crate::decision::{
-    Action, DecisionRecord, MetricRecord, ObservedCapacity, Outcome, RecordRole,
+    Action, DecisionRecord, Event, MetricRecord, ObservedCapacity, Outcome, RecordVersion, Role,
 };
 use crate::forecast::history::LoadHistory;
 use crate::forecast::memo::ForecastMemo;
@@ -26,6 +26,15 @@ struct MetricsRead {
     /// The raw datapoints fetched, for policies that keep history.
     raw: BTreeMap<String, Vec<crate::series::Datapoint>>,
     records: Vec<MetricRecord>,
+}
+
+/// Why a target's group could not be evaluated this tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The group does not exist (any more).
+    NotFound,
+    /// Reading the groups failed: why.
+    ReadFailed(String),
 }
 
 /// Everything needed to evaluate one target, and what it remembers.
@@ -118,6 +127,17 @@ impl TargetEvaluator {
 
     pub fn name(&self) -> &str {
         &self.file.target.group
+    }
+
+    /// The role this evaluator's records are written in (a standby's is set
+    /// by the daemon).
+    fn role(&self) -> Role {
+        match &self.candidate {
+            Some(candidate) => Role::Shadow {
+                candidate: candidate.clone(),
+            },
+            None => Role::Live,
+        }
     }
 
     pub fn file(&self) -> &PolicyFile {
@@ -231,13 +251,12 @@ impl TargetEvaluator {
         run: Run,
     ) -> DecisionRecord {
         let mut notices = Vec::new();
+        let mut events = Vec::new();
         let view = group_features::view(&self.file, &self.conflicts, now, group);
         let capacity = view.capacity;
         self.last_capacity = Some((now, capacity));
         if let Some((from, to)) = self.memory.observe_desired(now, group.desired) {
-            notices.push(format!(
-                "desired capacity changed outside ebb: {from} -> {to}"
-            ));
+            events.push(Event::ExternalChange { from, to });
         }
         let mut bounds = self.bounds(group, &mut notices);
 
@@ -267,10 +286,10 @@ impl TargetEvaluator {
             // ebb sets desired capacity only; the group's own max still binds.
             let hi = raised.min(group.max);
             if hi < raised {
-                notices.push(format!(
-                    "forecast asks max capacity raised to {raised}; the group's max is {}",
-                    group.max
-                ));
+                events.push(Event::GroupMaxBinds {
+                    asked: raised,
+                    group_max: group.max,
+                });
             }
             bounds.1 = bounds.1.max(hi);
         }
@@ -285,15 +304,12 @@ impl TargetEvaluator {
         let (state_before, verdict) = self.memory.decide(run, |state| {
             governor.decide_on_group(state, now, capacity, &policies, bounds, &blocks)
         });
+        events.extend(verdict.events.iter().cloned());
         let record = DecisionRecord {
+            v: RecordVersion,
             time: now,
             target: self.file.target.group.clone(),
-            role: if self.candidate.is_some() {
-                RecordRole::Shadow
-            } else {
-                RecordRole::Live
-            },
-            candidate: self.candidate.clone(),
+            role: self.role(),
             min_capacity: bounds.0,
             max_capacity: bounds.1,
             capacity,
@@ -304,11 +320,11 @@ impl TargetEvaluator {
             action: verdict.action,
             reason: verdict.reason.clone(),
             governor_state: state_before,
-            outcome: Outcome {
-                applied: false,
-                dry_run: run != Run::Live,
-                error: None,
+            outcome: match run {
+                Run::Live => Outcome::Held,
+                Run::Hypothetical(_) => Outcome::DryRun,
             },
+            events,
             notices,
             panicked: None,
             instance: None,
@@ -387,9 +403,7 @@ impl TargetEvaluator {
                         ..TargetEvaluator::new(shadow.file.clone())
                     };
                     shadow.restore_memory(memory);
-                    let mut record = shadow.panicked(now, panic_message(payload.as_ref()));
-                    record.outcome.dry_run = true;
-                    record
+                    shadow.panicked(now, panic_message(payload.as_ref()))
                 })
             })
             .collect()
@@ -402,11 +416,22 @@ impl TargetEvaluator {
         &mut self,
         now: DateTime<Utc>,
         fetched: &FetchResults,
-        error: String,
+        why: Unavailable,
     ) -> DecisionRecord {
         let mut notices = Vec::new();
         let metrics = self.read_metrics(now, fetched, &mut notices).records;
+        let error = match &why {
+            Unavailable::NotFound => format!(
+                "Auto Scaling group `{}` {}",
+                self.name(),
+                crate::decision::GROUP_NOT_FOUND
+            ),
+            Unavailable::ReadFailed(e) => format!("describing groups failed: {e}"),
+        };
         let mut record = self.held(now, format!("group state unavailable: {error}"), error);
+        if why == Unavailable::NotFound {
+            record.events.push(Event::GroupNotFound);
+        }
         record.metrics = metrics;
         record.notices.extend(notices);
         record
@@ -448,14 +473,10 @@ impl TargetEvaluator {
             }
         };
         DecisionRecord {
+            v: RecordVersion,
             time: now,
             target: self.file.target.group.clone(),
-            role: if self.candidate.is_some() {
-                RecordRole::Shadow
-            } else {
-                RecordRole::Live
-            },
-            candidate: self.candidate.clone(),
+            role: self.role(),
             min_capacity: self.file.target.min_capacity,
             max_capacity: self.file.target.max_capacity,
             capacity,
@@ -466,11 +487,8 @@ impl TargetEvaluator {
             action: Action::Hold,
             reason: format!("hold: {why}"),
             governor_state: self.memory.live().clone(),
-            outcome: Outcome {
-                applied: false,
-                dry_run: false,
-                error: Some(error),
-            },
+            outcome: Outcome::Failed { error },
+            events: Vec::new(),
             notices,
             panicked: None,
             instance: None,
@@ -486,7 +504,7 @@ impl TargetEvaluator {
     /// hypothetical evaluation leaves nothing to settle.
     pub fn settle(&mut self, outcome: &Outcome) {
         if let Some(verdict) = self.pending.take() {
-            self.memory.settle_live(verdict, outcome.error.is_none());
+            self.memory.settle_live(verdict, outcome.error().is_none());
         }
     }
 
@@ -610,11 +628,7 @@ warmup = "0s"
     }
 
     fn ok() -> Outcome {
-        Outcome {
-            applied: true,
-            dry_run: false,
-            error: None,
-        }
+        Outcome::Applied
     }
 
     #[test]
@@ -757,12 +771,13 @@ warmup = "0s"
     fn a_change_made_outside_ebb_starts_a_cooldown() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         let record = evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(4), Run::Live);
-        assert!(record.notices.is_empty());
+        assert!(record.notice_lines().is_empty());
         evaluator.settle(&record.outcome);
         // Someone scales the group to 10 by hand; CPU drops accordingly.
         let record = evaluator.evaluate(t(60), &cpu("web", 60, 20.0), &group(10), Run::Live);
+        assert_eq!(record.events, [Event::ExternalChange { from: 4, to: 10 }]);
         assert_eq!(
-            record.notices,
+            record.notice_lines(),
             ["desired capacity changed outside ebb: 4 -> 10"]
         );
         assert_eq!(evaluator.memory().live().last_scale_out, Some(t(60)));
@@ -775,7 +790,7 @@ warmup = "0s"
         );
         evaluator.settle(&record.outcome);
         let record = evaluator.evaluate(t(660), &cpu("web", 660, 20.0), &group(10), Run::Live);
-        assert!(record.notices.is_empty());
+        assert!(record.notice_lines().is_empty());
         assert_eq!((record.desired, record.action), (4, Action::ScaleIn));
     }
 
@@ -786,7 +801,11 @@ warmup = "0s"
         assert_eq!(record.desired, 8);
         evaluator.settle(&ok());
         let record = evaluator.evaluate(t(60), &cpu("web", 60, 50.0), &group(8), Run::Live);
-        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert!(
+            record.notice_lines().is_empty(),
+            "{:?}",
+            record.notice_lines()
+        );
         assert_eq!(evaluator.memory().live().last_scale_out, Some(t(0)));
     }
 
@@ -795,16 +814,18 @@ warmup = "0s"
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4), Run::Live);
         assert_eq!(record.action, Action::ScaleOut);
-        evaluator.settle(&Outcome {
-            applied: false,
-            dry_run: false,
-            error: Some("throttled".into()),
+        evaluator.settle(&Outcome::Failed {
+            error: "throttled".into(),
         });
         assert_eq!(evaluator.memory().live().last_scale_out, None);
         assert_eq!(evaluator.memory().live().last_set, Some(4));
         // The next tick tries again: no cooldown holds it back.
         let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4), Run::Live);
-        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert!(
+            record.notice_lines().is_empty(),
+            "{:?}",
+            record.notice_lines()
+        );
         assert_eq!((record.desired, record.action), (8, Action::ScaleOut));
     }
 
@@ -816,14 +837,18 @@ warmup = "0s"
         assert_eq!(evaluator.run(false), DRY_RUN);
         let record = evaluator.evaluate(t(0), &cpu("web", 0, 100.0), &group(4), DRY_RUN);
         assert_eq!(record.action, Action::ScaleOut);
-        assert!(record.outcome.dry_run && !record.outcome.applied);
+        assert_eq!(record.outcome, Outcome::DryRun);
         let supposed = &evaluator.memory().hypothetical().expect("a dry run").state;
         assert_eq!(supposed.last_scale_out, Some(t(0)));
         assert_eq!(evaluator.memory().live().last_scale_out, None);
         // The group stayed at 4, as it should in a dry run: no "outside ebb"
         // notice, and the dry run's own cooldown holds.
         let record = evaluator.evaluate(t(60), &cpu("web", 60, 100.0), &group(4), DRY_RUN);
-        assert!(record.notices.is_empty(), "{:?}", record.notices);
+        assert!(
+            record.notice_lines().is_empty(),
+            "{:?}",
+            record.notice_lines()
+        );
         assert_eq!((record.desired, record.action), (4, Action::Hold));
         assert_eq!(record.governor_state.last_scale_out, Some(t(0)));
         // Going live: the dry run's cooldown is not inherited.
@@ -843,9 +868,20 @@ warmup = "0s"
     fn an_unreadable_group_holds_at_the_last_known_capacity() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5), Run::Live);
-        let record = evaluator.unavailable(t(60), &FetchResults::new(), "AccessDenied".into());
+        let denied = Unavailable::ReadFailed("AccessDenied".into());
+        let record = evaluator.unavailable(t(60), &FetchResults::new(), denied);
         assert_eq!((record.desired, record.action), (5, Action::Hold));
-        assert_eq!(record.outcome.error.as_deref(), Some("AccessDenied"));
+        assert_eq!(
+            record.outcome.error(),
+            Some("describing groups failed: AccessDenied")
+        );
+        assert!(record.events.is_empty(), "{:?}", record.events);
+        let record = evaluator.unavailable(t(120), &FetchResults::new(), Unavailable::NotFound);
+        assert_eq!(
+            record.outcome.error(),
+            Some("Auto Scaling group `web` not found")
+        );
+        assert_eq!(record.events, [Event::GroupNotFound]);
         assert!(
             record.reason.contains("group state unavailable"),
             "{}",
@@ -866,12 +902,20 @@ warmup = "0s"
             MetricKey::new("web", "cpu"),
             Err(FetchError("connection refused".into())),
         )]);
-        let record = evaluator.unavailable(t(60), &down, "connection refused".into());
+        let record = evaluator.unavailable(
+            t(60),
+            &down,
+            Unavailable::ReadFailed("connection refused".into()),
+        );
         assert_eq!(record.metrics.len(), 1, "{record:#?}");
         assert_eq!(record.metrics[0].age_s, Some(60));
         assert_eq!(record.metrics[0].status, MetricStatus::Ok);
         assert!(record.metrics[0].notes[0].contains("fetch failed"));
-        let record = evaluator.unavailable(t(400), &down, "connection refused".into());
+        let record = evaluator.unavailable(
+            t(400),
+            &down,
+            Unavailable::ReadFailed("connection refused".into()),
+        );
         assert_eq!(record.metrics[0].age_s, Some(400));
         assert_eq!(record.metrics[0].status, MetricStatus::Stale);
         // The capacity is what was seen at the last look, and says when.
@@ -901,7 +945,7 @@ warmup = "0s"
         assert_eq!((record.desired, record.action), (6, Action::Hold));
         assert_eq!(record.panicked.as_deref(), Some("overflow"));
         assert_eq!(
-            record.outcome.error.as_deref(),
+            record.outcome.error(),
             Some("evaluation panicked: overflow")
         );
     }
@@ -1001,7 +1045,7 @@ warmup = "0s"
                     let fetched = answer.fetched(now);
                     let run = Run::Hypothetical(hypothesis);
                     let record = evaluator.evaluate(t(now), &fetched, &group(start), run);
-                    prop_assert!(record.outcome.dry_run && !record.outcome.applied);
+                    prop_assert_eq!(&record.outcome, &Outcome::DryRun);
                     evaluator.settle(&ok());
                     evaluator.evaluate_shadows(t(now), &fetched, &group(start));
                     prop_assert_eq!(evaluator.memory().live(), &live);

@@ -23,10 +23,9 @@
 //! Pure: time comes in as an argument and the state is a plain value.
 
 use crate::decision::{
-    Action, GovernorRule, GovernorStep, ObservedCapacity, PolicyRecord, Recommendation,
-    ScalingBlocks,
+    Action, Event, GovernorRule, GovernorStep, ObservedCapacity, PolicyKind, PolicyRecord,
+    Recommendation, ScalingBlocks,
 };
-use crate::policy::schedule;
 use crate::policy_file::{GovernorSpec, MissingDataAction, StepLimit};
 use crate::signal::to_chrono;
 use chrono::{DateTime, Utc};
@@ -71,6 +70,9 @@ pub struct Verdict {
     pub action: Action,
     pub steps: Vec<GovernorStep>,
     pub reason: String,
+    /// What the governor wants others to know (missing data, a schedule's
+    /// floor applied without data).
+    pub events: Vec<Event>,
     /// The state to keep if the decision is carried out (or, in a
     /// hypothetical state, supposed to be: see [`crate::governor_memory`]).
     pub next_state: GovernorState,
@@ -159,7 +161,11 @@ impl Governor {
         };
 
         // 2. missing data
+        let mut events = Vec::new();
         if !lacking.is_empty() {
+            events.push(Event::DataMissing {
+                policies: lacking.iter().map(|name| name.to_string()).collect(),
+            });
             let who = lacking.join(", ");
             if proposal < current {
                 proposal = step(
@@ -172,20 +178,26 @@ impl Governor {
                 // does not depend on any, so it still applies.
                 let scheduled = policies
                     .iter()
-                    .filter(|p| p.kind == schedule::KIND)
+                    .filter(|p| p.kind == PolicyKind::Schedule)
                     .filter_map(|p| match p.recommendation {
                         Recommendation::Capacity(c) if c > current => Some((c, p.name.as_str())),
                         _ => None,
                     })
                     .max_by_key(|(c, _)| *c);
                 proposal = match scheduled {
-                    Some((c, name)) => step(
-                        GovernorRule::MissingData,
-                        c,
-                        format!(
-                            "no data for {who}: on_missing_data = hold, but schedule {name} needs no data: {c}"
-                        ),
-                    ),
+                    Some((c, name)) => {
+                        events.push(Event::ScheduleFloorApplied {
+                            policy: name.to_string(),
+                            capacity: c,
+                        });
+                        step(
+                            GovernorRule::MissingData,
+                            c,
+                            format!(
+                                "no data for {who}: on_missing_data = hold, but schedule {name} needs no data: {c}"
+                            ),
+                        )
+                    }
                     None => step(
                         GovernorRule::MissingData,
                         current,
@@ -332,6 +344,7 @@ impl Governor {
             action,
             steps,
             reason,
+            events,
             next_state,
         }
     }
@@ -400,10 +413,11 @@ mod tests {
     fn wants(name: &str, recommendation: Recommendation) -> PolicyRecord {
         PolicyRecord {
             name: name.into(),
-            kind: "test".into(),
+            kind: PolicyKind::TargetTracking,
             recommendation,
             reason: String::new(),
             detail: None,
+            events: Vec::new(),
         }
     }
 
@@ -509,7 +523,7 @@ mod tests {
     #[test]
     fn on_missing_data_hold_still_scales_out_to_a_schedule() {
         let scheduled = |capacity| PolicyRecord {
-            kind: schedule::KIND.into(),
+            kind: PolicyKind::Schedule,
             ..wants("business-hours", Recommendation::Capacity(capacity))
         };
         let policies = vec![
@@ -523,6 +537,32 @@ mod tests {
             v.reason.contains("schedule business-hours needs no data"),
             "{}",
             v.reason
+        );
+        assert_eq!(
+            v.events,
+            vec![
+                Event::DataMissing {
+                    policies: vec!["cpu".into()]
+                },
+                Event::ScheduleFloorApplied {
+                    policy: "business-hours".into(),
+                    capacity: 8
+                }
+            ]
+        );
+        // A policy of another kind is no floor: it needs data.
+        let policies = vec![
+            wants("cpu", Recommendation::MissingData),
+            wants("business-hours", Recommendation::Capacity(8)),
+        ];
+        let v = decide(plain(), 5, &policies);
+        assert_eq!((v.desired, v.action), (5, Action::Hold));
+        assert!(
+            !v.events
+                .iter()
+                .any(|e| matches!(e, Event::ScheduleFloorApplied { .. })),
+            "{:?}",
+            v.events
         );
         // A schedule below the current capacity scales nothing in.
         let policies = vec![wants("cpu", Recommendation::MissingData), scheduled(3)];

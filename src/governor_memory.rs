@@ -190,10 +190,11 @@ mod tests {
     fn wants(capacity: u32) -> Vec<PolicyRecord> {
         vec![PolicyRecord {
             name: "p".into(),
-            kind: "test".into(),
+            kind: crate::decision::PolicyKind::TargetTracking,
             recommendation: Recommendation::Capacity(capacity),
             reason: String::new(),
             detail: None,
+            events: Vec::new(),
         }]
     }
 

@@ -82,7 +82,7 @@ async fn a_panicking_target_is_recorded_retried_and_does_not_stop_the_others() {
     let bad = of(&records, "bad", "live");
     for r in &bad {
         assert_eq!(action(r), "hold", "{r:#}");
-        assert_eq!(r["outcome"]["applied"], false);
+        assert_ne!(r["outcome"]["status"], "applied");
         let panicked = r["panicked"].as_str().unwrap_or("");
         assert!(panicked.contains("EBB_TEST_PANIC_IN"), "{r:#}");
         let error = r["outcome"]["error"].as_str().unwrap_or("");
@@ -169,7 +169,7 @@ async fn a_panicking_shadow_is_recorded_and_the_live_policy_acts() {
     for r in of(&records, "web", "shadow") {
         assert_eq!(r["candidate"], "hot.toml");
         assert!(r["panicked"].is_string(), "{r:#}");
-        assert_eq!(r["outcome"]["dry_run"], true);
+        assert_eq!(r["outcome"]["status"], "dry-run");
     }
     // The live policy went on: every live evaluation has a record.
     let live = of(&records, "web", "live");

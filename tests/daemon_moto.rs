@@ -26,8 +26,8 @@ async fn the_daemon_scales_out_notices_an_outside_change_and_scales_in() {
     wait_desired(&asg, "web", 4).await;
     let out = setup.wait_record("scale-out", |r| action(r) == "scale-out");
     assert_eq!(out["desired"], 4);
-    assert_eq!(out["outcome"]["applied"], true);
-    assert_eq!(out["outcome"]["dry_run"], false);
+    assert_eq!(out["outcome"]["status"], "applied");
+    assert_ne!(out["outcome"]["status"], "dry-run");
 
     // Someone else sets 6: noticed, and taken as the current capacity.
     asg.set_desired_capacity()
@@ -54,7 +54,7 @@ async fn the_daemon_scales_out_notices_an_outside_change_and_scales_in() {
     wait_desired(&asg, "web", 3).await;
     let scale_in = setup.wait_record("scale-in", |r| action(r) == "scale-in");
     assert_eq!(scale_in["desired"], 3);
-    assert_eq!(scale_in["outcome"]["applied"], true);
+    assert_eq!(scale_in["outcome"]["status"], "applied");
 
     assert!(ebb.stop().success(), "SIGTERM exits 0");
     // Every line is one whole record, for this target.
@@ -74,8 +74,8 @@ async fn dry_run_records_decisions_and_changes_nothing() {
     setup.write_policy("web.toml", &policy("web", 50.0, "0s"));
     let ebb = setup.start(&["--dry-run"]);
     let first = setup.wait_record("a dry-run scale-out", |r| action(r) == "scale-out");
-    assert_eq!(first["outcome"]["applied"], false);
-    assert_eq!(first["outcome"]["dry_run"], true);
+    assert_ne!(first["outcome"]["status"], "applied");
+    assert_eq!(first["outcome"]["status"], "dry-run");
     // Let a few more evaluations pass: each is recorded, none acts.
     let seen = setup.records().len();
     setup.wait_record("later evaluations", |_| setup.records().len() >= seen + 3);
@@ -87,7 +87,7 @@ async fn dry_run_records_decisions_and_changes_nothing() {
         setup
             .records()
             .iter()
-            .all(|r| r["outcome"]["applied"] == false)
+            .all(|r| r["outcome"]["status"] != "applied")
     );
 }
 
@@ -191,7 +191,7 @@ async fn an_unreachable_endpoint_holds_and_records_the_error() {
     setup.wait_record("three failed evaluations", |_| setup.records().len() >= 3);
     for r in setup.records() {
         assert_eq!(action(&r), "hold");
-        assert_eq!(r["outcome"]["applied"], false);
+        assert_ne!(r["outcome"]["status"], "applied");
         let error = r["outcome"]["error"].as_str().unwrap_or("");
         assert!(error.contains("DescribeAutoScalingGroups failed"), "{r:#}");
     }

@@ -31,8 +31,9 @@ async fn one_record_reaches_the_webhook_the_metrics_and_the_health() {
 
     let now = chrono::Utc::now();
     let mut failed = fixtures::decision("web", now, 4, 6);
-    failed.outcome.applied = false;
-    failed.outcome.error = Some("SetDesiredCapacity failed: AccessDenied".into());
+    failed.outcome = ebb::decision::Outcome::Failed {
+        error: "SetDesiredCapacity failed: AccessDenied".into(),
+    };
     ops.observe(&failed, Duration::from_millis(12));
     assert!(
         ops.status_line(Some(&failed))

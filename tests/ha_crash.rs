@@ -60,7 +60,7 @@ async fn sigkill_at_random_points_loses_nothing_and_cooldowns_hold() {
     let records = setup.records();
     let applied: Vec<&Value> = records
         .iter()
-        .filter(|r| r["outcome"]["applied"] == true)
+        .filter(|r| r["outcome"]["status"] == "applied")
         .collect();
     assert!(applied.len() <= 1, "scaled more than once: {applied:#?}");
     assert!(

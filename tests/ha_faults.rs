@@ -264,7 +264,7 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
             .count();
         let applied = in_phase
             .iter()
-            .filter(|r| r["outcome"]["applied"] == true)
+            .filter(|r| r["outcome"]["status"] == "applied")
             .count();
         let injected = injected_at[i + 1] - injected_at[i];
         let web_gap = web

@@ -30,7 +30,7 @@ async fn a_dry_run_then_active_scales_in_at_once() {
 
     let ebb = setup.start(&["--dry-run"]);
     let dry = setup.wait_record("a dry-run scale-in", |r| action(r) == "scale-in");
-    assert_eq!(dry["outcome"]["dry_run"], true, "{dry:#}");
+    assert_eq!(dry["outcome"]["status"], "dry-run", "{dry:#}");
     // A second dry-run decision is held by the dry run's own cooldown: the
     // hypothetical state behaves as if the scale-in had happened.
     let dry_time = time_of(&dry);
@@ -68,13 +68,13 @@ async fn a_dry_run_then_active_scales_in_at_once() {
         setup.records().len() > before
     });
     let first: Value = setup.records()[before].clone();
-    assert_eq!(first["outcome"]["dry_run"], false, "{first:#}");
+    assert_ne!(first["outcome"]["status"], "dry-run", "{first:#}");
     assert_eq!(
         (action(&first), first["desired"].as_u64()),
         ("scale-in", Some(1)),
         "the first active decision: {first:#}"
     );
-    assert_eq!(first["outcome"]["applied"], true, "{first:#}");
+    assert_eq!(first["outcome"]["status"], "applied", "{first:#}");
     wait_desired(&asg, "web", 1).await;
     assert!(ebb.stop().success());
     let state = saved_state(&setup);
@@ -105,7 +105,7 @@ async fn a_policy_switched_from_dry_run_to_active_scales_in_at_once() {
 
     let ebb = setup.start(&[]);
     let dry = setup.wait_record("a dry-run scale-in", |r| action(r) == "scale-in");
-    assert_eq!(dry["outcome"]["dry_run"], true, "{dry:#}");
+    assert_eq!(dry["outcome"]["status"], "dry-run", "{dry:#}");
     let dry_time = time_of(&dry);
     setup.wait_record("a dry-run hold after the scale-in", |r| {
         time_of(r) > dry_time && action(r) == "hold"
@@ -114,14 +114,14 @@ async fn a_policy_switched_from_dry_run_to_active_scales_in_at_once() {
     setup.write_policy("web.toml", &active);
     ebb.signal("HUP");
     let first = setup.wait_record("a first active decision", |r| {
-        r["outcome"]["dry_run"] == false
+        r["outcome"]["status"] != "dry-run"
     });
     assert_eq!(
         (action(&first), first["desired"].as_u64()),
         ("scale-in", Some(1)),
         "the first active decision: {first:#}"
     );
-    assert_eq!(first["outcome"]["applied"], true, "{first:#}");
+    assert_eq!(first["outcome"]["status"], "applied", "{first:#}");
     wait_desired(&asg, "web", 1).await;
     assert!(ebb.stop().success());
 }

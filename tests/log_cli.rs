@@ -5,7 +5,7 @@
 mod fixtures;
 
 use assert_cmd::Command;
-use ebb::decision::{Action, DecisionRecord, Outcome, RecordRole};
+use ebb::decision::{Action, DecisionRecord, Event, Outcome, PolicyKind, Role};
 use fixtures::t;
 use predicates::prelude::*;
 use std::io::{BufRead, BufReader, Write};
@@ -32,20 +32,19 @@ fn hand_made_log(dir: &Path) -> PathBuf {
         record("api", 2, 2, 3),
     ];
     let mut failed = record("web", 3, 6, 8);
-    failed.outcome = Outcome {
-        applied: false,
-        dry_run: false,
-        error: Some("SetDesiredCapacity failed, capacity kept at 6: Throttling".into()),
+    failed.outcome = Outcome::Failed {
+        error: "SetDesiredCapacity failed, capacity kept at 6: Throttling".into(),
     };
     records.push(failed);
     let mut external = record("web", 4, 7, 7);
     external
-        .notices
-        .push("desired capacity changed outside ebb: 6 -> 7".into());
+        .events
+        .push(Event::ExternalChange { from: 6, to: 7 });
     records.push(external);
     let mut shadow = record("web", 4, 7, 5);
-    shadow.role = RecordRole::Shadow;
-    shadow.candidate = Some("web-v2.toml".into());
+    shadow.role = Role::Shadow {
+        candidate: "web-v2.toml".into(),
+    };
     records.push(shadow);
     records.push(record("web", 5, 7, 5));
 
@@ -178,9 +177,10 @@ state before: last scale-out never, last scale-in never, last set unknown
         .stdout
         .clone();
     let record: DecisionRecord = serde_json::from_slice(&json).unwrap();
+    assert_eq!(record.events, [Event::ExternalChange { from: 6, to: 7 }]);
     assert_eq!(
-        record.notices,
-        vec!["desired capacity changed outside ebb: 6 -> 7".to_string()]
+        record.notice_lines(),
+        ["desired capacity changed outside ebb: 6 -> 7"]
     );
 }
 
@@ -388,17 +388,18 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
         .arg(&log)
         .assert()
         .success();
-    // What the rule should see, counted straight from the records.
+    // What the rule should see, counted straight from the policy's figures
+    // (not from its events, which the rule reads).
     let above: Vec<DecisionRecord> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<DecisionRecord>(l).unwrap())
         .filter(|r| {
             r.policies.iter().any(|p| {
-                p.kind == "predictive"
+                p.kind == PolicyKind::Predictive
                     && p.detail
                         .as_ref()
-                        .and_then(|d| d["forecast_capacity"].as_u64())
+                        .and_then(|d| d["capacity"].as_u64())
                         .is_some_and(|c| c > u64::from(r.max_capacity))
             })
         })
@@ -423,7 +424,8 @@ fn alerts_replay_rules_over_a_predictive_simulation() {
         "fires on the first such record: {first}"
     );
     assert!(
-        first.contains("policy `requests-forecast` forecasts forecast_capacity = "),
+        first.contains("policy `requests-forecast` forecasts ")
+            && first.contains(" instances > max 8: "),
         "{first}"
     );
     assert!(
@@ -628,11 +630,7 @@ fn tail_of_an_unknown_target_errors_and_lists_the_known_ones() {
 fn stats_split_dry_run_and_applied_changes() {
     let dir = tempfile::tempdir().unwrap();
     let mut dry = record("web", 1, 4, 6);
-    dry.outcome = Outcome {
-        applied: false,
-        dry_run: true,
-        error: None,
-    };
+    dry.outcome = Outcome::DryRun;
     let log = write_log(
         dir.path(),
         &[
@@ -663,10 +661,8 @@ fn a_failed_evaluation_says_its_error_once() {
     let mut failed = record("web", 0, 4, 4);
     let error = "DescribeAutoScalingGroups failed: connection refused".to_string();
     failed.reason = format!("hold: group state unavailable: {error}");
-    failed.outcome = Outcome {
-        applied: false,
-        dry_run: false,
-        error: Some(error.clone()),
+    failed.outcome = Outcome::Failed {
+        error: error.clone(),
     };
     let log = write_log(dir.path(), &[failed], b"");
     let out = ebb()
@@ -679,4 +675,112 @@ fn a_failed_evaluation_says_its_error_once() {
         .clone();
     let out = String::from_utf8(out).unwrap();
     assert_eq!(out.matches(&error).count(), 1, "{out}");
+}
+
+/// A decisions log written before records were versioned (no `"v"`,
+/// `outcome: {applied, dry_run, error}`, the outside change as a notice),
+/// kept as ebb wrote it, with a record of today appended: `ebb log` reads
+/// both and prints the old ones exactly as the ebb that wrote them did
+/// (the `.tail.txt` and `.stats.txt` beside it were printed by that ebb).
+#[test]
+fn logs_written_before_records_were_versioned_still_read() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let old = fixtures.join("decisions-v1.jsonl");
+    let run = |args: &[&str], log: &Path| {
+        let out = ebb()
+            .args(args)
+            .arg("--file")
+            .arg(log)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let expected = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    assert_eq!(
+        run(&["log", "tail", "-n", "20"], &old),
+        expected("decisions-v1.tail.txt")
+    );
+    assert_eq!(
+        run(&["log", "stats"], &old),
+        expected("decisions-v1.stats.txt")
+    );
+
+    // Read as records, the old shapes became today's types.
+    let json = run(
+        &[
+            "log",
+            "explain",
+            "web-predictive",
+            "--json",
+            "--at",
+            "2026-01-06T09:22:00Z",
+        ],
+        &old,
+    );
+    let changed: DecisionRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(changed.events, [Event::ExternalChange { from: 7, to: 8 }]);
+    assert_eq!(changed.outcome, Outcome::Held);
+    let explained = run(
+        &[
+            "log",
+            "explain",
+            "web-predictive",
+            "--at",
+            "2026-01-05T08:32:00Z",
+        ],
+        &old,
+    );
+    assert!(
+        explained.contains(
+            "outcome:   FAILED, capacity kept: SetDesiredCapacity failed, capacity kept at 3: Throttling: Rate exceeded"
+        ),
+        "{explained}"
+    );
+
+    // Replay re-runs the core on an old record's inputs.
+    let policy = fixtures.join("decisions-v1-policy.toml");
+    for at in ["2026-01-05T08:24:00Z", "2026-01-06T09:22:00Z"] {
+        let out = ebb()
+            .args(["log", "replay", "web-predictive", "--at", at, "--policy"])
+            .arg(&policy)
+            .arg("--file")
+            .arg(&old)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert!(
+            String::from_utf8_lossy(&out).contains("reproduced"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+
+    // Old and new lines in one log (a log rotated across an upgrade).
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = dir.path().join("mixed.jsonl");
+    let mut text = std::fs::read_to_string(&old).unwrap();
+    let mut new = record("web-predictive", 0, 4, 5);
+    new.time = "2026-01-07T00:00:00Z".parse().unwrap();
+    new.events.push(Event::ExternalChange { from: 3, to: 4 });
+    let line = serde_json::to_string(&new).unwrap();
+    assert!(line.starts_with(r#"{"v":2,"#), "{line}");
+    text.push_str(&line);
+    text.push('\n');
+    std::fs::write(&mixed, text).unwrap();
+    let tail = run(&["log", "tail", "-n", "2"], &mixed);
+    assert!(
+        tail.ends_with(
+            "2026-01-07T00:00:00Z web-predictive scale-out 4->5 [applied] cpu=68.25 | 4 -> 5: cpu-50 | notice: desired capacity changed outside ebb: 3 -> 4\n"
+        ),
+        "{tail}"
+    );
 }

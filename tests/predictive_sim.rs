@@ -74,7 +74,7 @@ fn capacity_rises_before_the_daily_peak() {
     let predictive = first_day
         .policies
         .iter()
-        .find(|p| p.kind == "predictive")
+        .find(|p| p.kind == ebb::decision::PolicyKind::Predictive)
         .unwrap();
     assert_eq!(predictive.recommendation, Recommendation::NoOpinion);
     assert!(
@@ -89,7 +89,7 @@ fn capacity_rises_before_the_daily_peak() {
     let predictive = late
         .policies
         .iter()
-        .find(|p| p.kind == "predictive")
+        .find(|p| p.kind == ebb::decision::PolicyKind::Predictive)
         .unwrap();
     assert!(
         matches!(predictive.recommendation, Recommendation::Capacity(_)),

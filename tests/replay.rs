@@ -64,7 +64,7 @@ fn log_replay_reproduces_a_decision_and_catches_a_tampered_one() {
         .iter()
         .enumerate()
         .map(|(i, l)| (i, serde_json::from_str::<serde_json::Value>(l).unwrap()))
-        .find(|(_, r)| r["outcome"]["applied"] == true && r["action"] == "scale-out")
+        .find(|(_, r)| r["outcome"]["status"] == "applied" && r["action"] == "scale-out")
         .expect("a spiky day scales out");
     let at = scaled["time"].as_str().unwrap().to_string();
     let replay_at = || {

@@ -4,7 +4,7 @@
 use chrono::Duration;
 use ebb::clock::ManualClock;
 use ebb::control_loop::ControlLoop;
-use ebb::decision::{DecisionRecord, RecordRole};
+use ebb::decision::{DecisionRecord, Outcome, Role};
 use ebb::evaluator::TargetEvaluator;
 use ebb::policy_file::{load_file, load_shadows};
 use ebb::sim::cloud::{CloudConfig, SimCloud, SimHandle};
@@ -105,19 +105,13 @@ fn run_with_shadow(loads: Vec<f64>, minutes: i64) -> (Vec<DecisionRecord>, SimHa
 #[test]
 fn shadows_are_recorded_and_never_acted_on() {
     let (records, handle) = run_with_shadow(vec![400.0; 90], 60);
-    let (live, shadow): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.role == RecordRole::Live);
+    let (live, shadow): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.role == Role::Live);
     assert_eq!((live.len(), shadow.len()), (60, 60));
-    assert!(
-        shadow
-            .iter()
-            .all(|r| r.candidate.as_deref() == Some("hot.toml"))
-    );
-    assert!(
-        shadow
-            .iter()
-            .all(|r| r.outcome.dry_run && !r.outcome.applied)
-    );
-    assert!(live.iter().all(|r| r.candidate.is_none()));
+    assert!(shadow.iter().all(|r| r.role
+        == Role::Shadow {
+            candidate: "hot.toml".into()
+        }));
+    assert!(shadow.iter().all(|r| r.outcome == Outcome::DryRun));
     // The group followed the live policy only: 400 load at 50% is 8 instances.
     assert_eq!(handle.with(|c| c.desired()), 8);
     assert_eq!(live.last().unwrap().desired, 8);
@@ -126,7 +120,7 @@ fn shadows_are_recorded_and_never_acted_on() {
     let would_scale_in = shadow.iter().filter(|r| r.desired < 8).count();
     assert!(would_scale_in > 0, "the candidate never disagreed");
     // Every set call came from the live policy.
-    let live_actions = live.iter().filter(|r| r.outcome.applied).count() as u32;
+    let live_actions = live.iter().filter(|r| r.outcome.is_applied()).count() as u32;
     assert_eq!(handle.with(|c| c.set_calls()), live_actions);
 }
 

@@ -125,7 +125,7 @@ fn simulate_replays_a_trace_file_and_writes_the_decisions_log() {
     assert!(records.iter().all(|r| r["target"] == "web-requests"));
     let scaled = records
         .iter()
-        .filter(|r| r["outcome"]["applied"] == true)
+        .filter(|r| r["outcome"]["status"] == "applied")
         .count();
     assert!(
         scaled > 10,

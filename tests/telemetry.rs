@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use ebb::alert::queue::SinkLabels;
 use ebb::clock::ManualClock;
 use ebb::decision::{
-    DecisionRecord, MetricRecord, MetricStatus, PolicyRecord, Recommendation, RecordRole,
+    DecisionRecord, MetricRecord, MetricStatus, Outcome, PolicyKind, PolicyRecord, Recommendation,
+    Role,
 };
 use ebb::telemetry::{Telemetry, TelemetryConfig, server};
 use prometheus_parse::{Scrape, Value};
@@ -36,14 +37,16 @@ fn record(target: &str, at: DateTime<Utc>, error: Option<&str>) -> DecisionRecor
     });
     r.policies.push(PolicyRecord {
         name: "office-hours".into(),
-        kind: "schedule".into(),
+        kind: PolicyKind::Schedule,
         recommendation: Recommendation::NoOpinion,
         reason: "outside windows".into(),
         detail: None,
+        events: vec![],
     });
     if let Some(error) = error {
-        r.outcome.applied = false;
-        r.outcome.error = Some(error.to_string());
+        r.outcome = Outcome::Failed {
+            error: error.to_string(),
+        };
     }
     r
 }
@@ -103,7 +106,9 @@ async fn metrics_endpoint_carries_every_series() {
         Duration::from_millis(7),
     );
     let mut shadow = record("web", t0(), None);
-    shadow.role = RecordRole::Shadow;
+    shadow.role = Role::Shadow {
+        candidate: "b.toml".into(),
+    };
     shadow.desired = 11;
     telemetry.observe(&shadow, Duration::from_millis(3));
     telemetry
@@ -267,10 +272,12 @@ fn last_evaluation_and_interval_per_target() {
     ]);
     let at = t0() + ChronoDuration::milliseconds(1500);
     let mut standby = record("web", at, None);
-    standby.role = RecordRole::Standby;
+    standby.role = Role::Standby;
     telemetry.observe(&standby, Duration::from_millis(1));
     let mut shadow = record("api", t0(), None);
-    shadow.role = RecordRole::Shadow;
+    shadow.role = Role::Shadow {
+        candidate: "b.toml".into(),
+    };
     telemetry.observe(&shadow, Duration::from_millis(1));
     let scrape = |telemetry: &Telemetry| {
         let text = telemetry.metrics.encode();
@@ -310,11 +317,13 @@ fn leader_gauge_follows_the_role_of_the_last_evaluation() {
     telemetry.observe(&record("web", t0(), None), Duration::from_millis(1));
     assert_eq!(leader(&telemetry), Some(1.0));
     let mut standby = record("web", t0(), None);
-    standby.role = RecordRole::Standby;
+    standby.role = Role::Standby;
     telemetry.observe(&standby, Duration::from_millis(1));
     assert_eq!(leader(&telemetry), Some(0.0), "the lease was lost");
     let mut shadow = record("web", t0(), None);
-    shadow.role = RecordRole::Shadow;
+    shadow.role = Role::Shadow {
+        candidate: "b.toml".into(),
+    };
     telemetry.observe(&shadow, Duration::from_millis(1));
     assert_eq!(
         leader(&telemetry),

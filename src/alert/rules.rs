@@ -8,7 +8,7 @@
 
 use super::{AlertConfigError, AlertEvent, AlertStatus, AlertsConfig, Severity};
 use crate::decision::{
-    Action, DecisionRecord, MetricStatus, Recommendation, RecordRole, ReloadFailedRecord,
+    Action, DecisionRecord, Event, MetricStatus, Recommendation, ReloadFailedRecord,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -349,7 +349,7 @@ impl RuleEngine {
     /// Evaluates every rule on a live record and returns the events due.
     /// Shadow and standby records are never acted on, so they raise nothing.
     pub fn observe(&mut self, record: &DecisionRecord) -> Vec<AlertEvent> {
-        if record.role != RecordRole::Live {
+        if !record.role.is_live() {
             return Vec::new();
         }
         let mut events = Vec::new();
@@ -539,13 +539,13 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
     let target = &record.target;
     match kind {
         // A panic is not an API failure: `evaluation-panicked` reports it.
-        RuleKind::ApiCallFailed => match &record.outcome.error {
+        RuleKind::ApiCallFailed => match record.outcome.error() {
             Some(error) if record.panicked.is_none() => Condition::Holds {
                 summary: format!(
                     "{target}: Auto Scaling API call failed, capacity kept at {}",
                     record.capacity.desired
                 ),
-                description: error.clone(),
+                description: error.to_string(),
             },
             _ => Condition::Clear,
         },
@@ -648,7 +648,7 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
         },
         RuleKind::Flapping { changes, window } => {
             let window = crate::clock::to_chrono(window);
-            if record.action != Action::Hold && record.outcome.error.is_none() {
+            if record.action != Action::Hold && record.outcome.error().is_none() {
                 track.moves.push_back((record.time, record.action));
             }
             while track
@@ -680,11 +680,10 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
             }
         }
         RuleKind::ExternalChange => {
-            let notices: Vec<&str> = record
-                .notices
-                .iter()
-                .filter(|n| n.contains("outside ebb"))
-                .map(String::as_str)
+            let notices: Vec<String> = record
+                .all_events()
+                .filter(|e| matches!(e, Event::ExternalChange { .. }))
+                .filter_map(Event::notice)
                 .collect();
             if notices.is_empty() {
                 Condition::Clear
@@ -752,10 +751,9 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
         RuleKind::GroupDeleted => {
             let status = record.group.as_ref().and_then(|g| g.status.as_deref());
             let missing = record
-                .outcome
-                .error
-                .as_deref()
-                .filter(|e| e.contains(crate::decision::GROUP_NOT_FOUND));
+                .all_events()
+                .any(|e| *e == Event::GroupNotFound)
+                .then(|| record.outcome.error().unwrap_or("not found"));
             match (status, missing) {
                 (Some(status), _) => Condition::Holds {
                     summary: format!("{target}: the group is being deleted"),
@@ -771,82 +769,48 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
     }
 }
 
-/// Looks for a forecast above max capacity in whatever a predictive policy
-/// recorded: its recommendation, any capacity figure in its detail, or a
-/// notice about the forecast. Generic on purpose: the predictive policy's
-/// detail fields may grow without this rule changing.
+/// The forecasts above max capacity a record's events report: a predictive
+/// policy's forecast that max was not raised for, or a raise the group's own
+/// max did not allow.
 fn forecast_above_max(record: &DecisionRecord) -> Option<String> {
-    let max = record.max_capacity;
+    let mut found = Vec::new();
     for policy in &record.policies {
-        let kind = policy.kind.to_ascii_lowercase();
-        if !(kind.contains("predict") || kind.contains("forecast")) {
-            continue;
-        }
-        if let Recommendation::Capacity(c) = policy.recommendation
-            && c > max
-        {
-            return Some(format!(
-                "policy `{}` recommends {c} > max {max}: {}",
-                policy.name, policy.reason
-            ));
-        }
-        let mut found = Vec::new();
-        if let Some(detail) = &policy.detail {
-            capacity_figures(detail, "", &mut found);
-        }
-        if let Some((key, value)) = found
-            .into_iter()
-            .filter(|(_, v)| *v > f64::from(max))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-        {
-            return Some(format!(
-                "policy `{}` forecasts {key} = {value} > max {max}: {}",
-                policy.name, policy.reason
-            ));
-        }
-    }
-    record
-        .notices
-        .iter()
-        .find(|n| {
-            let n = n.to_ascii_lowercase();
-            n.contains("forecast")
-                && (n.contains("above max") || n.contains("exceeds max") || n.contains("over max"))
-        })
-        .cloned()
-}
-
-/// Numeric fields whose key mentions capacity, anywhere in a JSON value.
-fn capacity_figures(value: &serde_json::Value, path: &str, out: &mut Vec<(String, f64)>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map {
-                let here = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                if key.to_ascii_lowercase().contains("capacity")
-                    && let Some(n) = v.as_f64()
-                {
-                    out.push((here.clone(), n));
-                }
-                capacity_figures(v, &here, out);
+        for event in &policy.events {
+            if let Event::ForecastAboveMax {
+                forecast_capacity,
+                max_capacity,
+            } = event
+            {
+                found.push(format!(
+                    "policy `{}` forecasts {forecast_capacity} instances > max {max_capacity}: {}",
+                    policy.name, policy.reason
+                ));
             }
         }
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                capacity_figures(v, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
     }
+    for event in &record.events {
+        if let Event::GroupMaxBinds { .. } = event {
+            found.extend(event.notice());
+        }
+    }
+    (!found.is_empty()).then(|| found.join("; "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{MetricRecord, ObservedCapacity, Outcome, PolicyRecord};
+    use crate::decision::{
+        MetricRecord, ObservedCapacity, Outcome, PolicyKind, PolicyRecord, Role,
+    };
+    use crate::evaluator::tests::{COOLDOWNS, group, policy_file};
+    use crate::evaluator::{TargetEvaluator, Unavailable};
+    use crate::governor_memory::Run;
+
+    fn failed(error: &str) -> Outcome {
+        Outcome::Failed {
+            error: error.into(),
+        }
+    }
     use crate::governor::GovernorState;
     use chrono::TimeZone;
 
@@ -858,8 +822,8 @@ mod tests {
         DecisionRecord {
             time: t(min),
             target: "web".into(),
-            role: RecordRole::Live,
-            candidate: None,
+            v: crate::decision::RecordVersion,
+            role: Role::Live,
             min_capacity: 2,
             max_capacity: 10,
             capacity: ObservedCapacity {
@@ -878,21 +842,23 @@ mod tests {
             }],
             policies: vec![PolicyRecord {
                 name: "cpu-target".into(),
-                kind: "target-tracking".into(),
+                kind: PolicyKind::TargetTracking,
                 recommendation: Recommendation::Capacity(desired),
                 reason: "r".into(),
                 detail: None,
+                events: vec![],
             }],
             steps: vec![],
             desired,
             action,
             reason: "because".into(),
             governor_state: GovernorState::default(),
-            outcome: Outcome {
-                applied: action != Action::Hold,
-                dry_run: false,
-                error: None,
+            outcome: if action == Action::Hold {
+                Outcome::Held
+            } else {
+                Outcome::Applied
             },
+            events: vec![],
             notices: vec![],
             panicked: None,
             instance: None,
@@ -937,7 +903,7 @@ mod tests {
         );
         let failed = |min| {
             let mut r = record(min, 4, Action::ScaleOut);
-            r.outcome.error = Some("SetDesiredCapacity failed: throttled".into());
+            r.outcome = failed("SetDesiredCapacity failed: throttled");
             r
         };
         let fired = e.observe(&failed(0));
@@ -1026,9 +992,30 @@ mod tests {
             ]
         );
         let mut gone = record(2, 4, Action::Hold);
-        gone.outcome.error = Some("Auto Scaling group `web` not found".into());
-        assert!(e.observe(&gone).is_empty(), "still firing, no repeat yet");
-        let resolved = e.observe(&record(3, 4, Action::Hold));
+        gone.outcome = failed("Auto Scaling group `web` not found");
+        // An error's wording is no event: with the status gone, it resolves.
+        assert_eq!(
+            statuses(&e.observe(&gone)),
+            vec![(AlertStatus::Resolved, false)]
+        );
+        let mut fresh = engine(
+            "[[rules]]\nkind = \"conflicting-policies\"\n[[rules]]\nkind = \"group-deleted\"",
+        );
+        assert!(fresh.observe(&gone).is_empty(), "no event, no alert");
+        // The record the evaluator writes for a group that does not exist.
+        let gone = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS)).unavailable(
+            t(3),
+            &crate::source::FetchResults::new(),
+            Unavailable::NotFound,
+        );
+        let fired = fresh.observe(&gone);
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert_eq!(fired[0].summary, "web: the group does not exist");
+        assert!(
+            fired[0].description.contains("`web` not found"),
+            "{fired:?}"
+        );
+        let resolved = fresh.observe(&record(4, 4, Action::Hold));
         assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
     }
 
@@ -1038,7 +1025,7 @@ mod tests {
             "[[rules]]\nkind = \"api-call-failed\"\n[[rules]]\nkind = \"evaluation-panicked\"",
         );
         let mut panicked = record(0, 4, Action::Hold);
-        panicked.outcome.error = Some("evaluation panicked: overflow".into());
+        panicked.outcome = failed("evaluation panicked: overflow");
         panicked.panicked = Some("overflow".into());
         let fired = e.observe(&panicked);
         assert_eq!(fired.len(), 1, "{fired:?}");
@@ -1055,9 +1042,9 @@ mod tests {
     fn saved_state_carries_what_is_firing_to_a_new_engine_by_rule_name() {
         let rules = "[[rules]]\nkind = \"api-call-failed\"\n[[rules]]\nkind = \"external-change\"";
         let mut before = engine(rules);
-        let mut failed = record(0, 4, Action::ScaleOut);
-        failed.outcome.error = Some("SetDesiredCapacity failed: throttled".into());
-        assert_eq!(before.observe(&failed).len(), 1);
+        let mut throttled = record(0, 4, Action::ScaleOut);
+        throttled.outcome = failed("SetDesiredCapacity failed: throttled");
+        assert_eq!(before.observe(&throttled).len(), 1);
         let saved = before.saved();
         // Through the state file's JSON and back.
         let saved: SavedAlerts =
@@ -1068,7 +1055,7 @@ mod tests {
         let mut after =
             engine("[[rules]]\nkind = \"external-change\"\n[[rules]]\nkind = \"api-call-failed\"");
         after.restore(&saved);
-        assert!(after.observe(&failed).is_empty(), "not fired again");
+        assert!(after.observe(&throttled).is_empty(), "not fired again");
         let resolved = after.observe(&record(1, 4, Action::Hold));
         assert_eq!(statuses(&resolved), vec![(AlertStatus::Resolved, false)]);
         assert_eq!(resolved[0].starts_at, t(0));
@@ -1158,44 +1145,84 @@ mod tests {
         );
     }
 
-    #[test]
-    fn forecast_above_max_reads_predictive_records_generically() {
-        let mut e = engine("[[rules]]\nkind = \"forecast-above-max\"");
-        let mut r = record(0, 8, Action::Hold);
-        r.policies.push(PolicyRecord {
+    /// A predictive policy's record whose forecast of `capacity` is above
+    /// the record's max 10, with or without the event saying so.
+    fn predictive(capacity: u32, event: bool) -> PolicyRecord {
+        PolicyRecord {
             name: "daily".into(),
-            kind: "predictive".into(),
-            recommendation: Recommendation::NoOpinion,
-            reason: "forecast-only".into(),
-            detail: Some(
-                serde_json::json!({"forecast": {"value": 900.0, "capacity": 12, "upper": 1000.0}}),
-            ),
-        });
+            kind: PolicyKind::Predictive,
+            recommendation: Recommendation::Capacity(10),
+            reason: format!("... -> {capacity}, capped at max 10"),
+            detail: Some(serde_json::json!({"forecast_capacity": capacity, "capacity": capacity})),
+            events: if event {
+                vec![Event::ForecastAboveMax {
+                    forecast_capacity: capacity,
+                    max_capacity: 10,
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn forecast_above_max_fires_on_the_policys_event_only() {
+        let mut e = engine("[[rules]]\nkind = \"forecast-above-max\"");
+        let mut r = record(0, 10, Action::Hold);
+        r.policies.push(predictive(12, true));
         let fired = e.observe(&r);
         assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
         assert!(
             fired[0]
                 .description
-                .contains("forecast.capacity = 12 > max 10"),
+                .starts_with("policy `daily` forecasts 12 instances > max 10: "),
             "{}",
             fired[0].description
         );
-        // Metric values (not capacities) above max do not count.
-        r.policies[1].detail =
-            Some(serde_json::json!({"forecast": {"value": 900.0, "capacity": 9}}));
+        // The same figures without the event: nothing reads the detail.
+        r.policies[1] = predictive(12, false);
         r.time = t(1);
         assert_eq!(
             statuses(&e.observe(&r)),
             vec![(AlertStatus::Resolved, false)]
         );
-        // A recommendation above max (before clamping) counts, as does a notice.
-        r.policies[1].recommendation = Recommendation::Capacity(11);
+        // The group's max binding a raise for the forecast counts too.
+        r.events.push(Event::GroupMaxBinds {
+            asked: 14,
+            group_max: 10,
+        });
         r.time = t(2);
-        assert_eq!(statuses(&e.observe(&r)), vec![(AlertStatus::Firing, false)]);
-        let mut n = record(3, 8, Action::Hold);
-        n.notices
-            .push("forecast 13 is above max capacity 10".into());
-        assert!(e.observe(&n).is_empty(), "still firing, no repeat yet");
+        let fired = e.observe(&r);
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert_eq!(
+            fired[0].description,
+            "forecast asks max capacity raised to 14; the group's max is 10"
+        );
+    }
+
+    /// The predictive policy itself emits the event the rule matches: with
+    /// max 4 and a forecast of about 10 instances, the rule fires on the
+    /// record the policy writes.
+    #[test]
+    fn forecast_above_max_fires_on_the_predictive_policys_own_record() {
+        let capped = crate::policy::predictive::tests::forecast_above_max_record();
+        assert!(
+            capped.events.iter().any(|e| matches!(
+                e,
+                Event::ForecastAboveMax {
+                    max_capacity: 4,
+                    ..
+                }
+            )),
+            "{capped:?}"
+        );
+        let mut e = engine("[[rules]]\nkind = \"forecast-above-max\"");
+        let mut r = record(0, 4, Action::Hold);
+        r.max_capacity = 4;
+        r.policies = vec![capped];
+        let fired = e.observe(&r);
+        assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
+        assert!(fired[0].description.contains("> max 4"), "{fired:?}");
     }
 
     #[test]
@@ -1203,15 +1230,38 @@ mod tests {
         let mut e = engine(
             "[[rules]]\nkind = \"external-change\"\n[[rules]]\nkind = \"policy-reload-failed\"\nseverity = \"critical\"",
         );
-        let mut r = record(0, 6, Action::Hold);
-        r.notices
+        // The wording alone raises nothing.
+        let mut worded = record(0, 6, Action::Hold);
+        worded
+            .notices
             .push("desired capacity changed outside ebb: 4 -> 6".into());
+        assert!(e.observe(&worded).is_empty());
+        // The record the evaluator writes when the group moved under it.
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let cpu = |at: i64| {
+            crate::source::FetchResults::from([(
+                crate::source::MetricKey::new("web", "cpu"),
+                Ok(crate::source::Series {
+                    points: vec![crate::source::Datapoint {
+                        time: t(at),
+                        value: 50.0,
+                    }],
+                    ..crate::source::Series::default()
+                }),
+            )])
+        };
+        let first = evaluator.evaluate(t(0), &cpu(0), &group(4), Run::Live);
+        evaluator.settle(&first.outcome);
+        let r = evaluator.evaluate(t(1), &cpu(1), &group(6), Run::Live);
         let fired = e.observe(&r);
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].rule, "external-change");
-        assert!(fired[0].description.contains("4 -> 6"));
         assert_eq!(
-            statuses(&e.observe(&record(1, 6, Action::Hold))),
+            fired[0].description,
+            "desired capacity changed outside ebb: 4 -> 6"
+        );
+        assert_eq!(
+            statuses(&e.observe(&record(2, 6, Action::Hold))),
             vec![(AlertStatus::Resolved, false)]
         );
 
@@ -1260,7 +1310,7 @@ mod tests {
     fn removed_targets_resolve_what_was_firing() {
         let mut e = engine("[[rules]]\nkind = \"api-call-failed\"");
         let mut r = record(0, 4, Action::ScaleOut);
-        r.outcome.error = Some("boom".into());
+        r.outcome = failed("boom");
         assert_eq!(e.observe(&r).len(), 1);
         assert!(
             e.retain_targets(t(1), &["web".to_string()]).is_empty(),
@@ -1276,15 +1326,17 @@ mod tests {
     fn shadow_records_and_unwatched_targets_raise_nothing() {
         let mut e = engine("[[rules]]\nkind = \"api-call-failed\"\ntargets = [\"api\"]");
         let mut r = record(0, 4, Action::ScaleOut);
-        r.outcome.error = Some("boom".into());
+        r.outcome = failed("boom");
         assert!(e.observe(&r).is_empty(), "rule watches only `api`");
         r.target = "api".into();
-        r.role = RecordRole::Shadow;
+        r.role = Role::Shadow {
+            candidate: "b.toml".into(),
+        };
         assert!(
             e.observe(&r).is_empty(),
             "shadow records are never acted on"
         );
-        r.role = RecordRole::Live;
+        r.role = Role::Live;
         assert_eq!(e.observe(&r).len(), 1);
     }
 

@@ -5,7 +5,7 @@
 //! Lines that do not parse (a torn last line, a hand edit) are skipped with a
 //! warning naming file and line, so one bad line never hides the rest.
 
-use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
+use crate::decision::{Action, DecisionRecord, MetricStatus, Outcome, Recommendation, Role};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
@@ -204,7 +204,7 @@ impl Records {
             if self.line.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<DecisionRecord>(self.line.trim_ascii()) {
+            match DecisionRecord::from_json(self.line.trim_ascii()) {
                 Ok(record) => return Ok(Some(record)),
                 Err(e) => {
                     self.skipped += 1;
@@ -348,27 +348,22 @@ fn kebab<T: Serialize>(value: &T) -> String {
 }
 
 fn outcome_word(record: &DecisionRecord) -> &'static str {
-    if record.outcome.error.is_some() {
-        "FAILED"
-    } else if record.role != RecordRole::Live {
-        "not acted on"
-    } else if record.action == Action::Hold {
-        "hold"
-    } else if record.outcome.dry_run {
-        "dry-run"
-    } else if record.outcome.applied {
-        "applied"
-    } else {
-        "not applied"
+    match (&record.outcome, record.action) {
+        (Outcome::Failed { .. }, _) => "FAILED",
+        _ if !record.role.is_live() => "not acted on",
+        (_, Action::Hold) => "hold",
+        (Outcome::DryRun, _) => "dry-run",
+        (Outcome::Applied, _) => "applied",
+        (Outcome::Held, _) => "not applied",
     }
 }
 
 /// One decision as one line: when, what, which way, how it went, why.
 pub fn one_line(record: &DecisionRecord) -> String {
-    let role = match (record.role, &record.candidate) {
-        (RecordRole::Live, _) => String::new(),
-        (role, Some(candidate)) => format!(" ({} {candidate})", kebab(&role)),
-        (role, None) => format!(" ({})", kebab(&role)),
+    let role = match &record.role {
+        Role::Live => String::new(),
+        Role::Shadow { candidate } => format!(" (shadow {candidate})"),
+        Role::Standby => " (standby)".to_string(),
     };
     let metrics: Vec<String> = record
         .metrics
@@ -392,13 +387,14 @@ pub fn one_line(record: &DecisionRecord) -> String {
     }
     let _ = write!(line, " | {}", record.reason);
     // A record that failed before deciding says its error in its reason.
-    if let Some(error) = &record.outcome.error
-        && !record.reason.contains(error.as_str())
+    if let Some(error) = record.outcome.error()
+        && !record.reason.contains(error)
     {
         let _ = write!(line, " | error: {error}");
     }
-    if !record.notices.is_empty() {
-        let _ = write!(line, " | notice: {}", record.notices.join("; "));
+    let notices = record.notice_lines();
+    if !notices.is_empty() {
+        let _ = write!(line, " | notice: {}", notices.join("; "));
     }
     line
 }
@@ -430,7 +426,7 @@ fn find_decision(path: &Path, target: &str, at: Option<DateTime<Utc>>) -> anyhow
     let mut targets = BTreeSet::new();
     while let Some(record) = records.next_record()? {
         // The live record explains what ebb did; shadows are other questions.
-        if record.target != target || record.role == RecordRole::Shadow {
+        if record.target != target || record.role.is_shadow() {
             if !targets.contains(&record.target) {
                 targets.insert(record.target);
             }
@@ -547,12 +543,12 @@ fn run_compare(path: &Path, args: CompareArgs, out: &mut dyn Write) -> anyhow::R
         if record.target != args.target || !in_period {
             continue;
         }
-        match (record.role, record.candidate.clone()) {
-            (RecordRole::Shadow, Some(candidate)) => {
+        match &record.role {
+            Role::Shadow { candidate } => {
+                let candidate = candidate.clone();
                 shadows.entry(candidate).or_default().push(record)
             }
-            (RecordRole::Shadow, None) => {}
-            _ => live.push(record),
+            Role::Live | Role::Standby => live.push(record),
         }
     }
     if shadows.is_empty() {
@@ -597,8 +593,8 @@ fn run_compare(path: &Path, args: CompareArgs, out: &mut dyn Write) -> anyhow::R
 pub fn explain(r: &DecisionRecord) -> String {
     let mut out = String::new();
     let role = match r.role {
-        RecordRole::Live => String::new(),
-        role => format!(" ({})", kebab(&role)),
+        Role::Live => String::new(),
+        ref role => format!(" ({})", role.as_str()),
     };
     let _ = writeln!(out, "{} at {}{role}", r.target, r.time.to_rfc3339());
     let _ = writeln!(
@@ -670,15 +666,15 @@ pub fn explain(r: &DecisionRecord) -> String {
             s.note
         );
     }
-    let outcome = match (&r.outcome.error, r.outcome.applied, r.outcome.dry_run) {
-        (Some(e), _, _) => format!("FAILED, capacity kept: {e}"),
-        (None, true, _) => "applied".into(),
-        (None, false, true) => "dry run: nothing changed".into(),
-        (None, false, false) if r.action == Action::Hold => "hold: nothing to change".into(),
-        (None, false, false) => "not applied".into(),
+    let outcome = match &r.outcome {
+        Outcome::Failed { error } => format!("FAILED, capacity kept: {error}"),
+        Outcome::Applied => "applied".into(),
+        Outcome::DryRun => "dry run: nothing changed".into(),
+        Outcome::Held if r.action == Action::Hold => "hold: nothing to change".into(),
+        Outcome::Held => "not applied".into(),
     };
     let _ = writeln!(out, "outcome:   {outcome}");
-    for n in &r.notices {
+    for n in &r.notice_lines() {
         let _ = writeln!(out, "notice:    {n}");
     }
     let state = &r.governor_state;
@@ -719,13 +715,11 @@ impl TargetStats {
             Action::ScaleIn => self.scale_ins += 1,
             Action::Hold => self.holds += 1,
         }
-        if r.outcome.error.is_some() {
-            self.errors += 1;
-        }
-        if r.outcome.applied {
-            self.applied += 1;
-        } else if r.outcome.dry_run && r.action != Action::Hold {
-            self.dry_run += 1;
+        match r.outcome {
+            Outcome::Failed { .. } => self.errors += 1,
+            Outcome::Applied => self.applied += 1,
+            Outcome::DryRun if r.action != Action::Hold => self.dry_run += 1,
+            Outcome::DryRun | Outcome::Held => {}
         }
         self.first = Some(self.first.map_or(r.time, |f| f.min(r.time)));
         self.last = Some(self.last.map_or(r.time, |l| l.max(r.time)));
@@ -741,7 +735,7 @@ fn run_stats(path: &Path, args: StatsArgs, out: &mut dyn Write) -> anyhow::Resul
         if args.target.as_deref().is_some_and(|t| t != record.target) {
             continue;
         }
-        if record.role != RecordRole::Live {
+        if !record.role.is_live() {
             others += 1;
             continue;
         }

@@ -67,7 +67,7 @@ mod tests {
         TargetEvaluator::new(policy).unavailable(
             chrono::Utc::now(),
             &crate::series::FetchResults::new(),
-            error.to_string(),
+            crate::evaluator::Unavailable::ReadFailed(error.to_string()),
         )
     }
 
@@ -90,8 +90,12 @@ mod tests {
         // A second writer (a restarted daemon) appends after the first.
         let mut again = DecisionsLog::open(&path).unwrap();
         again.append(&record("two")).unwrap();
-        let errors: Vec<_> = lines(&path).into_iter().map(|r| r.outcome.error).collect();
-        assert_eq!(errors, [Some("one".to_string()), Some("two".to_string())]);
+        let errors: Vec<_> = lines(&path)
+            .into_iter()
+            .map(|r| r.outcome.error().map(str::to_string))
+            .collect();
+        let failed = |why: &str| Some(format!("describing groups failed: {why}"));
+        assert_eq!(errors, [failed("one"), failed("two")]);
 
         // logrotate moves the file away; SIGHUP reopens the path.
         let rotated = dir.path().join("log/decisions.jsonl.1");
@@ -100,6 +104,9 @@ mod tests {
         log.reopen().unwrap();
         log.append(&record("four")).unwrap();
         assert_eq!(lines(&rotated).len(), 3);
-        assert_eq!(lines(&path)[0].outcome.error.as_deref(), Some("four"));
+        assert_eq!(
+            lines(&path)[0].outcome.error(),
+            Some("describing groups failed: four")
+        );
     }
 }

@@ -701,11 +701,10 @@ fn restore_histories(
 /// Every decision also goes through tracing, as one event.
 fn emit(record: &DecisionRecord) {
     let json = serde_json::to_string(record).unwrap_or_default();
-    let error = record.outcome.error.as_deref().unwrap_or("");
-    if record.outcome.error.is_some() {
+    if let Some(error) = record.outcome.error() {
         tracing::warn!(target: "ebb::decision", group = %record.target, action = ?record.action, desired = record.desired, error, decision = %json, "{}", record.reason);
     } else if record.action != Action::Hold {
-        tracing::info!(target: "ebb::decision", group = %record.target, action = ?record.action, desired = record.desired, applied = record.outcome.applied, dry_run = record.outcome.dry_run, decision = %json, "{}", record.reason);
+        tracing::info!(target: "ebb::decision", group = %record.target, action = ?record.action, desired = record.desired, applied = record.outcome.is_applied(), dry_run = record.outcome.is_dry_run(), decision = %json, "{}", record.reason);
     } else {
         tracing::debug!(target: "ebb::decision", group = %record.target, decision = %json, "{}", record.reason);
     }

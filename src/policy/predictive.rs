@@ -10,7 +10,7 @@
 //! goes in the record's `detail`.
 
 use super::{HistoryRequest, Policy, PolicyInput, history_key, instances_for, within_tolerance};
-use crate::decision::{PolicyRecord, Recommendation};
+use crate::decision::{Event, PolicyKind, PolicyRecord, Recommendation};
 use crate::forecast::backtest::{
     BacktestConfig, ModelScore, backtest, choose_or_yesterday, not_scored,
 };
@@ -162,6 +162,16 @@ pub fn unusable_forecast(
     None
 }
 
+/// Where a forecast capacity stands against max capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AboveMax {
+    Within,
+    /// Above max: the policy recommends max.
+    Capped,
+    /// Above max: the policy asks max raised to this.
+    Raised(u32),
+}
+
 /// The max capacity AWS's `IncreaseMaxCapacity` would allow: the forecast
 /// capacity plus `buffer_percent` of it.
 pub fn raised_max_for(capacity: u32, buffer_percent: f64) -> u32 {
@@ -224,10 +234,45 @@ impl Predictive {
     ) -> PolicyRecord {
         PolicyRecord {
             name: self.spec.name.clone(),
-            kind: "predictive".into(),
+            kind: PolicyKind::Predictive,
             recommendation,
             reason,
             detail: Some(detail),
+            events: Vec::new(),
+        }
+    }
+
+    /// What the policy does with a forecast `capacity` above max capacity:
+    /// raise max for it (`max_capacity_behavior = "increase"`) or cap at max.
+    fn above_max(
+        &mut self,
+        capacity: u32,
+        reason: &mut String,
+        detail: &mut serde_json::Value,
+    ) -> AboveMax {
+        if capacity <= self.max_capacity {
+            return AboveMax::Within;
+        }
+        match (
+            self.spec.max_capacity_behavior,
+            self.spec.max_capacity_buffer,
+        ) {
+            (MaxCapacityBehavior::Increase, Some(buffer)) => {
+                let raised = raised_max_for(capacity, buffer);
+                reason.push_str(&format!(
+                    ", above max {}: max raised to {raised}",
+                    self.max_capacity
+                ));
+                detail["raised_max_capacity"] = json!(raised);
+                if self.spec.mode == PredictiveMode::ForecastAndScale {
+                    self.raised_max = Some(raised);
+                }
+                AboveMax::Raised(raised)
+            }
+            _ => {
+                reason.push_str(&format!(", capped at max {}", self.max_capacity));
+                AboveMax::Capped
+            }
         }
     }
 
@@ -594,27 +639,12 @@ impl Policy for Predictive {
                 spec.tolerance * 100.0
             ));
         }
-        let mut recommended = capacity;
-        if capacity > self.max_capacity {
-            match (spec.max_capacity_behavior, spec.max_capacity_buffer) {
-                (MaxCapacityBehavior::Increase, Some(buffer)) => {
-                    let raised = raised_max_for(capacity, buffer);
-                    reason.push_str(&format!(
-                        ", above max {}: max raised to {raised}",
-                        self.max_capacity
-                    ));
-                    detail["raised_max_capacity"] = json!(raised);
-                    if spec.mode == PredictiveMode::ForecastAndScale {
-                        self.raised_max = Some(raised);
-                    }
-                }
-                _ => {
-                    recommended = self.max_capacity;
-                    reason.push_str(&format!(", capped at max {}", self.max_capacity));
-                }
-            }
-        }
-        match spec.mode {
+        let above_max = self.above_max(capacity, &mut reason, &mut detail);
+        let recommended = match above_max {
+            AboveMax::Capped => self.max_capacity,
+            AboveMax::Within | AboveMax::Raised(_) => capacity,
+        };
+        let mut record = match self.spec.mode {
             PredictiveMode::ForecastOnly => {
                 self.raised_max = None;
                 self.record(
@@ -626,12 +656,26 @@ impl Policy for Predictive {
             PredictiveMode::ForecastAndScale => {
                 self.record(Recommendation::Capacity(recommended), reason, detail)
             }
-        }
+        };
+        let event = match (above_max, self.raised_max) {
+            (AboveMax::Within, _) => None,
+            (AboveMax::Raised(to), Some(_)) => Some(Event::MaxCapacityRaised {
+                from: self.max_capacity,
+                to,
+            }),
+            // Not raised (capped, or forecast-only): the forecast stays above max.
+            (AboveMax::Capped | AboveMax::Raised(_), _) => Some(Event::ForecastAboveMax {
+                forecast_capacity: capacity,
+                max_capacity: self.max_capacity,
+            }),
+        };
+        record.events.extend(event);
+        record
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decision::ObservedCapacity;
     use crate::policy_file::parse_str;
@@ -836,6 +880,14 @@ warmup = "5m"
         );
         assert!(r.reason.contains("capped at max 10"), "{}", r.reason);
         assert_eq!(honor.raised_max_capacity(), None);
+        let forecast = r.detail.as_ref().unwrap()["capacity"].as_u64().unwrap() as u32;
+        assert_eq!(
+            r.events,
+            [Event::ForecastAboveMax {
+                forecast_capacity: forecast,
+                max_capacity: 10
+            }]
+        );
 
         let mut increase = policy(
             "mode = \"forecast-and-scale\"\nmodel = \"seasonal-naive-daily\"\nmax_capacity_behavior = \"increase\"\nmax_capacity_buffer = 10",
@@ -851,6 +903,25 @@ warmup = "5m"
             Some(raised_max_for(c, 10.0))
         );
         assert!(r.reason.contains("max raised to"), "{}", r.reason);
+        assert_eq!(
+            r.events,
+            [Event::MaxCapacityRaised {
+                from: 10,
+                to: raised_max_for(c, 10.0)
+            }]
+        );
+        // Below max: nothing to tell.
+        let r = feed(&mut honor, now - 2..now - 1, now + 720);
+        assert!(r.events.is_empty(), "{r:?}");
+    }
+
+    /// The record the predictive policy writes when its forecast (about 10
+    /// instances at 06:00) is above its max of 4.
+    pub(crate) fn forecast_above_max_record() -> PolicyRecord {
+        let now = 3 * 1440 + 355;
+        let mut honor = policy("mode = \"forecast-and-scale\"\nmodel = \"seasonal-naive-daily\"");
+        honor.max_capacity = 4;
+        feed(&mut honor, 0..now - 2, now)
     }
 
     /// Feeds minutes `from..now - 2` and evaluates at `now`: the fit's detail.

@@ -1,13 +1,10 @@
 //! Scheduled minimum capacity: recurring windows such as weekdays 08:00-18:00.
 
 use super::{Policy, PolicyInput};
-use crate::decision::{PolicyRecord, Recommendation};
+use crate::decision::{PolicyKind, PolicyRecord, Recommendation};
 use crate::policy_file::{ScheduleSpec, ScheduleWindow, hhmm};
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
-
-/// The `kind` of a schedule's records: the governor knows schedules need no data.
-pub const KIND: &str = "schedule";
 
 /// A parsed schedule.
 #[derive(Debug, Clone)]
@@ -163,10 +160,11 @@ impl Policy for Schedule {
         };
         PolicyRecord {
             name: self.name.clone(),
-            kind: KIND.into(),
+            kind: PolicyKind::Schedule,
             recommendation,
             reason,
             detail: None,
+            events: Vec::new(),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! scale-out, it does not start one.
 
 use super::{Policy, PolicyInput, instances_for, within_tolerance};
-use crate::decision::{PolicyRecord, Recommendation};
+use crate::decision::{PolicyKind, PolicyRecord, Recommendation};
 use crate::policy_file::{MetricType, TargetTrackingSpec};
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
@@ -127,12 +127,13 @@ impl TargetTracking {
     fn record(&self, recommendation: Recommendation, reason: String) -> PolicyRecord {
         PolicyRecord {
             name: self.spec.name.clone(),
-            kind: "target-tracking".into(),
+            kind: PolicyKind::TargetTracking,
             recommendation,
             reason,
             detail: self
                 .measured_on
                 .map(|n| serde_json::json!({ DETAIL_SERVING_WHEN_MEASURED: n })),
+            events: Vec::new(),
         }
     }
 }

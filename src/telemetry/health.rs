@@ -5,7 +5,7 @@
 
 use crate::alert::ReloadFailure;
 use crate::clock::Clock;
-use crate::decision::{DecisionRecord, RecordRole};
+use crate::decision::DecisionRecord;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -103,13 +103,13 @@ impl Health {
 
     /// Takes in a live evaluation: it succeeded unless its outcome has an error.
     pub fn observe(&self, record: &DecisionRecord) {
-        if record.role != RecordRole::Live {
+        if !record.role.is_live() {
             return;
         }
         let mut map = self.targets.lock().expect("health lock poisoned");
         if let Some(t) = map.get_mut(&record.target) {
             t.last = Some(record.time);
-            t.error = record.outcome.error.clone();
+            t.error = record.outcome.error().map(str::to_string);
         }
     }
 

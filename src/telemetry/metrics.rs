@@ -13,7 +13,7 @@
 //! always there.
 
 use crate::alert::AlertMetrics;
-use crate::decision::{Action, DecisionRecord, MetricStatus, Recommendation, RecordRole};
+use crate::decision::{Action, DecisionRecord, MetricStatus, Outcome, Recommendation};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -348,12 +348,12 @@ impl Metrics {
     /// the live one and are neither counted nor shown as the target's;
     /// standby records count as evaluations but move no gauge.
     pub fn observe_record(&self, record: &DecisionRecord, took: Duration) {
-        if record.role == RecordRole::Shadow {
+        if record.role.is_shadow() {
             return;
         }
         self.evaluations_all.inc();
-        self.leader.set((record.role == RecordRole::Live).into());
-        if record.role == RecordRole::Live {
+        self.leader.set(record.role.is_live().into());
+        if record.role.is_live() {
             let (action, outcome) = action_and_outcome(record);
             self.decisions_all
                 .get_or_create(&ActionLabels {
@@ -377,7 +377,7 @@ impl Metrics {
         self.last_evaluation
             .get_or_create(&target)
             .set(record.time.timestamp_millis() as f64 / 1000.0);
-        if record.role != RecordRole::Live {
+        if !record.role.is_live() {
             return;
         }
         let (action, outcome) = action_and_outcome(record);
@@ -410,7 +410,7 @@ impl Metrics {
             let labels = PolicyLabels {
                 target: record.target.clone(),
                 policy: policy.name.clone(),
-                kind: policy.kind.clone(),
+                kind: policy.kind.to_string(),
             };
             match policy.recommendation {
                 Recommendation::Capacity(c) => {
@@ -448,16 +448,11 @@ fn action_and_outcome(record: &DecisionRecord) -> (&'static str, &'static str) {
         Action::ScaleIn => "scale-in",
         Action::Hold => "hold",
     };
-    let outcome = if record.outcome.error.is_some() {
-        "failed"
-    } else if record.action == Action::Hold {
-        "none"
-    } else if record.outcome.dry_run {
-        "dry-run"
-    } else if record.outcome.applied {
-        "applied"
-    } else {
-        "none"
+    let outcome = match (&record.outcome, record.action) {
+        (Outcome::Failed { .. }, _) => "failed",
+        (_, Action::Hold) | (Outcome::Held, _) => "none",
+        (Outcome::DryRun, _) => "dry-run",
+        (Outcome::Applied, _) => "applied",
     };
     (action, outcome)
 }
