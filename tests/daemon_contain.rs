@@ -169,7 +169,15 @@ async fn a_panicking_shadow_is_recorded_and_the_live_policy_acts() {
     for r in of(&records, "web", "shadow") {
         assert_eq!(r["candidate"], "hot.toml");
         assert!(r["panicked"].is_string(), "{r:#}");
-        assert_eq!(r["outcome"]["status"], "dry-run");
+        // Never acted on; the outcome says why there is no decision.
+        assert_eq!(r["outcome"]["status"], "failed", "{r:#}");
+        assert!(
+            r["outcome"]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("evaluation panicked: "),
+            "{r:#}"
+        );
     }
     // The live policy went on: every live evaluation has a record.
     let live = of(&records, "web", "live");
