@@ -116,7 +116,7 @@ async fn each_account_is_reached_through_its_role_and_a_refused_role_fails_only_
         r["target"] == "web-prod" && action(r) == "scale-out"
     });
     assert_eq!(out["account"], "prod");
-    assert_eq!(out["outcome"]["applied"], true);
+    assert_eq!(out["outcome"]["status"], "applied");
 
     // The refused role: its target's records say why, capacity kept.
     let failed = setup.wait_record("batch failing", |r| r["target"] == "batch");

@@ -882,7 +882,7 @@ mod tests {
     fn a_target_of_a_named_account_alerts_with_the_account_label() {
         let mut e = engine("[[rules]]\nkind = \"api-call-failed\"");
         let mut r = record(0, 4, Action::Hold);
-        r.outcome.error = Some("cannot assume arn:aws:iam::222222222222:role/ebb".into());
+        r.outcome = failed("cannot assume arn:aws:iam::222222222222:role/ebb");
         r.account = Some("staging".into());
         let fired = e.observe(&r);
         assert_eq!(statuses(&fired), vec![(AlertStatus::Firing, false)]);
@@ -1005,7 +1005,7 @@ mod tests {
         // The record the evaluator writes for a group that does not exist.
         let gone = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS)).unavailable(
             t(3),
-            &crate::source::FetchResults::new(),
+            &crate::series::FetchResults::new(),
             Unavailable::NotFound,
         );
         let fired = fresh.observe(&gone);
@@ -1239,14 +1239,14 @@ mod tests {
         // The record the evaluator writes when the group moved under it.
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         let cpu = |at: i64| {
-            crate::source::FetchResults::from([(
-                crate::source::MetricKey::new("web", "cpu"),
-                Ok(crate::source::Series {
-                    points: vec![crate::source::Datapoint {
+            crate::series::FetchResults::from([(
+                crate::series::MetricKey::new("web", "cpu"),
+                Ok(crate::series::Series {
+                    points: vec![crate::series::Datapoint {
                         time: t(at),
                         value: 50.0,
                     }],
-                    ..crate::source::Series::default()
+                    ..crate::series::Series::default()
                 }),
             )])
         };
