@@ -24,7 +24,7 @@ fn cpu_request(group: &str, since: DateTime<Utc>) -> MetricRequest {
                 namespace: Some("AWS/EC2".into()),
                 metric_name: Some("CPUUtilization".into()),
                 dimensions: BTreeMap::from([("AutoScalingGroupName".into(), group.into())]),
-                statistic: Some("Average".into()),
+                statistic: Some(ebb::policy_file::Statistic::average()),
                 period: std::time::Duration::from_secs(60),
                 expression: None,
                 queries: BTreeMap::new(),
@@ -178,7 +178,7 @@ async fn a_metric_math_expression_is_sent_with_its_inputs_and_computed() {
         namespace: "App".into(),
         metric_name: name.into(),
         dimensions: BTreeMap::from([("Service".into(), "web".into())]),
-        statistic: "Sum".into(),
+        statistic: ebb::policy_file::Statistic::sum(),
     };
     let expression = |key: &str, expression: &str| {
         let mut request = cpu_request(key, now - Duration::minutes(10));

@@ -95,7 +95,7 @@ async fn get_metric_data_pages_are_followed_and_joined() {
                 namespace: Some("AWS/EC2".into()),
                 metric_name: Some("CPUUtilization".into()),
                 dimensions: BTreeMap::new(),
-                statistic: Some("Average".into()),
+                statistic: Some(ebb::policy_file::Statistic::average()),
                 period: std::time::Duration::from_secs(60),
                 expression: None,
                 queries: BTreeMap::new(),

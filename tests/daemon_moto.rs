@@ -37,12 +37,8 @@ async fn the_daemon_scales_out_notices_an_outside_change_and_scales_in() {
         .await
         .unwrap();
     let noticed = setup.wait_record("noticing the outside change", |r| {
-        r["notices"].as_array().is_some_and(|n| {
-            n.iter().any(|n| {
-                n.as_str()
-                    .unwrap_or("")
-                    .contains("changed outside ebb: 4 -> 6")
-            })
+        r["events"].as_array().is_some_and(|events| {
+            events.contains(&serde_json::json!({"event": "external-change", "from": 4, "to": 6}))
         })
     });
     assert_eq!(noticed["capacity"]["desired"], 6);

@@ -119,8 +119,6 @@ pub fn build(spec: &PolicySpec, file: &PolicyFile) -> Box<dyn Policy> {
             ))
         }
         PolicySpec::Predictive(s) => Box::new(predictive::Predictive::new(s.clone(), file)),
-        PolicySpec::Schedule(s) => {
-            Box::new(schedule::Schedule::new(s).expect("schedule validated at load"))
-        }
+        PolicySpec::Schedule(s) => Box::new(schedule::Schedule::new(s)),
     }
 }

@@ -186,7 +186,7 @@ impl Predictive {
             .map(to_chrono)
             .unwrap_or_else(|| to_chrono(file.governor.warmup) + to_chrono(file.target.interval));
         let step_secs = spec.history_step.as_secs();
-        let seasons = Seasons::for_step(step_secs).expect("history_step validated at load");
+        let seasons = spec.history_step.seasons();
         let history = LoadHistory::new(step_secs as i64, spec.history.as_secs() as i64);
         let long_window = file.metrics.get(&spec.metric).and_then(long_window_spec);
         Predictive {
@@ -452,7 +452,7 @@ fn long_window_spec(metric: &MetricSpec) -> Option<(MetricSpec, f64)> {
     if cw.expression.is_some() || cw.period.as_secs() >= LONG_WINDOW_PERIOD_SECS {
         return None;
     }
-    let scale = match cw.statistic.as_deref() {
+    let scale = match cw.statistic.as_ref().map(|s| s.as_str()) {
         Some("Sum" | "SampleCount") => cw.period.as_secs() as f64 / LONG_WINDOW_PERIOD_SECS as f64,
         _ => 1.0,
     };

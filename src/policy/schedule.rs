@@ -2,7 +2,7 @@
 
 use super::{Policy, PolicyInput};
 use crate::decision::{PolicyKind, PolicyRecord, Recommendation};
-use crate::policy_file::{ScheduleSpec, ScheduleWindow, hhmm};
+use crate::policy_file::{Days, ScheduleSpec, ScheduleWindow, hhmm};
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 
@@ -16,8 +16,7 @@ pub struct Schedule {
 
 #[derive(Debug, Clone)]
 struct Window {
-    /// Indexed by `Weekday::num_days_from_monday`.
-    days: [bool; 7],
+    days: Days,
     start: NaiveTime,
     end: NaiveTime,
     min_capacity: u32,
@@ -25,19 +24,14 @@ struct Window {
 }
 
 impl Schedule {
-    /// Parses a schedule; the error says which part is wrong.
-    pub fn new(spec: &ScheduleSpec) -> Result<Schedule, String> {
-        let timezone = parse_timezone(spec.timezone.as_deref())?;
-        let windows = spec
-            .windows
-            .iter()
-            .map(Window::new)
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Schedule {
+    /// The schedule a loaded policy file describes: its days and time zone
+    /// were parsed when the file was read.
+    pub fn new(spec: &ScheduleSpec) -> Schedule {
+        Schedule {
             name: spec.name.clone(),
-            timezone,
-            windows,
-        })
+            timezone: spec.timezone.tz(),
+            windows: spec.windows.iter().map(Window::new).collect(),
+        }
     }
 
     /// The largest minimum of the windows active at `now`, if any.
@@ -51,98 +45,50 @@ impl Schedule {
     }
 }
 
-/// Everything wrong with a schedule, as (field relative to the schedule,
-/// what is wrong): what `ebb check` reports, with the same parsers
-/// [`Schedule::new`] uses.
+/// What the loader refuses in a schedule beyond what parsing its values
+/// refuses, as (field relative to the schedule, what is wrong): a window
+/// that starts and ends at the same time (read as a whole day) is more
+/// likely a mistake than meant.
 pub fn problems(spec: &ScheduleSpec) -> Vec<(String, String)> {
-    let mut problems = Vec::new();
-    if let Err(e) = parse_timezone(spec.timezone.as_deref()) {
-        problems.push(("timezone".to_string(), e));
-    }
-    for (i, window) in spec.windows.iter().enumerate() {
-        if let Err(e) = parse_days(&window.days) {
-            problems.push((format!("windows[{i}].days"), e));
-        }
-        if let Err(e) = check_times(window) {
-            problems.push((format!("windows[{i}].end"), e));
-        }
-    }
-    problems
-}
-
-/// An IANA time zone name; UTC when absent.
-pub fn parse_timezone(name: Option<&str>) -> Result<Tz, String> {
-    match name {
-        None => Ok(Tz::UTC),
-        Some(name) => name
-            .parse::<Tz>()
-            .map_err(|_| format!("`{name}` is not an IANA time zone name (e.g. Europe/Berlin)")),
-    }
-}
-
-fn check_times(spec: &ScheduleWindow) -> Result<(), String> {
-    if spec.start == spec.end {
-        return Err("window start and end are the same time".into());
-    }
-    Ok(())
+    spec.windows
+        .iter()
+        .enumerate()
+        .filter(|(_, window)| window.start == window.end)
+        .map(|(i, _)| {
+            (
+                format!("windows[{i}].end"),
+                "window start and end are the same time".to_string(),
+            )
+        })
+        .collect()
 }
 
 impl Window {
-    fn new(spec: &ScheduleWindow) -> Result<Window, String> {
-        check_times(spec)?;
-        Ok(Window {
-            days: parse_days(&spec.days)?,
+    fn new(spec: &ScheduleWindow) -> Window {
+        Window {
+            days: spec.days.clone(),
             start: spec.start,
             end: spec.end,
             min_capacity: spec.min_capacity,
             label: format!(
                 "{} {}-{}",
-                spec.days,
+                spec.days.as_str(),
                 hhmm::format(&spec.start),
                 hhmm::format(&spec.end)
             ),
-        })
+        }
     }
 
     fn contains(&self, day: Weekday, time: NaiveTime) -> bool {
-        let on = |d: Weekday| self.days[d.num_days_from_monday() as usize];
+        let on = |d: Weekday| self.days.contains(d);
         if self.start < self.end {
             on(day) && time >= self.start && time < self.end
         } else {
-            // Past midnight: the part after midnight belongs to the day before.
+            // Past midnight (or a whole day when start = end): the part after
+            // midnight belongs to the day before.
             (on(day) && time >= self.start) || (on(day.pred()) && time < self.end)
         }
     }
-}
-
-/// Parses a cron-style day list: `*`, `mon-fri`, `sat,sun`, `mon,wed-fri`.
-pub fn parse_days(text: &str) -> Result<[bool; 7], String> {
-    let mut days = [false; 7];
-    for part in text.split(',').map(str::trim) {
-        if part == "*" {
-            days = [true; 7];
-            continue;
-        }
-        let (first, last) = match part.split_once('-') {
-            Some((a, b)) => (parse_day(a)?, parse_day(b)?),
-            None => (parse_day(part)?, parse_day(part)?),
-        };
-        let mut day = first;
-        loop {
-            days[day.num_days_from_monday() as usize] = true;
-            if day == last {
-                break;
-            }
-            day = day.succ();
-        }
-    }
-    Ok(days)
-}
-
-fn parse_day(text: &str) -> Result<Weekday, String> {
-    text.trim()
-        .parse::<Weekday>()
-        .map_err(|_| format!("`{text}` is not a day (mon, tue, wed, thu, fri, sat, sun)"))
 }
 
 impl Policy for Schedule {
@@ -183,7 +129,7 @@ mod tests {
 
     fn window(days: &str, start: NaiveTime, end: NaiveTime, min_capacity: u32) -> ScheduleWindow {
         ScheduleWindow {
-            days: days.into(),
+            days: days.parse().expect(days),
             start,
             end,
             min_capacity,
@@ -193,10 +139,9 @@ mod tests {
     fn schedule(timezone: Option<&str>, windows: Vec<ScheduleWindow>) -> Schedule {
         Schedule::new(&ScheduleSpec {
             name: "hours".into(),
-            timezone: timezone.map(String::from),
+            timezone: timezone.map_or_else(Default::default, |tz| tz.parse().expect(tz)),
             windows,
         })
-        .expect("valid schedule")
     }
 
     /// 2026-11-23 is a Monday; `day` 0 is that Monday.
@@ -314,7 +259,19 @@ mod tests {
 
     #[test]
     fn day_lists_in_cron_style() {
-        let days = |text| parse_days(text).expect(text);
+        let days = |text: &str| {
+            let days: Days = text.parse().expect(text);
+            [
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sat,
+                Weekday::Sun,
+            ]
+            .map(|d| days.contains(d))
+        };
         assert_eq!(days("*"), [true; 7]);
         assert_eq!(
             days("mon-fri"),
@@ -342,30 +299,33 @@ mod tests {
     #[test]
     fn bad_day_lists_say_what_is_wrong() {
         for bad in ["", "funday", "mon-", "mon-xyz", "mon,,fri"] {
-            let error = parse_days(bad).expect_err(bad);
+            let error = bad.parse::<Days>().expect_err(bad);
             assert!(error.contains("is not a day"), "{bad}: {error}");
         }
-        assert!(parse_days("funday").unwrap_err().contains("`funday`"));
+        assert!("funday".parse::<Days>().unwrap_err().contains("`funday`"));
     }
 
     #[test]
     fn problems_name_the_field() {
         let spec = ScheduleSpec {
             name: "s".into(),
-            timezone: Some("Mars/Olympus".into()),
+            timezone: Default::default(),
             windows: vec![
                 window("mon", hm(8, 0), hm(9, 0), 1),
-                window("someday", hm(8, 0), hm(8, 0), 1),
+                window("tue", hm(8, 0), hm(8, 0), 1),
             ],
         };
         let problems = problems(&spec);
-        let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["timezone", "windows[1].days", "windows[1].end"]);
-        assert!(
-            problems[0]
-                .1
-                .contains("`Mars/Olympus` is not an IANA time zone")
+        assert_eq!(
+            problems,
+            [(
+                "windows[1].end".to_string(),
+                "window start and end are the same time".to_string()
+            )]
         );
-        assert!(Schedule::new(&spec).is_err());
+        // Were it loaded, such a window would be a whole day.
+        let whole_day = Schedule::new(&spec);
+        assert_eq!(minimum(&whole_day, at(1, 9, 0, 0)), Some(1));
+        assert_eq!(minimum(&whole_day, at(2, 7, 0, 0)), Some(1));
     }
 }

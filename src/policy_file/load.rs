@@ -635,12 +635,15 @@ scale_in_cooldown = "5m"
         assert_eq!((field.as_str(), line), ("policies[0].name", 16));
     }
 
+    /// Every error of a file that reads is reported. (A value that cannot
+    /// be read at all, such as a day list or a time zone, stops the
+    /// reading: that one is reported alone.)
     #[test]
     fn every_error_is_reported_not_only_the_first() {
         let text = GOOD
             .replacen("min_capacity = 2", "min_capacity = 12", 1)
             .replacen("target = 50.0", "target = 0.0", 1)
-            .replacen("mon-fri", "someday", 1);
+            .replacen("min_capacity = 4 }", "min_capacity = 11 }", 1);
         let LoadError(errors) = parse_str(&text, Path::new("p.toml")).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_deref().unwrap()).collect();
         assert_eq!(
@@ -648,9 +651,27 @@ scale_in_cooldown = "5m"
             [
                 "target.min_capacity",
                 "policies[0].target",
-                "policies[1].windows[0].days"
+                "policies[1].windows[0].min_capacity"
             ]
         );
+        let text = GOOD.replacen("mon-fri", "someday", 1);
+        let LoadError(errors) = parse_str(&text, Path::new("p.toml")).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_deref().unwrap()).collect();
+        assert_eq!(fields, ["policies[1].windows[0].days"]);
+    }
+
+    #[test]
+    fn a_history_step_without_seasons_is_refused_where_written() {
+        let text = GOOD.replacen(
+            "[governor]",
+            "[[policies]]\nkind = \"predictive\"\nname = \"forecast\"\nmetric = \"cpu\"\ntarget_per_instance = 5.0\nhistory_step = \"7m\"\n\n[governor]",
+            1,
+        );
+        assert_ne!(text, GOOD);
+        let LoadError(errors) = parse_str(&text, Path::new("p.toml")).unwrap_err();
+        let e = &errors[0];
+        assert_eq!(e.field.as_deref(), Some("policies[2].history_step"), "{e}");
+        assert!(e.message.contains("divides a day"), "{e}");
     }
 
     #[test]

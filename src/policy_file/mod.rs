@@ -12,6 +12,7 @@ pub mod lint;
 pub mod load;
 pub mod spans;
 pub mod validate;
+pub mod values;
 
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,7 @@ pub use load::{
     LoadError, LoadedWithShadows, PolicyFileError, load_dir, load_file, load_paths, load_shadows,
     load_with_shadows, parse_str, toml_files_in,
 };
+pub use values::{Days, HistoryStep, Statistic, TimeZone};
 
 /// One scaling target and everything ebb needs to size it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,7 +221,7 @@ pub struct CloudWatchMetric {
     #[serde(default)]
     pub dimensions: BTreeMap<String, String>,
     #[serde(default)]
-    pub statistic: Option<String>,
+    pub statistic: Option<Statistic>,
     #[serde(with = "crate::duration", default = "default_period")]
     pub period: Duration,
     /// Metric math, e.g. `m1 / m2`, over the ids in `queries`.
@@ -240,7 +242,7 @@ pub struct CloudWatchStat {
     pub metric_name: String,
     #[serde(default)]
     pub dimensions: BTreeMap<String, String>,
-    pub statistic: String,
+    pub statistic: Statistic,
 }
 
 fn default_period() -> Duration {
@@ -366,8 +368,8 @@ pub struct PredictiveSpec {
     #[serde(with = "crate::duration", default = "default_history")]
     pub history: Duration,
     /// The step the history is kept and forecast at.
-    #[serde(with = "crate::duration", default = "default_history_step")]
-    pub history_step: Duration,
+    #[serde(default)]
+    pub history_step: HistoryStep,
     /// Use this model instead of choosing one by backtest.
     #[serde(default)]
     pub model: Option<crate::forecast::ModelKind>,
@@ -379,10 +381,6 @@ fn default_quantile() -> f64 {
 
 fn default_history() -> Duration {
     Duration::from_secs(14 * 86_400)
-}
-
-fn default_history_step() -> Duration {
-    Duration::from_secs(300)
 }
 
 /// Whether a predictive policy acts.
@@ -458,9 +456,9 @@ pub enum MetricType {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     pub name: String,
-    /// IANA time zone name the windows are written in; UTC when absent.
+    /// The time zone the windows are written in; UTC when absent.
     #[serde(default)]
-    pub timezone: Option<String>,
+    pub timezone: TimeZone,
     pub windows: Vec<ScheduleWindow>,
 }
 
@@ -469,7 +467,7 @@ pub struct ScheduleSpec {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleWindow {
     /// Day list in cron style: `mon-fri`, `sat,sun`, `*`.
-    pub days: String,
+    pub days: Days,
     #[serde(with = "hhmm")]
     pub start: NaiveTime,
     /// `end` before `start` means the window runs past midnight.

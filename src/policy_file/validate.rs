@@ -72,12 +72,12 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                         "an expression needs queries to refer to".into(),
                     ),
                     (None, _) => {
-                        for (field, value) in [
-                            ("namespace", &cw.namespace),
-                            ("metric_name", &cw.metric_name),
-                            ("statistic", &cw.statistic),
+                        for (field, written) in [
+                            ("namespace", cw.namespace.is_some()),
+                            ("metric_name", cw.metric_name.is_some()),
+                            ("statistic", cw.statistic.is_some()),
                         ] {
-                            if value.is_none() {
+                            if !written {
                                 err(at(&format!("source.cloudwatch.{field}")), "missing".into());
                             }
                         }
@@ -99,17 +99,6 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                 }
                 if let Err(problem) = ranges::DELAY_PERIODS.check(cw.delay_periods) {
                     err(at("source.cloudwatch.delay_periods"), problem);
-                }
-                if let Some(problem) = cw.statistic.as_deref().and_then(statistic_problem) {
-                    err(at("source.cloudwatch.statistic"), problem);
-                }
-                for (id, query) in &cw.queries {
-                    if let Some(problem) = statistic_problem(&query.statistic) {
-                        err(
-                            at(&format!("source.cloudwatch.queries.{id}.statistic")),
-                            problem,
-                        );
-                    }
                 }
                 // The newest datapoint is one whose period ended before the
                 // skipped incomplete ones: it is at least this old, always.
@@ -318,38 +307,6 @@ pub fn group_name_problem(name: &str) -> Option<String> {
     }
 }
 
-/// What is wrong with a CloudWatch statistic name, if anything: one of the
-/// plain statistics, a percentile `pNN`, or another extended statistic
-/// (`tm99`, `TM(10%:90%)`, `wm`, `tc`, `ts`, `PR`).
-fn statistic_problem(statistic: &str) -> Option<String> {
-    const PLAIN: [&str; 6] = ["Average", "Sum", "Minimum", "Maximum", "SampleCount", "IQM"];
-    if PLAIN.contains(&statistic) {
-        return None;
-    }
-    if let Some(p) = statistic.strip_prefix('p') {
-        return match p.parse::<f64>() {
-            Ok(p) if (0.0..=100.0).contains(&p) => None,
-            _ => Some(format!(
-                "`{statistic}` is not a percentile statistic p0-p100"
-            )),
-        };
-    }
-    let extended = ["tm", "wm", "tc", "ts", "TM", "WM", "TC", "TS", "PR"]
-        .iter()
-        .any(|prefix| {
-            statistic
-                .strip_prefix(prefix)
-                .is_some_and(|rest| !rest.is_empty())
-        });
-    if extended {
-        return None;
-    }
-    Some(format!(
-        "`{statistic}` is not a CloudWatch statistic (Average, Sum, Minimum, Maximum, SampleCount, pNN)"
-    ))
-}
-
-/// Checks a predictive policy; `err` takes a field under the policy and a message.
 /// What is wrong with a policy's tolerance band, if anything.
 fn tolerance_problem(tolerance: f64) -> Option<String> {
     (!(0.0..1.0).contains(&tolerance)).then(|| format!("must be within [0, 1), got {tolerance}"))
@@ -402,13 +359,6 @@ fn validate_predictive(file: &PolicyFile, p: &PredictiveSpec, err: &mut dyn FnMu
             "only used with max_capacity_behavior = \"increase\"".into(),
         ),
         _ => {}
-    }
-    let step = p.history_step.as_secs();
-    if step == 0 || !step.is_multiple_of(60) || !86_400u64.is_multiple_of(step) || step > 3_600 {
-        err(
-            "history_step",
-            "must be a whole number of minutes, at most 1h, that divides a day".into(),
-        );
     }
     if let Err(problem) = ranges::HISTORY.check(p.history) {
         err(
@@ -494,11 +444,6 @@ name = "forecast"
                 "metric = \"requests\"\ntarget_per_instance = 5\nmax_capacity_buffer = 10",
                 "policies[0].max_capacity_buffer",
                 "only used",
-            ),
-            (
-                "metric = \"requests\"\ntarget_per_instance = 5\nhistory_step = \"7m\"",
-                "policies[0].history_step",
-                "divides a day",
             ),
             (
                 "metric = \"requests\"\ntarget_per_instance = 5\nhistory = \"12h\"",

@@ -16,7 +16,7 @@
 use super::MetricSource;
 
 use crate::aws_error::error_text;
-use crate::policy_file::{CloudWatchMetric, CloudWatchStat};
+use crate::policy_file::{CloudWatchMetric, CloudWatchStat, Statistic};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
@@ -130,7 +130,7 @@ fn queries_for(result_id: &str, cw: &CloudWatchMetric) -> Result<Vec<MetricDataQ
         namespace: namespace.clone(),
         metric_name: metric_name.clone(),
         dimensions: cw.dimensions.clone(),
-        statistic: cw.statistic.clone().unwrap_or_else(|| "Average".into()),
+        statistic: cw.statistic.clone().unwrap_or_else(Statistic::average),
     };
     Ok(vec![
         MetricDataQuery::builder()
@@ -156,7 +156,7 @@ fn metric_stat(stat: &CloudWatchStat, period: i32) -> MetricStat {
                 .build(),
         )
         .period(period)
-        .stat(&stat.statistic)
+        .stat(stat.statistic.as_str())
         .build()
 }
 
@@ -426,7 +426,7 @@ mod tests {
                         namespace: "AWS/ApplicationELB".into(),
                         metric_name: format!("Metric{id}"),
                         dimensions: BTreeMap::new(),
-                        statistic: "Sum".into(),
+                        statistic: Statistic::sum(),
                     },
                 );
             }
@@ -435,7 +435,7 @@ mod tests {
             namespace: Some("AWS/EC2".into()),
             metric_name: Some("CPUUtilization".into()),
             dimensions: BTreeMap::from([("AutoScalingGroupName".into(), "web".into())]),
-            statistic: Some("Average".into()),
+            statistic: Some(Statistic::average()),
             period: Duration::from_secs(60),
             expression: expression.map(str::to_string),
             queries,

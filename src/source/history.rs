@@ -101,7 +101,7 @@ fn group_metric(group: &str, name: &str, period: Duration) -> MetricSpec {
             namespace: Some("AWS/AutoScaling".into()),
             metric_name: Some(name.into()),
             dimensions: BTreeMap::from([("AutoScalingGroupName".to_string(), group.to_string())]),
-            statistic: Some("Average".into()),
+            statistic: Some(crate::policy_file::Statistic::average()),
             period,
             expression: None,
             queries: BTreeMap::new(),
