@@ -416,13 +416,15 @@ mod tests {
     fn spec() -> MetricSpec {
         MetricSpec {
             source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-                namespace: None,
-                metric_name: None,
-                dimensions: Default::default(),
-                statistic: None,
+                query: crate::policy_file::CloudWatchQuery::Stat(
+                    crate::policy_file::CloudWatchStat {
+                        namespace: "AWS/EC2".into(),
+                        metric_name: "CPUUtilization".into(),
+                        dimensions: Default::default(),
+                        statistic: crate::policy_file::Statistic::average(),
+                    },
+                ),
                 period: std::time::Duration::from_secs(60),
-                expression: None,
-                queries: Default::default(),
                 delay_periods: 0,
             }),
             smoothing: Smoothing::Latest,

@@ -21,13 +21,13 @@ fn cpu_request(group: &str, since: DateTime<Utc>) -> MetricRequest {
         key: MetricKey::new(group, "cpu"),
         spec: MetricSpec {
             source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-                namespace: Some("AWS/EC2".into()),
-                metric_name: Some("CPUUtilization".into()),
-                dimensions: BTreeMap::from([("AutoScalingGroupName".into(), group.into())]),
-                statistic: Some(ebb::policy_file::Statistic::average()),
+                query: ebb::policy_file::CloudWatchQuery::Stat(ebb::policy_file::CloudWatchStat {
+                    namespace: "AWS/EC2".into(),
+                    metric_name: "CPUUtilization".into(),
+                    dimensions: BTreeMap::from([("AutoScalingGroupName".into(), group.into())]),
+                    statistic: ebb::policy_file::Statistic::average(),
+                }),
                 period: std::time::Duration::from_secs(60),
-                expression: None,
-                queries: BTreeMap::new(),
                 delay_periods: 2,
             }),
             smoothing: Smoothing::Latest,
@@ -183,16 +183,14 @@ async fn a_metric_math_expression_is_sent_with_its_inputs_and_computed() {
     let expression = |key: &str, expression: &str| {
         let mut request = cpu_request(key, now - Duration::minutes(10));
         request.spec.source = MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-            namespace: None,
-            metric_name: None,
-            dimensions: BTreeMap::new(),
-            statistic: None,
+            query: ebb::policy_file::CloudWatchQuery::Expression {
+                expression: expression.into(),
+                queries: BTreeMap::from([
+                    ("m1".into(), stat("Requests")),
+                    ("m2".into(), stat("Hosts")),
+                ]),
+            },
             period: std::time::Duration::from_secs(60),
-            expression: Some(expression.into()),
-            queries: BTreeMap::from([
-                ("m1".into(), stat("Requests")),
-                ("m2".into(), stat("Hosts")),
-            ]),
             delay_periods: 2,
         });
         request

@@ -92,13 +92,13 @@ async fn get_metric_data_pages_are_followed_and_joined() {
         key: MetricKey::new("web", "cpu"),
         spec: MetricSpec {
             source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-                namespace: Some("AWS/EC2".into()),
-                metric_name: Some("CPUUtilization".into()),
-                dimensions: BTreeMap::new(),
-                statistic: Some(ebb::policy_file::Statistic::average()),
+                query: ebb::policy_file::CloudWatchQuery::Stat(ebb::policy_file::CloudWatchStat {
+                    namespace: "AWS/EC2".into(),
+                    metric_name: "CPUUtilization".into(),
+                    dimensions: BTreeMap::new(),
+                    statistic: ebb::policy_file::Statistic::average(),
+                }),
                 period: std::time::Duration::from_secs(60),
-                expression: None,
-                queries: BTreeMap::new(),
                 delay_periods: 2,
             }),
             smoothing: Smoothing::Latest,

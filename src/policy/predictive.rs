@@ -449,10 +449,10 @@ fn choose_by_backtest(
 /// period, so their values are scaled back to the metric's own period.
 fn long_window_spec(metric: &MetricSpec) -> Option<(MetricSpec, f64)> {
     let cw = metric.source.cloudwatch()?;
-    if cw.expression.is_some() || cw.period.as_secs() >= LONG_WINDOW_PERIOD_SECS {
+    if cw.statistic().is_none() || cw.period.as_secs() >= LONG_WINDOW_PERIOD_SECS {
         return None;
     }
-    let scale = match cw.statistic.as_ref().map(|s| s.as_str()) {
+    let scale = match cw.statistic().map(|s| s.as_str()) {
         Some("Sum" | "SampleCount") => cw.period.as_secs() as f64 / LONG_WINDOW_PERIOD_SECS as f64,
         _ => 1.0,
     };

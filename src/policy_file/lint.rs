@@ -62,7 +62,7 @@ pub fn lint(file: &PolicyFile) -> Vec<Warning> {
         let name = metric
             .source
             .cloudwatch()
-            .and_then(|cw| cw.metric_name.clone())
+            .and_then(|cw| cw.metric_name().map(str::to_string))
             .unwrap_or_default();
         if is_latency(&name) {
             warnings.push(warn(

@@ -13,6 +13,7 @@ pub mod load;
 pub mod spans;
 pub mod validate;
 pub mod values;
+pub mod written_values;
 
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
@@ -156,7 +157,7 @@ impl MetricSpec {
             return self.simulated_as.or_else(|| scrape.simulated_kind());
         }
         self.simulated_as
-            .or(match self.source.cloudwatch()?.metric_name.as_deref() {
+            .or(match self.source.cloudwatch()?.metric_name() {
                 Some("CPUUtilization") => Some(SimulatedMetric::CpuUtilization),
                 Some("RequestCount") => Some(SimulatedMetric::RequestCount),
                 Some("RequestCountPerTarget") => Some(SimulatedMetric::RequestCountPerTarget),
@@ -209,32 +210,138 @@ impl MetricSourceSpec {
     }
 }
 
-/// A CloudWatch metric: a plain metric stat, or a metric math expression over
-/// other queries.
+/// A CloudWatch metric: one metric stat, or a metric math expression over
+/// named ones. Read from the table as written ([`CloudWatchMetricToml`])
+/// once, so it cannot be both or neither.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CloudWatchMetricToml", into = "CloudWatchMetricToml")]
+pub struct CloudWatchMetric {
+    pub query: CloudWatchQuery,
+    pub period: Duration,
+    /// Periods not yet complete are ignored: how many of the latest to skip.
+    pub delay_periods: u32,
+}
+
+/// What a CloudWatch metric asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloudWatchQuery {
+    /// One metric stat.
+    Stat(CloudWatchStat),
+    /// Metric math, e.g. `m1 / m2`, over the ids in `queries`.
+    Expression {
+        expression: String,
+        queries: BTreeMap<String, CloudWatchStat>,
+    },
+}
+
+impl CloudWatchMetric {
+    /// The metric's name, when it is one metric stat.
+    pub fn metric_name(&self) -> Option<&str> {
+        match &self.query {
+            CloudWatchQuery::Stat(stat) => Some(&stat.metric_name),
+            CloudWatchQuery::Expression { .. } => None,
+        }
+    }
+
+    /// The statistic, when the metric is one metric stat.
+    pub fn statistic(&self) -> Option<&Statistic> {
+        match &self.query {
+            CloudWatchQuery::Stat(stat) => Some(&stat.statistic),
+            CloudWatchQuery::Expression { .. } => None,
+        }
+    }
+}
+
+/// A `[metrics.NAME.source.cloudwatch]` table as written: the fields of a
+/// metric stat and of an expression side by side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CloudWatchMetric {
-    #[serde(default)]
+pub struct CloudWatchMetricToml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dimensions: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistic: Option<Statistic>,
     #[serde(with = "crate::duration", default = "default_period")]
     pub period: Duration,
-    /// Metric math, e.g. `m1 / m2`, over the ids in `queries`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, CloudWatchStat>,
-    /// Periods not yet complete are ignored: how many of the latest to skip.
     #[serde(default = "default_delay_periods")]
     pub delay_periods: u32,
 }
 
-/// One metric stat inside a metric math expression.
+impl TryFrom<CloudWatchMetricToml> for CloudWatchMetric {
+    type Error = String;
+
+    fn try_from(table: CloudWatchMetricToml) -> Result<CloudWatchMetric, String> {
+        let plain =
+            table.namespace.is_some() || table.metric_name.is_some() || table.statistic.is_some();
+        let query = match (table.expression, plain) {
+            (Some(_), true) => {
+                return Err(
+                    "give either namespace/metric_name/statistic or expression, not both".into(),
+                );
+            }
+            (Some(_), false) if table.queries.is_empty() => {
+                return Err("an expression needs queries to refer to".into());
+            }
+            (Some(expression), false) => CloudWatchQuery::Expression {
+                expression,
+                queries: table.queries,
+            },
+            // Worded as serde words a missing field, so the loader places it.
+            (None, _) => CloudWatchQuery::Stat(CloudWatchStat {
+                namespace: table.namespace.ok_or("missing field `namespace`")?,
+                metric_name: table.metric_name.ok_or("missing field `metric_name`")?,
+                dimensions: table.dimensions,
+                statistic: table.statistic.ok_or("missing field `statistic`")?,
+            }),
+        };
+        Ok(CloudWatchMetric {
+            query,
+            period: table.period,
+            delay_periods: table.delay_periods,
+        })
+    }
+}
+
+impl From<CloudWatchMetric> for CloudWatchMetricToml {
+    fn from(metric: CloudWatchMetric) -> CloudWatchMetricToml {
+        let mut table = CloudWatchMetricToml {
+            namespace: None,
+            metric_name: None,
+            dimensions: BTreeMap::new(),
+            statistic: None,
+            period: metric.period,
+            expression: None,
+            queries: BTreeMap::new(),
+            delay_periods: metric.delay_periods,
+        };
+        match metric.query {
+            CloudWatchQuery::Stat(stat) => {
+                table.namespace = Some(stat.namespace);
+                table.metric_name = Some(stat.metric_name);
+                table.dimensions = stat.dimensions;
+                table.statistic = Some(stat.statistic);
+            }
+            CloudWatchQuery::Expression {
+                expression,
+                queries,
+            } => {
+                table.expression = Some(expression);
+                table.queries = queries;
+            }
+        }
+        table
+    }
+}
+
+/// One metric stat: alone, or inside a metric math expression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudWatchStat {

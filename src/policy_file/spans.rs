@@ -94,6 +94,14 @@ impl Spans {
         self.line_starts.partition_point(|start| *start <= offset)
     }
 
+    /// Where a field's value is written, in bytes.
+    pub fn value_of(&self, path: &str) -> Option<Range<usize>> {
+        self.fields
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.value.clone())
+    }
+
     /// The line a field is written on; for a field that is not written (a
     /// missing one), the line of the nearest enclosing field that is.
     pub fn line_of(&self, path: &str) -> Option<usize> {

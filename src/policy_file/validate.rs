@@ -2,8 +2,8 @@
 //! Returns (field path, message) pairs; [`super::load`] adds file and line.
 
 use super::{
-    MaxCapacityBehavior, MetricSourceSpec, PolicyFile, PolicySpec, PredictiveSpec, Smoothing,
-    WindowAggregate,
+    CloudWatchQuery, MaxCapacityBehavior, MetricSourceSpec, PolicyFile, PolicySpec, PredictiveSpec,
+    Smoothing, WindowAggregate,
 };
 use crate::policy::schedule;
 use crate::ranges;
@@ -59,31 +59,6 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
         let at = |f: &str| format!("metrics.{name}.{f}");
         match &metric.source {
             MetricSourceSpec::Cloudwatch(cw) => {
-                let plain =
-                    cw.namespace.is_some() || cw.metric_name.is_some() || cw.statistic.is_some();
-                match (&cw.expression, plain) {
-                    (Some(_), true) => err(
-                        at("source.cloudwatch"),
-                        "give either namespace/metric_name/statistic or expression, not both"
-                            .into(),
-                    ),
-                    (Some(_), false) if cw.queries.is_empty() => err(
-                        at("source.cloudwatch.queries"),
-                        "an expression needs queries to refer to".into(),
-                    ),
-                    (None, _) => {
-                        for (field, written) in [
-                            ("namespace", cw.namespace.is_some()),
-                            ("metric_name", cw.metric_name.is_some()),
-                            ("statistic", cw.statistic.is_some()),
-                        ] {
-                            if !written {
-                                err(at(&format!("source.cloudwatch.{field}")), "missing".into());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
                 // 1, 5, 10 and 30s are CloudWatch's high-resolution periods.
                 let period = cw.period.as_secs();
                 let whole = cw.period.subsec_nanos() == 0;
@@ -117,7 +92,11 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
                         ),
                     );
                 }
-                for id in cw.queries.keys() {
+                let ids = match &cw.query {
+                    CloudWatchQuery::Expression { queries, .. } => queries.keys().collect(),
+                    CloudWatchQuery::Stat(_) => Vec::new(),
+                };
+                for id in ids {
                     let mut chars = id.chars();
                     let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
                         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');

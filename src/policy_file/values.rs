@@ -46,16 +46,9 @@ impl std::str::FromStr for Days {
                 set = [true; 7];
                 continue;
             }
-            let day = |name: &str| {
-                parse_day(name).map_err(|e| match text == name {
-                    true => e,
-                    // Quote the whole list too, so the loader finds the field.
-                    false => format!("`{text}`: {e}"),
-                })
-            };
             let (first, last) = match part.split_once('-') {
-                Some((a, b)) => (day(a)?, day(b)?),
-                None => (day(part)?, day(part)?),
+                Some((a, b)) => (parse_day(a)?, parse_day(b)?),
+                None => (parse_day(part)?, parse_day(part)?),
             };
             let mut day = first;
             loop {
@@ -258,9 +251,8 @@ impl TryFrom<String> for HistoryStep {
     type Error = String;
 
     fn try_from(text: String) -> Result<HistoryStep, String> {
-        // The text is quoted so the loader finds the field it was written in.
         let step = crate::duration::parse(&text).map_err(|e| e.to_string())?;
-        HistoryStep::new(step).map_err(|e| format!("`{text}`: {e}"))
+        HistoryStep::new(step)
     }
 }
 

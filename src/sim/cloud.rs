@@ -291,7 +291,7 @@ impl SimCloud {
         // source's own delay (periods it ignores as incomplete) has passed.
         let visible = self.published_minutes(self.config.publish_delay);
         let settled_end = self.now - to_chrono(cw.period) * cw.delay_periods as i32;
-        let statistic = cw.statistic.as_ref().map_or("Average", |s| s.as_str());
+        let statistic = cw.statistic().map_or("Average", |s| s.as_str());
         let mut points = Vec::new();
         let first_bucket = bucket_start(since.max(self.start), period);
         let mut bucket = if first_bucket < since {
@@ -451,13 +451,15 @@ mod tests {
     ) -> MetricSpec {
         MetricSpec {
             source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-                namespace: Some("AWS/EC2".into()),
-                metric_name: Some(name.into()),
-                dimensions: BTreeMap::new(),
-                statistic: Some(statistic.parse().expect("a test statistic")),
+                query: crate::policy_file::CloudWatchQuery::Stat(
+                    crate::policy_file::CloudWatchStat {
+                        namespace: "AWS/EC2".into(),
+                        metric_name: name.into(),
+                        dimensions: BTreeMap::new(),
+                        statistic: statistic.parse().expect("a test statistic"),
+                    },
+                ),
                 period: std::time::Duration::from_secs(period_minutes * 60),
-                expression: None,
-                queries: BTreeMap::new(),
                 delay_periods,
             }),
             smoothing: Smoothing::Latest,

@@ -16,7 +16,7 @@
 use super::MetricSource;
 
 use crate::aws_error::error_text;
-use crate::policy_file::{CloudWatchMetric, CloudWatchStat, Statistic};
+use crate::policy_file::{CloudWatchMetric, CloudWatchQuery, CloudWatchStat};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
@@ -80,7 +80,7 @@ pub fn query_group(
     let end = align_down(settled, period_s);
     let start = align_down(request.since, period_s);
     let result_id = format!("r{index}");
-    let queries = queries_for(&result_id, cw)?;
+    let queries = queries_for(&result_id, cw);
     if queries.len() > MAX_QUERIES_PER_CALL {
         return Err(FetchError(format!(
             "{} queries in one metric: GetMetricData takes at most {MAX_QUERIES_PER_CALL}",
@@ -97,48 +97,43 @@ pub fn query_group(
     })
 }
 
-fn queries_for(result_id: &str, cw: &CloudWatchMetric) -> Result<Vec<MetricDataQuery>, FetchError> {
+fn queries_for(result_id: &str, cw: &CloudWatchMetric) -> Vec<MetricDataQuery> {
     let period = cw.period.as_secs() as i32;
-    if let Some(expression) = &cw.expression {
-        let mut queries = Vec::with_capacity(cw.queries.len() + 1);
-        for (id, stat) in &cw.queries {
-            queries.push(
+    let (expression, named) = match &cw.query {
+        CloudWatchQuery::Stat(stat) => {
+            return vec![
                 MetricDataQuery::builder()
-                    .id(format!("{result_id}_{id}"))
+                    .id(result_id)
                     .metric_stat(metric_stat(stat, period))
-                    .return_data(false)
+                    .return_data(true)
                     .build(),
-            );
+            ];
         }
-        let ids: Vec<&str> = cw.queries.keys().map(String::as_str).collect();
+        CloudWatchQuery::Expression {
+            expression,
+            queries,
+        } => (expression, queries),
+    };
+    let mut queries = Vec::with_capacity(named.len() + 1);
+    for (id, stat) in named {
         queries.push(
             MetricDataQuery::builder()
-                .id(result_id)
-                .expression(rewrite_ids(expression, &ids, &format!("{result_id}_")))
-                .period(period)
-                .return_data(true)
+                .id(format!("{result_id}_{id}"))
+                .metric_stat(metric_stat(stat, period))
+                .return_data(false)
                 .build(),
         );
-        return Ok(queries);
     }
-    let (Some(namespace), Some(metric_name)) = (&cw.namespace, &cw.metric_name) else {
-        return Err(FetchError(
-            "a CloudWatch metric needs namespace and metric_name, or an expression".into(),
-        ));
-    };
-    let stat = CloudWatchStat {
-        namespace: namespace.clone(),
-        metric_name: metric_name.clone(),
-        dimensions: cw.dimensions.clone(),
-        statistic: cw.statistic.clone().unwrap_or_else(Statistic::average),
-    };
-    Ok(vec![
+    let ids: Vec<&str> = named.keys().map(String::as_str).collect();
+    queries.push(
         MetricDataQuery::builder()
             .id(result_id)
-            .metric_stat(metric_stat(&stat, period))
+            .expression(rewrite_ids(expression, &ids, &format!("{result_id}_")))
+            .period(period)
             .return_data(true)
             .build(),
-    ])
+    );
+    queries
 }
 
 fn metric_stat(stat: &CloudWatchStat, period: i32) -> MetricStat {
@@ -412,7 +407,7 @@ fn settled(points: Vec<Datapoint>, group: &QueryGroup) -> Series {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy_file::{MetricSourceSpec, MetricSpec, Smoothing};
+    use crate::policy_file::{MetricSourceSpec, MetricSpec, Smoothing, Statistic};
     use crate::series::MetricKey;
     use std::time::Duration;
 
@@ -431,14 +426,21 @@ mod tests {
                 );
             }
         }
+        let query = match expression {
+            Some(expression) => CloudWatchQuery::Expression {
+                expression: expression.to_string(),
+                queries,
+            },
+            None => CloudWatchQuery::Stat(CloudWatchStat {
+                namespace: "AWS/EC2".into(),
+                metric_name: "CPUUtilization".into(),
+                dimensions: BTreeMap::from([("AutoScalingGroupName".into(), "web".into())]),
+                statistic: Statistic::average(),
+            }),
+        };
         CloudWatchMetric {
-            namespace: Some("AWS/EC2".into()),
-            metric_name: Some("CPUUtilization".into()),
-            dimensions: BTreeMap::from([("AutoScalingGroupName".into(), "web".into())]),
-            statistic: Some(Statistic::average()),
+            query,
             period: Duration::from_secs(60),
-            expression: expression.map(str::to_string),
-            queries,
             delay_periods,
         }
     }

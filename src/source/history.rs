@@ -98,13 +98,16 @@ fn load_metric<'a>(
 fn group_metric(group: &str, name: &str, period: Duration) -> MetricSpec {
     MetricSpec {
         source: MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-            namespace: Some("AWS/AutoScaling".into()),
-            metric_name: Some(name.into()),
-            dimensions: BTreeMap::from([("AutoScalingGroupName".to_string(), group.to_string())]),
-            statistic: Some(crate::policy_file::Statistic::average()),
+            query: crate::policy_file::CloudWatchQuery::Stat(crate::policy_file::CloudWatchStat {
+                namespace: "AWS/AutoScaling".into(),
+                metric_name: name.into(),
+                dimensions: BTreeMap::from([(
+                    "AutoScalingGroupName".to_string(),
+                    group.to_string(),
+                )]),
+                statistic: crate::policy_file::Statistic::average(),
+            }),
             period,
-            expression: None,
-            queries: BTreeMap::new(),
             delay_periods: 0,
         }),
         smoothing: Smoothing::Latest,
