@@ -561,81 +561,8 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
             },
             None => Condition::Clear,
         },
-        RuleKind::MetricStale { evaluations } => {
-            let bad: Vec<String> = record
-                .metrics
-                .iter()
-                .filter(|m| m.status != MetricStatus::Ok)
-                .map(|m| {
-                    let status = match m.status {
-                        MetricStatus::Stale => "stale",
-                        MetricStatus::Missing => "missing",
-                        MetricStatus::Ok => "ok",
-                    };
-                    match m.age_s {
-                        Some(age) => format!("{} ({status}, last datapoint {age}s old)", m.name),
-                        None => format!("{} ({status})", m.name),
-                    }
-                })
-                .collect();
-            if bad.is_empty() {
-                track.count = 0;
-                track.since = None;
-                return Condition::Clear;
-            }
-            track.count += 1;
-            track.since.get_or_insert(record.time);
-            if track.count > evaluations {
-                Condition::Holds {
-                    summary: format!(
-                        "{target}: metrics stale for {} evaluations in a row",
-                        track.count
-                    ),
-                    description: format!(
-                        "{}; ebb holds capacity and will not scale in",
-                        bad.join(", ")
-                    ),
-                }
-            } else {
-                Condition::Clear
-            }
-        }
-        RuleKind::PinnedAtMax { duration } => {
-            let wanted = record
-                .policies
-                .iter()
-                .filter_map(|p| match p.recommendation {
-                    Recommendation::Capacity(c) => Some(c),
-                    _ => None,
-                })
-                .max();
-            let pinned = record.desired >= record.max_capacity
-                && wanted.is_some_and(|w| w >= record.max_capacity);
-            if !pinned {
-                track.since = None;
-                return Condition::Clear;
-            }
-            let since = *track.since.get_or_insert(record.time);
-            let held = record.time - since;
-            if held.to_std().unwrap_or_default() >= duration {
-                Condition::Holds {
-                    summary: format!(
-                        "{target}: pinned at max capacity {} for {}",
-                        record.max_capacity,
-                        humantime::format_duration(Duration::from_secs(
-                            held.num_seconds().max(0) as u64
-                        ))
-                    ),
-                    description: format!(
-                        "policies ask for up to {} instances; demand exceeds what the policy allows (max_capacity {})",
-                        wanted.unwrap_or_default(),
-                        record.max_capacity
-                    ),
-                }
-            } else {
-                Condition::Clear
-            }
-        }
+        RuleKind::MetricStale { evaluations } => metric_stale(evaluations, track, record),
+        RuleKind::PinnedAtMax { duration } => pinned_at_max(duration, track, record),
         RuleKind::ForecastAboveMax => match forecast_above_max(record) {
             Some(description) => Condition::Holds {
                 summary: format!(
@@ -646,126 +573,228 @@ fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecord) -> Condi
             },
             None => Condition::Clear,
         },
-        RuleKind::Flapping { changes, window } => {
-            let window = crate::clock::to_chrono(window);
-            if record.action != Action::Hold && record.outcome.error().is_none() {
-                track.moves.push_back((record.time, record.action));
-            }
-            while track
-                .moves
-                .front()
-                .is_some_and(|(t, _)| record.time - *t > window)
-            {
-                track.moves.pop_front();
-            }
-            let reversals = track
-                .moves
-                .iter()
-                .zip(track.moves.iter().skip(1))
-                .filter(|(a, b)| a.1 != b.1)
-                .count() as u32;
-            if reversals > changes {
-                Condition::Holds {
-                    summary: format!(
-                        "{target}: flapping, {reversals} direction changes within {}",
-                        humantime::format_duration(window.to_std().unwrap_or_default())
-                    ),
-                    description: format!(
-                        "{} scaling decisions in the window; consider a longer stabilization window or cooldowns",
-                        track.moves.len()
-                    ),
-                }
-            } else {
-                Condition::Clear
-            }
-        }
-        RuleKind::ExternalChange => {
-            let notices: Vec<String> = record
-                .all_events()
-                .filter(|e| matches!(e, Event::ExternalChange { .. }))
-                .filter_map(Event::notice)
-                .collect();
-            if notices.is_empty() {
-                Condition::Clear
-            } else {
-                Condition::Holds {
-                    summary: format!("{target}: desired capacity changed outside ebb"),
-                    description: notices.join("; "),
-                }
-            }
-        }
+        RuleKind::Flapping { changes, window } => flapping(changes, window, track, record),
+        RuleKind::ExternalChange => external_change(record),
         RuleKind::PolicyReloadFailed => Condition::Clear,
-        RuleKind::GroupSuspended { duration } => {
-            let suspended = record
-                .group
-                .as_ref()
-                .map(|g| g.suspended.clone())
-                .unwrap_or_default();
-            if suspended.is_empty() {
-                track.since = None;
-                return Condition::Clear;
-            }
-            let since = *track.since.get_or_insert(record.time);
-            let held = record.time - since;
-            if held.to_std().unwrap_or_default() < duration {
-                return Condition::Clear;
-            }
-            let blocks = record.group.as_ref().map(|g| &g.blocks);
-            let blocked: Vec<&str> = blocks
-                .into_iter()
-                .flat_map(|b| [b.scale_out.as_deref(), b.scale_in.as_deref()])
-                .flatten()
-                .collect();
-            Condition::Holds {
-                summary: format!(
-                    "{target}: processes suspended on the group for {}: {}",
-                    humantime::format_duration(Duration::from_secs(
-                        held.num_seconds().max(0) as u64
-                    )),
-                    suspended.join(", ")
-                ),
-                description: if blocked.is_empty() {
-                    "ebb still acts: none of them stops it".into()
+        RuleKind::GroupSuspended { duration } => group_suspended(duration, track, record),
+        RuleKind::ConflictingPolicies => conflicting_policies(record),
+        RuleKind::GroupDeleted => group_deleted(record),
+    }
+}
+
+/// The `external-change` condition.
+fn external_change(record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    let notices: Vec<String> = record
+        .all_events()
+        .filter(|e| matches!(e, Event::ExternalChange { .. }))
+        .filter_map(Event::notice)
+        .collect();
+    if notices.is_empty() {
+        Condition::Clear
+    } else {
+        Condition::Holds {
+            summary: format!("{target}: desired capacity changed outside ebb"),
+            description: notices.join("; "),
+        }
+    }
+}
+
+/// The `conflicting-policies` condition.
+fn conflicting_policies(record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    match record.group.as_ref().map(|g| &g.conflicting_policies) {
+        Some(own) if !own.is_empty() => Condition::Holds {
+            summary: format!("{target}: the group has scaling of its own"),
+            description: format!(
+                "{}; two controllers on one group fight{}",
+                own.join(", "),
+                if record.group.as_ref().is_some_and(|g| !g.blocks.is_empty()) {
+                    ": ebb does not act (on_conflicting_policies = refuse)"
                 } else {
-                    format!("ebb holds: {}", blocked.join("; "))
-                },
+                    ""
+                }
+            ),
+        },
+        _ => Condition::Clear,
+    }
+}
+
+/// The `group-deleted` condition.
+fn group_deleted(record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    let status = record.group.as_ref().and_then(|g| g.status.as_deref());
+    let missing = record
+        .all_events()
+        .any(|e| *e == Event::GroupNotFound)
+        .then(|| record.outcome.error().unwrap_or("not found"));
+    match (status, missing) {
+        (Some(status), _) => Condition::Holds {
+            summary: format!("{target}: the group is being deleted"),
+            description: format!("Status = {status}; ebb holds it"),
+        },
+        (None, Some(error)) => Condition::Holds {
+            summary: format!("{target}: the group does not exist"),
+            description: format!("{error}; ebb holds until it appears"),
+        },
+        (None, None) => Condition::Clear,
+    }
+}
+
+/// The `metric-stale` condition.
+fn metric_stale(evaluations: u32, track: &mut Track, record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    let bad: Vec<String> = record
+        .metrics
+        .iter()
+        .filter(|m| m.status != MetricStatus::Ok)
+        .map(|m| {
+            let status = match m.status {
+                MetricStatus::Stale => "stale",
+                MetricStatus::Missing => "missing",
+                MetricStatus::Ok => "ok",
+            };
+            match m.age_s {
+                Some(age) => format!("{} ({status}, last datapoint {age}s old)", m.name),
+                None => format!("{} ({status})", m.name),
             }
+        })
+        .collect();
+    if bad.is_empty() {
+        track.count = 0;
+        track.since = None;
+        return Condition::Clear;
+    }
+    track.count += 1;
+    track.since.get_or_insert(record.time);
+    if track.count > evaluations {
+        Condition::Holds {
+            summary: format!(
+                "{target}: metrics stale for {} evaluations in a row",
+                track.count
+            ),
+            description: format!(
+                "{}; ebb holds capacity and will not scale in",
+                bad.join(", ")
+            ),
         }
-        RuleKind::ConflictingPolicies => {
-            match record.group.as_ref().map(|g| &g.conflicting_policies) {
-                Some(own) if !own.is_empty() => Condition::Holds {
-                    summary: format!("{target}: the group has scaling of its own"),
-                    description: format!(
-                        "{}; two controllers on one group fight{}",
-                        own.join(", "),
-                        if record.group.as_ref().is_some_and(|g| !g.blocks.is_empty()) {
-                            ": ebb does not act (on_conflicting_policies = refuse)"
-                        } else {
-                            ""
-                        }
-                    ),
-                },
-                _ => Condition::Clear,
-            }
+    } else {
+        Condition::Clear
+    }
+}
+
+/// The `pinned-at-max` condition.
+fn pinned_at_max(duration: Duration, track: &mut Track, record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    let wanted = record
+        .policies
+        .iter()
+        .filter_map(|p| match p.recommendation {
+            Recommendation::Capacity(c) => Some(c),
+            _ => None,
+        })
+        .max();
+    let pinned =
+        record.desired >= record.max_capacity && wanted.is_some_and(|w| w >= record.max_capacity);
+    if !pinned {
+        track.since = None;
+        return Condition::Clear;
+    }
+    let since = *track.since.get_or_insert(record.time);
+    let held = record.time - since;
+    if held.to_std().unwrap_or_default() >= duration {
+        Condition::Holds {
+            summary: format!(
+                "{target}: pinned at max capacity {} for {}",
+                record.max_capacity,
+                humantime::format_duration(Duration::from_secs(held.num_seconds().max(0) as u64))
+            ),
+            description: format!(
+                "policies ask for up to {} instances; demand exceeds what the policy allows (max_capacity {})",
+                wanted.unwrap_or_default(),
+                record.max_capacity
+            ),
         }
-        RuleKind::GroupDeleted => {
-            let status = record.group.as_ref().and_then(|g| g.status.as_deref());
-            let missing = record
-                .all_events()
-                .any(|e| *e == Event::GroupNotFound)
-                .then(|| record.outcome.error().unwrap_or("not found"));
-            match (status, missing) {
-                (Some(status), _) => Condition::Holds {
-                    summary: format!("{target}: the group is being deleted"),
-                    description: format!("Status = {status}; ebb holds it"),
-                },
-                (None, Some(error)) => Condition::Holds {
-                    summary: format!("{target}: the group does not exist"),
-                    description: format!("{error}; ebb holds until it appears"),
-                },
-                (None, None) => Condition::Clear,
-            }
+    } else {
+        Condition::Clear
+    }
+}
+
+/// The `flapping` condition.
+fn flapping(
+    changes: u32,
+    window: Duration,
+    track: &mut Track,
+    record: &DecisionRecord,
+) -> Condition {
+    let target = &record.target;
+    let window = crate::clock::to_chrono(window);
+    if record.action != Action::Hold && record.outcome.error().is_none() {
+        track.moves.push_back((record.time, record.action));
+    }
+    while track
+        .moves
+        .front()
+        .is_some_and(|(t, _)| record.time - *t > window)
+    {
+        track.moves.pop_front();
+    }
+    let reversals = track
+        .moves
+        .iter()
+        .zip(track.moves.iter().skip(1))
+        .filter(|(a, b)| a.1 != b.1)
+        .count() as u32;
+    if reversals > changes {
+        Condition::Holds {
+            summary: format!(
+                "{target}: flapping, {reversals} direction changes within {}",
+                humantime::format_duration(window.to_std().unwrap_or_default())
+            ),
+            description: format!(
+                "{} scaling decisions in the window; consider a longer stabilization window or cooldowns",
+                track.moves.len()
+            ),
         }
+    } else {
+        Condition::Clear
+    }
+}
+
+/// The `group-suspended` condition.
+fn group_suspended(duration: Duration, track: &mut Track, record: &DecisionRecord) -> Condition {
+    let target = &record.target;
+    let suspended = record
+        .group
+        .as_ref()
+        .map(|g| g.suspended.clone())
+        .unwrap_or_default();
+    if suspended.is_empty() {
+        track.since = None;
+        return Condition::Clear;
+    }
+    let since = *track.since.get_or_insert(record.time);
+    let held = record.time - since;
+    if held.to_std().unwrap_or_default() < duration {
+        return Condition::Clear;
+    }
+    let blocks = record.group.as_ref().map(|g| &g.blocks);
+    let blocked: Vec<&str> = blocks
+        .into_iter()
+        .flat_map(|b| [b.scale_out.as_deref(), b.scale_in.as_deref()])
+        .flatten()
+        .collect();
+    Condition::Holds {
+        summary: format!(
+            "{target}: processes suspended on the group for {}: {}",
+            humantime::format_duration(Duration::from_secs(held.num_seconds().max(0) as u64)),
+            suspended.join(", ")
+        ),
+        description: if blocked.is_empty() {
+            "ebb still acts: none of them stops it".into()
+        } else {
+            format!("ebb holds: {}", blocked.join("; "))
+        },
     }
 }
 
