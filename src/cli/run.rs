@@ -1,7 +1,7 @@
 //! `ebb run`: the daemon.
 
 use crate::daemon::config::{DaemonConfig, LogFormat};
-use crate::daemon::run::Daemon;
+use crate::daemon::run::{Daemon, stop_signals};
 use anyhow::Context;
 use clap::Args;
 use std::io::IsTerminal;
@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let daemon = Daemon::start(config, args.dry_run).await?;
-        daemon.run().await
+        daemon.run(stop_signals()?).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

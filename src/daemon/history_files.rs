@@ -10,7 +10,7 @@
 //! target refetches its history, as with no file at all.
 
 use crate::forecast::history::LoadHistory;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// One target's histories, by policy name.
@@ -98,6 +98,19 @@ impl HistoryFiles {
         &mut self,
         histories: &BTreeMap<String, TargetHistories>,
     ) -> Result<usize, HistoryFileError> {
+        let present: BTreeSet<String> = histories.keys().cloned().collect();
+        self.save_some(histories, &present)
+    }
+
+    /// Like [`HistoryFiles::save`], when `histories` holds only some of the
+    /// targets that have histories (those that may have changed) and
+    /// `present` names them all: the files of targets not in `present` are
+    /// removed, the others' kept.
+    pub fn save_some(
+        &mut self,
+        histories: &BTreeMap<String, TargetHistories>,
+        present: &BTreeSet<String>,
+    ) -> Result<usize, HistoryFileError> {
         let mut wrote = 0;
         for (target, of_target) in histories {
             let now = marks(of_target);
@@ -111,7 +124,7 @@ impl HistoryFiles {
         let gone: Vec<String> = self
             .written
             .keys()
-            .filter(|target| !histories.contains_key(*target))
+            .filter(|target| !present.contains(*target))
             .cloned()
             .collect();
         for target in gone {

@@ -3,10 +3,12 @@
 //! instance act now, and with which fencing token?" for the loop. Off unless
 //! the daemon config has a `[leader_election]` table.
 
+use super::config::DaemonConfig;
 use super::lease::{Lease, LeaseTiming, Step};
 use super::lease_table::LeaseTable;
 use crate::actuator::{Actuator, ActuatorError};
 use crate::group::GroupState;
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -258,6 +260,36 @@ async fn run_step(table: &LeaseTable, handle: &LeaderHandle, step: &Step, limit:
             }
         },
     }
+}
+
+/// Joins the leader election: the lease table (created when asked to), and
+/// the task keeping the lease. The instance starts as a standby.
+pub(super) async fn start_election(
+    config: &DaemonConfig,
+    settings: &LeaderElectionConfig,
+) -> anyhow::Result<Election> {
+    let sdk = super::aws::sdk_config(&config.aws, None).await;
+    let table = LeaseTable::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &settings.table,
+        &settings.lease_name,
+    );
+    if settings.create_table {
+        table
+            .create_table_if_missing()
+            .await
+            .context("leader_election.create_table")?;
+    }
+    let timing = settings.timing().map_err(anyhow::Error::msg)?;
+    let holder = settings.holder();
+    tracing::info!(
+        holder = %holder,
+        table = %settings.table,
+        lease = %settings.lease_name,
+        lease_duration = %humantime::format_duration(timing.duration()),
+        "leader election on: standby until this instance holds the lease"
+    );
+    Ok(Election::start(table, Lease::new(holder, timing)))
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The long-running daemon of `ebb run`, around the control loop.
 //!
-//! [`run`] schedules rounds of [`crate::control_loop`] (the loop the
-//! simulator shares), and keeps the signals, the decisions log and the state
-//! kept across restarts; [`batch`] runs one round and reports each target
-//! back.
+//! [`run`] is the owner task's loop; around it, one job each: [`start`]
+//! (loading), [`restore`] (state from the state file or AWS), [`schedule`]
+//! (what is due, and taking evaluations back), [`batch`] (one round of
+//! [`crate::control_loop`], the loop the simulator shares), [`records`]
+//! (the decisions log and operations), [`reload`] (SIGHUP), [`leader`]
+//! (leader election) and the state file.
 
 pub mod accounts;
 pub mod aws;
@@ -17,6 +19,12 @@ pub mod lease;
 pub mod lease_table;
 pub mod ops;
 pub mod policies;
+mod records;
+mod reload;
+mod restore;
 pub mod run;
+pub mod saver;
+mod schedule;
+mod start;
 pub mod state;
 pub mod state_lock;

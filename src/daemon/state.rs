@@ -22,7 +22,7 @@ use crate::forecast::history::LoadHistory;
 use crate::governor::GovernorState;
 use crate::governor_memory::{GovernorMemory, HypotheticalState};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -167,8 +167,20 @@ impl StateStore {
     /// Replaces the saved state atomically, and writes the histories that
     /// gained or lost a bucket since they were last written.
     pub fn save(&mut self, state: &SavedState) -> Result<(), StateError> {
+        let present: BTreeSet<String> = state.histories.keys().cloned().collect();
+        self.save_some_histories(state, &present)
+    }
+
+    /// Like [`StateStore::save`], when `state.histories` holds only the
+    /// targets whose histories may have changed and `present` names every
+    /// target that has histories (see [`HistoryFiles::save_some`]).
+    pub fn save_some_histories(
+        &mut self,
+        state: &SavedState,
+        present: &BTreeSet<String>,
+    ) -> Result<(), StateError> {
         self.histories
-            .save(&state.histories)
+            .save_some(&state.histories, present)
             .map_err(|e| StateError {
                 path: e.path,
                 message: e.message,
