@@ -37,4 +37,5 @@ pub mod source;
 pub mod telemetry;
 pub mod test_hooks;
 pub mod text_file;
+pub mod trace_export;
 pub mod tune;

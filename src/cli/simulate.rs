@@ -9,7 +9,7 @@ use crate::policy_file::{PolicyFile, load_file};
 use crate::sim::plot::plot;
 use crate::sim::run::{SimOptions, SimReport, simulate};
 use crate::sim::trace::Trace;
-use crate::source::history::{Exported, export};
+use crate::trace_export::{Exported, export};
 use anyhow::Context;
 use clap::Args;
 use std::fmt::Write as _;

@@ -5,7 +5,6 @@
 //! as the API allows. The simulated cloud implements the same trait.
 
 pub mod cloudwatch;
-pub mod history;
 pub mod http;
 pub mod prometheus_query;
 pub mod router;

@@ -1,4 +1,4 @@
-//! A policy's load history read back from a metric source, as a trace for
+//! Exporting a trace: a policy's load history read back from a metric source, as a trace for
 //! backtests (`ebb trace export`, `ebb simulate --from-cloudwatch`).
 //!
 //! The load is what the simulated cloud replays: a fleet total per minute.
@@ -9,14 +9,13 @@
 //! group metrics, with GroupDesiredCapacity, also give what the group really
 //! ran, which the simulation scores beside ebb.
 
-use super::MetricSource;
-
 use crate::policy_file::{
     CloudWatchMetric, MetricSourceSpec, MetricSpec, MetricType, PolicyFile, PolicySpec,
     SimulatedMetric, Smoothing,
 };
 use crate::series::{MetricKey, MetricRequest, Series};
 use crate::sim::trace::{ReadOptions, RecordedCapacity, Row, Trace};
+use crate::source::MetricSource;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
