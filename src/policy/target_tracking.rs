@@ -90,14 +90,16 @@ impl TargetTracking {
         if self.serving_log.back().is_none_or(|(t, _)| *t < now) {
             self.serving_log.push_back((now, input.capacity.in_service));
         }
-        let measured_over = chrono::Duration::from_std(self.measured_over).unwrap_or_default();
+        let measured_over = self.measured_over;
         // The last count seen within the period (a count seen at its very
         // end served none of it); at its timestamp for an instant measure.
+        // `t - period < start` rather than `t < start + period`: checked
+        // arithmetic on a timestamp that came from outside.
         let within = |t: DateTime<Utc>, start: DateTime<Utc>| {
             if measured_over.is_zero() {
                 t <= start
             } else {
-                t < start + measured_over
+                crate::clock::earlier(t, measured_over) < start
             }
         };
         self.latest_datapoint
