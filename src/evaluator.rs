@@ -276,23 +276,7 @@ impl TargetEvaluator {
             .iter_mut()
             .map(|p| p.recommend(&input))
             .collect();
-        if let Some(raised) = self
-            .policies
-            .iter()
-            .filter_map(|p| p.raised_max_capacity())
-            .max()
-            && raised > bounds.1
-        {
-            // ebb sets desired capacity only; the group's own max still binds.
-            let hi = raised.min(group.max);
-            if hi < raised {
-                events.push(Event::GroupMaxBinds {
-                    asked: raised,
-                    group_max: group.max,
-                });
-            }
-            bounds.1 = bounds.1.max(hi);
-        }
+        bounds.1 = self.raised_max(bounds.1, group.max, &mut events);
         notices.extend(view.notices);
         // The group's defaults may differ from the file's governor.
         let governor = if view.governor == *self.governor.spec() {
@@ -334,6 +318,31 @@ impl TargetEvaluator {
         };
         self.pending = (run == Run::Live).then_some(verdict);
         record
+    }
+
+    /// The max capacity in force once the policies have spoken: `max`, or
+    /// the highest max a policy asks raised to (predictive scaling's
+    /// `max_capacity_behavior = "increase"`) up to the group's own max,
+    /// with an event when the group's max is what binds.
+    fn raised_max(&self, max: u32, group_max: u32, events: &mut Vec<Event>) -> u32 {
+        let Some(raised) = self
+            .policies
+            .iter()
+            .filter_map(|p| p.raised_max_capacity())
+            .max()
+            .filter(|raised| *raised > max)
+        else {
+            return max;
+        };
+        // ebb sets desired capacity only; the group's own max still binds.
+        let hi = raised.min(group_max);
+        if hi < raised {
+            events.push(Event::GroupMaxBinds {
+                asked: raised,
+                group_max,
+            });
+        }
+        max.max(hi)
     }
 
     /// Takes this tick's answers into the signals: each metric's value for

@@ -120,233 +120,299 @@ impl Governor {
         now: DateTime<Utc>,
         capacity: ObservedCapacity,
         policies: &[PolicyRecord],
-        (min, max): (u32, u32),
+        bounds: (u32, u32),
         blocks: &ScalingBlocks,
     ) -> Verdict {
         let current = capacity.desired;
-        let mut steps = Vec::new();
-        let mut step = |rule: GovernorRule, capacity: u32, note: String| {
-            steps.push(GovernorStep {
-                rule,
-                capacity,
-                note,
-            });
-            capacity
-        };
-
-        // 1. combine
-        let offers: Vec<(u32, &str)> = policies
-            .iter()
-            .filter_map(|p| match p.recommendation {
-                Recommendation::Capacity(c) => Some((c, p.name.as_str())),
-                _ => None,
-            })
-            .collect();
-        let lacking: Vec<&str> = policies
-            .iter()
-            .filter(|p| p.recommendation == Recommendation::MissingData)
-            .map(|p| p.name.as_str())
-            .collect();
-        let mut proposal = match offers.iter().max_by_key(|(c, _)| *c) {
-            Some((c, name)) => step(
-                GovernorRule::Combine,
-                *c,
-                format!("largest recommendation: {name} ({c})"),
-            ),
-            None => step(
-                GovernorRule::Combine,
-                current,
-                "no policy recommends a capacity: hold".into(),
-            ),
-        };
-
-        // 2. missing data
+        let mut steps = Steps::default();
         let mut events = Vec::new();
-        if !lacking.is_empty() {
-            events.push(Event::DataMissing {
-                policies: lacking.iter().map(|name| name.to_string()).collect(),
-            });
-            let who = lacking.join(", ");
-            if proposal < current {
-                proposal = step(
-                    GovernorRule::MissingData,
-                    current,
-                    format!("no data for {who}: never scale in on missing data"),
-                );
-            } else if proposal > current && self.spec.on_missing_data == MissingDataAction::Hold {
-                // Data-driven scale-out waits for the data; a scheduled floor
-                // does not depend on any, so it still applies.
-                let scheduled = policies
-                    .iter()
-                    .filter(|p| p.kind == PolicyKind::Schedule)
-                    .filter_map(|p| match p.recommendation {
-                        Recommendation::Capacity(c) if c > current => Some((c, p.name.as_str())),
-                        _ => None,
-                    })
-                    .max_by_key(|(c, _)| *c);
-                proposal = match scheduled {
-                    Some((c, name)) => {
-                        events.push(Event::ScheduleFloorApplied {
-                            policy: name.to_string(),
-                            capacity: c,
-                        });
-                        step(
-                            GovernorRule::MissingData,
-                            c,
-                            format!(
-                                "no data for {who}: on_missing_data = hold, but schedule {name} needs no data: {c}"
-                            ),
-                        )
-                    }
-                    None => step(
-                        GovernorRule::MissingData,
-                        current,
-                        format!("no data for {who}: on_missing_data = hold"),
-                    ),
-                };
-            }
-        }
-
-        // 3. bounds
-        let bounded = proposal.clamp(min, max);
-        if bounded != proposal {
-            proposal = step(
-                GovernorRule::Clamped,
-                bounded,
-                format!("bounds [{min}, {max}]"),
-            );
-        }
-
-        // 4. stabilization
         let mut next_state = state.clone();
-        let window = to_chrono(self.spec.scale_in_stabilization);
-        let cutoff = crate::clock::earlier(now, self.spec.scale_in_stabilization);
-        next_state.recent.retain(|(t, _)| *t > cutoff && *t <= now);
-        next_state.recent.push((now, proposal));
-        if proposal < current {
-            let (held, which) =
-                stabilized_proposal(&next_state.recent, self.spec.scale_in_quantile);
-            let stabilized = held.max(proposal).min(current);
-            if stabilized != proposal {
-                proposal = step(
-                    GovernorRule::Stabilized,
-                    stabilized,
-                    format!(
-                        "{which} proposal in the last {}s is {held}",
-                        window.num_seconds()
-                    ),
-                );
-            }
-        }
 
-        // 5. warm-up
-        if proposal < current && capacity.warming > 0 {
-            proposal = step(
-                GovernorRule::WarmingUp,
-                current,
-                format!(
-                    "{} instance(s) still warming up: no scale-in",
-                    capacity.warming
-                ),
-            );
-        }
-
-        // 6. cooldowns
-        if proposal > current {
-            let cooldown = to_chrono(self.spec.scale_out_cooldown);
-            if let Some(last) = state.last_scale_out.filter(|t| now - *t < cooldown) {
-                proposal = step(
-                    GovernorRule::Cooldown,
-                    current,
-                    format!(
-                        "scale-out cooldown: last scale-out {}s ago, cooldown {}s",
-                        (now - last).num_seconds(),
-                        cooldown.num_seconds()
-                    ),
-                );
-            }
-        } else if proposal < current {
-            let cooldown = to_chrono(self.spec.scale_in_cooldown);
-            if let Some(last) = state.last_scaling().filter(|t| now - *t < cooldown) {
-                proposal = step(
-                    GovernorRule::Cooldown,
-                    current,
-                    format!(
-                        "scale-in cooldown: last scaling {}s ago, cooldown {}s",
-                        (now - last).num_seconds(),
-                        cooldown.num_seconds()
-                    ),
-                );
-            }
-        }
-
-        // 7. step limits
-        let limit = |l: &StepLimit| max_step(l, current);
-        if proposal > current {
-            let most = limit(&self.spec.max_step_out);
-            if proposal - current > most {
-                proposal = step(
-                    GovernorRule::StepLimited,
-                    current.saturating_add(most),
-                    format!("at most {most} instance(s) out per decision"),
-                );
-            }
-        } else if proposal < current {
-            let most = limit(&self.spec.max_step_in);
-            if current - proposal > most {
-                proposal = step(
-                    GovernorRule::StepLimited,
-                    current - most,
-                    format!("at most {most} instance(s) in per decision"),
-                );
-            }
-        }
-
-        // 8. bounds override everything
-        let bounded = proposal.clamp(min, max);
-        if bounded != proposal {
-            proposal = step(
-                GovernorRule::Clamped,
-                bounded,
-                format!("bounds [{min}, {max}] override the rules above"),
-            );
-        }
-
-        // 9. the group's blocks override everything
-        if let Some(why) = blocks.blocking(Action::between(current, proposal)) {
-            let direction = if proposal > current {
-                "no scale-out"
-            } else {
-                "no scale-in"
-            };
-            proposal = step(
-                GovernorRule::GroupBlocked,
-                current,
-                format!("{why}: {direction} (wanted {proposal})"),
-            );
-        }
+        let mut proposal = combine(policies, current, &mut steps);
+        proposal = self.on_missing_data(policies, current, proposal, &mut steps, &mut events);
+        proposal = clamp_to_bounds(proposal, bounds, "", &mut steps);
+        proposal = self.stabilize(&mut next_state, now, current, proposal, &mut steps);
+        proposal = hold_while_warming(capacity, proposal, &mut steps);
+        proposal = self.cool_down(state, now, current, proposal, &mut steps);
+        proposal = self.limit_step(current, proposal, &mut steps);
+        proposal = clamp_to_bounds(proposal, bounds, " override the rules above", &mut steps);
+        proposal = respect_blocks(blocks, current, proposal, &mut steps);
 
         let action = Action::between(current, proposal);
         next_state.record_scaling(now, action);
         if action != Action::Hold {
             next_state.last_set = Some(proposal);
         }
-        let reason = match (action, steps.last()) {
-            (Action::Hold, Some(last)) if last.rule != GovernorRule::Combine => {
-                format!("hold at {current}: {}", last.note)
-            }
-            (Action::Hold, _) => format!("hold at {current}: {}", steps[0].note),
-            (_, Some(last)) => format!("{current} -> {proposal}: {}", last.note),
-            (_, None) => unreachable!("combine always records a step"),
-        };
+        let steps = steps.0;
         Verdict {
             desired: proposal,
             action,
+            reason: reason(current, proposal, action, &steps),
             steps,
-            reason,
             events,
             next_state,
         }
+    }
+
+    /// Rule 2: never scale in when a policy lacks data; with
+    /// `on_missing_data = "hold"` do not scale out either, except to a
+    /// schedule's floor. Adds the events that say so.
+    fn on_missing_data(
+        &self,
+        policies: &[PolicyRecord],
+        current: u32,
+        proposal: u32,
+        steps: &mut Steps,
+        events: &mut Vec<Event>,
+    ) -> u32 {
+        let lacking: Vec<&str> = policies
+            .iter()
+            .filter(|p| p.recommendation == Recommendation::MissingData)
+            .map(|p| p.name.as_str())
+            .collect();
+        if lacking.is_empty() {
+            return proposal;
+        }
+        events.push(Event::DataMissing {
+            policies: lacking.iter().map(|name| name.to_string()).collect(),
+        });
+        let who = lacking.join(", ");
+        if proposal < current {
+            return steps.record(
+                GovernorRule::MissingData,
+                current,
+                format!("no data for {who}: never scale in on missing data"),
+            );
+        }
+        if proposal <= current || self.spec.on_missing_data != MissingDataAction::Hold {
+            return proposal;
+        }
+        // Data-driven scale-out waits for the data; a scheduled floor
+        // does not depend on any, so it still applies.
+        let scheduled = policies
+            .iter()
+            .filter(|p| p.kind == PolicyKind::Schedule)
+            .filter_map(|p| match p.recommendation {
+                Recommendation::Capacity(c) if c > current => Some((c, p.name.as_str())),
+                _ => None,
+            })
+            .max_by_key(|(c, _)| *c);
+        match scheduled {
+            Some((c, name)) => {
+                events.push(Event::ScheduleFloorApplied {
+                    policy: name.to_string(),
+                    capacity: c,
+                });
+                steps.record(
+                    GovernorRule::MissingData,
+                    c,
+                    format!(
+                        "no data for {who}: on_missing_data = hold, but schedule {name} needs no data: {c}"
+                    ),
+                )
+            }
+            None => steps.record(
+                GovernorRule::MissingData,
+                current,
+                format!("no data for {who}: on_missing_data = hold"),
+            ),
+        }
+    }
+
+    /// Rule 4: scale in only to the highest (or the quantile's) proposal
+    /// within the stabilization window. Keeps this proposal in `next_state`'s
+    /// window, and forgets the ones that left it.
+    fn stabilize(
+        &self,
+        next_state: &mut GovernorState,
+        now: DateTime<Utc>,
+        current: u32,
+        proposal: u32,
+        steps: &mut Steps,
+    ) -> u32 {
+        let window = to_chrono(self.spec.scale_in_stabilization);
+        let cutoff = crate::clock::earlier(now, self.spec.scale_in_stabilization);
+        next_state.recent.retain(|(t, _)| *t > cutoff && *t <= now);
+        next_state.recent.push((now, proposal));
+        if proposal >= current {
+            return proposal;
+        }
+        let (held, which) = stabilized_proposal(&next_state.recent, self.spec.scale_in_quantile);
+        let stabilized = held.max(proposal).min(current);
+        if stabilized == proposal {
+            return proposal;
+        }
+        steps.record(
+            GovernorRule::Stabilized,
+            stabilized,
+            format!(
+                "{which} proposal in the last {}s is {held}",
+                window.num_seconds()
+            ),
+        )
+    }
+
+    /// Rule 6: no scale-out within `scale_out_cooldown` of the last
+    /// scale-out; no scale-in within `scale_in_cooldown` of any scaling.
+    fn cool_down(
+        &self,
+        state: &GovernorState,
+        now: DateTime<Utc>,
+        current: u32,
+        proposal: u32,
+        steps: &mut Steps,
+    ) -> u32 {
+        let (cooldown, last, what) = if proposal > current {
+            (
+                self.spec.scale_out_cooldown,
+                state.last_scale_out,
+                "scale-out cooldown: last scale-out",
+            )
+        } else if proposal < current {
+            (
+                self.spec.scale_in_cooldown,
+                state.last_scaling(),
+                "scale-in cooldown: last scaling",
+            )
+        } else {
+            return proposal;
+        };
+        let cooldown = to_chrono(cooldown);
+        match last.filter(|t| now - *t < cooldown) {
+            Some(last) => steps.record(
+                GovernorRule::Cooldown,
+                current,
+                format!(
+                    "{what} {}s ago, cooldown {}s",
+                    (now - last).num_seconds(),
+                    cooldown.num_seconds()
+                ),
+            ),
+            None => proposal,
+        }
+    }
+
+    /// Rule 7: at most `max_step_out` / `max_step_in` away from `current`.
+    fn limit_step(&self, current: u32, proposal: u32, steps: &mut Steps) -> u32 {
+        if proposal > current {
+            let most = max_step(&self.spec.max_step_out, current);
+            if proposal - current > most {
+                return steps.record(
+                    GovernorRule::StepLimited,
+                    current.saturating_add(most),
+                    format!("at most {most} instance(s) out per decision"),
+                );
+            }
+        } else if proposal < current {
+            let most = max_step(&self.spec.max_step_in, current);
+            if current - proposal > most {
+                return steps.record(
+                    GovernorRule::StepLimited,
+                    current - most,
+                    format!("at most {most} instance(s) in per decision"),
+                );
+            }
+        }
+        proposal
+    }
+}
+
+/// The steps of one decision, in the order the rules applied; a rule adds
+/// one only when it changes the proposal (combine always adds one).
+#[derive(Default)]
+struct Steps(Vec<GovernorStep>);
+
+impl Steps {
+    /// Records that `rule` set the proposal to `capacity`, and returns it.
+    fn record(&mut self, rule: GovernorRule, capacity: u32, note: String) -> u32 {
+        self.0.push(GovernorStep {
+            rule,
+            capacity,
+            note,
+        });
+        capacity
+    }
+}
+
+/// Rule 1: the largest capacity recommended, or `current` when no policy
+/// recommends one.
+fn combine(policies: &[PolicyRecord], current: u32, steps: &mut Steps) -> u32 {
+    let largest = policies
+        .iter()
+        .filter_map(|p| match p.recommendation {
+            Recommendation::Capacity(c) => Some((c, p.name.as_str())),
+            _ => None,
+        })
+        .max_by_key(|(c, _)| *c);
+    match largest {
+        Some((c, name)) => steps.record(
+            GovernorRule::Combine,
+            c,
+            format!("largest recommendation: {name} ({c})"),
+        ),
+        None => steps.record(
+            GovernorRule::Combine,
+            current,
+            "no policy recommends a capacity: hold".into(),
+        ),
+    }
+}
+
+/// Rules 3 and 8: clamp to the bounds in force; `why` ends the step's note.
+fn clamp_to_bounds(proposal: u32, (min, max): (u32, u32), why: &str, steps: &mut Steps) -> u32 {
+    let bounded = proposal.clamp(min, max);
+    if bounded == proposal {
+        return proposal;
+    }
+    steps.record(
+        GovernorRule::Clamped,
+        bounded,
+        format!("bounds [{min}, {max}]{why}"),
+    )
+}
+
+/// Rule 5: no scale-in while instances are still warming up.
+fn hold_while_warming(capacity: ObservedCapacity, proposal: u32, steps: &mut Steps) -> u32 {
+    if proposal < capacity.desired && capacity.warming > 0 {
+        return steps.record(
+            GovernorRule::WarmingUp,
+            capacity.desired,
+            format!(
+                "{} instance(s) still warming up: no scale-in",
+                capacity.warming
+            ),
+        );
+    }
+    proposal
+}
+
+/// Rule 9: a group that does not allow the change now stays as it is.
+fn respect_blocks(blocks: &ScalingBlocks, current: u32, proposal: u32, steps: &mut Steps) -> u32 {
+    let Some(why) = blocks.blocking(Action::between(current, proposal)) else {
+        return proposal;
+    };
+    let direction = if proposal > current {
+        "no scale-out"
+    } else {
+        "no scale-in"
+    };
+    steps.record(
+        GovernorRule::GroupBlocked,
+        current,
+        format!("{why}: {direction} (wanted {proposal})"),
+    )
+}
+
+/// The verdict's one-line reason: the last rule that changed the proposal
+/// (or, holding with nothing but combine, why combine held).
+fn reason(current: u32, proposal: u32, action: Action, steps: &[GovernorStep]) -> String {
+    match (action, steps.last()) {
+        (Action::Hold, Some(last)) if last.rule != GovernorRule::Combine => {
+            format!("hold at {current}: {}", last.note)
+        }
+        (Action::Hold, _) => format!("hold at {current}: {}", steps[0].note),
+        (_, Some(last)) => format!("{current} -> {proposal}: {}", last.note),
+        (_, None) => unreachable!("combine always records a step"),
     }
 }
 

@@ -170,15 +170,6 @@ pub fn backtest(
     config: &BacktestConfig,
 ) -> Vec<HorizonScores> {
     let origins = origins(y.len(), seasons, config);
-    let longest = |origin: usize| {
-        config
-            .horizons
-            .iter()
-            .copied()
-            .filter(|h| origin + h <= y.len())
-            .max()
-            .unwrap_or(0)
-    };
     let mut wanted: Vec<ModelKind> = models.to_vec();
     for model in extra.iter().flat_map(Candidate::models) {
         if !wanted.contains(model) {
@@ -187,52 +178,7 @@ pub fn backtest(
     }
     let runs: Vec<ModelRun> = wanted
         .iter()
-        .map(|&model| {
-            let mut run = ModelRun {
-                model,
-                forecasts: Vec::with_capacity(origins.len()),
-                elapsed_ms: 0.0,
-                fits: 0,
-            };
-            let mut carried: Option<CarriedFit> = None;
-            // Oldest origin first, so a fit is carried forward through the later ones.
-            for &origin in origins.iter().rev() {
-                let reused = carried
-                    .take()
-                    .and_then(|c| c.carried_to(y, origin, seasons.daily));
-                let current = match reused {
-                    Some(c) => Ok(c),
-                    None => {
-                        let started = Instant::now();
-                        let fitted = model.fit(training(y, origin, config), seasons);
-                        if fitted.is_ok() {
-                            run.elapsed_ms += started.elapsed().as_secs_f64() * 1000.0;
-                            run.fits += 1;
-                        }
-                        fitted.map(|fitted| CarriedFit {
-                            fitted,
-                            fitted_at: origin,
-                            until: origin,
-                        })
-                    }
-                };
-                let forecast = current.and_then(|c| {
-                    let f = c.fitted.forecast(longest(origin));
-                    if f.mean.iter().any(|v| !v.is_finite()) {
-                        return Err(ForecastError::Model {
-                            model,
-                            message: "forecast is not finite".into(),
-                        });
-                    }
-                    carried = Some(c);
-                    Ok(f)
-                });
-                run.forecasts.push(forecast);
-            }
-            // Newest first, as `origins` is.
-            run.forecasts.reverse();
-            run
-        })
+        .map(|&model| run_model(model, y, seasons, &origins, config))
         .collect();
     config
         .horizons
@@ -257,6 +203,72 @@ pub fn backtest(
             HorizonScores { steps, scores }
         })
         .collect()
+}
+
+/// `model`'s forecasts from each of `origins` (newest first, as given), as
+/// far ahead as the longest horizon with room after the origin. A fit is
+/// carried forward from older origins to newer ones as the policy carries
+/// it, and refitted when the policy would refit.
+fn run_model(
+    model: ModelKind,
+    y: &[f64],
+    seasons: Seasons,
+    origins: &[usize],
+    config: &BacktestConfig,
+) -> ModelRun {
+    let longest = |origin: usize| {
+        config
+            .horizons
+            .iter()
+            .copied()
+            .filter(|h| origin + h <= y.len())
+            .max()
+            .unwrap_or(0)
+    };
+    let mut run = ModelRun {
+        model,
+        forecasts: Vec::with_capacity(origins.len()),
+        elapsed_ms: 0.0,
+        fits: 0,
+    };
+    let mut carried: Option<CarriedFit> = None;
+    // Oldest origin first, so a fit is carried forward through the later ones.
+    for &origin in origins.iter().rev() {
+        let reused = carried
+            .take()
+            .and_then(|c| c.carried_to(y, origin, seasons.daily));
+        let current = match reused {
+            Some(c) => Ok(c),
+            None => {
+                let started = Instant::now();
+                let fitted = model.fit(training(y, origin, config), seasons);
+                if fitted.is_ok() {
+                    run.elapsed_ms += started.elapsed().as_secs_f64() * 1000.0;
+                    run.fits += 1;
+                }
+                fitted.map(|fitted| CarriedFit {
+                    fitted,
+                    fitted_at: origin,
+                    until: origin,
+                })
+            }
+        };
+        let forecast = current.and_then(|c| {
+            let f = c.fitted.forecast(longest(origin));
+            if f.mean.iter().any(|v| !v.is_finite()) {
+                return Err(ForecastError::Model {
+                    model,
+                    message: "forecast is not finite".into(),
+                });
+            }
+            carried = Some(c);
+            Ok(f)
+        });
+        run.forecasts.push(forecast);
+    }
+    // Newest first, as `origins` is.
+    run.forecasts.reverse();
+    run
 }
 
 /// Origins (newest first), `spacing` apart back from the end, until every

@@ -12,24 +12,8 @@ const HISTORY_DAYS: i64 = 3;
 pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
     let hours_per_step = report.step_s as f64 / 3600.0;
-    let shown = ((HISTORY_DAYS * 86_400 / report.step_s) as usize).min(report.history.len());
-    let history = &report.history[report.history.len() - shown..];
-    // Hours relative to the end of the history: negative is the past.
-    let past: Vec<(f64, f64)> = history
-        .iter()
-        .enumerate()
-        .map(|(i, v)| ((i as f64 - shown as f64) * hours_per_step, *v))
-        .collect();
-    let ahead = |i: usize| i as f64 * hours_per_step;
-    // One figure of the forecast, as (hours ahead, value) points.
-    let forecast_line = |value: fn(&ForecastPoint) -> f64| -> Vec<(f64, f64)> {
-        report
-            .forecast
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (ahead(i), value(p)))
-            .collect()
-    };
+    let past = recent_history(report);
+    let forecast_line = |value: fn(&ForecastPoint) -> f64| forecast_line(report, value);
     let top = past
         .iter()
         .map(|p| p.1)
@@ -37,7 +21,7 @@ pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), Str
         .fold(1e-9, f64::max)
         * 1.1;
     let x_min = past.first().map_or(0.0, |p| p.0);
-    let x_max = ahead(report.forecast.len()).max(hours_per_step);
+    let x_max = (report.forecast.len() as f64 * hours_per_step).max(hours_per_step);
 
     let root = SVGBackend::new(path, (1400, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
@@ -94,4 +78,28 @@ pub fn plot(report: &ForecastReport, title: &str, path: &Path) -> Result<(), Str
         .draw()
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
+}
+
+/// The last [`HISTORY_DAYS`] of the history as (hours, value) points, in
+/// hours relative to the end of the history: negative is the past.
+fn recent_history(report: &ForecastReport) -> Vec<(f64, f64)> {
+    let hours_per_step = report.step_s as f64 / 3600.0;
+    let shown = ((HISTORY_DAYS * 86_400 / report.step_s) as usize).min(report.history.len());
+    let history = &report.history[report.history.len() - shown..];
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i as f64 - shown as f64) * hours_per_step, *v))
+        .collect()
+}
+
+/// One figure of the forecast, as (hours ahead, value) points.
+fn forecast_line(report: &ForecastReport, value: fn(&ForecastPoint) -> f64) -> Vec<(f64, f64)> {
+    let hours_per_step = report.step_s as f64 / 3600.0;
+    report
+        .forecast
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as f64 * hours_per_step, value(p)))
+        .collect()
 }

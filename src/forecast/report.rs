@@ -180,13 +180,42 @@ pub fn analyse(
         let daily = backtest(y, seasons, &ModelKind::ALL, &[], &config);
         scored.extend(daily.into_iter().map(|h| ("daily".to_string(), h)));
     }
+    let choices = choose_parts(wanted, scored, spec, y.len(), seasons, steps);
+    let forecast = stitched(&history, &choices, seasons, steps)?;
+    let end = history.end();
+    let points = forecast_points(&history, spec, &forecast, bounds)?;
+    Ok(ForecastReport {
+        history_start: history.start,
+        history_end: end,
+        step_s: history.step_secs,
+        history: history.values,
+        lead_s: lead.num_seconds(),
+        horizons: choices,
+        quantile: spec.quantile,
+        interval_level: INTERVAL_LEVEL,
+        forecast: points,
+    })
+}
+
+/// The model for each horizon part (the policy file's, or the backtest's
+/// choice at that horizon) and the steps ahead each part covers: from the
+/// step after the previous part's to its own horizon, the last part to
+/// `steps`.
+fn choose_parts(
+    wanted: Vec<(String, usize)>,
+    scored: Vec<(String, HorizonScores)>,
+    spec: &PredictiveSpec,
+    history_len: usize,
+    seasons: Seasons,
+    steps: usize,
+) -> Vec<HorizonChoice> {
     let parts = wanted.len();
     let mut choices = Vec::with_capacity(parts);
     let mut first = 1;
     for (i, ((label, _), (origins, scores))) in wanted.into_iter().zip(scored).enumerate() {
         let (chosen, chosen_by) = match spec.model {
             Some(model) => (Candidate::Model(model), "policy file".to_string()),
-            None => match choose_or_yesterday(&scores.scores, None, y.len(), seasons) {
+            None => match choose_or_yesterday(&scores.scores, None, history_len, seasons) {
                 Some(Choice { candidate, why }) => (candidate, format!("backtest: {why}")),
                 // Not even a day: what fitting yesterday's values would say.
                 None => (
@@ -212,9 +241,20 @@ pub fn analyse(
         });
         first = last + 1;
     }
-    let forecast = stitched(&history, &choices, seasons, steps)?;
+    choices
+}
+
+/// Each step of the stitched forecast as the policy would size it: mean,
+/// quantile, interval and the capacity (bounded by `bounds`, min and max).
+/// A step the policy would refuse to act on refuses the whole report.
+fn forecast_points(
+    history: &History,
+    spec: &PredictiveSpec,
+    forecast: &[(&Candidate, std::rc::Rc<Forecast>)],
+    bounds: (u32, u32),
+) -> Result<Vec<ForecastPoint>, ForecastError> {
     let end = history.end();
-    let mut points = Vec::with_capacity(steps);
+    let mut points = Vec::with_capacity(forecast.len());
     for (i, (candidate, f)) in forecast.iter().enumerate() {
         let quantile = f.quantile(i, spec.quantile);
         let (lower, upper) = f.interval(i, INTERVAL_LEVEL);
@@ -237,17 +277,7 @@ pub fn analyse(
             bounded_capacity: capacity.clamp(bounds.0, bounds.1.max(bounds.0)),
         });
     }
-    Ok(ForecastReport {
-        history_start: history.start,
-        history_end: end,
-        step_s: history.step_secs,
-        history: history.values,
-        lead_s: lead.num_seconds(),
-        horizons: choices,
-        quantile: spec.quantile,
-        interval_level: INTERVAL_LEVEL,
-        forecast: points,
-    })
+    Ok(points)
 }
 
 /// For each of the `steps` ahead, the candidate whose part it is and that

@@ -517,7 +517,6 @@ impl Policy for Predictive {
     fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord {
         self.raised_max = None;
         let now = input.now;
-        let metric = self.spec.metric.clone();
         let notes = self.ingest(now, input.fetched);
         let series = self.history.series();
         let mut detail = json!({
@@ -528,26 +527,82 @@ impl Policy for Predictive {
         if !notes.is_empty() {
             detail["notes"] = json!(notes);
         }
+        let series = match self.usable_history(now, series) {
+            Ok(series) => series,
+            Err(why) => return self.abstain(why, detail),
+        };
+        let model = match self.choose(now, &series) {
+            Ok(model) => model,
+            Err(why) => return self.abstain(why, detail),
+        };
+        if let Some(choice) = &self.choice {
+            detail["chosen_at"] = json!(choice.at);
+            detail["backtest"] = json!(choice.scores);
+            detail["chosen_why"] = json!(choice.why);
+        }
+        let point = match self.forecast_at_lead(now, &model, &series, &mut detail) {
+            Ok(point) => point,
+            Err(why) => return self.abstain(why, detail),
+        };
+        let sizing = self.size(&point, input.capacity.desired);
+        let mut reason = self.describe(&model, &point, &sizing, &mut detail);
+        let above_max = self.above_max(sizing.capacity, &mut reason, &mut detail);
+        self.recommend_capacity(sizing.capacity, above_max, reason, detail)
+    }
+}
+
+/// The forecast one lead time ahead, as the policy provisions for it.
+struct LeadForecast {
+    /// Now + lead: the time the forecast is for.
+    at: DateTime<Utc>,
+    /// End of the history the fit has taken in.
+    fitted_until: DateTime<Utc>,
+    mean: f64,
+    /// The forecast at the policy's quantile: what capacity is sized for.
+    quantile: f64,
+    /// The [`INTERVAL_LEVEL`] prediction interval.
+    lower: f64,
+    upper: f64,
+}
+
+/// The capacity a [`LeadForecast`] needs.
+struct Sizing {
+    /// Instances the forecast quantile needs, unrounded, buffer included.
+    demand: f64,
+    /// `demand` rounded up: what the forecast alone asks for.
+    forecast_capacity: u32,
+    /// What the policy recommends before max capacity: the current desired
+    /// capacity when the demand is within the tolerance band of it, else
+    /// `forecast_capacity`.
+    capacity: u32,
+    /// The desired capacity the group has now.
+    desired: u32,
+}
+
+impl Predictive {
+    /// The history as a regular series a forecast can use: present, fresh
+    /// (ending within three steps of now) and at least one season long.
+    /// Otherwise why the policy abstains.
+    fn usable_history(
+        &self,
+        now: DateTime<Utc>,
+        series: Option<RegularSeries>,
+    ) -> Result<RegularSeries, String> {
+        let metric = &self.spec.metric;
         let Some(series) = series else {
-            return self.abstain(
-                format!(
-                    "no complete {}s of `{metric}` history yet",
-                    self.history.step_secs()
-                ),
-                detail,
-            );
+            return Err(format!(
+                "no complete {}s of `{metric}` history yet",
+                self.history.step_secs()
+            ));
         };
         let stale_after = self.step() * 3;
         if now - series.end() > stale_after {
-            return self.abstain(
-                format!(
-                    "`{metric}` history ends at {}, {} min ago (more than {} min)",
-                    series.end().format("%Y-%m-%d %H:%M"),
-                    (now - series.end()).num_minutes(),
-                    stale_after.num_minutes()
-                ),
-                detail,
-            );
+            return Err(format!(
+                "`{metric}` history ends at {}, {} min ago (more than {} min)",
+                series.end().format("%Y-%m-%d %H:%M"),
+                (now - series.end()).num_minutes(),
+                stale_after.num_minutes()
+            ));
         }
         if series.values.len() < self.seasons.daily {
             let have = series.values.len() as f64 * self.history.step_secs() as f64 / 3600.0;
@@ -559,25 +614,24 @@ impl Policy for Predictive {
                 ),
                 None => String::new(),
             };
-            return self.abstain(
-                format!("only {have:.1} h of contiguous `{metric}` history{after_gap}; a forecast needs one day (one season)"),
-                detail,
-            );
+            return Err(format!(
+                "only {have:.1} h of contiguous `{metric}` history{after_gap}; a forecast needs one day (one season)"
+            ));
         }
-        let model = match self.choose(now, &series) {
-            Ok(model) => model,
-            Err(why) => return self.abstain(why, detail),
-        };
-        if let Some(choice) = &self.choice {
-            detail["chosen_at"] = json!(choice.at);
-            detail["backtest"] = json!(choice.scores);
-            detail["chosen_why"] = json!(choice.why);
-        }
-        let (quantile_q, level) = (self.spec.quantile, INTERVAL_LEVEL);
-        let refit_why = match self.keep_fit_current(&model, &series) {
-            Ok(why) => why,
-            Err(why) => return self.abstain(why, detail),
-        };
+        Ok(series)
+    }
+
+    /// Brings the fit of `model` up to date and forecasts one lead time
+    /// ahead; records the fit in `detail`. A forecast that cannot be acted
+    /// on drops the fit and the choice, and says why.
+    fn forecast_at_lead(
+        &mut self,
+        now: DateTime<Utc>,
+        model: &Candidate,
+        series: &RegularSeries,
+        detail: &mut serde_json::Value,
+    ) -> Result<LeadForecast, String> {
+        let refit_why = self.keep_fit_current(model, series)?;
         let fit = self.fit.as_ref().expect("keep_fit_current leaves a fit");
         detail["fit"] = json!({
             "parameters_until": fit.fitted_until,
@@ -586,29 +640,81 @@ impl Policy for Predictive {
         let at = now + self.lead;
         let index = ((at - fit.end).num_seconds().max(0) / series.step_secs) as usize;
         let forecast = fit.fitted.forecast(index + 1);
-        let fitted_until = fit.end;
-        let (mean, quantile) = (forecast.mean[index], forecast.quantile(index, quantile_q));
-        let (lower, upper) = forecast.interval(index, level);
+        let (mean, quantile) = (
+            forecast.mean[index],
+            forecast.quantile(index, self.spec.quantile),
+        );
+        let (lower, upper) = forecast.interval(index, INTERVAL_LEVEL);
+        let point = LeadForecast {
+            at,
+            fitted_until: fit.end,
+            mean,
+            quantile,
+            lower,
+            upper,
+        };
         if let Some(why) = unusable_forecast(&self.spec, mean, quantile, (lower, upper)) {
             // Fit and choose again next time, on whatever the history holds then.
             self.fit = None;
             self.choice = None;
-            return self.abstain(format!("{model}: {why}"), detail);
+            return Err(format!("{model}: {why}"));
         }
+        Ok(point)
+    }
+
+    /// The capacity the forecast quantile needs, kept at `desired` within
+    /// the tolerance band.
+    fn size(&self, point: &LeadForecast, desired: u32) -> Sizing {
         let spec = &self.spec;
-        let demand = demand_for(quantile, spec.target_per_instance, spec.buffer_percent);
+        let demand = demand_for(
+            point.quantile,
+            spec.target_per_instance,
+            spec.buffer_percent,
+        );
         let forecast_capacity = instances_for(demand);
         // The same band target tracking keeps: without it the forecast would
         // hold utilization exactly at target while target tracking lets it
         // move within the band, and the larger of the two would win the
         // whole climb, costing instances for no lower risk.
-        let desired = input.capacity.desired;
         let capacity =
             if desired > 0 && within_tolerance(demand / f64::from(desired), spec.tolerance) {
                 desired
             } else {
                 forecast_capacity
             };
+        Sizing {
+            demand,
+            forecast_capacity,
+            capacity,
+            desired,
+        }
+    }
+
+    /// Writes the forecast and the sizing into `detail`, and returns the
+    /// reason that explains them in one line.
+    fn describe(
+        &self,
+        model: &Candidate,
+        point: &LeadForecast,
+        sizing: &Sizing,
+        detail: &mut serde_json::Value,
+    ) -> String {
+        let spec = &self.spec;
+        let quantile_q = spec.quantile;
+        let LeadForecast {
+            at,
+            fitted_until,
+            mean,
+            quantile,
+            lower,
+            upper,
+        } = *point;
+        let Sizing {
+            demand,
+            forecast_capacity,
+            capacity,
+            desired,
+        } = *sizing;
         detail["model"] = json!(model);
         detail["fitted_until"] = json!(fitted_until);
         detail["forecast"] = json!({
@@ -616,14 +722,15 @@ impl Policy for Predictive {
             "mean": mean,
             "quantile": quantile_q,
             "value": quantile,
-            "interval_level": level,
+            "interval_level": INTERVAL_LEVEL,
             "lower": lower,
             "upper": upper,
         });
         detail["forecast_capacity"] = json!(forecast_capacity);
         detail["capacity"] = json!(capacity);
         let mut reason = format!(
-            "{metric} at {} (lead {} min) by {model}: p{:.0} {quantile:.2} (mean {mean:.2}) / {} per instance",
+            "{} at {} (lead {} min) by {model}: p{:.0} {quantile:.2} (mean {mean:.2}) / {} per instance",
+            spec.metric,
             at.format("%H:%M"),
             self.lead.num_minutes(),
             quantile_q * 100.0,
@@ -639,7 +746,19 @@ impl Policy for Predictive {
                 spec.tolerance * 100.0
             ));
         }
-        let above_max = self.above_max(capacity, &mut reason, &mut detail);
+        reason
+    }
+
+    /// The record for a sized forecast: the capacity (max when capped), or
+    /// no opinion in forecast-only mode, with the event that says where the
+    /// forecast stands against max capacity.
+    fn recommend_capacity(
+        &mut self,
+        capacity: u32,
+        above_max: AboveMax,
+        reason: String,
+        detail: serde_json::Value,
+    ) -> PolicyRecord {
         let recommended = match above_max {
             AboveMax::Capped => self.max_capacity,
             AboveMax::Within | AboveMax::Raised(_) => capacity,

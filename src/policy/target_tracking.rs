@@ -165,48 +165,11 @@ impl Policy for TargetTracking {
         };
         let serving = input.capacity.in_service;
         let current = input.capacity.desired;
-        let measured_on = self.serving_when_measured(input);
-        let spec = &self.spec;
-        // Demand in instances at the target.
-        let (demand, basis) = match spec.metric_type {
-            MetricType::Utilization | MetricType::LoadPerInstance => {
-                if serving == 0 || measured_on == 0 {
-                    return self.record(
-                        Recommendation::MissingData,
-                        format!("no instance in service to measure `{}` on", spec.metric),
-                    );
-                }
-                self.measured_on = Some(measured_on);
-                let spec = &self.spec;
-                let demand = measured_on as f64 * value / spec.target;
-                (
-                    demand,
-                    format!("{measured_on} serving x {value:.2}/{}", spec.target),
-                )
-            }
-            MetricType::LoadTotal => (
-                value / spec.target,
-                format!("{value:.2}/{} per instance", spec.target),
-            ),
+        let (demand, basis) = match self.demand_now(input, value) {
+            Ok(demand) => demand,
+            Err(record) => return record,
         };
-        // The trend sizes a scale-out the demand calls for now; it does not
-        // start one on its own (a rise within the band is noise as often).
-        let growth = self.extrapolated_growth(input.now, demand);
-        let scaling_out = serving == 0 || {
-            let ratio = demand / serving as f64;
-            ratio > 1.0 && !within_tolerance(ratio, self.spec.tolerance)
-        };
-        let (demand, basis) = if growth > 0.0 && scaling_out {
-            (
-                demand + growth,
-                format!(
-                    "{basis} = {demand:.2}, rising: +{growth:.2} over {}s",
-                    self.spec.trend_lead.as_secs()
-                ),
-            )
-        } else {
-            (demand, basis)
-        };
+        let (demand, basis) = self.with_trend(input.now, serving, demand, basis);
         let spec = &self.spec;
         let ratio = if serving > 0 {
             demand / serving as f64
@@ -240,6 +203,69 @@ impl Policy for TargetTracking {
                 spec.metric, spec.target
             ),
         )
+    }
+}
+
+impl TargetTracking {
+    /// Demand in instances at the target for the metric's `value` now, and
+    /// how it was worked out (for the reason). A per-instance metric needs
+    /// instances that served it: without any, the record of missing data.
+    fn demand_now(
+        &mut self,
+        input: &PolicyInput<'_>,
+        value: f64,
+    ) -> Result<(f64, String), PolicyRecord> {
+        let measured_on = self.serving_when_measured(input);
+        let spec = &self.spec;
+        match spec.metric_type {
+            MetricType::Utilization | MetricType::LoadPerInstance => {
+                if input.capacity.in_service == 0 || measured_on == 0 {
+                    return Err(self.record(
+                        Recommendation::MissingData,
+                        format!("no instance in service to measure `{}` on", spec.metric),
+                    ));
+                }
+                self.measured_on = Some(measured_on);
+                let spec = &self.spec;
+                let demand = measured_on as f64 * value / spec.target;
+                Ok((
+                    demand,
+                    format!("{measured_on} serving x {value:.2}/{}", spec.target),
+                ))
+            }
+            MetricType::LoadTotal => Ok((
+                value / spec.target,
+                format!("{value:.2}/{} per instance", spec.target),
+            )),
+        }
+    }
+
+    /// `demand` plus the growth the trend extrapolates over `trend_lead`,
+    /// when the demand already calls for a scale-out; the trend does not
+    /// start one on its own (a rise within the band is noise as often).
+    fn with_trend(
+        &mut self,
+        now: DateTime<Utc>,
+        serving: u32,
+        demand: f64,
+        basis: String,
+    ) -> (f64, String) {
+        let growth = self.extrapolated_growth(now, demand);
+        let scaling_out = serving == 0 || {
+            let ratio = demand / serving as f64;
+            ratio > 1.0 && !within_tolerance(ratio, self.spec.tolerance)
+        };
+        if growth > 0.0 && scaling_out {
+            (
+                demand + growth,
+                format!(
+                    "{basis} = {demand:.2}, rising: +{growth:.2} over {}s",
+                    self.spec.trend_lead.as_secs()
+                ),
+            )
+        } else {
+            (demand, basis)
+        }
     }
 }
 

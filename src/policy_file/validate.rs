@@ -2,15 +2,29 @@
 //! Returns (field path, message) pairs; [`super::load`] adds file and line.
 
 use super::{
-    CloudWatchQuery, MaxCapacityBehavior, MetricSourceSpec, PolicyFile, PolicySpec, PredictiveSpec,
-    Smoothing, WindowAggregate,
+    CloudWatchMetric, CloudWatchQuery, GovernorSpec, MaxCapacityBehavior, MetricSourceSpec,
+    MetricSpec, PolicyFile, PolicySpec, PredictiveSpec, ScheduleSpec, Smoothing,
+    TargetTrackingSpec, WindowAggregate,
 };
 use crate::policy::schedule;
 use crate::ranges;
 
+/// Every problem in `file`, as (field path, message) pairs, in the order
+/// of the file's sections: target, metrics, policies, governor.
 pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut err = |field: String, msg: String| errors.push((field, msg));
+    validate_target(file, &mut err);
+    for (name, metric) in &file.metrics {
+        validate_metric(name, metric, &mut err);
+    }
+    validate_policies(file, &mut err);
+    validate_governor(&file.governor, &mut err);
+    errors
+}
+
+/// The `[target]` table, and the entry counts that bound the whole file.
+fn validate_target(file: &PolicyFile, err: &mut impl FnMut(String, String)) {
     let t = &file.target;
     if let Some(problem) = group_name_problem(&t.group) {
         err("target.group".into(), problem);
@@ -55,117 +69,144 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
             );
         }
     }
-    for (name, metric) in &file.metrics {
-        let at = |f: &str| format!("metrics.{name}.{f}");
-        match &metric.source {
-            MetricSourceSpec::Cloudwatch(cw) => {
-                // 1, 5, 10 and 30s are CloudWatch's high-resolution periods.
-                let period = cw.period.as_secs();
-                let whole = cw.period.subsec_nanos() == 0;
-                if let Err(problem) = ranges::INTERVAL.check(cw.period) {
-                    err(at("source.cloudwatch.period"), problem);
-                } else if !whole
-                    || !(matches!(period, 1 | 5 | 10 | 30) || period.is_multiple_of(60))
-                {
-                    err(
-                        at("source.cloudwatch.period"),
-                        "must be 1s, 5s, 10s, 30s or a multiple of 60s".into(),
-                    );
-                }
-                if let Err(problem) = ranges::DELAY_PERIODS.check(cw.delay_periods) {
-                    err(at("source.cloudwatch.delay_periods"), problem);
-                }
-                // The newest datapoint is one whose period ended before the
-                // skipped incomplete ones: it is at least this old, always.
-                let youngest = cw
-                    .period
-                    .checked_mul(cw.delay_periods.saturating_add(1))
-                    .unwrap_or(std::time::Duration::MAX);
-                if metric.stale_after < youngest {
-                    err(
-                        at("stale_after"),
-                        format!(
-                            "{} is less than the age of the newest datapoint CloudWatch can give \
-                             (period x (delay_periods + 1) = {}): the metric would always be stale",
-                            humantime::format_duration(metric.stale_after),
-                            humantime::format_duration(youngest)
-                        ),
-                    );
-                }
-                let ids = match &cw.query {
-                    CloudWatchQuery::Expression { queries, .. } => queries.keys().collect(),
-                    CloudWatchQuery::Stat(_) => Vec::new(),
-                };
-                for id in ids {
-                    let mut chars = id.chars();
-                    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-                        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-                    if !valid {
-                        err(
-                            at(&format!("source.cloudwatch.queries.{id}")),
-                            "a query id must start with a lowercase letter and hold only letters, digits and _".into(),
-                        );
-                    }
-                }
-            }
-            MetricSourceSpec::Scrape(scrape) => {
-                super::http_sources::validate_scrape(scrape, &at("source.scrape"), &mut err)
-            }
-            MetricSourceSpec::Prometheus(query) => {
-                super::http_sources::validate_prometheus(query, &at("source.prometheus"), &mut err)
-            }
+}
+
+/// One `[metrics.NAME]` table: its source, value bound, smoothing and staleness.
+fn validate_metric(name: &str, metric: &MetricSpec, err: &mut impl FnMut(String, String)) {
+    let at = |f: &str| format!("metrics.{name}.{f}");
+    match &metric.source {
+        MetricSourceSpec::Cloudwatch(cw) => {
+            validate_cloudwatch(cw, metric.stale_after, &|f: &str| at(f), err)
         }
-        if let Some(max) = metric.max_value
-            && !(max > 0.0 && max.is_finite())
-        {
-            err(
-                at("max_value"),
-                format!("must be > 0, got {max}: every value would be rejected"),
-            );
+        MetricSourceSpec::Scrape(scrape) => {
+            super::http_sources::validate_scrape(scrape, &at("source.scrape"), err)
         }
-        match metric.smoothing {
-            Smoothing::Ewma {
-                half_life,
-                half_life_down,
-            } => {
-                if let Err(problem) = ranges::INTERVAL.check(half_life) {
-                    err(at("smoothing.half_life"), problem);
-                }
-                if let Some(Err(problem)) = half_life_down.map(|h| ranges::INTERVAL.check(h)) {
-                    err(at("smoothing.half_life_down"), problem);
-                }
-            }
-            Smoothing::Window {
-                window,
-                aggregate,
-                percentile,
-            } => {
-                if let Err(problem) = ranges::INTERVAL.check(window) {
-                    err(at("smoothing.window"), problem);
-                }
-                match (aggregate, percentile) {
-                    (WindowAggregate::Percentile, None) => err(
-                        at("smoothing.percentile"),
-                        "needed with aggregate = \"percentile\"".into(),
-                    ),
-                    (WindowAggregate::Percentile, Some(p)) if !(0.0..=100.0).contains(&p) => err(
-                        at("smoothing.percentile"),
-                        format!("{p} is not within 0-100"),
-                    ),
-                    (WindowAggregate::Percentile, _) => {}
-                    (_, Some(_)) => err(
-                        at("smoothing.percentile"),
-                        "only used with aggregate = \"percentile\"".into(),
-                    ),
-                    _ => {}
-                }
-            }
-            Smoothing::Latest => {}
-        }
-        if let Err(problem) = ranges::INTERVAL.check(metric.stale_after) {
-            err(at("stale_after"), problem);
+        MetricSourceSpec::Prometheus(query) => {
+            super::http_sources::validate_prometheus(query, &at("source.prometheus"), err)
         }
     }
+    if let Some(max) = metric.max_value
+        && !(max > 0.0 && max.is_finite())
+    {
+        err(
+            at("max_value"),
+            format!("must be > 0, got {max}: every value would be rejected"),
+        );
+    }
+    validate_smoothing(&metric.smoothing, &|f: &str| at(f), err);
+    if let Err(problem) = ranges::INTERVAL.check(metric.stale_after) {
+        err(at("stale_after"), problem);
+    }
+}
+
+/// A CloudWatch source: its period, delay, the staleness it allows and its
+/// query ids. `at` turns a field under the metric into its full path.
+fn validate_cloudwatch(
+    cw: &CloudWatchMetric,
+    stale_after: std::time::Duration,
+    at: &dyn Fn(&str) -> String,
+    err: &mut impl FnMut(String, String),
+) {
+    // 1, 5, 10 and 30s are CloudWatch's high-resolution periods.
+    let period = cw.period.as_secs();
+    let whole = cw.period.subsec_nanos() == 0;
+    if let Err(problem) = ranges::INTERVAL.check(cw.period) {
+        err(at("source.cloudwatch.period"), problem);
+    } else if !whole || !(matches!(period, 1 | 5 | 10 | 30) || period.is_multiple_of(60)) {
+        err(
+            at("source.cloudwatch.period"),
+            "must be 1s, 5s, 10s, 30s or a multiple of 60s".into(),
+        );
+    }
+    if let Err(problem) = ranges::DELAY_PERIODS.check(cw.delay_periods) {
+        err(at("source.cloudwatch.delay_periods"), problem);
+    }
+    // The newest datapoint is one whose period ended before the
+    // skipped incomplete ones: it is at least this old, always.
+    let youngest = cw
+        .period
+        .checked_mul(cw.delay_periods.saturating_add(1))
+        .unwrap_or(std::time::Duration::MAX);
+    if stale_after < youngest {
+        err(
+            at("stale_after"),
+            format!(
+                "{} is less than the age of the newest datapoint CloudWatch can give \
+                 (period x (delay_periods + 1) = {}): the metric would always be stale",
+                humantime::format_duration(stale_after),
+                humantime::format_duration(youngest)
+            ),
+        );
+    }
+    let ids = match &cw.query {
+        CloudWatchQuery::Expression { queries, .. } => queries.keys().collect(),
+        CloudWatchQuery::Stat(_) => Vec::new(),
+    };
+    for id in ids {
+        let mut chars = id.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            err(
+                at(&format!("source.cloudwatch.queries.{id}")),
+                "a query id must start with a lowercase letter and hold only letters, digits and _"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// A metric's `smoothing` table: its durations, and the percentile that
+/// only the percentile aggregate takes (and needs).
+fn validate_smoothing(
+    smoothing: &Smoothing,
+    at: &dyn Fn(&str) -> String,
+    err: &mut impl FnMut(String, String),
+) {
+    match *smoothing {
+        Smoothing::Ewma {
+            half_life,
+            half_life_down,
+        } => {
+            if let Err(problem) = ranges::INTERVAL.check(half_life) {
+                err(at("smoothing.half_life"), problem);
+            }
+            if let Some(Err(problem)) = half_life_down.map(|h| ranges::INTERVAL.check(h)) {
+                err(at("smoothing.half_life_down"), problem);
+            }
+        }
+        Smoothing::Window {
+            window,
+            aggregate,
+            percentile,
+        } => {
+            if let Err(problem) = ranges::INTERVAL.check(window) {
+                err(at("smoothing.window"), problem);
+            }
+            match (aggregate, percentile) {
+                (WindowAggregate::Percentile, None) => err(
+                    at("smoothing.percentile"),
+                    "needed with aggregate = \"percentile\"".into(),
+                ),
+                (WindowAggregate::Percentile, Some(p)) if !(0.0..=100.0).contains(&p) => err(
+                    at("smoothing.percentile"),
+                    format!("{p} is not within 0-100"),
+                ),
+                (WindowAggregate::Percentile, _) => {}
+                (_, Some(_)) => err(
+                    at("smoothing.percentile"),
+                    "only used with aggregate = \"percentile\"".into(),
+                ),
+                _ => {}
+            }
+        }
+        Smoothing::Latest => {}
+    }
+}
+
+/// The `[[policies]]` list: unique, non-empty names, each policy's own
+/// fields, and at least one policy.
+fn validate_policies(file: &PolicyFile, err: &mut impl FnMut(String, String)) {
     let mut names = std::collections::BTreeSet::new();
     for (i, policy) in file.policies.iter().enumerate() {
         let at = |f: &str| format!("policies[{i}].{f}");
@@ -178,61 +219,75 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
         if policy.name().trim().is_empty() {
             err(at("name"), "must not be empty".into());
         }
+        let mut policy_err = |f: &str, m: String| err(at(f), m);
         match policy {
-            PolicySpec::TargetTracking(tt) => {
-                if !file.metrics.contains_key(&tt.metric) {
-                    err(
-                        at("metric"),
-                        format!(
-                            "metric `{}` is referenced but not defined in [metrics]",
-                            tt.metric
-                        ),
-                    );
-                }
-                if !(tt.target > 0.0 && tt.target.is_finite()) {
-                    err(
-                        at("target"),
-                        format!("target value must be > 0, got {}", tt.target),
-                    );
-                }
-                if let Some(problem) = tolerance_problem(tt.tolerance) {
-                    err(at("tolerance"), problem);
-                }
-                if let Err(problem) = ranges::TREND_LEAD.check(tt.trend_lead) {
-                    err(at("trend_lead"), problem);
-                }
-                if let Err(problem) = ranges::TREND_WINDOW.check(tt.trend_window) {
-                    err(at("trend_window"), problem);
-                }
-            }
-            PolicySpec::Predictive(p) => validate_predictive(file, p, &mut |f, m| err(at(f), m)),
-            PolicySpec::Schedule(s) => {
-                for (field, problem) in schedule::problems(s) {
-                    err(at(&field), problem);
-                }
-                if s.windows.is_empty() {
-                    err(at("windows"), "a schedule needs at least one window".into());
-                }
-                for (j, window) in s.windows.iter().enumerate() {
-                    if let Err(problem) = ranges::CAPACITY.check(window.min_capacity) {
-                        err(at(&format!("windows[{j}].min_capacity")), problem);
-                    } else if window.min_capacity > t.max_capacity {
-                        err(
-                            at(&format!("windows[{j}].min_capacity")),
-                            format!(
-                                "{} is above target.max_capacity {}",
-                                window.min_capacity, t.max_capacity
-                            ),
-                        );
-                    }
-                }
-            }
+            PolicySpec::TargetTracking(tt) => validate_target_tracking(file, tt, &mut policy_err),
+            PolicySpec::Predictive(p) => validate_predictive(file, p, &mut policy_err),
+            PolicySpec::Schedule(s) => validate_schedule(file, s, &mut policy_err),
         }
     }
     if file.policies.is_empty() {
         err("policies".into(), "at least one policy is needed".into());
     }
-    let g = &file.governor;
+}
+
+fn validate_target_tracking(
+    file: &PolicyFile,
+    tt: &TargetTrackingSpec,
+    err: &mut dyn FnMut(&str, String),
+) {
+    if !file.metrics.contains_key(&tt.metric) {
+        err(
+            "metric",
+            format!(
+                "metric `{}` is referenced but not defined in [metrics]",
+                tt.metric
+            ),
+        );
+    }
+    if !(tt.target > 0.0 && tt.target.is_finite()) {
+        err(
+            "target",
+            format!("target value must be > 0, got {}", tt.target),
+        );
+    }
+    if let Some(problem) = tolerance_problem(tt.tolerance) {
+        err("tolerance", problem);
+    }
+    if let Err(problem) = ranges::TREND_LEAD.check(tt.trend_lead) {
+        err("trend_lead", problem);
+    }
+    if let Err(problem) = ranges::TREND_WINDOW.check(tt.trend_window) {
+        err("trend_window", problem);
+    }
+}
+
+fn validate_schedule(file: &PolicyFile, s: &ScheduleSpec, err: &mut dyn FnMut(&str, String)) {
+    for (field, problem) in schedule::problems(s) {
+        err(&field, problem);
+    }
+    if s.windows.is_empty() {
+        err("windows", "a schedule needs at least one window".into());
+    }
+    let max_capacity = file.target.max_capacity;
+    for (j, window) in s.windows.iter().enumerate() {
+        let field = format!("windows[{j}].min_capacity");
+        if let Err(problem) = ranges::CAPACITY.check(window.min_capacity) {
+            err(&field, problem);
+        } else if window.min_capacity > max_capacity {
+            err(
+                &field,
+                format!(
+                    "{} is above target.max_capacity {}",
+                    window.min_capacity, max_capacity
+                ),
+            );
+        }
+    }
+}
+
+/// The `[governor]` table: its durations, scale-in quantile and step limits.
+fn validate_governor(g: &GovernorSpec, err: &mut impl FnMut(String, String)) {
     for (field, value) in [
         ("scale_out_cooldown", g.scale_out_cooldown),
         ("scale_in_cooldown", g.scale_in_cooldown),
@@ -266,7 +321,6 @@ pub fn validate(file: &PolicyFile) -> Vec<(String, String)> {
             err(format!("governor.{dir}.percent"), problem);
         }
     }
-    errors
 }
 
 /// What is wrong with an Auto Scaling group name, if anything: AWS takes 1
