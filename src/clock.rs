@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 /// A source of "now".
 pub trait Clock: Send + Sync {
+    /// The current time, UTC.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -29,16 +30,19 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at `start` until set or advanced.
     pub fn new(start: DateTime<Utc>) -> Self {
         ManualClock {
             now: Arc::new(Mutex::new(start)),
         }
     }
 
+    /// Moves the clock to `to` (backwards too: tests of clock skew need it).
     pub fn set(&self, to: DateTime<Utc>) {
         *self.now.lock().expect("clock lock poisoned") = to;
     }
 
+    /// Moves the clock forward by `by`.
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().expect("clock lock poisoned");
         *now += by;

@@ -22,7 +22,9 @@ pub struct ObservedCapacity {
 /// How one metric looked at evaluation time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricRecord {
+    /// The metric's name: its key under `[metrics]` in the policy file.
     pub name: String,
+    /// Whether the policies could use the metric this evaluation.
     pub status: MetricStatus,
     /// Latest accepted raw datapoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,20 +43,28 @@ pub struct MetricRecord {
     pub detail: Option<serde_json::Value>,
 }
 
+/// Whether a metric had a usable value at evaluation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetricStatus {
+    /// A datapoint no older than the metric's `stale_after`: policies used it.
     Ok,
+    /// The newest datapoint is older than `stale_after`: policies saw no value.
     Stale,
+    /// No datapoint was accepted at all (the fetch failed or returned none).
     Missing,
 }
 
 /// What one policy recommended, and why, in one line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyRecord {
+    /// The policy's name in the policy file.
     pub name: String,
+    /// Which kind of policy it is.
     pub kind: PolicyKind,
+    /// The capacity it asked for, or why it asked for none.
     pub recommendation: Recommendation,
+    /// One line for people on how the policy got to its recommendation.
     pub reason: String,
     /// Policy-specific figures (e.g. a forecast and its interval), for
     /// people: nothing matches on them (see `events`).
@@ -69,12 +79,17 @@ pub struct PolicyRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PolicyKind {
+    /// Keeps a metric at a target value per instance (`kind = "target-tracking"`).
     TargetTracking,
+    /// Provisions ahead for a forecast of a load metric (`kind = "predictive"`).
     Predictive,
+    /// A capacity floor in time windows (`kind = "schedule"`).
     Schedule,
 }
 
 impl PolicyKind {
+    /// The kind as the policy file and the record spell it: `target-tracking`, `predictive` or
+    /// `schedule`.
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyKind::TargetTracking => "target-tracking",
@@ -101,22 +116,47 @@ pub enum Event {
     /// and max capacity was not raised for it: the policy recommends max (or
     /// nothing, in forecast-only mode).
     ForecastAboveMax {
+        /// Instances the forecast needs.
         forecast_capacity: u32,
+        /// The max capacity in force, which the policy recommends instead.
         max_capacity: u32,
     },
     /// A predictive policy raised max capacity for its forecast
     /// (`max_capacity_behavior = "increase"`).
-    MaxCapacityRaised { from: u32, to: u32 },
+    MaxCapacityRaised {
+        /// The policy file's max capacity.
+        from: u32,
+        /// The max asked for: the forecast capacity plus `max_capacity_buffer` percent.
+        to: u32,
+    },
     /// A policy asked max capacity raised beyond the group's own max, which
     /// still binds (ebb sets desired capacity only).
-    GroupMaxBinds { asked: u32, group_max: u32 },
+    GroupMaxBinds {
+        /// The max capacity the policy asked for.
+        asked: u32,
+        /// The group's own max size, which is what applies.
+        group_max: u32,
+    },
     /// The group's desired capacity changed since ebb last saw or set it.
-    ExternalChange { from: u32, to: u32 },
+    ExternalChange {
+        /// The desired capacity ebb last set or saw.
+        from: u32,
+        /// The desired capacity the group has now.
+        to: u32,
+    },
     /// These policies had no (fresh) data: the governor did not scale in.
-    DataMissing { policies: Vec<String> },
+    DataMissing {
+        /// The names of the policies without data, in policy-file order.
+        policies: Vec<String>,
+    },
     /// A schedule's floor applied although other policies lacked data: a
     /// schedule needs none.
-    ScheduleFloorApplied { policy: String, capacity: u32 },
+    ScheduleFloorApplied {
+        /// The schedule policy's name.
+        policy: String,
+        /// The floor it set, in instances (or capacity units).
+        capacity: u32,
+    },
     /// The target's Auto Scaling group does not exist.
     GroupNotFound,
 }
@@ -156,21 +196,34 @@ pub enum Recommendation {
 /// One step the governor took on the way from recommendations to a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GovernorStep {
+    /// The rule that changed the proposal in this step.
     pub rule: GovernorRule,
     /// Capacity after this step.
     pub capacity: u32,
+    /// One line for people on what the rule saw and did.
     pub note: String,
 }
 
+/// The governor's rules, in the order they apply (see [`crate::governor`]); each step of a decision
+/// names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GovernorRule {
+    /// The starting proposal: the largest recommendation (or the current capacity when no policy
+    /// recommends one).
     Combine,
+    /// A policy lacked data: no scale-in, and with `on_missing_data = "hold"` no scale-out either.
     MissingData,
+    /// Scale-in limited to the highest (or the quantile's) proposal within
+    /// `scale_in_stabilization`.
     Stabilized,
+    /// No scale-in while instances are still warming up.
     WarmingUp,
+    /// Held by `scale_out_cooldown` or `scale_in_cooldown`.
     Cooldown,
+    /// Limited by `max_step_out` or `max_step_in`.
     StepLimited,
+    /// Brought within the bounds in force (min and max capacity).
     Clamped,
     /// The group does not allow this change now (a suspended process, an
     /// instance refresh, deletion, conflicting policies): overrides every rule.
@@ -182,8 +235,11 @@ pub enum GovernorRule {
 /// decision can be replayed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScalingBlocks {
+    /// Why scale-out is not allowed now (e.g. a suspended `Launch`), if it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_out: Option<String>,
+    /// Why scale-in is not allowed now (e.g. a suspended `Terminate`, an instance refresh), if it
+    /// is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_in: Option<String>,
 }
@@ -197,6 +253,7 @@ impl ScalingBlocks {
         }
     }
 
+    /// True when the group allows scaling in both directions.
     pub fn is_empty(&self) -> bool {
         self.scale_out.is_none() && self.scale_in.is_none()
     }
@@ -239,6 +296,7 @@ pub struct GroupRecord {
     pub capacity_unit: Option<String>,
     /// Instances (not units) by what they are.
     pub instances: InstanceCounts,
+    /// The Auto Scaling processes the group has suspended (`Launch`, `Terminate`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suspended: Vec<String>,
     /// The group's `Status`: set only while it is being deleted.
@@ -247,14 +305,18 @@ pub struct GroupRecord {
     /// What the group did not allow this evaluation.
     #[serde(skip_serializing_if = "ScalingBlocks::is_empty")]
     pub blocks: ScalingBlocks,
+    /// The status of an instance refresh in progress on the group, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_refresh: Option<String>,
+    /// The group's warm pool (its state and size, as AWS reports them), if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_pool: Option<String>,
     /// Warm-up and scale-in cooldown taken from the group (the policy file
     /// does not set them), as used.
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub warmup_from_group: Option<std::time::Duration>,
+    /// The scale-in cooldown taken from the group's default cooldown because the policy file does
+    /// not set one.
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub scale_in_cooldown_from_group: Option<std::time::Duration>,
     /// The group's own scaling policies and scheduled actions (read at start
@@ -270,19 +332,27 @@ pub struct GroupRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InstanceCounts {
+    /// Instances in service, healthy and past their warm-up: the ones that serve.
     pub in_service: u32,
+    /// Instances launched but still pending or warming up.
     #[serde(skip_serializing_if = "is_zero")]
     pub warming: u32,
+    /// Instances held in the `Pending:Wait` lifecycle hook.
     #[serde(skip_serializing_if = "is_zero")]
     pub pending_wait: u32,
+    /// Instances in `Standby`: in the group but not serving.
     #[serde(skip_serializing_if = "is_zero")]
     pub standby: u32,
+    /// Instances marked unhealthy, soon to be replaced.
     #[serde(skip_serializing_if = "is_zero")]
     pub unhealthy: u32,
+    /// Instances held in the `Terminating:Wait` lifecycle hook.
     #[serde(skip_serializing_if = "is_zero")]
     pub terminating_wait: u32,
+    /// Instances detaching or terminating.
     #[serde(skip_serializing_if = "is_zero")]
     pub leaving: u32,
+    /// Instances in the group's warm pool (stopped or running, not serving).
     #[serde(skip_serializing_if = "is_zero")]
     pub warm_pool: u32,
     /// Instances in states ebb does not know: `id (State)`.
@@ -298,12 +368,16 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
+    /// Desired capacity goes up.
     ScaleOut,
+    /// Desired capacity goes down.
     ScaleIn,
+    /// Desired capacity stays as it is.
     Hold,
 }
 
 impl Action {
+    /// The action that moves capacity from `current` to `desired`.
     pub fn between(current: u32, desired: u32) -> Action {
         match desired.cmp(&current) {
             std::cmp::Ordering::Greater => Action::ScaleOut,
@@ -322,16 +396,21 @@ pub enum Role {
     #[default]
     Live,
     /// A shadow candidate, never acted on: the candidate policy file's name.
-    Shadow { candidate: String },
+    Shadow {
+        /// The candidate policy file's name (e.g. `web-v2.toml`).
+        candidate: String,
+    },
     /// This instance is not the leader: evaluated, never acted on.
     Standby,
 }
 
 impl Role {
+    /// True for the live policy of the instance that acts.
     pub fn is_live(&self) -> bool {
         *self == Role::Live
     }
 
+    /// True for a shadow candidate's record.
     pub fn is_shadow(&self) -> bool {
         matches!(self, Role::Shadow { .. })
     }
@@ -359,7 +438,10 @@ pub enum Outcome {
     Held,
     /// The API call failed, or the evaluation could not happen: the current
     /// capacity stands.
-    Failed { error: String },
+    Failed {
+        /// What failed, for people (e.g. the AWS error, or "not found").
+        error: String,
+    },
 }
 
 impl Outcome {
@@ -371,10 +453,12 @@ impl Outcome {
         }
     }
 
+    /// True when the Auto Scaling API accepted the change.
     pub fn is_applied(&self) -> bool {
         *self == Outcome::Applied
     }
 
+    /// True when the decision was made in a hypothetical run and nothing was called.
     pub fn is_dry_run(&self) -> bool {
         *self == Outcome::DryRun
     }
@@ -386,6 +470,7 @@ impl Outcome {
 pub struct RecordVersion;
 
 impl RecordVersion {
+    /// The version this ebb writes, and the only one besides version 1 it reads.
     pub const CURRENT: u32 = 2;
 }
 
@@ -412,25 +497,37 @@ impl<'de> Deserialize<'de> for RecordVersion {
 /// Everything about one evaluation of one target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
+    /// The record's shape version, always [`RecordVersion::CURRENT`] when written.
     pub v: RecordVersion,
+    /// When the evaluation happened (the clock's now, UTC).
     pub time: DateTime<Utc>,
+    /// The target: its Auto Scaling group's name.
     pub target: String,
+    /// Whether the record is the live policy's, a shadow candidate's or a standby's.
     #[serde(flatten)]
     pub role: Role,
     /// The policy bounds actually applied (policy bounds within the group's own).
     pub min_capacity: u32,
+    /// Upper bound applied (see `min_capacity`); above the policy's max when a predictive policy
+    /// raised it.
     pub max_capacity: u32,
+    /// The group's capacity as the policies saw it.
     pub capacity: ObservedCapacity,
+    /// Each metric of the policy file as it was read this evaluation.
     pub metrics: Vec<MetricRecord>,
+    /// Each policy's recommendation, in policy-file order.
     pub policies: Vec<PolicyRecord>,
+    /// The governor's steps, in the order the rules applied.
     pub steps: Vec<GovernorStep>,
     /// The capacity ebb decided on.
     pub desired: u32,
+    /// Which way `desired` moves the group's capacity.
     pub action: Action,
     /// One-line summary of why.
     pub reason: String,
     /// Governor state before this evaluation, so the decision can be replayed.
     pub governor_state: GovernorState,
+    /// What became of the decision: applied, dry run, held or failed.
     pub outcome: Outcome,
     /// What the evaluator and the governor want others to know (a change
     /// made outside ebb, missing data...), as data; policies' own are in
@@ -498,6 +595,7 @@ impl DecisionRecord {
 pub struct ReloadFailedRecord {
     /// The file (or the policy folder, when the folder itself could not be read).
     pub file: String,
+    /// Why the reload failed, as the loader reported it (file, line, field).
     pub error: String,
 }
 

@@ -18,20 +18,40 @@ pub const UNITS: &str = "ms, s, m, h, d";
 /// Why a text is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
+    /// The text is empty or blank.
     #[error("empty duration; write e.g. `30s` (units: {UNITS})")]
     Empty,
+    /// Something other than a whole number stands where a number must.
     #[error("`{text}`: expected a whole number before a unit (units: {UNITS})")]
-    NotANumber { text: String },
+    NotANumber {
+        /// The text as given.
+        text: String,
+    },
+    /// A number without a unit (only a bare `0` may go without).
     #[error("`{text}`: `{number}` has no unit; write e.g. `{number}s` (units: {UNITS})")]
-    NoUnit { text: String, number: String },
+    NoUnit {
+        /// The text as given.
+        text: String,
+        /// The number without a unit.
+        number: String,
+    },
+    /// A unit ebb does not know, e.g. `10M` or `5y`.
     #[error("`{text}`: unknown unit `{unit}`{hint} (units: {UNITS})")]
     UnknownUnit {
+        /// The text as given.
         text: String,
+        /// The unit ebb does not know.
         unit: String,
+        /// What the writer probably meant, appended to the message (e.g. ": write
+        /// minutes as `m`"), or empty.
         hint: &'static str,
     },
+    /// The duration is longer than a `Duration` can hold.
     #[error("`{text}` is too long to represent")]
-    Overflow { text: String },
+    Overflow {
+        /// The text as given.
+        text: String,
+    },
 }
 
 /// Reads a duration: `500ms`, `30s`, `5m`, `1h30m`, `14d`, `0`.
@@ -158,6 +178,7 @@ pub mod option {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Writes the duration as [`super::serialize`] does, or nothing when absent.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => super::serialize(d, s),
@@ -165,6 +186,7 @@ pub mod option {
         }
     }
 
+    /// Reads an optional duration with [`super::parse`]; absent or `null` is `None`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         match Option::<String>::deserialize(d)? {
             Some(text) => super::parse(&text)

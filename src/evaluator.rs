@@ -99,6 +99,7 @@ impl TargetEvaluator {
         self.conflicts = conflicts;
     }
 
+    /// The group's own scaling policies and scheduled actions last read, as `kind name` lines.
     pub fn conflicts(&self) -> &[String] {
         &self.conflicts
     }
@@ -125,6 +126,7 @@ impl TargetEvaluator {
         }
     }
 
+    /// The target's name: its Auto Scaling group's.
     pub fn name(&self) -> &str {
         &self.file.target.group
     }
@@ -140,10 +142,12 @@ impl TargetEvaluator {
         }
     }
 
+    /// The validated policy file the target is evaluated by.
     pub fn file(&self) -> &PolicyFile {
         &self.file
     }
 
+    /// Whether the target acts or only records (the file's `target.mode`).
     pub fn mode(&self) -> Mode {
         self.file.target.mode
     }

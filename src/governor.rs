@@ -36,8 +36,10 @@ use serde::{Deserialize, Serialize};
 /// record so decisions can be replayed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GovernorState {
+    /// When ebb last scaled out (or saw the group scaled out), for `scale_out_cooldown`.
     #[serde(default)]
     pub last_scale_out: Option<DateTime<Utc>>,
+    /// When ebb last scaled in (or saw the group scaled in), for `scale_in_cooldown`.
     #[serde(default)]
     pub last_scale_in: Option<DateTime<Utc>>,
     /// Bounded proposals within the stabilization window, oldest first.
@@ -66,9 +68,13 @@ impl GovernorState {
 /// The governor's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
+    /// The desired capacity decided on, within the bounds in force.
     pub desired: u32,
+    /// Which way `desired` moves capacity from the current desired capacity.
     pub action: Action,
+    /// The rules that changed the proposal, in order; the first is always combine.
     pub steps: Vec<GovernorStep>,
+    /// One line for people: the rule that decided, and what it saw.
     pub reason: String,
     /// What the governor wants others to know (missing data, a schedule's
     /// floor applied without data).
@@ -85,10 +91,12 @@ pub struct Governor {
 }
 
 impl Governor {
+    /// A governor applying the rules of `spec`.
     pub fn new(spec: GovernorSpec) -> Governor {
         Governor { spec }
     }
 
+    /// The settings the rules apply.
     pub fn spec(&self) -> &GovernorSpec {
         &self.spec
     }

@@ -50,7 +50,9 @@ pub enum Run {
 /// A governor state that moves on as if its decisions had been carried out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HypotheticalState {
+    /// Why the state is only supposed (dry run, standby, shadow).
     pub hypothesis: Hypothesis,
+    /// The governor state as if every decision had been carried out.
     pub state: GovernorState,
 }
 
@@ -63,6 +65,7 @@ pub struct GovernorMemory {
 }
 
 impl GovernorMemory {
+    /// A memory from a saved live state and, if the target was not acting, its hypothetical state.
     pub fn new(live: GovernorState, hypothetical: Option<HypotheticalState>) -> GovernorMemory {
         GovernorMemory { live, hypothetical }
     }

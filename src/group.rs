@@ -17,6 +17,7 @@ pub enum Lifecycle {
     Pending,
     /// Pending:Wait: held by a launch lifecycle hook; coming, not serving.
     PendingWait,
+    /// InService: serving once healthy and past its warm-up.
     InService,
     /// Standby, EnteringStandby: in the group, taken out of service by an operator.
     Standby,
@@ -30,10 +31,14 @@ pub enum Lifecycle {
     Unknown(String),
 }
 
+/// One instance of a group, as DescribeAutoScalingGroups reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
+    /// The EC2 instance id, e.g. `i-0abc...`.
     pub id: String,
+    /// Where the instance is in its life.
     pub lifecycle: Lifecycle,
+    /// When the instance was launched; with the warm-up, when it starts serving.
     pub launched_at: DateTime<Utc>,
     /// Capacity units the instance provides (its `WeightedCapacity`); 1
     /// when the group does not weigh its instances.
@@ -74,9 +79,13 @@ impl Instance {
 /// group's capacity units: instances, or with weights, the sum of weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupState {
+    /// The group's desired capacity now, in its capacity units.
     pub desired: u32,
+    /// The group's own minimum size, which bounds what ebb sets.
     pub min: u32,
+    /// The group's own maximum size, which bounds what ebb sets (a raised max included).
     pub max: u32,
+    /// The group's instances, warm pool included.
     pub instances: Vec<Instance>,
     /// What else the group says about itself.
     #[serde(default)]
@@ -125,9 +134,11 @@ pub struct WarmPool {
 /// An instance refresh (replacement) in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRefresh {
+    /// The refresh's id, as AWS names it.
     pub id: String,
     /// Pending, InProgress, Cancelling, RollbackInProgress, Baking.
     pub status: String,
+    /// How far the refresh is, 0-100 percent, when AWS reports it.
     pub percent_complete: Option<u32>,
 }
 

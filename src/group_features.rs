@@ -15,9 +15,14 @@ use std::time::Duration;
 /// what blocks a change, the governor settings in force, and the record of it.
 #[derive(Debug, Clone)]
 pub struct GroupView {
+    /// Capacity as the policies see it: desired, serving and warming, in the group's units.
     pub capacity: ObservedCapacity,
+    /// What the group does not allow now, per direction.
     pub blocks: ScalingBlocks,
+    /// The governor settings in force: the file's, with the group's warm-up and cooldown where the
+    /// file leaves them out.
     pub governor: GovernorSpec,
+    /// What the record says about the group beyond its capacity.
     pub record: GroupRecord,
     /// Things worth a line in the record's notices.
     pub notices: Vec<String>,

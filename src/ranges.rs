@@ -24,11 +24,14 @@ pub const MAX_CAPACITY: u64 = 1_000_000;
 /// An inclusive range of durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationRange {
+    /// The shortest duration allowed.
     pub min: Duration,
+    /// The longest duration allowed.
     pub max: Duration,
 }
 
 impl DurationRange {
+    /// The durations from `min` to `max`, both included.
     pub const fn new(min: Duration, max: Duration) -> DurationRange {
         DurationRange { min, max }
     }
@@ -91,11 +94,14 @@ pub const FORECAST_HORIZON: DurationRange =
 /// An inclusive range of whole numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountRange {
+    /// The smallest number allowed.
     pub min: u64,
+    /// The largest number allowed.
     pub max: u64,
 }
 
 impl CountRange {
+    /// The numbers from `min` to `max`, both included.
     pub const fn new(min: u64, max: u64) -> CountRange {
         CountRange { min, max }
     }

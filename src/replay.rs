@@ -19,17 +19,22 @@ use std::collections::BTreeMap;
 /// One field where the replay disagrees with the record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
+    /// Which part of the record, e.g. `desired` or `policies[0].recommendation`.
     pub field: String,
+    /// What the record says.
     pub recorded: String,
+    /// What the replay computed.
     pub replayed: String,
 }
 
 /// What a replay found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
+    /// Every field where the replay disagrees; empty when it reproduces the record.
     pub mismatches: Vec<Mismatch>,
     /// Policies whose recorded recommendation was used as given.
     pub taken_as_recorded: Vec<String>,
+    /// The desired capacity the replay decided on.
     pub desired: u32,
 }
 

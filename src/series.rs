@@ -12,18 +12,23 @@ use std::collections::HashMap;
 /// One timestamped value, as a source reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Datapoint {
+    /// The time the value is for (a CloudWatch period's start, a scrape's time).
     pub time: DateTime<Utc>,
+    /// The value, in the metric's own units.
     pub value: f64,
 }
 
 /// Identifies a metric of a target: (target name, metric name).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MetricKey {
+    /// The target's name (its group, or a shadow's filing name).
     pub target: String,
+    /// The metric's name under `[metrics]`.
     pub metric: String,
 }
 
 impl MetricKey {
+    /// The key of `metric` of `target`.
     pub fn new(target: impl Into<String>, metric: impl Into<String>) -> Self {
         MetricKey {
             target: target.into(),
@@ -35,8 +40,11 @@ impl MetricKey {
 /// A request for a metric's datapoints since `since`.
 #[derive(Debug, Clone)]
 pub struct MetricRequest {
+    /// Which metric of which target the datapoints are for.
     pub key: MetricKey,
+    /// How to fetch the metric.
     pub spec: MetricSpec,
+    /// The earliest time the caller still needs datapoints for.
     pub since: DateTime<Utc>,
 }
 

@@ -90,11 +90,14 @@ pub struct Signal {
 /// the metric is ok) and the record of how it looked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
+    /// The smoothed value, only when the metric is ok (fresh); `None` when stale or missing.
     pub value: Option<f64>,
+    /// How the metric looked, for the decision record.
     pub record: MetricRecord,
 }
 
 impl Signal {
+    /// A signal for the metric `name` as `spec` describes it, with no datapoint yet.
     pub fn new(name: &str, spec: &MetricSpec) -> Signal {
         Signal {
             name: name.to_string(),

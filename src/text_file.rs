@@ -13,12 +13,19 @@ pub const MAX_CONFIG_BYTES: u64 = 1_000_000;
 /// Why a file was not read; the caller adds the file's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
+    /// The operating system refused the read: its error.
     #[error("cannot read: {0}")]
     Io(String),
+    /// The path is a directory, a device or another thing that is not a regular file.
     #[error("cannot read: not a regular file ({0}); only regular files are read")]
     NotRegular(&'static str),
+    /// The file is larger than the caller reads.
     #[error("cannot read: larger than the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The most bytes the caller reads.
+        limit: u64,
+    },
+    /// The contents are not valid UTF-8.
     #[error("cannot read: not UTF-8 text")]
     NotText,
 }

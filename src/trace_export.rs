@@ -46,6 +46,7 @@ enum LoadFrom {
 /// A trace made from history, and how to read it.
 #[derive(Debug, Clone)]
 pub struct Exported {
+    /// The history as a trace: one load value per step.
     pub trace: Trace,
     /// The load one instance serves at 100%, when the metric says (100 for
     /// a utilization in percent); otherwise the user must give it.

@@ -43,7 +43,9 @@ pub fn within_tolerance(ratio: f64, tolerance: f64) -> bool {
 /// What a policy may look at.
 #[derive(Debug, Clone)]
 pub struct PolicyInput<'a> {
+    /// The time of the evaluation (from the clock, never the wall clock).
     pub now: DateTime<Utc>,
+    /// The group's capacity as observed, warm-up and health applied.
     pub capacity: ObservedCapacity,
     /// Smoothed value of each metric; `None` when missing or stale.
     pub metrics: &'a BTreeMap<String, Option<f64>>,
@@ -53,7 +55,9 @@ pub struct PolicyInput<'a> {
 
 /// A recommender.
 pub trait Policy: Send {
+    /// The policy's name, unique within its file.
     fn name(&self) -> &str;
+    /// What the policy recommends for this evaluation, and why.
     fn recommend(&mut self, input: &PolicyInput<'_>) -> PolicyRecord;
 
     /// Takes in what a recorded evaluation of this policy says it saw beyond

@@ -204,6 +204,8 @@ impl Predictive {
         }
     }
 
+    /// How far ahead capacity is provisioned: the spec's `lead`, or the governor's warm-up plus the
+    /// target's interval.
     pub fn lead(&self) -> Duration {
         self.lead
     }

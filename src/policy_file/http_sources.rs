@@ -42,6 +42,7 @@ pub struct ScrapeMetric {
     /// The value is stale unless at least this share (0-1] of targets answered.
     #[serde(default = "default_min_answered")]
     pub min_answered: f64,
+    /// Credentials to send to each target, when the endpoints need them.
     #[serde(default)]
     pub auth: Option<HttpAuth>,
     /// Extra PEM CA certificates to trust for `https` targets, besides the system's.
@@ -84,9 +85,13 @@ pub enum ScrapeValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Aggregate {
+    /// The sum over the targets that answered.
     Sum,
+    /// Their mean.
     Avg,
+    /// The highest of them.
     Max,
+    /// The lowest of them.
     Min,
     /// How many targets had a value.
     Count,
@@ -96,10 +101,14 @@ pub enum Aggregate {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsTargets {
+    /// The DNS name to resolve at each scrape.
     pub name: String,
+    /// The port the metrics endpoint listens on.
     pub port: u16,
+    /// The path of the metrics endpoint; default `/metrics`.
     #[serde(default = "default_path")]
     pub path: String,
+    /// `http` (default) or `https`.
     #[serde(default)]
     pub scheme: Scheme,
 }
@@ -108,22 +117,29 @@ pub struct DnsTargets {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsgTargets {
+    /// The port the metrics endpoint listens on.
     pub port: u16,
+    /// The path of the metrics endpoint; default `/metrics`.
     #[serde(default = "default_path")]
     pub path: String,
+    /// `http` (default) or `https`.
     #[serde(default)]
     pub scheme: Scheme,
 }
 
+/// The URL scheme ebb scrapes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
+    /// Plain HTTP.
     #[default]
     Http,
+    /// HTTPS, verified against the system's CA certificates and the source's `ca_file`.
     Https,
 }
 
 impl Scheme {
+    /// The scheme as a URL spells it: `http` or `https`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
@@ -138,14 +154,19 @@ impl Scheme {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAuth {
+    /// A file holding the bearer token (trailing whitespace trimmed).
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
+    /// An environment variable holding the bearer token.
     #[serde(default)]
     pub bearer_token_env: Option<String>,
+    /// The basic-auth username; needs a password from `password_file` or `password_env`.
     #[serde(default)]
     pub username: Option<String>,
+    /// A file holding the basic-auth password.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// An environment variable holding the basic-auth password.
     #[serde(default)]
     pub password_env: Option<String>,
 }
@@ -158,10 +179,13 @@ pub struct PrometheusQuery {
     pub url: String,
     /// e.g. `sum(rate(http_requests_total{job="web"}[1m]))`.
     pub query: String,
+    /// How long a query may take before it counts as failed; default 5s.
     #[serde(with = "crate::duration", default = "default_query_timeout")]
     pub timeout: Duration,
+    /// Credentials to send to the server, when it needs them.
     #[serde(default)]
     pub auth: Option<HttpAuth>,
+    /// Extra PEM CA certificates to trust for an `https` server, besides the system's.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }

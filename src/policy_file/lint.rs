@@ -10,6 +10,7 @@ use crate::sim::trace::Trace;
 pub struct Warning {
     /// Dotted path of the field to change.
     pub field: String,
+    /// What is risky about the value and what to write instead.
     pub message: String,
 }
 

@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 /// One thing wrong with one policy file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyFileError {
+    /// The policy file (or folder) the error is in.
     pub file: PathBuf,
     /// Dotted path of the field, e.g. `governor.scale_in_cooldown`, when known.
     pub field: Option<String>,
     /// 1-based line, when known.
     pub line: Option<usize>,
+    /// What is wrong, for people.
     pub message: String,
 }
 
@@ -213,7 +215,9 @@ pub fn toml_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// A valid policy file and its shadow candidates.
 #[derive(Debug)]
 pub struct LoadedWithShadows {
+    /// Where the policy file was read from.
     pub path: PathBuf,
+    /// The validated policy.
     pub file: PolicyFile,
     /// (candidate's path, candidate policy).
     pub shadows: Vec<(PathBuf, PolicyFile)>,
@@ -261,6 +265,8 @@ pub fn load_with_shadows(path: &Path) -> Result<LoadedWithShadows, LoadError> {
     })
 }
 
+/// Loads every `*.toml` policy file in `dir` and validates each; every error of every file is
+/// returned, not just the first.
 pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, PolicyFile)>, LoadError> {
     load_paths(&[dir.to_path_buf()])
 }

@@ -32,11 +32,15 @@ pub use values::{Days, HistoryStep, Statistic, TimeZone};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// The `[target]` table: the group, its bounds and the evaluation interval.
     pub target: TargetSpec,
+    /// The `[metrics.NAME]` tables by name; policies refer to a metric by its name.
     #[serde(default)]
     pub metrics: BTreeMap<String, MetricSpec>,
+    /// The `[[policies]]` list, in file order; at least one.
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
+    /// The `[governor]` table; every field has a default.
     #[serde(default)]
     pub governor: GovernorSpec,
     /// Governor fields the file leaves out, which the group's own
@@ -61,16 +65,22 @@ pub struct GroupDefaults {
 pub struct TargetSpec {
     /// Auto Scaling group name; also the target's name in the decisions log.
     pub group: String,
+    /// The AWS region of the group; the default credential chain's region when absent.
     #[serde(default)]
     pub region: Option<String>,
     /// The daemon config's `[accounts.NAME]` whose role ebb assumes to reach
     /// the group; the default credential chain's own account when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The fewest instances (or capacity units) ebb sets, 0 to 1,000,000; at most `max_capacity`.
     pub min_capacity: u32,
+    /// The most instances (or capacity units) ebb sets, 0 to 1,000,000, unless a predictive policy
+    /// raises it.
     pub max_capacity: u32,
+    /// How often the target is evaluated, 1s to 30d; default 1m.
     #[serde(with = "crate::duration", default = "default_interval")]
     pub interval: Duration,
+    /// Whether ebb acts on the target or only records what it would do.
     #[serde(default)]
     pub mode: Mode,
     /// Candidate policy files for the same group, relative to this file's
@@ -126,8 +136,10 @@ fn default_interval() -> Duration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
+    /// Evaluate and set the group's desired capacity.
     #[default]
     Active,
+    /// Evaluate and record the decision; never call the Auto Scaling API.
     DryRun,
 }
 
@@ -135,7 +147,9 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
+    /// Where the metric's datapoints come from.
     pub source: MetricSourceSpec,
+    /// How raw datapoints become the value policies read; default: the latest as it is.
     #[serde(default)]
     pub smoothing: Smoothing,
     /// A datapoint older than this is stale; the governor then holds.
@@ -175,6 +189,7 @@ fn default_stale_after() -> Duration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetricSourceSpec {
+    /// A CloudWatch metric stat or metric math expression, read with GetMetricData.
     Cloudwatch(CloudWatchMetric),
     /// The fleet's own Prometheus endpoints, scraped by ebb.
     Scrape(ScrapeMetric),
@@ -216,7 +231,9 @@ impl MetricSourceSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "CloudWatchMetricToml", into = "CloudWatchMetricToml")]
 pub struct CloudWatchMetric {
+    /// The metric stat, or the expression and the stats it refers to.
     pub query: CloudWatchQuery,
+    /// CloudWatch's aggregation period: 1s, 5s, 10s, 30s or a multiple of 60s; default 1m.
     pub period: Duration,
     /// Periods not yet complete are ignored: how many of the latest to skip.
     pub delay_periods: u32,
@@ -229,7 +246,10 @@ pub enum CloudWatchQuery {
     Stat(CloudWatchStat),
     /// Metric math, e.g. `m1 / m2`, over the ids in `queries`.
     Expression {
+        /// The metric math expression, e.g. `m1 / m2`.
         expression: String,
+        /// The metric stats the expression refers to, by id (lowercase first letter; letters,
+        /// digits, `_`).
         queries: BTreeMap<String, CloudWatchStat>,
     },
 }
@@ -257,20 +277,29 @@ impl CloudWatchMetric {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudWatchMetricToml {
+    /// CloudWatch namespace of a metric stat, e.g. `AWS/EC2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Name of a metric stat, e.g. `CPUUtilization`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_name: Option<String>,
+    /// Dimensions of a metric stat, e.g. `AutoScalingGroupName = "web"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dimensions: BTreeMap<String, String>,
+    /// Statistic of a metric stat: `Average`, `Sum`, `Maximum`, `Minimum`, `SampleCount` or a
+    /// percentile such as `p90`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistic: Option<Statistic>,
+    /// CloudWatch's aggregation period; default 1m.
     #[serde(with = "crate::duration", default = "default_period")]
     pub period: Duration,
+    /// A metric math expression, instead of a metric stat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
+    /// The metric stats the expression refers to, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, CloudWatchStat>,
+    /// How many of the latest periods to skip as not yet complete, 0 to 60; default 2.
     #[serde(default = "default_delay_periods")]
     pub delay_periods: u32,
 }
@@ -345,10 +374,14 @@ impl From<CloudWatchMetric> for CloudWatchMetricToml {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudWatchStat {
+    /// CloudWatch namespace, e.g. `AWS/ApplicationELB`.
     pub namespace: String,
+    /// Metric name, e.g. `RequestCount`.
     pub metric_name: String,
+    /// Dimensions that select the metric's series, name to value.
     #[serde(default)]
     pub dimensions: BTreeMap<String, String>,
+    /// The statistic to aggregate each period with.
     pub statistic: Statistic,
 }
 
@@ -389,6 +422,7 @@ pub enum Smoothing {
     Latest,
     /// Exponentially weighted moving average; a datapoint's weight halves every `half_life`.
     Ewma {
+        /// A datapoint's weight halves every this long, 1s to 30d.
         #[serde(with = "crate::duration")]
         half_life: Duration,
         /// The half-life while the value falls, when it should differ: a
@@ -399,8 +433,10 @@ pub enum Smoothing {
     },
     /// An aggregate of the datapoints in the last `window`.
     Window {
+        /// How far back datapoints are aggregated, 1s to 30d.
         #[serde(with = "crate::duration")]
         window: Duration,
+        /// How the datapoints in the window become one value.
         aggregate: WindowAggregate,
         /// For `aggregate = "percentile"`: which one, 0-100.
         #[serde(default)]
@@ -408,12 +444,17 @@ pub enum Smoothing {
     },
 }
 
+/// How a window's datapoints become one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WindowAggregate {
+    /// Their arithmetic mean.
     Mean,
+    /// Their median.
     Median,
+    /// The highest of them.
     Max,
+    /// The `percentile` given beside it (0-100).
     Percentile,
 }
 
@@ -421,12 +462,16 @@ pub enum WindowAggregate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum PolicySpec {
+    /// Keep a metric near a target value (`kind = "target-tracking"`).
     TargetTracking(TargetTrackingSpec),
+    /// A capacity floor in recurring time windows (`kind = "schedule"`).
     Schedule(ScheduleSpec),
+    /// Provision ahead for a forecast load (`kind = "predictive"`).
     Predictive(PredictiveSpec),
 }
 
 impl PolicySpec {
+    /// The policy's name, unique within the file.
     pub fn name(&self) -> &str {
         match self {
             PolicySpec::TargetTracking(p) => &p.name,
@@ -442,6 +487,7 @@ impl PolicySpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PredictiveSpec {
+    /// The policy's name, unique within the file; records and alerts name it.
     pub name: String,
     /// Name of a metric in `[metrics]` that grows with load (a request count,
     /// CPU-seconds), not a utilization percentage.
@@ -462,6 +508,8 @@ pub struct PredictiveSpec {
     /// forecast keeps it, as target tracking's tolerance.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
+    /// Whether the policy recommends its forecast capacity or only records it; default forecast-
+    /// only.
     #[serde(default)]
     pub mode: PredictiveMode,
     /// What to do when the forecast needs more than the target's max capacity.
@@ -497,6 +545,7 @@ pub enum PredictiveMode {
     /// Forecast and record what it would do; recommend nothing.
     #[default]
     ForecastOnly,
+    /// Forecast and recommend the capacity the forecast needs.
     ForecastAndScale,
 }
 
@@ -515,15 +564,20 @@ pub enum MaxCapacityBehavior {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetTrackingSpec {
+    /// The policy's name, unique within the file; records and alerts name it.
     pub name: String,
     /// Name of a metric in `[metrics]`.
     pub metric: String,
+    /// The metric value to hold, > 0, in the metric's units (e.g. 50 for 50% CPU; requests per
+    /// instance for a load metric).
     pub target: f64,
+    /// How the metric relates to capacity; default utilization.
     #[serde(default)]
     pub metric_type: MetricType,
     /// Relative band around the target inside which nothing changes.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
+    /// Never recommend less than the current desired capacity (other policies may still scale in).
     #[serde(default)]
     pub disable_scale_in: bool,
     /// While the demand rises, provision for where its trend (least squares
@@ -562,10 +616,12 @@ pub enum MetricType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
+    /// The policy's name, unique within the file; records and alerts name it.
     pub name: String,
     /// The time zone the windows are written in; UTC when absent.
     #[serde(default)]
     pub timezone: TimeZone,
+    /// The windows, at least one; where several are open the highest floor applies.
     pub windows: Vec<ScheduleWindow>,
 }
 
@@ -575,11 +631,13 @@ pub struct ScheduleSpec {
 pub struct ScheduleWindow {
     /// Day list in cron style: `mon-fri`, `sat,sun`, `*`.
     pub days: Days,
+    /// When the window opens, `HH:MM` in the schedule's time zone.
     #[serde(with = "hhmm")]
     pub start: NaiveTime,
     /// `end` before `start` means the window runs past midnight.
     #[serde(with = "hhmm")]
     pub end: NaiveTime,
+    /// The capacity floor while the window is open, at most the target's max capacity.
     pub min_capacity: u32,
 }
 
@@ -587,8 +645,11 @@ pub struct ScheduleWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GovernorSpec {
+    /// No scale-out within this long of the last scale-out, 0 to 30d; default 1m.
     #[serde(with = "crate::duration", default = "default_scale_out_cooldown")]
     pub scale_out_cooldown: Duration,
+    /// No scale-in within this long of the last scaling either way, 0 to 30d; default 5m (or the
+    /// group's DefaultCooldown when not written).
     #[serde(with = "crate::duration", default = "default_scale_in_cooldown")]
     pub scale_in_cooldown: Duration,
     /// Scale in only to the highest recommendation seen within this window.
@@ -599,13 +660,16 @@ pub struct GovernorSpec {
     /// in the window not hold capacity up for the whole window.
     #[serde(default = "default_scale_in_quantile")]
     pub scale_in_quantile: f64,
+    /// How far one decision may scale out.
     #[serde(default)]
     pub max_step_out: StepLimit,
+    /// How far one decision may scale in.
     #[serde(default)]
     pub max_step_in: StepLimit,
     /// Instances younger than this are not yet serving.
     #[serde(with = "crate::duration", default = "default_warmup")]
     pub warmup: Duration,
+    /// What missing or stale data blocks besides scale-in; default hold.
     #[serde(default)]
     pub on_missing_data: MissingDataAction,
 }
@@ -650,8 +714,11 @@ fn default_warmup() -> Duration {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepLimit {
+    /// At most this many instances per decision, 1 to 1,000,000.
     #[serde(default)]
     pub instances: Option<u32>,
+    /// At most this percent of current capacity per decision (rounded up, at least one instance),
+    /// above 0 and at most 1000.
     #[serde(default)]
     pub percent: Option<f64>,
 }
@@ -662,8 +729,10 @@ pub struct StepLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MissingDataAction {
+    /// Block scale-out too (a schedule's floor still applies).
     #[default]
     Hold,
+    /// Let the policies that have data scale out.
     ScaleOutOnly,
 }
 

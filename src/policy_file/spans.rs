@@ -13,6 +13,7 @@ pub struct LocatedError {
     pub field: Option<String>,
     /// 1-based line, when known.
     pub line: Option<usize>,
+    /// What is wrong, for people.
     pub message: String,
 }
 

@@ -92,6 +92,7 @@ impl From<Days> for String {
 pub struct TimeZone(Tz);
 
 impl TimeZone {
+    /// The time zone, for chrono.
     pub fn tz(self) -> Tz {
         self.0
     }
@@ -145,6 +146,7 @@ impl Statistic {
         Statistic("Sum".into())
     }
 
+    /// The statistic as CloudWatch spells it, e.g. `Average` or `p90`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -228,14 +230,17 @@ impl HistoryStep {
         Ok(HistoryStep { step, seasons })
     }
 
+    /// The step as a duration.
     pub fn duration(self) -> Duration {
         self.step
     }
 
+    /// The step in whole seconds (60 to 3600).
     pub fn as_secs(self) -> u64 {
         self.step.as_secs()
     }
 
+    /// The daily and weekly season lengths, in steps, at this step.
     pub fn seasons(self) -> Seasons {
         self.seasons
     }

@@ -16,6 +16,7 @@ use toml::{Table, Value};
 pub struct Unparsable {
     /// Dotted field path, as validation names fields.
     pub field: String,
+    /// What is wrong with the value, for people.
     pub problem: String,
     /// A value (TOML, quoted) that parses, to write in its place; `None`
     /// when the table itself is wrong and nothing can stand in for it.
