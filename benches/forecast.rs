@@ -37,6 +37,7 @@ use ebb::forecast::candidate::Candidate;
 use ebb::forecast::report::History;
 use ebb::forecast::{ModelKind, Seasons};
 use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
+use ebb::sim::fleet::matched_to_fleet;
 use ebb::sim::run::{SimOptions, default_capacity_per_instance, simulate};
 use ebb::sim::synth::{Shape, SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
@@ -399,13 +400,11 @@ fn variant(base: &PolicyFile, target: f64, quantile: Option<f64>, cpi: f64) -> V
     for policy in &mut file.policies {
         match policy {
             PolicySpec::TargetTracking(t) => t.target = target,
-            PolicySpec::Predictive(p) => {
-                p.target_per_instance = target / 100.0 * cpi;
-                p.quantile = quantile.expect("kept only with a quantile");
-            }
+            PolicySpec::Predictive(p) => p.quantile = quantile.expect("kept only with a quantile"),
             _ => {}
         }
     }
+    let file = matched_to_fleet(&file, cpi);
     let label = match quantile {
         None => format!("TT {target:.0}% alone"),
         Some(q) => format!("TT {target:.0}% + predictive p{:.0}", q * 100.0),

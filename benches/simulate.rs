@@ -16,6 +16,7 @@ mod traces;
 use chrono::Duration;
 use ebb::cli::simulate::format_report;
 use ebb::policy_file::{PolicySpec, load_file};
+use ebb::sim::fleet::matched_to_fleet;
 use ebb::sim::run::{SimOptions, default_capacity_per_instance, simulate};
 use ebb::sim::synth::{SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
@@ -37,8 +38,8 @@ fn main() {
 }
 
 /// A predictive policy replayed over 4 weeks: policies/web-predictive.toml
-/// (target tracking on CPU + the forecast at p50) against its target tracking
-/// alone, on the diurnal shared traces at 5 minutes and a synthetic one;
+/// (target tracking on CPU + the forecast at p50, its load per instance
+/// matched to the simulated fleet) against its target tracking alone, on the diurnal shared traces at 5 minutes and a synthetic one;
 /// wall time of each replay (release build) and the scores.
 fn replay(root: &Path, full: bool) {
     let with = load_file(&root.join("policies/web-predictive.toml")).expect("example policy loads");
@@ -88,6 +89,10 @@ fn replay(root: &Path, full: bool) {
             baselines: false,
             ..SimOptions::default()
         };
+        // The forecast sized for the simulated fleet, as target tracking is:
+        // the example's 1000 requests per instance would ask thousands of
+        // instances on azure (capped at max all month) and one on the others.
+        let with = matched_to_fleet(&with, cpi);
         for (label, file) in [("TT 50% alone", &alone), ("TT 50% + predictive p50", &with)] {
             let started = Instant::now();
             let report = simulate(file, trace.clone(), &options).expect("simulates");

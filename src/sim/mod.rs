@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod cloud;
+pub mod fleet;
 pub mod plot;
 pub mod run;
 pub mod score;

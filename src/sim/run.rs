@@ -5,6 +5,7 @@ use super::baseline::{
     AwsTargetTracking, Baseline, KubernetesHpa, Oracle, ReactiveLimit, TrackedMetric,
 };
 use super::cloud::{CloudConfig, Sample, SimCloud, SimHandle, demand};
+use super::fleet::fleet_mismatch_notes;
 use super::score::{Score, score};
 use super::trace::Trace;
 use crate::clock::{Clock, ManualClock};
@@ -122,6 +123,7 @@ pub fn simulate(
             c
         }
     };
+    notes.extend(fleet_mismatch_notes(file, &trace, capacity_per_instance));
     let start = trace.start();
     let end = trace.end() + trace.step();
     let config = CloudConfig {
