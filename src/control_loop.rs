@@ -402,7 +402,7 @@ mod tests {
                     points: vec![Datapoint { time: now, value }],
                     ..Series::default()
                 }),
-                None => Err(FetchError("no route to host".into())),
+                None => Err(FetchError::other("no route to host")),
             };
             let results = requests
                 .iter()
@@ -447,7 +447,7 @@ mod tests {
             let mut state = self.state();
             state.describes += 1;
             let answer = match &state.describe_error {
-                Some(e) => Err(ActuatorError(e.clone())),
+                Some(e) => Err(ActuatorError::other(e.clone())),
                 None => Ok(names
                     .iter()
                     .filter_map(|n| state.groups.get(n).map(|g| (n.clone(), g.clone())))
@@ -464,7 +464,7 @@ mod tests {
             let mut state = self.state();
             state.sets.push((name.to_string(), desired));
             let answer = match state.set_error.clone() {
-                Some(e) => Err(ActuatorError(e)),
+                Some(e) => Err(ActuatorError::other(e)),
                 None => {
                     // New instances come into service at once: warm-up is
                     // the evaluator's business, tested there.

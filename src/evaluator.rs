@@ -710,7 +710,7 @@ warmup = "0s"
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         let failed = FetchResults::from([(
             MetricKey::new("web", "cpu"),
-            Err(FetchError("throttled".into())),
+            Err(FetchError::other("throttled")),
         )]);
         let record = evaluator.evaluate(t(0), &failed, &group(6), Run::Live);
         assert_eq!((record.desired, record.action), (6, Action::Hold));
@@ -913,7 +913,7 @@ warmup = "0s"
         evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5), Run::Live);
         let down = FetchResults::from([(
             MetricKey::new("web", "cpu"),
-            Err(FetchError("connection refused".into())),
+            Err(FetchError::other("connection refused")),
         )]);
         let record = evaluator.unavailable(
             t(60),
@@ -1003,7 +1003,7 @@ warmup = "0s"
                     Answer::Nothing => FetchResults::new(),
                     Answer::Failed => FetchResults::from([(
                         MetricKey::new("web", "cpu"),
-                        Err(FetchError("timeout".into())),
+                        Err(FetchError::other("timeout")),
                     )]),
                 }
             }

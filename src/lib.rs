@@ -20,6 +20,7 @@ pub mod control_loop;
 pub mod daemon;
 pub mod decision;
 pub mod duration;
+pub mod error_kind;
 pub mod evaluator;
 pub mod forecast;
 pub mod governor;

@@ -64,10 +64,8 @@ pub struct Series {
     pub stale: Option<String>,
 }
 
-/// Why a source could not deliver a metric.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[error("{0}")]
-pub struct FetchError(pub String);
+/// Why a source could not deliver a metric, with its kind.
+pub type FetchError = crate::error_kind::CallError;
 
 /// The answers to a batch of requests, by key.
 pub type FetchResults = HashMap<MetricKey, Result<Series, FetchError>>;

@@ -677,7 +677,7 @@ mod tests {
         let r = signal.update(t(60), None);
         assert_eq!(r.record.status, MetricStatus::Missing);
         assert!(r.record.notes.iter().any(|n| n.contains("no answer")));
-        let r = signal.update(t(120), Some(&Err(FetchError("throttled".into()))));
+        let r = signal.update(t(120), Some(&Err(FetchError::other("throttled"))));
         assert_eq!((r.value, r.record.status), (None, MetricStatus::Missing));
         assert!(
             r.record
@@ -691,7 +691,7 @@ mod tests {
     fn a_failed_fetch_keeps_the_last_value_until_it_is_stale() {
         let mut signal = smoothed_by(Smoothing::Latest);
         feed(&mut signal, 0, &[(0, 10.0)]);
-        let error = Err(FetchError("timeout".into()));
+        let error = Err(FetchError::other("timeout"));
         let r = signal.update(t(60), Some(&error));
         assert_eq!((r.value, r.record.status), (Some(10.0), MetricStatus::Ok));
         let r = signal.update(t(400), Some(&error));

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const CORE: &[&str] = &[
     "clock.rs",
     "decision.rs",
+    "error_kind.rs",
     "evaluator.rs",
     "forecast",
     "governor.rs",

@@ -8,6 +8,7 @@
 mod http_fixture;
 
 use chrono::{DateTime, Utc};
+use ebb::error_kind::ErrorKind;
 use ebb::policy_file::parse_str;
 use ebb::series::{FetchError, MetricKey, MetricRequest, Series};
 use ebb::source::MetricSource;
@@ -187,7 +188,9 @@ async fn instant_queries_against_a_real_prometheus() {
     assert_eq!(labelled.detail.unwrap()["labels"]["slot"], "b");
 
     // More or fewer than one series, a range vector, bad PromQL: errors naming the query.
-    let two = run(&url, "app_inflight", "").await.unwrap_err().0;
+    let two = run(&url, "app_inflight", "").await.unwrap_err();
+    assert_eq!(two.kind, ErrorKind::BadResponse);
+    let two = two.message;
     assert!(
         two.contains("query `app_inflight`") && two.contains("returned 2 series"),
         "{two}"
@@ -195,11 +198,11 @@ async fn instant_queries_against_a_real_prometheus() {
     let none = run(&url, "no_such_metric_anywhere", "")
         .await
         .unwrap_err()
-        .0;
+        .message;
     assert!(none.contains("returned 0 series"), "{none}");
-    let range = run(&url, "app_inflight[1m]", "").await.unwrap_err().0;
+    let range = run(&url, "app_inflight[1m]", "").await.unwrap_err().message;
     assert!(range.contains("range vector"), "{range}");
-    let bad = run(&url, "sum(", "").await.unwrap_err().0;
+    let bad = run(&url, "sum(", "").await.unwrap_err().message;
     assert!(
         bad.contains("query `sum(`") && bad.contains("bad_data"),
         "{bad}"
@@ -223,18 +226,34 @@ async fn timeouts_proxies_and_auth() {
             body: r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000.5,"42"]}}"#.into(),
         },
     );
+    server.set(
+        "/busy/api/v1/query",
+        Reply::Status(429, "too many requests".into()),
+    );
+    server.set(
+        "/gone/api/v1/query",
+        Reply::Status(404, "no such path".into()),
+    );
     let started = Instant::now();
     let hang = run(&server.url("/hang"), "up", "timeout = \"300ms\"")
         .await
-        .unwrap_err()
-        .0;
+        .unwrap_err();
+    assert_eq!(hang.kind, ErrorKind::Timeout);
+    let hang = hang.message;
     assert!(hang.contains("timed out after 300ms"), "{hang}");
     assert!(started.elapsed() < Duration::from_secs(3));
-    let proxy = run(&server.url("/proxy"), "up", "").await.unwrap_err().0;
+    let proxy = run(&server.url("/proxy"), "up", "").await.unwrap_err();
+    assert_eq!(proxy.kind, ErrorKind::Other);
+    let proxy = proxy.message;
     assert!(
         proxy.contains("query `up`: HTTP 502") && proxy.contains("Bad Gateway"),
         "{proxy}"
     );
+    // The HTTP status decides the kind: 429 throttled, 404 not found.
+    let busy = run(&server.url("/busy"), "up", "").await.unwrap_err();
+    assert_eq!(busy.kind, ErrorKind::Throttled, "{busy}");
+    let gone = run(&server.url("/gone"), "up", "").await.unwrap_err();
+    assert_eq!(gone.kind, ErrorKind::NotFound, "{gone}");
 
     // SAFETY: only this test uses this variable.
     unsafe { std::env::set_var("EBB_QUERY_TEST_TOKEN", "q-token") };
@@ -250,8 +269,9 @@ async fn timeouts_proxies_and_auth() {
         ok.points[0].time,
         DateTime::<Utc>::from_timestamp_millis(1_700_000_000_500).unwrap()
     );
-    let refused = run(&server.url("/auth"), "up", "").await.unwrap_err().0;
-    assert!(refused.contains("HTTP 401"), "{refused}");
+    let refused = run(&server.url("/auth"), "up", "").await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::AccessDenied);
+    assert!(refused.message.contains("HTTP 401"), "{refused}");
 }
 
 #[test]

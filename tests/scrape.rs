@@ -217,6 +217,15 @@ async fn a_hanging_and_a_garbage_target_count_as_missing() {
         "{failed:?}"
     );
     assert!(error_of("/garbage").contains("line 1"), "{failed:?}");
+    let kind_of = |path: &str| {
+        failed
+            .iter()
+            .find(|f| f["target"] == server.url(path))
+            .map(|f| f["kind"].clone())
+            .unwrap()
+    };
+    assert_eq!(kind_of("/slow"), "timeout", "{failed:?}");
+    assert_eq!(kind_of("/garbage"), "bad-response", "{failed:?}");
 
     // 3 of 10 meets min_answered 0.3, though 0.3 x 10 is 3.0000000000000004 in floating point.
     let ten: Vec<String> = (0..10).map(|i| format!("/t{i}")).collect();
@@ -363,7 +372,7 @@ async fn the_router_sends_each_kind_to_its_source() {
     assert_eq!(results.len(), 2);
     assert_eq!(value(results[&scrape.key].as_ref().unwrap()), Some(3.0));
     assert_eq!(
-        results[&cloudwatch.key].as_ref().unwrap_err().0,
+        results[&cloudwatch.key].as_ref().unwrap_err().message,
         "CloudWatch is not configured here"
     );
 }
@@ -531,7 +540,7 @@ async fn https_targets_are_verified_with_rustls() {
         empty.display()
     ));
     let results = source.fetch(t(0), std::slice::from_ref(&bad_ca)).await;
-    let err = results[&bad_ca.key].as_ref().unwrap_err().0.clone();
+    let err = results[&bad_ca.key].as_ref().unwrap_err().message.clone();
     assert!(err.contains("empty.pem"), "{err}");
 }
 
@@ -569,4 +578,32 @@ async fn a_page_with_a_series_twice_fails_that_targets_scrape() {
             "{error}"
         );
     }
+}
+
+/// Each failed target says in the record what kind of failure it was, from
+/// its HTTP status: 404 not found, 403 access denied, 429 throttled.
+#[tokio::test]
+async fn failed_targets_carry_the_kind_of_their_http_status() {
+    let server = TestServer::start();
+    server.set("/a", Reply::text("load 4\n"));
+    server.set("/denied", Reply::Status(403, "forbidden".into()));
+    server.set("/busy", Reply::Status(429, "slow down".into()));
+    let targets = urls(&server, &["/a", "/missing", "/denied", "/busy"]);
+    let r = request(&format!(
+        "selector = 'load'\nvalue = \"gauge\"\naggregate = \"sum\"\nmin_answered = 0.25\n{targets}"
+    ));
+    let series = fetch_one(&mut ScrapeSource::new(), t(0), &r).await;
+    assert_eq!(value(&series), Some(4.0));
+    let detail = series.detail.unwrap();
+    let failed = detail["failed"].as_array().unwrap();
+    let kind_of = |path: &str| {
+        failed
+            .iter()
+            .find(|f| f["target"] == server.url(path))
+            .map(|f| f["kind"].clone())
+            .unwrap_or_else(|| panic!("{path} did not fail: {detail}"))
+    };
+    assert_eq!(kind_of("/missing"), "not-found");
+    assert_eq!(kind_of("/denied"), "access-denied");
+    assert_eq!(kind_of("/busy"), "throttled");
 }

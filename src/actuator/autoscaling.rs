@@ -24,8 +24,9 @@
 
 use super::{Actuator, ActuatorError};
 
-use crate::aws_error::error_text;
+use crate::aws_error::call_error;
 use crate::decision::Action;
+use crate::error_kind::ErrorKind;
 use crate::group::{GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool};
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
@@ -98,7 +99,7 @@ impl AutoScalingActuator {
             match joined {
                 Ok((index, answer)) => answers.push((index, answer?)),
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => return Err(ActuatorError("DescribeAutoScalingGroups cancelled".into())),
+                Err(_) => return Err(ActuatorError::other("DescribeAutoScalingGroups cancelled")),
             }
         }
         // In the order asked, as one call after another gave them.
@@ -122,12 +123,7 @@ impl AutoScalingActuator {
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    ActuatorError(format!(
-                        "DescribeAutoScalingGroups failed: {}",
-                        error_text(&e)
-                    ))
-                })?;
+                .map_err(|e| call_error("DescribeAutoScalingGroups", &e))?;
             groups.extend(output.auto_scaling_groups().iter().cloned());
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
@@ -230,12 +226,7 @@ impl AutoScalingActuator {
             .max_records(10)
             .send()
             .await
-            .map_err(|e| {
-                ActuatorError(format!(
-                    "DescribeInstanceRefreshes failed: {}",
-                    error_text(&e)
-                ))
-            })?;
+            .map_err(|e| call_error("DescribeInstanceRefreshes", &e))?;
         Ok(output
             .instance_refreshes()
             .iter()
@@ -265,12 +256,7 @@ impl AutoScalingActuator {
             .max_records(100)
             .send()
             .await
-            .map_err(|e| {
-                ActuatorError(format!(
-                    "DescribeScalingActivities failed: {}",
-                    error_text(&e)
-                ))
-            })?;
+            .map_err(|e| call_error("DescribeScalingActivities", &e))?;
         Ok(output.activities().to_vec())
     }
 
@@ -493,8 +479,12 @@ pub fn last_scaling(activities: &[Activity]) -> Option<(DateTime<Utc>, Action)> 
 }
 
 fn non_negative(v: Option<i32>, what: &str, group: &str) -> Result<u32, ActuatorError> {
-    v.and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| ActuatorError(format!("group `{group}` reported no valid {what}")))
+    v.and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+        ActuatorError::new(
+            ErrorKind::BadResponse,
+            format!("group `{group}` reported no valid {what}"),
+        )
+    })
 }
 
 impl Actuator for AutoScalingActuator {
@@ -619,8 +609,9 @@ impl Actuator for AutoScalingActuator {
     }
 
     async fn set_desired(&mut self, group: &str, desired: u32) -> Result<(), ActuatorError> {
-        let desired = i32::try_from(desired)
-            .map_err(|_| ActuatorError(format!("desired capacity {desired} is too large")))?;
+        let desired = i32::try_from(desired).map_err(|_| {
+            ActuatorError::other(format!("desired capacity {desired} is too large"))
+        })?;
         self.client
             .set_desired_capacity()
             .auto_scaling_group_name(group)
@@ -629,7 +620,7 @@ impl Actuator for AutoScalingActuator {
             .honor_cooldown(false)
             .send()
             .await
-            .map_err(|e| ActuatorError(format!("SetDesiredCapacity failed: {}", error_text(&e))))?;
+            .map_err(|e| call_error("SetDesiredCapacity", &e))?;
         Ok(())
     }
 }

@@ -9,13 +9,11 @@ pub mod warm_pool;
 
 use crate::group::GroupState;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
 use std::collections::HashMap;
 
-/// Why an actuator call failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[error("{0}")]
-pub struct ActuatorError(pub String);
+/// Why an actuator call failed, with its kind.
+pub type ActuatorError = crate::error_kind::CallError;
 
 /// Reads and sizes groups.
 pub trait Actuator {

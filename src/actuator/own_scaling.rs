@@ -5,7 +5,7 @@
 //! call per region, for all groups at once.
 
 use super::ActuatorError;
-use crate::aws_error::error_text;
+use crate::aws_error::call_error;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{ScalingPolicy, ScheduledUpdateGroupAction};
 use std::collections::{BTreeMap, HashSet};
@@ -31,7 +31,7 @@ pub async fn read(
             .set_next_token(next_token.take())
             .send()
             .await
-            .map_err(|e| ActuatorError(format!("DescribePolicies failed: {}", error_text(&e))))?;
+            .map_err(|e| call_error("DescribePolicies", &e))?;
         for policy in page.scaling_policies() {
             if let (Some(group), Some(line)) =
                 (policy.auto_scaling_group_name(), policy_line(policy))
@@ -52,12 +52,7 @@ pub async fn read(
             .set_next_token(next_token.take())
             .send()
             .await
-            .map_err(|e| {
-                ActuatorError(format!(
-                    "DescribeScheduledActions failed: {}",
-                    error_text(&e)
-                ))
-            })?;
+            .map_err(|e| call_error("DescribeScheduledActions", &e))?;
         for action in page.scheduled_update_group_actions() {
             if let Some(group) = action.auto_scaling_group_name()
                 && wanted.contains(group)

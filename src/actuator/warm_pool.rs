@@ -4,7 +4,7 @@
 //! from DescribeWarmPool, asked once per tick for groups that have a pool.
 
 use super::ActuatorError;
-use crate::aws_error::error_text;
+use crate::aws_error::call_error;
 use aws_sdk_autoscaling::Client;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -76,7 +76,7 @@ pub async fn members(client: &Client, group: &str) -> Result<HashSet<String>, Ac
             .set_next_token(next_token.take())
             .send()
             .await
-            .map_err(|e| ActuatorError(format!("DescribeWarmPool failed: {}", error_text(&e))))?;
+            .map_err(|e| call_error("DescribeWarmPool", &e))?;
         out.extend(
             page.instances()
                 .iter()

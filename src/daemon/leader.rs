@@ -156,7 +156,7 @@ impl<A: Actuator + Send> Actuator for Fenced<A> {
         async move {
             match acting {
                 Some(_) => call.await,
-                None => Err(ActuatorError(
+                None => Err(ActuatorError::other(
                     "not sent: this instance's leader lease ran out during the evaluation"
                         .to_string(),
                 )),

@@ -262,9 +262,8 @@ impl SimCloud {
     /// A metric's datapoints since `since`, as its source would report them.
     pub fn series(&self, spec: &MetricSpec, since: DateTime<Utc>) -> Result<Series, FetchError> {
         let Some(kind) = spec.simulated_kind() else {
-            return Err(FetchError(
-                "the simulator cannot tell what this metric measures: set `simulated_as` on it"
-                    .into(),
+            return Err(FetchError::other(
+                "the simulator cannot tell what this metric measures: set `simulated_as` on it",
             ));
         };
         let cpi = self.config.capacity_per_instance;
@@ -313,7 +312,7 @@ impl SimCloud {
                 .iter()
                 .map(|s| s.metric(kind, cpi))
                 .collect();
-            let value = aggregate(statistic, &mut values).map_err(FetchError)?;
+            let value = aggregate(statistic, &mut values).map_err(FetchError::other)?;
             points.push(Datapoint {
                 time: bucket,
                 value,
@@ -412,9 +411,12 @@ impl Actuator for SimHandle {
     ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send {
         let result = self.with(|cloud| {
             if group != cloud.group {
-                return Err(ActuatorError(format!("no such group `{group}`")));
+                return Err(ActuatorError::new(
+                    crate::error_kind::ErrorKind::NotFound,
+                    format!("no such group `{group}`"),
+                ));
             }
-            cloud.set_desired(desired).map_err(ActuatorError)
+            cloud.set_desired(desired).map_err(ActuatorError::other)
         });
         std::future::ready(result)
     }
@@ -533,6 +535,6 @@ mod tests {
         let err = flat_cloud(1.0)
             .series(&spec, DateTime::UNIX_EPOCH)
             .unwrap_err();
-        assert!(err.0.contains("simulated_as"), "{err}");
+        assert!(err.message.contains("simulated_as"), "{err}");
     }
 }

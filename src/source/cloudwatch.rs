@@ -15,7 +15,7 @@
 
 use super::MetricSource;
 
-use crate::aws_error::error_text;
+use crate::aws_error::call_error;
 use crate::policy_file::{CloudWatchMetric, CloudWatchQuery, CloudWatchStat};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use aws_sdk_cloudwatch::Client;
@@ -69,11 +69,11 @@ pub fn query_group(
     request: &MetricRequest,
 ) -> Result<QueryGroup, FetchError> {
     let cw = request.spec.source.cloudwatch().ok_or_else(|| {
-        FetchError("not a CloudWatch metric: the CloudWatch source cannot serve it".into())
+        FetchError::other("not a CloudWatch metric: the CloudWatch source cannot serve it")
     })?;
     let period_s = cw.period.as_secs() as i64;
     if period_s <= 0 {
-        return Err(FetchError("CloudWatch period must be at least 1s".into()));
+        return Err(FetchError::other("CloudWatch period must be at least 1s"));
     }
     let period = chrono::Duration::seconds(period_s);
     let settled = now - period * cw.delay_periods as i32;
@@ -82,7 +82,7 @@ pub fn query_group(
     let result_id = format!("r{index}");
     let queries = queries_for(&result_id, cw);
     if queries.len() > MAX_QUERIES_PER_CALL {
-        return Err(FetchError(format!(
+        return Err(FetchError::other(format!(
             "{} queries in one metric: GetMetricData takes at most {MAX_QUERIES_PER_CALL}",
             queries.len()
         )));
@@ -267,7 +267,7 @@ struct Collected {
 
 impl CloudWatchSource {
     /// One GetMetricData call (following NextToken) for a packed set of groups.
-    async fn call(&self, groups: &[QueryGroup]) -> Result<HashMap<String, Collected>, String> {
+    async fn call(&self, groups: &[QueryGroup]) -> Result<HashMap<String, Collected>, FetchError> {
         let start = groups
             .iter()
             .map(|g| g.start)
@@ -294,7 +294,7 @@ impl CloudWatchSource {
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| format!("GetMetricData failed: {}", error_text(&e)))?;
+                .map_err(|e| call_error("GetMetricData", &e))?;
             for result in output.metric_data_results() {
                 let Some(id) = result.id() else { continue };
                 let entry = collected.entry(id.to_string()).or_default();
@@ -364,7 +364,7 @@ impl MetricSource for CloudWatchSource {
                     for group in &call {
                         let key = requests[group.request].key.clone();
                         let answer = match collected.remove(&group.result_id) {
-                            Some(Collected { error: Some(e), .. }) => Err(FetchError(e)),
+                            Some(Collected { error: Some(e), .. }) => Err(FetchError::other(e)),
                             Some(Collected { points, .. }) => Ok(settled(points, group)),
                             None => Ok(Series::default()),
                         };
@@ -373,10 +373,7 @@ impl MetricSource for CloudWatchSource {
                 }
                 Err(e) => {
                     for group in &call {
-                        results.insert(
-                            requests[group.request].key.clone(),
-                            Err(FetchError(e.clone())),
-                        );
+                        results.insert(requests[group.request].key.clone(), Err(e.clone()));
                     }
                 }
             }

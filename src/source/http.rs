@@ -5,7 +5,9 @@
 //! request. Credentials never appear in errors or logs: errors name where a
 //! secret comes from, never what it is.
 
+use crate::error_kind::ErrorKind;
 use crate::policy_file::HttpAuth;
+use crate::series::FetchError;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -92,20 +94,23 @@ impl HttpClient {
         accept: &str,
         auth: Option<&HttpAuth>,
         timeout: Duration,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, FetchError> {
         let mut request = Request::get(uri.clone()).header(ACCEPT, accept);
         if let Some(auth) = auth {
-            request = request.header(AUTHORIZATION, authorization(auth)?);
+            request = request.header(
+                AUTHORIZATION,
+                authorization(auth).map_err(FetchError::other)?,
+            );
         }
         let request = request
             .body(Empty::new())
-            .map_err(|e| format!("bad request: {e}"))?;
+            .map_err(|e| FetchError::other(format!("bad request: {e}")))?;
         let exchange = async {
             let response = self
                 .inner
                 .request(request)
                 .await
-                .map_err(|e| error_chain(&e))?;
+                .map_err(|e| FetchError::other(error_chain(&e)))?;
             let status = response.status();
             let content_type = response
                 .headers()
@@ -116,14 +121,17 @@ impl HttpClient {
                 .collect()
                 .await
                 .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        format!(
-                            "response body larger than {} MiB",
-                            MAX_BODY_BYTES / (1024 * 1024)
-                        )
-                    } else {
-                        format!("reading the body: {}", error_chain(e.as_ref()))
-                    }
+                    FetchError::new(
+                        ErrorKind::BadResponse,
+                        if e.is::<http_body_util::LengthLimitError>() {
+                            format!(
+                                "response body larger than {} MiB",
+                                MAX_BODY_BYTES / (1024 * 1024)
+                            )
+                        } else {
+                            format!("reading the body: {}", error_chain(e.as_ref()))
+                        },
+                    )
                 })?
                 .to_bytes();
             Ok(Response {
@@ -134,9 +142,9 @@ impl HttpClient {
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(format!(
-                "timed out after {}",
-                humantime::format_duration(timeout)
+            Err(_) => Err(FetchError::new(
+                ErrorKind::Timeout,
+                format!("timed out after {}", humantime::format_duration(timeout)),
             )),
         }
     }

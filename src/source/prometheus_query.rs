@@ -6,6 +6,7 @@
 
 use super::MetricSource;
 use super::http::HttpClient;
+use crate::error_kind::ErrorKind;
 use crate::policy_file::{MetricSourceSpec, PrometheusQuery};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use chrono::{DateTime, Utc};
@@ -80,7 +81,7 @@ impl PrometheusQuerySource {
             let MetricSourceSpec::Prometheus(query) = &request.spec.source else {
                 results.insert(
                     request.key.clone(),
-                    Err(FetchError("not a Prometheus query metric".into())),
+                    Err(FetchError::other("not a Prometheus query metric")),
                 );
                 continue;
             };
@@ -91,12 +92,12 @@ impl PrometheusQuerySource {
                         let answer = run_query(&client, &query).await;
                         (
                             key,
-                            answer.map_err(|e| FetchError(format!("query `{}`: {e}", query.query))),
+                            answer.map_err(|e| e.context(format!("query `{}`", query.query))),
                         )
                     });
                 }
                 Err(e) => {
-                    results.insert(request.key.clone(), Err(FetchError(e)));
+                    results.insert(request.key.clone(), Err(FetchError::other(e)));
                 }
             }
         }
@@ -130,31 +131,55 @@ pub fn query_url(base: &str, query: &str) -> String {
     format!("{}/api/v1/query?{encoded}", base.trim_end_matches('/'))
 }
 
-async fn run_query(client: &HttpClient, spec: &PrometheusQuery) -> Result<Series, String> {
+async fn run_query(client: &HttpClient, spec: &PrometheusQuery) -> Result<Series, FetchError> {
     let url = query_url(&spec.url, &spec.query);
-    let uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+    let uri = url
+        .parse()
+        .map_err(|e| FetchError::other(format!("bad URL {url}: {e}")))?;
     let response = client
         .get(&uri, "application/json", spec.auth.as_ref(), spec.timeout)
         .await?;
+    let status_kind = ErrorKind::of_http_status(response.status.as_u16());
     let envelope: Envelope = match serde_json::from_slice(&response.body) {
         Ok(envelope) => envelope,
         Err(e) if response.status.is_success() => {
-            return Err(format!("the answer is not the API's JSON: {e}"));
+            return Err(FetchError::new(
+                ErrorKind::BadResponse,
+                format!("the answer is not the API's JSON: {e}"),
+            ));
         }
         Err(_) => {
             let text = String::from_utf8_lossy(&response.body);
             let excerpt: String = text.chars().take(200).collect();
-            return Err(format!("HTTP {}: {}", response.status, excerpt.trim()));
+            return Err(FetchError::new(
+                status_kind.unwrap_or(ErrorKind::Other),
+                format!("HTTP {}: {}", response.status, excerpt.trim()),
+            ));
         }
     };
     if envelope.status != "success" {
-        return Err(format!(
-            "Prometheus answered {} ({}): {}",
-            envelope.status,
-            envelope.error_type.as_deref().unwrap_or("no error type"),
-            envelope.error.as_deref().unwrap_or("no message")
+        // The API's own error type says a timeout; otherwise the HTTP
+        // status says what went wrong (400 bad query, 503 overloaded...).
+        let kind = match envelope.error_type.as_deref() {
+            Some("timeout") => ErrorKind::Timeout,
+            _ => status_kind.unwrap_or(ErrorKind::BadResponse),
+        };
+        return Err(FetchError::new(
+            kind,
+            format!(
+                "Prometheus answered {} ({}): {}",
+                envelope.status,
+                envelope.error_type.as_deref().unwrap_or("no error type"),
+                envelope.error.as_deref().unwrap_or("no message")
+            ),
         ));
     }
+    instant_value(envelope, spec).map_err(|e| FetchError::new(ErrorKind::BadResponse, e))
+}
+
+/// The one instant value of a successful answer, with its labels and
+/// warnings as detail; what is wrong with the answer otherwise.
+fn instant_value(envelope: Envelope, spec: &PrometheusQuery) -> Result<Series, String> {
     let (pair, labels) = match envelope.data {
         Some(QueryData::Scalar(pair)) => (pair, None),
         Some(QueryData::Vector(mut samples)) if samples.len() == 1 => {

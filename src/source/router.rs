@@ -89,7 +89,7 @@ impl MetricSource for Unavailable {
     ) -> impl std::future::Future<Output = FetchResults> + Send {
         let answers = requests
             .iter()
-            .map(|r| (r.key.clone(), Err(FetchError(self.0.clone()))))
+            .map(|r| (r.key.clone(), Err(FetchError::other(self.0.clone()))))
             .collect();
         std::future::ready(answers)
     }

@@ -22,6 +22,7 @@ use self::reduce::{Memory, Page, Reduction, TargetValue};
 use self::targets::GroupInstances;
 use super::MetricSource;
 use super::http::HttpClient;
+use crate::error_kind::ErrorKind;
 use crate::policy_file::http_sources::{AsgTargets, DnsTargets};
 use crate::policy_file::{HttpAuth, MetricSourceSpec, ScrapeMetric, ScrapeValue};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricKey, MetricRequest, Series};
@@ -72,7 +73,7 @@ const FORGET_AFTER: chrono::Duration = chrono::Duration::hours(1);
 #[derive(Debug)]
 struct TargetResult {
     url: String,
-    page: Result<Vec<Sample>, String>,
+    page: Result<Vec<Sample>, FetchError>,
 }
 
 /// The settings that decide what a round fetches. Metrics whose settings
@@ -133,8 +134,8 @@ impl ScrapeSource {
             let MetricSourceSpec::Scrape(spec) = &request.spec.source else {
                 results.insert(
                     request.key.clone(),
-                    Err(FetchError(
-                        "not a scrape metric: the scrape source cannot serve it".into(),
+                    Err(FetchError::other(
+                        "not a scrape metric: the scrape source cannot serve it",
                     )),
                 );
                 continue;
@@ -151,7 +152,7 @@ impl ScrapeSource {
                 Ok(client) => client,
                 Err(e) => {
                     for (request, _) in members {
-                        results.insert(request.key.clone(), Err(FetchError(e.clone())));
+                        results.insert(request.key.clone(), Err(FetchError::other(e.clone())));
                     }
                     continue;
                 }
@@ -178,7 +179,7 @@ impl ScrapeSource {
                     continue;
                 }
                 let series = match &outcome {
-                    None => Err(FetchError("the scrape round did not complete".into())),
+                    None => Err(FetchError::other("the scrape round did not complete")),
                     Some(Err(e)) => Ok(Series {
                         points: Vec::new(),
                         detail: Some(json!({ "error": e })),
@@ -241,7 +242,8 @@ async fn run_round(
             )
         });
     }
-    let mut pages: Vec<Option<Result<Vec<Sample>, String>>> = urls.iter().map(|_| None).collect();
+    let mut pages: Vec<Option<Result<Vec<Sample>, FetchError>>> =
+        urls.iter().map(|_| None).collect();
     while let Some(joined) = running.join_next().await {
         if let Ok((index, page)) = joined {
             pages[index] = Some(page);
@@ -252,7 +254,7 @@ async fn run_round(
         .zip(pages)
         .map(|(url, page)| TargetResult {
             url,
-            page: page.unwrap_or_else(|| Err("the scrape task failed".into())),
+            page: page.unwrap_or_else(|| Err(FetchError::other("the scrape task failed"))),
         })
         .collect())
 }
@@ -262,15 +264,19 @@ async fn scrape_one(
     url: &str,
     auth: Option<&HttpAuth>,
     timeout: Duration,
-) -> Result<Vec<Sample>, String> {
-    let uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+) -> Result<Vec<Sample>, FetchError> {
+    let uri = url
+        .parse()
+        .map_err(|e| FetchError::other(format!("bad URL: {e}")))?;
     let response = client.get(&uri, ACCEPT, auth, timeout).await?;
-    if !response.status.is_success() {
-        return Err(format!("HTTP {}", response.status));
+    if let Some(kind) = ErrorKind::of_http_status(response.status.as_u16()) {
+        return Err(FetchError::new(kind, format!("HTTP {}", response.status)));
     }
+    let bad_page = |message: String| FetchError::new(ErrorKind::BadResponse, message);
     let text = std::str::from_utf8(&response.body)
-        .map_err(|_| "the page is not UTF-8 text".to_string())?;
-    expo::parse(text).map_err(|e| format!("not a valid Prometheus or OpenMetrics page: {e}"))
+        .map_err(|_| bad_page("the page is not UTF-8 text".to_string()))?;
+    expo::parse(text)
+        .map_err(|e| bad_page(format!("not a valid Prometheus or OpenMetrics page: {e}")))
 }
 
 /// What one metric makes of a round: its value (when enough targets
@@ -308,7 +314,7 @@ fn summarize(
             t.page
                 .as_ref()
                 .err()
-                .map(|e| json!({ "target": t.url, "error": e }))
+                .map(|e| json!({ "target": t.url, "error": e.message, "kind": e.kind }))
         })
         .collect();
     let mut values = serde_json::Map::new();
