@@ -7,39 +7,23 @@
 //! `cargo bench --bench aws_tick` runs 1,000 targets. Under `cargo test
 //! --all-targets` (no `--bench` argument) it runs 60, as a smoke pass.
 
+#[path = "support/fleet_config.rs"]
+mod fleet_config;
+#[path = "support/proc_stats.rs"]
+mod proc_stats;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use fleet_config::write_config;
+use proc_stats::{cpu_seconds, status_kib};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 use support::moto::{MotoServer, create_group, sdk_config};
 use support::proxy::{Proxy, Recorded};
-
-const POLICY: &str = r#"
-[target]
-group = "GROUP"
-min_capacity = 1
-max_capacity = 10
-interval = "INTERVAL"
-
-[metrics.cpu]
-[metrics.cpu.source.cloudwatch]
-namespace = "AWS/EC2"
-metric_name = "CPUUtilization"
-dimensions = { AutoScalingGroupName = "GROUP" }
-statistic = "Average"
-period = "1m"
-
-[[policies]]
-kind = "target-tracking"
-name = "cpu"
-metric = "cpu"
-target = 50.0
-"#;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -59,26 +43,8 @@ fn main() {
         setup.elapsed().as_secs_f64()
     );
 
-    std::fs::create_dir(dir.path().join("policies")).unwrap();
-    for group in &groups {
-        let text = POLICY
-            .replace("GROUP", group)
-            .replace("INTERVAL", &format!("{interval}s"));
-        std::fs::write(dir.path().join(format!("policies/{group}.toml")), text).unwrap();
-    }
+    write_config(dir.path(), &groups, interval, &proxy.url());
     let log = dir.path().join("decisions.jsonl");
-    std::fs::write(
-        dir.path().join("ebb.toml"),
-        format!(
-            "policy_dir = \"{0}/policies\"\ndecisions_log = \"{0}/decisions.jsonl\"\n\
-             state_dir = \"{0}/state\"\njitter = \"0s\"\nbatch_window = \"2s\"\n\
-             [aws]\nregion = \"us-east-1\"\nendpoint_url = \"{1}\"\n\
-             attempt_timeout = \"60s\"\noperation_timeout = \"120s\"\n",
-            dir.path().display(),
-            proxy.url()
-        ),
-    )
-    .unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
         .args(["run", "--config"])
@@ -120,7 +86,7 @@ fn main() {
         ));
         before = after;
     }
-    let peak_rss_kib = peak_rss_kib(child.id());
+    let peak_rss_kib = status_kib(child.id(), "VmHWM:");
     let _ = Command::new("kill")
         .args(["-s", "TERM", &child.id().to_string()])
         .status();
@@ -272,30 +238,4 @@ fn wait_for_tick(
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-}
-
-/// The process's peak resident set size (VmHWM), KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) the process has used, seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line; clock ticks of 1/100 s.
-    (ticks(11) + ticks(12)) / 100.0
 }

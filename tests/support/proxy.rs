@@ -302,7 +302,8 @@ fn serve(
     client.write_all(&closing(&response))
 }
 
-fn form_fields(body: &str) -> Vec<(String, String)> {
+/// An awsQuery form body's fields, decoded, in order.
+pub fn form_fields(body: &str) -> Vec<(String, String)> {
     body.split('&')
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
