@@ -9,6 +9,7 @@ use crate::daemon::config::{AwsSettings, DaemonConfig};
 use clap::Args;
 use std::path::PathBuf;
 
+/// Where a subcommand that reads AWS (history, `check --aws`) takes its AWS settings from.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
     /// Daemon config file for the AWS settings (region, endpoint_url,

@@ -13,6 +13,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The arguments of `ebb check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Policy files or directories of them; default: the config's
@@ -27,6 +28,7 @@ pub struct CheckArgs {
     /// A trace of the load the policies face, to check max capacity can serve its peak.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// How to read the `--trace` file.
     #[command(flatten)]
     pub read: ReadArgs,
     /// Load one instance serves at 100% utilization, for checking utilization
@@ -42,6 +44,7 @@ pub struct CheckArgs {
     pub aws: bool,
 }
 
+/// Runs `ebb check`: exit 0 when every file is valid, 1 on any error (or warning with --strict).
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut paths = args.paths.clone();
     let mut accounts = None;

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 /// What `--aws` found: how many errors and warnings it printed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Findings {
+    /// Errors printed: a group missing or being deleted.
     pub errors: usize,
+    /// Warnings printed: things that change how ebb can scale the group.
     pub warnings: usize,
 }
 

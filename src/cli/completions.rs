@@ -10,8 +10,11 @@ use std::process::ExitCode;
 /// The shells the package ships completions for.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CompletionShell {
+    /// GNU Bash (with bash-completion).
     Bash,
+    /// The Z shell.
     Zsh,
+    /// The fish shell.
     Fish,
 }
 
@@ -25,12 +28,14 @@ impl From<CompletionShell> for Shell {
     }
 }
 
+/// The arguments of `ebb completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to print the completion script for.
     pub shell: CompletionShell,
 }
 
+/// Prints the completion script for the shell to standard output.
 pub fn run(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
     let mut command = Cli::command();
     clap_complete::generate(

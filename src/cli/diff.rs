@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The arguments of `ebb diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The policy as it is.
@@ -48,11 +49,15 @@ pub struct DiffArgs {
 /// One field that differs between the two files.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldChange {
+    /// Dotted path of the field, e.g. `governor.scale_in_cooldown`.
     pub path: String,
+    /// The value in the old file, as TOML; `None` when the old file does not set it.
     pub old: Option<String>,
+    /// The value in the new file, as TOML; `None` when the new file does not set it.
     pub new: Option<String>,
 }
 
+/// Runs `ebb diff`: exit 0 when no guard is crossed, 1 when one is.
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let (old, new) = match (load_file(&args.old), load_file(&args.new)) {
         (Ok(old), Ok(new)) => (old, new),
@@ -229,17 +234,27 @@ fn side_by_side(
 
 /// What the diff prints.
 pub struct DiffView<'a> {
+    /// The old policy file.
     pub old_name: &'a Path,
+    /// The new policy file.
     pub new_name: &'a Path,
+    /// The trace both were replayed on, as the report names it.
     pub trace_name: &'a str,
+    /// The simulation of both files on the trace.
     pub report: &'a SimReport,
+    /// The fields that differ between the files.
     pub fields: &'a [FieldChange],
+    /// The old file's scores.
     pub old: &'a Score,
+    /// The new file's scores.
     pub new: &'a Score,
+    /// Price of one instance-hour, when given, to show the cost in money.
     pub price: Option<f64>,
+    /// The guards the new file crosses, one line each; empty when none.
     pub breaches: &'a [String],
     /// The reactive limit's tau_U at the old and the new file's target.
     pub reactive_limit: Option<(f64, f64)>,
+    /// Markdown (for a pull request comment) instead of plain text.
     pub markdown: bool,
 }
 

@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The arguments of `ebb forecast`.
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
     /// The policy file holding the predictive policy.
@@ -33,6 +34,7 @@ pub struct ForecastArgs {
     /// Load history as a trace CSV (`timestamp,value`) instead of CloudWatch.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// How to read the `--trace` file.
     #[command(flatten)]
     pub read: ReadArgs,
     /// Write an SVG of the history, the forecast and its interval.
@@ -54,6 +56,7 @@ pub struct ForecastArgs {
     pub horizon: std::time::Duration,
 }
 
+/// Runs `ebb forecast`: prints (or writes) the forecast report.
 pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let file = match load_file(&args.policy) {
         Ok(file) => file,

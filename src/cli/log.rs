@@ -21,15 +21,18 @@ use std::time::Duration;
 /// Where the daemon writes its decisions log unless configured otherwise.
 pub const DEFAULT_DECISIONS_LOG: &str = "/var/log/ebb/decisions.jsonl";
 
+/// The arguments of `ebb log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// The decisions log to read.
     #[arg(long, short, global = true, env = "EBB_DECISIONS_LOG", default_value = DEFAULT_DECISIONS_LOG)]
     pub file: PathBuf,
+    /// What to do with the log.
     #[command(subcommand)]
     pub command: LogCommand,
 }
 
+/// The subcommands of `ebb log`.
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
     /// Print the latest decisions, one readable line each.
@@ -49,6 +52,7 @@ pub enum LogCommand {
     Alerts(super::log_alerts::AlertsArgs),
 }
 
+/// The arguments of `ebb log compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The target (Auto Scaling group).
@@ -67,6 +71,7 @@ pub struct CompareArgs {
     pub markdown: bool,
 }
 
+/// The arguments of `ebb log replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// The target (Auto Scaling group).
@@ -79,6 +84,7 @@ pub struct ReplayArgs {
     pub policy: PathBuf,
 }
 
+/// The arguments of `ebb log tail`.
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// Only this target (Auto Scaling group).
@@ -92,6 +98,7 @@ pub struct TailArgs {
     pub follow: bool,
 }
 
+/// The arguments of `ebb log explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// The target (Auto Scaling group).
@@ -105,6 +112,7 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
+/// The arguments of `ebb log stats`.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// Only this target.
@@ -112,6 +120,7 @@ pub struct StatsArgs {
     pub target: Option<String>,
 }
 
+/// Runs an `ebb log` subcommand.
 pub fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -694,16 +703,23 @@ pub fn explain(r: &DecisionRecord) -> String {
 /// Counts for one target.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TargetStats {
+    /// Records of the target read.
     pub decisions: u64,
+    /// Decisions to scale out.
     pub scale_outs: u64,
+    /// Decisions to scale in.
     pub scale_ins: u64,
+    /// Decisions to hold.
     pub holds: u64,
+    /// Records whose outcome is a failure.
     pub errors: u64,
     /// Changes carried out.
     pub applied: u64,
     /// Changes a dry run decided and did not carry out.
     pub dry_run: u64,
+    /// Time of the target's first record read.
     pub first: Option<DateTime<Utc>>,
+    /// Time of the target's last record read.
     pub last: Option<DateTime<Utc>>,
 }
 
@@ -761,6 +777,7 @@ fn run_stats(path: &Path, args: StatsArgs, out: &mut dyn Write) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// The stats as an aligned table, one line per target, for `ebb log stats`.
 pub fn stats_table(per_target: &BTreeMap<String, TargetStats>) -> String {
     let width = per_target
         .keys()

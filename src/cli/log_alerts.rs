@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The arguments of `ebb log alerts`.
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
     /// The daemon config whose `[alerts]` section holds the rules.
@@ -49,6 +50,7 @@ struct RuleCount {
     open: BTreeMap<String, ()>,
 }
 
+/// Runs `ebb log alerts` over the log at `log`, writing what would have fired to `out`.
 pub fn run(log: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = read_alerts_config(&args.config)?;
     let mut engine =

@@ -9,12 +9,14 @@ use clap::{Args, CommandFactory};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The arguments of `ebb man`.
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Directory to write the pages into; created when missing.
     pub dir: PathBuf,
 }
 
+/// Writes the manual pages.
 pub fn run(args: ManArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;

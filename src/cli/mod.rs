@@ -23,11 +23,14 @@ use std::process::ExitCode;
     version,
     about = "Keeps AWS Auto Scaling groups at the right size"
 )]
+/// The parsed command line.
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands of `ebb`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate policy files; exits non-zero on any error.

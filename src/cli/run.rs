@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+/// The arguments of `ebb run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Daemon config file (TOML); `EBB_*` environment variables override it.
@@ -19,6 +20,7 @@ pub struct RunArgs {
     pub dry_run: bool,
 }
 
+/// Runs the daemon until it is told to stop.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = DaemonConfig::load(args.config.as_deref())?;
     init_logging(config.log_format);

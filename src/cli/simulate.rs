@@ -24,8 +24,10 @@ pub struct ReplayArgs {
     /// Load trace CSV (`timestamp,value`); a synthetic trace when absent.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// How to read the `--trace` file.
     #[command(flatten)]
     pub read: ReadArgs,
+    /// The synthetic trace to make when no `--trace` is given.
     #[command(flatten)]
     pub synth: SynthArgs,
     /// Load one instance serves at 100% utilization, in the trace's units.
@@ -41,6 +43,7 @@ pub struct ReplayArgs {
     /// (with the group's recorded capacity, when its metrics are collected).
     #[arg(long, conflicts_with = "trace")]
     pub from_cloudwatch: bool,
+    /// Where to read history from with `--from-cloudwatch`.
     #[command(flatten)]
     pub history: HistoryArgs,
 }
@@ -52,6 +55,7 @@ pub struct HistoryArgs {
     /// or predictive policy's.
     #[arg(long)]
     pub metric: Option<String>,
+    /// Where the AWS settings come from.
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -80,8 +84,11 @@ impl HistoryArgs {
 
 /// A trace to replay, its name, and the capacity per instance it implies.
 pub struct LoadedTrace {
+    /// The load, one value per step.
     pub trace: Arc<Trace>,
+    /// Where the trace came from, for reports (a file name, `synthetic ...`, `cloudwatch ...`).
     pub name: String,
+    /// The load one instance serves at 100%, when known from the flag or the metric.
     pub capacity_per_instance: Option<f64>,
 }
 
@@ -129,10 +136,12 @@ impl ReplayArgs {
     }
 }
 
+/// The arguments of `ebb simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// The policy file to replay.
     pub policy: PathBuf,
+    /// What to replay and on what cloud.
     #[command(flatten)]
     pub replay: ReplayArgs,
     /// Write an SVG of demand and each controller's capacity.
@@ -149,6 +158,7 @@ pub struct SimulateArgs {
     pub no_baselines: bool,
 }
 
+/// Runs `ebb simulate`: prints the report of each controller on the trace.
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let file = match load_file(&args.policy) {
         Ok(file) => file,

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The subcommands of `ebb trace`.
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
     /// Read a policy's load (and the group's recorded capacity) for the last
@@ -20,6 +21,7 @@ pub enum TraceCommand {
         /// (1 minute up to 15 days, 5 minutes up to 63, 1 hour up to 455).
         #[arg(long, default_value_t = 14, value_parser = crate::ranges::DAYS.parser())]
         days: u32,
+        /// Where the AWS settings and the metric come from.
         #[command(flatten)]
         history: HistoryArgs,
         /// Write here instead of standard output.
@@ -28,6 +30,7 @@ pub enum TraceCommand {
     },
     /// Write a synthetic trace (daily and weekly cycles, noise, bursts) as CSV.
     Synth {
+        /// The synthetic trace to make.
         #[command(flatten)]
         synth: SynthArgs,
         /// Write here instead of standard output.
@@ -69,6 +72,7 @@ pub struct SynthArgs {
     /// Random seed: the same seed gives the same trace.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The kind of load to make.
     #[arg(long, value_enum, default_value_t = Shape::Diurnal)]
     pub shape: Shape,
 }
@@ -83,6 +87,7 @@ impl SynthArgs {
         .to_lowercase()
     }
 
+    /// Makes the synthetic trace.
     pub fn trace(&self) -> Trace {
         synthesize(&SynthSpec {
             shape: self.shape,
@@ -93,6 +98,7 @@ impl SynthArgs {
     }
 }
 
+/// Runs an `ebb trace` subcommand.
 pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
     match command {
         TraceCommand::Synth { synth, out } => write_csv(&synth.trace().to_csv(), out.as_deref()),

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The arguments of `ebb tune`.
 #[derive(Debug, Args)]
 pub struct TuneArgs {
     /// The policy file to tune.
@@ -67,6 +68,7 @@ pub fn parse_budget(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Runs `ebb tune`: prints the Pareto front of the candidates tried.
 pub fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
     let text = read_policy_text(&args.policy)
         .with_context(|| format!("reading {}", args.policy.display()))?;

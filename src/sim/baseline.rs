@@ -29,7 +29,9 @@ use std::sync::Arc;
 /// What a baseline tracks: a metric kind and its target value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackedMetric {
+    /// Which simulated metric the baseline reads.
     pub kind: SimulatedMetric,
+    /// The value it holds the metric at, in the metric's units (percent for CPU).
     pub target: f64,
     /// Relative band around the target the policy leaves alone.
     pub tolerance: f64,
@@ -53,7 +55,10 @@ impl TrackedMetric {
 
 /// A controller stepped once a minute on its own simulated cloud.
 pub trait Baseline {
+    /// The controller's name in reports, e.g. `aws-target-tracking`.
     fn name(&self) -> &'static str;
+    /// Looks at the cloud once (a simulated minute has passed) and sets its desired capacity if the
+    /// controller would.
     fn step(&mut self, cloud: &mut SimCloud);
 }
 
@@ -88,6 +93,7 @@ impl AwsTargetTracking {
     const LOW_THRESHOLD: f64 = 0.9;
     const SCALE_IN_COOLDOWN_S: i64 = 300;
 
+    /// AWS target tracking on `metric`, with AWS's alarm datapoints and cooldown.
     pub fn new(metric: TrackedMetric) -> Self {
         AwsTargetTracking {
             metric,
@@ -151,6 +157,7 @@ impl KubernetesHpa {
     const TOLERANCE: f64 = 0.1;
     const SCALE_DOWN_STABILIZATION_S: i64 = 300;
 
+    /// The Kubernetes HPA's algorithm on `metric`, with its tolerance and scale-down stabilization.
     pub fn new(metric: TrackedMetric) -> Self {
         KubernetesHpa {
             metric,
@@ -227,6 +234,7 @@ pub struct ReactiveLimit {
 }
 
 impl ReactiveLimit {
+    /// The best a reactive controller could do on `metric`: it reads the metric without delay.
     pub fn new(metric: TrackedMetric) -> Self {
         ReactiveLimit {
             metric,
@@ -265,6 +273,7 @@ pub struct Oracle {
 }
 
 impl Oracle {
+    /// The oracle: knows the load of `trace` ahead and provisions for it at `metric`'s target.
     pub fn new(trace: Arc<Trace>, metric: TrackedMetric) -> Self {
         Oracle { trace, metric }
     }

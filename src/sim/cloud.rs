@@ -29,6 +29,7 @@ pub struct CloudConfig {
     pub publish_delay: Duration,
     /// The group's own bounds, which SetDesiredCapacity must respect.
     pub min: u32,
+    /// The group's max size; desired capacity is clamped to it.
     pub max: u32,
 }
 
@@ -43,6 +44,7 @@ pub struct Sample {
     pub serving: u32,
     /// Instances running or booting (what is paid for).
     pub running: u32,
+    /// The group's desired capacity during the minute.
     pub desired: u32,
 }
 
@@ -134,10 +136,12 @@ impl SimCloud {
         }
     }
 
+    /// The settings the cloud was made with.
     pub fn config(&self) -> &CloudConfig {
         &self.config
     }
 
+    /// The simulated now: the start of the minute being simulated.
     pub fn now(&self) -> DateTime<Utc> {
         self.now
     }
@@ -209,6 +213,7 @@ impl SimCloud {
             .count() as u32
     }
 
+    /// The group's desired capacity now.
     pub fn desired(&self) -> u32 {
         self.desired
     }
@@ -360,6 +365,7 @@ fn aggregate(statistic: &str, values: &mut [f64]) -> Result<f64, String> {
 pub struct SimHandle(Arc<Mutex<SimCloud>>);
 
 impl SimHandle {
+    /// A handle sharing `cloud` with the simulated source and actuator.
     pub fn new(cloud: SimCloud) -> SimHandle {
         SimHandle(Arc::new(Mutex::new(cloud)))
     }

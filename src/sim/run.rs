@@ -25,7 +25,9 @@ pub struct SimOptions {
     /// Load one instance serves at 100% utilization; derived from the trace
     /// and the policy's max capacity when absent.
     pub capacity_per_instance: Option<f64>,
+    /// Time from launch to in service; default 5 minutes.
     pub boot_time: Duration,
+    /// How long after a period ends its metrics become visible; default 2 minutes.
     pub publish_delay: Duration,
     /// Run the AWS, HPA, reactive-limit and oracle baselines beside ebb.
     pub baselines: bool,
@@ -55,9 +57,12 @@ pub enum SimError {
     #[error(
         "metric `{0}`: the simulator cannot tell what it measures; set `simulated_as` to cpu-utilization, request-count, request-count-per-target, load, request-rate or in-flight-per-instance"
     )]
+    /// A metric whose measure the simulator cannot tell (its name, no `simulated_as`).
     UnknownMetric(String),
+    /// A `--capacity-per-instance` that is not a positive number.
     #[error("--capacity-per-instance must be a positive number, got {0}")]
     BadCapacity(f64),
+    /// A trace with no load at all.
     #[error("the trace is all zeros: there is no load to scale on")]
     NoLoad,
 }
@@ -65,7 +70,9 @@ pub enum SimError {
 /// One controller's run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ControllerRun {
+    /// The controller's name: `ebb` or a baseline's.
     pub name: String,
+    /// How it did: cost, under-provisioning, changes.
     pub score: Score,
     /// Every minute of the run.
     #[serde(skip)]
@@ -75,19 +82,29 @@ pub struct ControllerRun {
 /// Everything a simulation found.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimReport {
+    /// The target (group) the policy file names.
     pub target: String,
+    /// Time of the trace's first value.
     pub trace_start: DateTime<Utc>,
+    /// Time of the trace's last value.
     pub trace_end: DateTime<Utc>,
+    /// Minutes simulated.
     pub minutes: usize,
+    /// The trace's highest load, in its units per minute.
     pub peak_load: f64,
+    /// Load one instance serves at 100% utilization, given or derived.
     pub capacity_per_instance: f64,
+    /// Time from launch to in service, seconds.
     pub boot_time_s: i64,
+    /// Delay before a period's metrics become visible, seconds.
     pub publish_delay_s: i64,
     /// What the baselines track, in words; `None` when they were not run.
     pub baselines_track: Option<String>,
     /// ebb first, then the baselines.
     pub runs: Vec<ControllerRun>,
+    /// What the run noticed that is worth telling (derived figures, trace reading).
     pub notes: Vec<String>,
+    /// ebb's decision records, when the options asked to keep them.
     #[serde(skip)]
     pub decisions: Vec<DecisionRecord>,
 }

@@ -51,6 +51,7 @@ pub struct CapacityPoint {
     pub supply: u32,
     /// Instances paid for (serving or booting).
     pub running: u32,
+    /// The group's desired capacity.
     pub desired: u32,
     /// Percent, capped at 100.
     pub utilization: f64,
@@ -145,10 +146,15 @@ pub fn score_points(
 /// The live policy and its shadow candidates, scored on the same decisions.
 #[derive(Debug, Clone)]
 pub struct ShadowComparison {
+    /// The policy whose metric defines demand for the scores.
     pub tracked_policy: String,
+    /// Records scored.
     pub scored: usize,
+    /// Records left out (no demand could be worked out for them).
     pub skipped: usize,
+    /// The live policy's score.
     pub live: Score,
+    /// Each shadow candidate's score, by candidate name.
     pub candidates: Vec<(String, Score)>,
 }
 

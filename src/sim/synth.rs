@@ -36,10 +36,15 @@ pub enum Shape {
 /// What to synthesize.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SynthSpec {
+    /// The kind of load.
     pub shape: Shape,
+    /// Days of load, at least 1.
     pub days: u32,
+    /// Random seed: the same seed gives the same trace.
     pub seed: u64,
+    /// Time of the first value.
     pub start: DateTime<Utc>,
+    /// Time between values.
     pub step: Duration,
     /// Load at the typical weekday peak, before noise and bursts.
     pub peak: f64,

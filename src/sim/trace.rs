@@ -56,15 +56,20 @@ pub struct Trace {
 /// What the real group ran at one step of a trace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecordedCapacity {
+    /// The group's desired capacity then.
     pub desired: f64,
+    /// Instances in service then.
     pub in_service: f64,
 }
 
 /// One timestamped row, as read or fetched.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row {
+    /// When the value was measured.
     pub time: DateTime<Utc>,
+    /// The load, in the trace's units.
     pub value: f64,
+    /// What the real group ran then, when the trace records it.
     pub recorded: Option<RecordedCapacity>,
 }
 
@@ -86,6 +91,7 @@ pub enum Duplicates {
 /// How to read a trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReadOptions {
+    /// What to do with rows repeating the previous row's timestamp.
     pub duplicates: Duplicates,
     /// Accept a trace mostly made of interpolated values.
     pub allow_gaps: bool,
@@ -138,20 +144,33 @@ impl Reading {
 /// Why a trace could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// The file could not be read.
     #[error("{origin}: {source}")]
     Io {
+        /// The file the trace came from, or the name its reader gave it.
         origin: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A row is wrong.
     #[error("{origin}, line {line}: {message}")]
     Line {
+        /// The file the trace came from, or the name its reader gave it.
         origin: String,
+        /// The 1-based line of the row.
         line: usize,
+        /// What is wrong with the row.
         message: String,
     },
+    /// The trace as a whole is wrong (empty, all gaps, no regular step).
     #[error("{origin}: {message}")]
-    Whole { origin: String, message: String },
+    Whole {
+        /// The file the trace came from, or the name its reader gave it.
+        origin: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// A row error: the line when one is to blame, and what is wrong.
@@ -395,6 +414,7 @@ impl Trace {
         Some(recorded[index])
     }
 
+    /// Time of the first value.
     pub fn start(&self) -> DateTime<Utc> {
         self.start
     }
@@ -404,10 +424,12 @@ impl Trace {
         self.time_of(self.values.len() - 1)
     }
 
+    /// Time between values.
     pub fn step(&self) -> Duration {
         self.step
     }
 
+    /// The load values, one per step, gaps interpolated.
     pub fn values(&self) -> &[f64] {
         &self.values
     }
@@ -442,6 +464,7 @@ impl Trace {
         self.reading.describe(self.step)
     }
 
+    /// The time of the value at `index`.
     pub fn time_of(&self, index: usize) -> DateTime<Utc> {
         self.start + self.step * index as i32
     }

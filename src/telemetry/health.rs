@@ -34,6 +34,7 @@ pub struct Health {
 pub struct HealthReport {
     /// "ok" or "unhealthy".
     pub status: &'static str,
+    /// Each target's health, by name.
     pub targets: BTreeMap<String, TargetReport>,
     /// Not failures of evaluation, but worth acting on: each policy file
     /// that failed to reload (`FILE: error`).
@@ -41,11 +42,15 @@ pub struct HealthReport {
     pub warnings: Vec<String>,
 }
 
+/// One target's part of the `/healthz` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetReport {
+    /// Evaluated within its stale interval and without failures.
     pub healthy: bool,
+    /// When the target was last evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_evaluation: Option<DateTime<Utc>>,
+    /// Seconds since the last evaluation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_s: Option<i64>,
     /// Why it is unhealthy.
@@ -57,12 +62,15 @@ pub struct TargetReport {
 }
 
 impl HealthReport {
+    /// True when every target is healthy ("ok").
     pub fn healthy(&self) -> bool {
         self.status == "ok"
     }
 }
 
 impl Health {
+    /// Health read with `clock`; a target is stale after `stale_after_intervals` of its intervals
+    /// without an evaluation.
     pub fn new(clock: Arc<dyn Clock>, stale_after_intervals: u32) -> Health {
         Health {
             clock,
@@ -113,6 +121,7 @@ impl Health {
         }
     }
 
+    /// The `/healthz` body now.
     pub fn report(&self) -> HealthReport {
         let now = self.clock.now();
         let failures = self

@@ -23,13 +23,17 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+/// Labels of a per-target series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetLabels {
+    /// The target's name (its group).
     pub target: String,
 }
 
+/// Labels of `ebb_decisions`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
+    /// The target's name (its group).
     pub target: String,
     /// scale-out, scale-in, hold.
     pub action: String,
@@ -37,31 +41,42 @@ pub struct DecisionLabels {
     pub outcome: String,
 }
 
+/// Labels of `ebb_policy_recommendation`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyLabels {
+    /// The target's name (its group).
     pub target: String,
+    /// The policy's name.
     pub policy: String,
+    /// The policy's kind: `target-tracking`, `predictive` or `schedule`.
     pub kind: String,
 }
 
+/// Labels of the per-metric series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MetricLabels {
+    /// The target's name (its group).
     pub target: String,
+    /// The metric's name under `[metrics]`.
     pub metric: String,
 }
 
 /// A decision over all targets: by action and outcome only.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabels {
+    /// scale-out, scale-in, hold.
     pub action: String,
+    /// applied, dry-run, failed, none (a hold, or not acted on).
     pub outcome: String,
 }
 
 /// Which targets get series of their own.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PerTarget {
+    /// Every target has series of its own.
     #[default]
     All,
+    /// No target does: only the all-target series.
     None,
     /// Only these targets (group names).
     Only(std::collections::BTreeSet<String>),
@@ -78,6 +93,7 @@ impl PerTarget {
         }
     }
 
+    /// Whether `target` gets series of its own.
     pub fn shows(&self, target: &str) -> bool {
         match self {
             PerTarget::All => true,
@@ -87,8 +103,10 @@ impl PerTarget {
     }
 }
 
+/// Labels of the AWS API series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
+    /// The API operation, e.g. `SetDesiredCapacity`.
     pub operation: String,
 }
 
@@ -107,20 +125,38 @@ fn api_histogram() -> Histogram {
 /// Every series, and the registry that serves them.
 pub struct Metrics {
     registry: Registry,
+    /// `ebb_evaluations`: evaluations per target (counter).
     pub evaluations: Family<TargetLabels, Counter>,
+    /// `ebb_evaluation_duration_seconds`: time to evaluate a target, fetch to apply (1 ms to ~33 s
+    /// buckets).
     pub evaluation_duration: HistogramFamily<TargetLabels>,
+    /// `ebb_decisions`: decisions by target, action and outcome (counter).
     pub decisions: Family<DecisionLabels, Counter>,
+    /// `ebb_desired_capacity`: the group's desired capacity as read.
     pub desired_capacity: Family<TargetLabels, Gauge>,
+    /// `ebb_in_service_capacity`: instances in service and past their warm-up.
     pub in_service_capacity: Family<TargetLabels, Gauge>,
+    /// `ebb_warming_capacity`: instances pending or warming up.
     pub warming_capacity: Family<TargetLabels, Gauge>,
+    /// `ebb_decided_capacity`: the capacity ebb decided on.
     pub decided_capacity: Family<TargetLabels, Gauge>,
+    /// `ebb_min_capacity`: the lower bound applied.
     pub min_capacity: Family<TargetLabels, Gauge>,
+    /// `ebb_max_capacity`: the upper bound applied.
     pub max_capacity: Family<TargetLabels, Gauge>,
+    /// `ebb_policy_recommendation`: each policy's recommended capacity, absent when it has no
+    /// opinion.
     pub recommendation: Family<PolicyLabels, Gauge>,
+    /// `ebb_metric_age_seconds`: age of the latest accepted datapoint.
     pub metric_age: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    /// `ebb_metric_stale`: 1 when the metric is stale or missing (ebb holds), else 0.
     pub metric_stale: Family<MetricLabels, Gauge>,
+    /// `ebb_aws_api_calls`: AWS API calls by operation (counter).
     pub aws_calls: Family<OperationLabels, Counter>,
+    /// `ebb_aws_api_errors`: failed AWS API calls by operation (counter).
     pub aws_errors: Family<OperationLabels, Counter>,
+    /// `ebb_aws_api_call_duration_seconds`: AWS API call latency by operation, retries included (5
+    /// ms to ~40 s buckets).
     pub aws_duration: HistogramFamily<OperationLabels>,
     /// Each declared target's interval; a removed target's goes.
     pub evaluation_interval: Family<TargetLabels, Gauge<f64, AtomicU64>>,
@@ -130,6 +166,7 @@ pub struct Metrics {
     /// 1 when this instance's last evaluation was live (it holds the lease,
     /// or leader election is off), 0 when it was a standby's.
     pub leader: Gauge,
+    /// The alert queue's and sinks' series.
     pub alerts: AlertMetrics,
     /// Targets declared (all of them, whatever [`PerTarget`] shows).
     pub targets: Gauge,
@@ -147,6 +184,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every series registered, each target with series of its own.
     pub fn new() -> Metrics {
         Metrics::with_per_target(PerTarget::All)
     }
@@ -289,6 +327,7 @@ impl Metrics {
         m
     }
 
+    /// The registry `/metrics` encodes.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -76,11 +76,14 @@ fn default_stale_after_intervals() -> u32 {
 
 /// Metrics and health, shared by the loop (writer) and the HTTP server (reader).
 pub struct Telemetry {
+    /// The Prometheus series `/metrics` serves.
     pub metrics: Metrics,
+    /// What `/healthz` reports.
     pub health: Health,
 }
 
 impl Telemetry {
+    /// Metrics and health as `config` sets them, read with `clock`.
     pub fn new(config: &TelemetryConfig, clock: Arc<dyn Clock>) -> Telemetry {
         Telemetry {
             metrics: Metrics::with_per_target(metrics::PerTarget::from_settings(

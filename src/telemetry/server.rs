@@ -15,10 +15,13 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+/// The telemetry server could not listen on its address.
 #[derive(Debug, Error)]
 #[error("telemetry.listen {addr}: cannot listen: {source}")]
 pub struct BindError {
+    /// The `telemetry.listen` address.
     pub addr: SocketAddr,
+    /// Why the operating system refused it.
     #[source]
     pub source: std::io::Error,
 }

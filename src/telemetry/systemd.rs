@@ -56,6 +56,7 @@ impl Default for Heartbeat {
 }
 
 impl Heartbeat {
+    /// A heartbeat that has not beaten yet.
     pub fn new() -> Heartbeat {
         Heartbeat {
             start: Instant::now(),
@@ -63,6 +64,7 @@ impl Heartbeat {
         }
     }
 
+    /// Records that the loop went round now.
     pub fn beat(&self) {
         let ms = self.start.elapsed().as_millis() as u64;
         self.last.store(ms, Ordering::Relaxed);
