@@ -27,6 +27,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind as records, alert labels and rule filters spell it, e.g. `access-denied`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Throttled => "throttled",
@@ -65,11 +66,14 @@ impl ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{message}")]
 pub struct CallError {
+    /// What kind of failure it was, for code to match on.
     pub kind: ErrorKind,
+    /// What failed, for people: the operation and what it was for.
     pub message: String,
 }
 
 impl CallError {
+    /// A failure of `kind`, described by `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> CallError {
         CallError {
             kind,

@@ -73,6 +73,7 @@ struct Seen {
 }
 
 impl AutoScalingActuator {
+    /// An actuator calling the Auto Scaling API through `client`.
     pub fn new(client: Client) -> Self {
         AutoScalingActuator {
             client,

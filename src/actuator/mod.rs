@@ -28,6 +28,8 @@ pub trait Actuator {
         now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<HashMap<String, GroupState>, ActuatorError>> + Send;
 
+    /// Sets `group`'s desired capacity to `desired` (SetDesiredCapacity,
+    /// without the group's own cooldown: the governor keeps ebb's).
     fn set_desired(
         &mut self,
         group: &str,

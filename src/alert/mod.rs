@@ -33,13 +33,17 @@ pub use sinks::{Secret, SecretSource, Sink, SinkKind};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
+    /// Worth knowing, nothing to do yet.
     Info,
+    /// Needs a look soon (the default).
     #[default]
     Warning,
+    /// Needs a look now: ebb cannot keep the group sized.
     Critical,
 }
 
 impl Severity {
+    /// The severity as the config and the sinks spell it: `info`, `warning` or `critical`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -53,19 +57,23 @@ impl Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertStatus {
+    /// The condition holds: the alert starts, or is sent again.
     Firing,
+    /// The condition cleared: the alert ends.
     Resolved,
 }
 
 /// One alert notification, as every sink receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
+    /// Whether the alert starts (or repeats) or ends.
     pub status: AlertStatus,
     /// The rule's name: `alertname` in Alertmanager.
     pub rule: String,
     /// The target (Auto Scaling group); for a reload failure of a file with
     /// no target yet, the policy file.
     pub target: String,
+    /// How urgent the rule says the alert is.
     pub severity: Severity,
     /// The rule's labels; `alertname`, `target` and `severity` are added by sinks.
     pub labels: BTreeMap<String, String>,
@@ -95,10 +103,13 @@ pub struct AlertsConfig {
     /// Events waiting for delivery, per sink; when full the oldest is dropped.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// Retries and timeouts for sending events.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// The `[[alerts.rules]]`: what to watch for.
     #[serde(default)]
     pub rules: Vec<rules::RuleConfig>,
+    /// The `[[alerts.sinks]]`: where to send what fires.
     #[serde(default)]
     pub sinks: Vec<sinks::SinkConfig>,
 }
@@ -133,6 +144,7 @@ pub struct DeliveryConfig {
     /// Wait before the first retry; doubles each retry up to `max_backoff`.
     #[serde(with = "crate::duration", default = "default_initial_backoff")]
     pub initial_backoff: Duration,
+    /// The longest wait between retries; default 1m.
     #[serde(with = "crate::duration", default = "default_max_backoff")]
     pub max_backoff: Duration,
     /// Per-request timeout (connect and response).
@@ -167,21 +179,32 @@ fn default_timeout() -> Duration {
 /// A bad `[alerts]` section: says which rule or sink and what is wrong.
 #[derive(Debug, Error)]
 pub enum AlertConfigError {
+    /// A rule is wrong.
     #[error("alerts.rules[{index}] ({kind}): {message}")]
     Rule {
+        /// Its position in `[[alerts.rules]]`, from 0.
         index: usize,
+        /// Its kind, as written.
         kind: String,
+        /// What is wrong.
         message: String,
     },
+    /// A sink is wrong.
     #[error("alerts.sinks[{index}] ({kind}): {message}")]
     Sink {
+        /// Its position in `[[alerts.sinks]]`, from 0.
         index: usize,
+        /// Its kind, as written.
         kind: String,
+        /// What is wrong.
         message: String,
     },
+    /// A field of `[alerts]` itself is wrong.
     #[error("alerts.{field}: {message}")]
     Field {
+        /// The field's name, e.g. `repeat_interval`.
         field: &'static str,
+        /// What is wrong.
         message: String,
     },
 }
@@ -268,6 +291,7 @@ impl Alerter {
         self.engine.restore(saved);
     }
 
+    /// The queues events are delivered through.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }

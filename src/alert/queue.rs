@@ -23,22 +23,30 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+/// Labels of the alert delivery series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SinkLabels {
+    /// The sink's name (its `name`, or its kind).
     pub sink: String,
 }
 
 /// Delivery counters, per sink; registered with ebb's own metrics.
 #[derive(Debug, Clone, Default)]
 pub struct AlertMetrics {
+    /// `ebb_alerts_sent`: notifications delivered (counter).
     pub sent: Family<SinkLabels, Counter>,
+    /// `ebb_alerts_failed`: notifications given up on after every attempt (counter).
     pub failed: Family<SinkLabels, Counter>,
+    /// `ebb_alerts_dropped`: notifications dropped because the sink's queue was full (counter).
     pub dropped: Family<SinkLabels, Counter>,
+    /// `ebb_alerts_retries`: delivery attempts after the first (counter).
     pub retries: Family<SinkLabels, Counter>,
+    /// `ebb_alerts_queued`: notifications waiting for delivery.
     pub queued: Family<SinkLabels, Gauge>,
 }
 
 impl AlertMetrics {
+    /// Registers the series with `registry`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "ebb_alerts_sent",

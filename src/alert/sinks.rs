@@ -20,6 +20,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
+    /// Where events go and how they are formatted.
     pub kind: SinkKind,
     /// How logs and metrics name this sink; defaults to the kind.
     #[serde(default)]
@@ -29,13 +30,16 @@ pub struct SinkConfig {
     /// out: a config dump shows `<redacted>`.
     #[serde(default, serialize_with = "redacted")]
     pub url: Option<String>,
+    /// The name of an environment variable holding the URL.
     #[serde(default)]
     pub url_env: Option<String>,
+    /// A file holding the URL.
     #[serde(default)]
     pub url_file: Option<PathBuf>,
     /// Optional bearer token: from a variable or a file, never inline.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// A file holding the bearer token.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
     /// SNS: the topic's ARN (instead of a URL).
@@ -60,6 +64,7 @@ fn lowest_severity() -> Severity {
     Severity::Info
 }
 
+/// The kinds of sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkKind {
@@ -74,6 +79,7 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
+    /// The kind as the config spells it, e.g. `alertmanager`.
     pub fn as_str(self) -> &'static str {
         match self {
             SinkKind::Webhook => "webhook",
@@ -89,6 +95,7 @@ impl SinkKind {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value` so no log or debug output shows it.
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -114,8 +121,11 @@ impl fmt::Display for Secret {
 /// Where a secret is read from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SecretSource {
+    /// Written in the config (URLs only; tokens are never inline).
     Inline(Secret),
+    /// Read from this environment variable at each use.
     Env(String),
+    /// Read from this file at each use.
     File(PathBuf),
 }
 
@@ -150,9 +160,13 @@ impl SecretSource {
 /// A ready sink: where to send, how to format.
 #[derive(Debug, Clone)]
 pub struct Sink {
+    /// How logs and metrics name the sink.
     pub name: String,
+    /// Which kind of receiver it is.
     pub kind: SinkKind,
+    /// Where its events go.
     pub destination: Destination,
+    /// Events below this severity are not sent to it.
     pub min_severity: Severity,
     /// Alertmanager: how long a firing alert stays active without a repeat,
     /// so an alert from an ebb that died expires on its own.
@@ -164,16 +178,22 @@ pub struct Sink {
 pub enum Destination {
     /// An HTTP receiver (webhook, Slack, Alertmanager).
     Http {
+        /// The URL to POST to.
         url: Secret,
+        /// The bearer token to send, if any.
         token: Option<Secret>,
     },
+    /// An SNS topic.
     Sns(SnsTopic),
 }
 
 /// One HTTP request a sink wants sent.
 pub struct Request<'a> {
+    /// The URL to POST to.
     pub url: String,
+    /// The bearer token to send, if the sink has one.
     pub bearer: Option<&'a Secret>,
+    /// The request body, JSON.
     pub body: Vec<u8>,
 }
 
@@ -266,6 +286,7 @@ impl Sink {
         Ok(Destination::Http { url, token })
     }
 
+    /// Whether the sink takes `event` (its severity is at least the sink's minimum).
     pub fn wants(&self, event: &AlertEvent) -> bool {
         event.severity >= self.min_severity
     }

@@ -86,10 +86,12 @@ impl SnsTopic {
         })
     }
 
+    /// The topic's ARN.
     pub fn arn(&self) -> &str {
         &self.arn
     }
 
+    /// The region the topic lives in (taken from its ARN).
     pub fn region(&self) -> &str {
         &self.region
     }
@@ -108,13 +110,17 @@ fn is_region(s: &str) -> bool {
 /// What one Publish carries for an event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnsMessage {
+    /// The Subject: `ebb`, status, severity, rule and target, in printable
+    /// ASCII within SNS's 100 characters.
     pub subject: String,
+    /// The Message, one line: status, severity, rule, summary and when.
     pub message: String,
     /// (name, value), all of data type `String`.
     pub attributes: Vec<(&'static str, String)>,
 }
 
 impl SnsMessage {
+    /// The message for `event`.
     pub fn of(event: &AlertEvent) -> SnsMessage {
         let status = match (event.status, event.repeat) {
             (AlertStatus::Resolved, _) => "RESOLVED",

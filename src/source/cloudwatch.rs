@@ -42,6 +42,7 @@ pub struct CloudWatchSource {
 }
 
 impl CloudWatchSource {
+    /// A source calling CloudWatch's GetMetricData through `client`.
     pub fn new(client: Client) -> Self {
         CloudWatchSource { client }
     }
@@ -54,11 +55,14 @@ pub struct QueryGroup {
     pub request: usize,
     /// The id of the query whose data is the request's answer.
     pub result_id: String,
+    /// The metric data queries of the request: one metric stat, or an expression and the stats it
+    /// refers to.
     pub queries: Vec<MetricDataQuery>,
     /// Only datapoints of periods starting at or after this are kept.
     pub start: DateTime<Utc>,
     /// Only datapoints of periods ending at or before this are kept.
     pub end: DateTime<Utc>,
+    /// The metric's period, seconds.
     pub period_s: i64,
 }
 

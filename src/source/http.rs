@@ -42,8 +42,11 @@ impl std::fmt::Debug for HttpClient {
 /// A response that arrived in full.
 #[derive(Debug)]
 pub struct Response {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The `Content-Type` header, when sent.
     pub content_type: Option<String>,
+    /// The whole body, within the size limit.
     pub body: Bytes,
 }
 

@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 
 /// Anything that can fetch a batch of metric requests.
 pub trait MetricSource {
+    /// Fetches every request of the batch at `now`; each request gets its own answer (series or
+    /// error), one failure never stops the others.
     fn fetch(
         &mut self,
         now: DateTime<Utc>,

@@ -60,6 +60,7 @@ struct VectorSample {
 struct SamplePair(f64, String);
 
 impl PrometheusQuerySource {
+    /// A source for instant queries, with a fresh HTTP client.
     pub fn new() -> PrometheusQuerySource {
         PrometheusQuerySource::default()
     }

@@ -14,8 +14,11 @@ use chrono::{DateTime, Utc};
 /// (the scrape source's memory of previous rounds is shared by clones).
 #[derive(Debug, Clone)]
 pub struct Router<C, S = ScrapeSource, P = PrometheusQuerySource> {
+    /// Where CloudWatch metrics go.
     pub cloudwatch: C,
+    /// Where scraped metrics go.
     pub scrape: S,
+    /// Where Prometheus queries go.
     pub prometheus: P,
 }
 

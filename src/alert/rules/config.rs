@@ -10,12 +10,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
+    /// What the rule watches for.
     pub kind: RuleKindName,
     /// Defaults to the kind; must be unique (it is `alertname` in Alertmanager).
     #[serde(default)]
     pub name: Option<String>,
+    /// How urgent its alerts are; default warning.
     #[serde(default)]
     pub severity: Severity,
+    /// Labels added to its alerts (e.g. `team = "web"`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Targets the rule watches; empty means all.
@@ -30,6 +33,7 @@ pub struct RuleConfig {
     /// flapping: fire on more than this many direction changes within `window`.
     #[serde(default)]
     pub changes: Option<u32>,
+    /// flapping: the window `changes` are counted over.
     #[serde(default, with = "crate::duration::option")]
     pub window: Option<Duration>,
 }
@@ -38,20 +42,32 @@ pub struct RuleConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleKindName {
+    /// An Auto Scaling API call failed.
     ApiCallFailed,
+    /// A metric was stale or missing for `evaluations` evaluations in a row.
     MetricStale,
+    /// Capacity stayed at max, with policies asking for max or more, `for` that long.
     PinnedAtMax,
+    /// A predictive policy's forecast needs more than max capacity.
     ForecastAboveMax,
+    /// Capacity changed direction more than `changes` times within `window`.
     Flapping,
+    /// Someone else changed the group's desired capacity.
     ExternalChange,
+    /// A policy file failed to reload.
     PolicyReloadFailed,
+    /// A target's evaluation panicked (a bug in ebb).
     EvaluationPanicked,
+    /// Some of the group's processes were suspended `for` that long.
     GroupSuspended,
+    /// The group has scaling policies or scheduled actions of its own.
     ConflictingPolicies,
+    /// The group does not exist or is being deleted.
     GroupDeleted,
 }
 
 impl RuleKindName {
+    /// The kind as the config spells it, e.g. `api-call-failed`.
     pub fn as_str(self) -> &'static str {
         match self {
             RuleKindName::ApiCallFailed => "api-call-failed",

@@ -33,6 +33,7 @@ pub struct Track {
 pub struct ReloadFailure {
     /// The target whose old policy stays in force, when the file had one.
     pub target: Option<String>,
+    /// The loader's error, file and line included.
     pub error: String,
 }
 
@@ -72,6 +73,8 @@ pub struct RuleEngine {
 }
 
 impl RuleEngine {
+    /// An engine over validated `rules`, sending a still-firing alert again every
+    /// `repeat_interval`.
     pub fn new(rules: Vec<Rule>, repeat_interval: Duration) -> RuleEngine {
         RuleEngine {
             rules,
@@ -100,6 +103,7 @@ impl RuleEngine {
         Ok(RuleEngine::new(rules, config.repeat_interval))
     }
 
+    /// The rules the engine evaluates, in config order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

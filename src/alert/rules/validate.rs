@@ -13,13 +13,24 @@ pub enum RuleKind {
     /// The Auto Scaling API call (describe or set) failed.
     ApiCallFailed,
     /// Some metric was stale or missing for more than `evaluations` evaluations in a row.
-    MetricStale { evaluations: u32 },
+    MetricStale {
+        /// Evaluations in a row, at least 1.
+        evaluations: u32,
+    },
     /// Capacity at max, with policies asking for max or more, for `duration`.
-    PinnedAtMax { duration: Duration },
+    PinnedAtMax {
+        /// How long capacity must stay at max before the rule fires.
+        duration: Duration,
+    },
     /// A predictive policy forecasts a need above max capacity.
     ForecastAboveMax,
     /// More than `changes` scale-out/scale-in reversals within `window`.
-    Flapping { changes: u32, window: Duration },
+    Flapping {
+        /// Direction changes allowed within `window`; one more fires.
+        changes: u32,
+        /// The window the changes are counted over.
+        window: Duration,
+    },
     /// Someone else changed the group's desired capacity.
     ExternalChange,
     /// A policy file failed to load on reload (the old policy stays).
@@ -27,7 +38,10 @@ pub enum RuleKind {
     /// A target's evaluation panicked (a bug in ebb): capacity was kept.
     EvaluationPanicked,
     /// Some of the group's processes have been suspended for `duration`.
-    GroupSuspended { duration: Duration },
+    GroupSuspended {
+        /// How long processes must stay suspended before the rule fires.
+        duration: Duration,
+    },
     /// The group has scaling policies or scheduled actions of its own.
     ConflictingPolicies,
     /// The group does not exist (any more) or is being deleted.
@@ -37,10 +51,15 @@ pub enum RuleKind {
 /// A validated rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// Unique among the rules; `alertname` in Alertmanager.
     pub name: String,
+    /// What it watches for, with its parameters.
     pub kind: RuleKind,
+    /// How urgent its alerts are.
     pub severity: Severity,
+    /// Labels added to its alerts.
     pub labels: BTreeMap<String, String>,
+    /// Targets it watches; empty means all.
     pub targets: Vec<String>,
 }
 

@@ -23,12 +23,16 @@ use std::fmt;
 /// One sample line: a name, its labels (in page order) and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The metric name, e.g. `http_requests_total` or `..._bucket`.
     pub name: String,
+    /// The labels, in page order.
     pub labels: Vec<(String, String)>,
+    /// The sample's value.
     pub value: f64,
 }
 
 impl Sample {
+    /// The value of the label `name`, if the sample has it.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels
             .iter()
@@ -40,7 +44,9 @@ impl Sample {
 /// Why a page could not be parsed: the 1-based line and what is wrong there.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct ParseError {
+    /// The 1-based line of the page.
     pub line: usize,
+    /// What is wrong there.
     pub message: String,
 }
 

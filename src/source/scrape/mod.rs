@@ -107,6 +107,7 @@ impl RoundKey {
 }
 
 impl ScrapeSource {
+    /// A scrape source with a fresh HTTP client and no memory of earlier rounds.
     pub fn new() -> ScrapeSource {
         ScrapeSource::default()
     }

@@ -24,8 +24,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// What a metric is reduced to; built from a validated policy file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reduction {
+    /// A gauge's values across targets, aggregated.
     Gauge(Aggregate),
+    /// A counter's per-second rate since the last round, aggregated across targets.
     Rate(Aggregate),
+    /// A histogram's quantile (0-1) over the buckets' increase since the last round, across
+    /// targets.
     Quantile(f64),
 }
 
@@ -42,13 +46,16 @@ pub struct Memory {
 
 /// One answering target's page.
 pub struct Page<'a> {
+    /// The target's address as scraped.
     pub target: &'a str,
+    /// The samples its page holds.
     pub samples: &'a [Sample],
 }
 
 /// A target's contribution, for the decision record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetValue {
+    /// The target's value.
     Value(f64),
     /// Answered, but has no value this round, and why.
     Nothing(String),
@@ -59,7 +66,9 @@ pub enum TargetValue {
 pub struct Reduced {
     /// None when no target contributed (then `why` says why).
     pub value: Option<f64>,
+    /// Why there is no value, when there is none.
     pub why: Option<String>,
+    /// Each answering target's contribution, by address.
     pub per_target: BTreeMap<String, TargetValue>,
 }
 

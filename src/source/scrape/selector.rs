@@ -33,6 +33,8 @@ enum MatchOp {
 }
 
 impl Selector {
+    /// Reads a selector: a metric name and optional label matchers in one `{...}` (`=`, `!=`, `=~`,
+    /// `!~`).
     pub fn parse(text: &str) -> Result<Selector, String> {
         let trimmed = text.trim();
         let name_end = trimmed
@@ -61,6 +63,7 @@ impl Selector {
         })
     }
 
+    /// The metric name the selector matches.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 /// Finds the private IPs of an Auto Scaling group's in-service instances.
 pub trait GroupInstances: Send + Sync {
+    /// The private IPs of `group`'s in-service instances.
     fn private_ips<'a>(
         &'a self,
         group: &'a str,
