@@ -11,6 +11,8 @@
 //! The data the core reads is its own: [`series`] (datapoints, as sources
 //! deliver them) and [`group`] (a group's state, as actuators read it).
 
+#![warn(missing_docs)]
+
 pub mod actuator;
 pub mod alert;
 pub mod aws_error;

@@ -17,7 +17,9 @@ use aws_config::{BehaviorVersion, Region};
 /// The AWS side of one region.
 #[derive(Clone, Debug)]
 pub struct RegionClients {
+    /// The metric sources: CloudWatch in this region, scrapes and Prometheus queries.
     pub source: Router<CloudWatchSource>,
+    /// The Auto Scaling actuator in this region.
     pub actuator: AutoScalingActuator,
 }
 

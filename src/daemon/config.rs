@@ -32,6 +32,7 @@ pub struct DaemonConfig {
     /// Where the governor state is kept across restarts.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// How the daemon's own log lines are written; default human.
     #[serde(default)]
     pub log_format: LogFormat,
     /// Record every decision, change nothing (same as `--dry-run`).
@@ -44,6 +45,7 @@ pub struct DaemonConfig {
     /// their metrics come in one GetMetricData call.
     #[serde(with = "crate::duration", default = "default_batch_window")]
     pub batch_window: Duration,
+    /// Region, endpoint, profile, retries and timeouts of the AWS calls.
     #[serde(default)]
     pub aws: AwsSettings,
     /// Alert rules and where alerts go.
@@ -80,6 +82,7 @@ pub struct AwsSettings {
     /// throttling, 5xx and timeouts are retried with backoff).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Limit on connecting to an AWS endpoint; default 3s.
     #[serde(with = "crate::duration", default = "default_connect_timeout")]
     pub connect_timeout: Duration,
     /// Limit on one attempt of a call.
@@ -104,11 +107,14 @@ impl Default for AwsSettings {
     }
 }
 
+/// How the daemon's own log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
+    /// One readable line per event (the default).
     #[default]
     Human,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
@@ -176,9 +182,17 @@ pub fn env_var(key: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// The config file, at a line when known.
-    File { path: PathBuf, line: Option<usize> },
+    File {
+        /// The config file.
+        path: PathBuf,
+        /// The 1-based line, when known.
+        line: Option<usize>,
+    },
     /// An environment variable (`EBB_AWS__ENDPOINT_URL`).
-    Env { variable: String },
+    Env {
+        /// The variable's name.
+        variable: String,
+    },
     /// A default value (no file, no variable set it).
     Default,
 }
@@ -186,9 +200,11 @@ pub enum Origin {
 /// One thing wrong with the daemon config: where, which field, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
+    /// Where the problem comes from: the file, a variable or a default.
     pub origin: Origin,
     /// Dotted path of the field (`alerts.rules[2].kind`), when known.
     pub field: Option<String>,
+    /// What is wrong, for people.
     pub message: String,
 }
 

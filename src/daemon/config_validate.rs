@@ -13,6 +13,8 @@ use crate::alert::{AlertConfigError, RuleEngine, sinks};
 use crate::policy_file::http_sources::check_url;
 use crate::ranges;
 
+/// Every problem of `config` that serde cannot see (ranges, URLs, alert rules and sinks, leader
+/// election), as (field path, message) pairs.
 pub fn problems(config: &DaemonConfig) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut durations = vec![

@@ -28,6 +28,7 @@ impl DecisionsLog {
         })
     }
 
+    /// The file the log is written to.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -40,11 +40,14 @@ pub struct HistoryFiles {
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct HistoryFileError {
+    /// The history file.
     pub path: PathBuf,
+    /// What went wrong writing it.
     pub message: String,
 }
 
 impl HistoryFiles {
+    /// The history files under `state_dir/histories`.
     pub fn new(state_dir: &Path) -> HistoryFiles {
         HistoryFiles {
             dir: state_dir.join("histories"),
@@ -52,6 +55,7 @@ impl HistoryFiles {
         }
     }
 
+    /// The folder the history files are in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -62,12 +62,14 @@ impl LeaderElectionConfig {
             .map_err(|e| format!("leader_election: {e}"))
     }
 
+    /// The id this instance holds the lease under: `holder_id`, or `host-pid`.
     pub fn holder(&self) -> String {
         self.holder_id
             .clone()
             .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()))
     }
 
+    /// Checks the fields the lease timing does not: a table and a lease name.
     pub fn validate(&self) -> Result<(), String> {
         if self.table.trim().is_empty() {
             return Err("leader_election.table: must name a DynamoDB table".into());
@@ -106,6 +108,7 @@ impl LeaderHandle {
         self.lease().acting(Instant::now())
     }
 
+    /// The id this instance holds the lease under.
     pub fn holder(&self) -> String {
         self.lease().holder().to_string()
     }
@@ -131,6 +134,7 @@ pub struct Fenced<A> {
 }
 
 impl<A> Fenced<A> {
+    /// `inner`, changing capacity only while `leader` is the acting leader.
     pub fn new(inner: A, leader: LeaderHandle) -> Fenced<A> {
         Fenced { inner, leader }
     }
@@ -167,6 +171,8 @@ impl<A: Actuator + Send> Actuator for Fenced<A> {
 
 /// The running election: the handle, and the task keeping the lease.
 pub struct Election {
+    /// What the daemon asks the election: is this instance the acting leader, and under which
+    /// token.
     pub handle: LeaderHandle,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,

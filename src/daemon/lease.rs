@@ -84,6 +84,7 @@ impl LeaseTiming {
 /// The lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
+    /// The id of the instance holding the lease.
     pub holder: String,
     /// Fencing token: one more each time the lease changes hands.
     pub token: u64,
@@ -102,11 +103,16 @@ pub enum Step {
     /// Read the lease (consistently).
     Read,
     /// Write `record`, only if there is no lease record yet.
-    Create { record: LeaseRecord },
+    Create {
+        /// The lease to store.
+        record: LeaseRecord,
+    },
     /// Replace the lease with `record`, only if its version is still
     /// `expected_version` (a takeover, a renewal or a release).
     Replace {
+        /// The version the stored record must still have.
         expected_version: u64,
+        /// The lease to store.
         record: LeaseRecord,
     },
 }
@@ -114,6 +120,7 @@ pub enum Step {
 /// How a conditional write ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
+    /// The condition held: the record is stored.
     Written,
     /// The condition failed: someone else wrote first. Carries the record as
     /// it now is, when the driver read it.
@@ -150,6 +157,7 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A lease for `holder`, state unknown until the first read.
     pub fn new(holder: impl Into<String>, timing: LeaseTiming) -> Lease {
         Lease {
             holder: holder.into(),
@@ -158,10 +166,12 @@ impl Lease {
         }
     }
 
+    /// The id this instance holds the lease under.
     pub fn holder(&self) -> &str {
         &self.holder
     }
 
+    /// The lease's durations and deadlines.
     pub fn timing(&self) -> LeaseTiming {
         self.timing
     }

@@ -19,14 +19,24 @@ use std::time::Duration;
 /// Why a lease call failed. A failed write may still have landed.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
+    /// A DynamoDB call failed.
     #[error("DynamoDB {operation} on table `{table}` failed: {message}")]
     Call {
+        /// The DynamoDB operation, e.g. `GetItem`.
         operation: &'static str,
+        /// The table.
         table: String,
+        /// The SDK's error.
         message: String,
     },
+    /// The lease item is there but cannot be read as a lease.
     #[error("lease item in table `{table}` is malformed: {message}")]
-    Malformed { table: String, message: String },
+    Malformed {
+        /// The table.
+        table: String,
+        /// What is wrong with the item.
+        message: String,
+    },
 }
 
 /// One lease in one DynamoDB table.
@@ -38,6 +48,7 @@ pub struct LeaseTable {
 }
 
 impl LeaseTable {
+    /// The lease named `name` in the DynamoDB table `table`.
     pub fn new(client: Client, table: impl Into<String>, name: impl Into<String>) -> LeaseTable {
         LeaseTable {
             client,
@@ -46,6 +57,7 @@ impl LeaseTable {
         }
     }
 
+    /// The DynamoDB table's name.
     pub fn table(&self) -> &str {
         &self.table
     }

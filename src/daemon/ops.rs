@@ -64,6 +64,7 @@ impl StatusThrottle {
 
 /// Alerts, telemetry and systemd for a running daemon.
 pub struct Operations {
+    /// The metrics and health the telemetry server serves.
     pub telemetry: Arc<Telemetry>,
     alerter: Alerter,
     heartbeat: Heartbeat,
@@ -73,10 +74,13 @@ pub struct Operations {
     watchdog: Option<JoinHandle<()>>,
 }
 
+/// Why the operations side of the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OperationsError {
+    /// The `[alerts]` section is wrong.
     #[error(transparent)]
     Alerts(#[from] AlertConfigError),
+    /// The telemetry server could not listen.
     #[error(transparent)]
     Listen(#[from] server::BindError),
 }
@@ -201,6 +205,7 @@ impl Operations {
         line
     }
 
+    /// Tells systemd the daemon is reloading (`RELOADING=1`).
     pub fn reloading(&self) {
         systemd::reloading();
     }

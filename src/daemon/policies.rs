@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// One valid policy file and the shadow candidates it names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedPolicy {
+    /// Where the policy file was read from.
     pub path: PathBuf,
+    /// The validated policy.
     pub file: PolicyFile,
     /// (candidate name: its file name, candidate policy).
     pub shadows: Vec<(String, PolicyFile)>,

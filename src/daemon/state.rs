@@ -122,11 +122,14 @@ pub struct StateStore {
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct StateError {
+    /// The state file.
     pub path: PathBuf,
+    /// What went wrong reading or writing it.
     pub message: String,
 }
 
 impl StateStore {
+    /// The state kept in `dir/state.json` (and the histories beside it).
     pub fn new(dir: &Path) -> StateStore {
         StateStore {
             path: dir.join("state.json"),
@@ -134,6 +137,7 @@ impl StateStore {
         }
     }
 
+    /// The state file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }

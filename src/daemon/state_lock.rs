@@ -17,20 +17,28 @@ pub struct StateDirLock {
     path: PathBuf,
 }
 
+/// Why the state directory could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum StateLockError {
+    /// Another daemon holds the lock.
     #[error(
         "{dir}: another ebb daemon ({holder}) is running on this state directory; \
          one daemon per state directory (lock file {lock})"
     )]
     Held {
+        /// The state directory.
         dir: PathBuf,
+        /// The lock file in it.
         lock: PathBuf,
+        /// Who holds it, as its lock file says (pid and host).
         holder: String,
     },
+    /// The lock file could not be created or locked.
     #[error("{path}: cannot lock the state directory: {source}")]
     Io {
+        /// The lock file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
@@ -73,6 +81,7 @@ impl StateDirLock {
         Ok(StateDirLock { _file: file, path })
     }
 
+    /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -25,10 +25,16 @@ pub struct Accuracy {
 /// inside the forecast's interval, when intervals were checked.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Mean absolute scaled error: mean absolute error over the daily seasonal naive's in-sample
+    /// one (below 1: better than same time yesterday).
     pub mase: Option<f64>,
+    /// Mean absolute percentage error, percent, over the non-zero actuals.
     pub mape: Option<f64>,
+    /// Symmetric mean absolute percentage error, percent (0-200).
     pub smape: f64,
+    /// How many (forecast, actual) pairs the figures rest on.
     pub count: usize,
+    /// Share of actuals inside the forecast's interval, percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<f64>,
 }
@@ -61,6 +67,7 @@ impl Accuracy {
         }
     }
 
+    /// The figures over every pair taken in so far.
     pub fn summary(&self) -> Summary {
         let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
         Summary {

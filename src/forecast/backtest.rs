@@ -90,6 +90,7 @@ impl BacktestConfig {
 /// One candidate's backtest result at one horizon.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelScore {
+    /// The model or combination scored.
     pub model: Candidate,
     /// Accuracy over every origin the candidate could be scored at; an
     /// error when it could be scored at none.
@@ -106,6 +107,7 @@ pub struct ModelScore {
 }
 
 impl ModelScore {
+    /// The candidate's MASE, when it could be scored and the scale was not zero.
     pub fn mase(&self) -> Option<f64> {
         self.accuracy.as_ref().ok().and_then(|s| s.mase)
     }
@@ -116,10 +118,12 @@ impl ModelScore {
 pub struct HorizonScores {
     /// Steps ahead.
     pub steps: usize,
+    /// Each candidate's score: every model, then the combinations and extra candidates.
     pub scores: Vec<ModelScore>,
 }
 
 impl HorizonScores {
+    /// The score of `candidate`, if it was scored.
     pub fn get(&self, candidate: &Candidate) -> Option<&ModelScore> {
         self.scores.iter().find(|s| &s.model == candidate)
     }
@@ -464,7 +468,9 @@ pub fn choose(scores: &[ModelScore]) -> Option<Candidate> {
 /// A choice and why it was made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Choice {
+    /// The model or combination chosen.
     pub candidate: Candidate,
+    /// Why, for people: the best, kept within the switching margin, or switched to over it.
     pub why: String,
 }
 

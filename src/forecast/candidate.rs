@@ -13,13 +13,16 @@ use std::fmt;
 /// How a combination merges its members' forecasts at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rule {
+    /// The mean of the members' forecasts (and of their variances).
     Mean,
+    /// The median of the members' forecasts.
     Median,
 }
 
 /// Several models whose forecasts are merged step by step.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Combination {
+    /// How the members' forecasts are merged.
     pub rule: Rule,
     /// At least two, in the order they ranked.
     pub members: Vec<ModelKind>,
@@ -28,7 +31,9 @@ pub struct Combination {
 /// One model or a combination: what a backtest scores and a choice names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Candidate {
+    /// One model alone.
     Model(ModelKind),
+    /// Several models merged step by step.
     Combination(Combination),
 }
 

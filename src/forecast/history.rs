@@ -37,8 +37,11 @@ struct Bucket {
 /// The usable part of a history: regular, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegularSeries {
+    /// The time of the first value's bucket.
     pub start: DateTime<Utc>,
+    /// Seconds between values.
     pub step_secs: i64,
+    /// The values, oldest first, gaps interpolated.
     pub values: Vec<f64>,
     /// Buckets filled by interpolation.
     pub filled: usize,
@@ -53,6 +56,7 @@ impl RegularSeries {
         self.start + chrono::Duration::seconds(self.step_secs * self.values.len() as i64)
     }
 
+    /// The time of the bucket of the value at `index`.
     pub fn time_of(&self, index: usize) -> DateTime<Utc> {
         self.start + chrono::Duration::seconds(self.step_secs * index as i64)
     }
@@ -70,14 +74,17 @@ impl LoadHistory {
         }
     }
 
+    /// Seconds between buckets.
     pub fn step_secs(&self) -> i64 {
         self.step_secs
     }
 
+    /// The newest datapoint time taken in, if any.
     pub fn latest(&self) -> Option<DateTime<Utc>> {
         self.intake.seen_until()
     }
 
+    /// True when no bucket holds a value.
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
     }

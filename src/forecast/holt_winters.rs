@@ -23,8 +23,11 @@ pub enum Seasonality {
 /// Smoothing parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
+    /// Level smoothing, 0-1.
     pub alpha: f64,
+    /// Trend smoothing, 0-1.
     pub beta: f64,
+    /// Seasonal smoothing, 0-1.
     pub gamma: f64,
 }
 
@@ -36,6 +39,7 @@ const PHI: f64 = 0.98;
 #[derive(Debug, Clone)]
 pub struct HoltWinters {
     seasonality: Seasonality,
+    /// The smoothing parameters fitted.
     pub params: Params,
     state: State,
     /// One-step errors (relative ones when multiplicative) seen so far, to

@@ -31,6 +31,7 @@ pub struct SeriesKey {
 }
 
 impl SeriesKey {
+    /// The key of `series`: its start, step, length and a hash of its values.
     pub fn of(series: &RegularSeries) -> SeriesKey {
         let mut hasher = DefaultHasher::new();
         for value in &series.values {
@@ -48,9 +49,13 @@ impl SeriesKey {
 /// What a model choice depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChoiceKey {
+    /// The history the choice is made on.
     pub series: SeriesKey,
+    /// The daily and weekly season lengths, in steps.
     pub seasons: (usize, usize),
+    /// Steps ahead the backtest scores at.
     pub horizon: usize,
+    /// The candidate chosen last, which the switching margin may keep.
     pub incumbent: Option<Candidate>,
 }
 
@@ -61,8 +66,11 @@ pub type ChoiceResult = Result<(Vec<ModelScore>, Candidate, String), String>;
 /// What a fit depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FitKey {
+    /// The history the model is fitted on.
     pub series: SeriesKey,
+    /// The daily and weekly season lengths, in steps.
     pub seasons: (usize, usize),
+    /// The model or combination fitted.
     pub model: Candidate,
 }
 
@@ -110,6 +118,7 @@ impl Default for ForecastMemo {
 }
 
 impl ForecastMemo {
+    /// An empty memo.
     pub fn new() -> ForecastMemo {
         ForecastMemo {
             choices: Table::new(),

@@ -26,7 +26,9 @@ use std::fmt;
 /// Season lengths in steps of the series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seasons {
+    /// Steps in a day.
     pub daily: usize,
+    /// Steps in a week (7 x `daily`).
     pub weekly: usize,
 }
 
@@ -54,28 +56,50 @@ pub type FitResult<T> = Result<T, ForecastError>;
 /// Why a model could not fit or forecast.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ForecastError {
+    /// The history is shorter than the model needs.
     #[error("{model} needs at least {needed} points of history, got {got}")]
     TooShort {
+        /// The model.
         model: ModelKind,
+        /// Points it needs.
         needed: usize,
+        /// Points the history has.
         got: usize,
     },
+    /// A multiplicative model met a value at or below zero.
     #[error("{model} needs positive values, got {value} at index {index}")]
     NotPositive {
+        /// The model.
         model: ModelKind,
+        /// The value.
         value: f64,
+        /// Its index in the series, from 0.
         index: usize,
     },
+    /// A value that is NaN or infinite, at this index.
     #[error("the series holds a value that is not finite at index {0}")]
     NotFinite(usize),
+    /// A step (seconds) that does not divide a day into at least two steps.
     #[error(
         "the step must divide a day (86400s) into at least 2 steps, e.g. 60s, 300s or 3600s; {0}s does not"
     )]
     Step(u64),
+    /// The model failed for a reason of its own.
     #[error("{model} failed: {message}")]
-    Model { model: ModelKind, message: String },
+    Model {
+        /// The model.
+        model: ModelKind,
+        /// What went wrong.
+        message: String,
+    },
+    /// The forecast is one a predictive policy would refuse to act on.
     #[error("{candidate}'s forecast is refused {message}")]
-    Refused { candidate: String, message: String },
+    Refused {
+        /// The model or combination that forecast it.
+        candidate: String,
+        /// Where and why, e.g. `at 2026-01-01 10:00: the forecast is not finite`.
+        message: String,
+    },
 }
 
 impl ForecastError {
@@ -121,6 +145,7 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Every model, in the order reports list them.
     pub const ALL: [ModelKind; 7] = [
         ModelKind::SeasonalNaiveDaily,
         ModelKind::SeasonalNaiveWeekly,
@@ -131,6 +156,7 @@ impl ModelKind {
         ModelKind::Theta,
     ];
 
+    /// The model's name as the policy file and reports spell it, e.g. `holt-winters-additive`.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::SeasonalNaiveDaily => "seasonal-naive-daily",
@@ -257,15 +283,19 @@ pub trait Fitted: Send {
 /// the forecast error (a normal approximation, from the model's residuals).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Forecast {
+    /// The forecast mean at each step ahead (index 0 is one step ahead).
     pub mean: Vec<f64>,
+    /// The standard deviation of the forecast error at each step ahead.
     pub sigma: Vec<f64>,
 }
 
 impl Forecast {
+    /// Steps ahead the forecast covers.
     pub fn len(&self) -> usize {
         self.mean.len()
     }
 
+    /// True when the forecast covers no step.
     pub fn is_empty(&self) -> bool {
         self.mean.is_empty()
     }

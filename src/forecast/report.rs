@@ -18,12 +18,16 @@ use serde::Serialize;
 /// A regular series to forecast from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {
+    /// The time of the first value.
     pub start: DateTime<Utc>,
+    /// Seconds between values.
     pub step_secs: i64,
+    /// The values, oldest first.
     pub values: Vec<f64>,
 }
 
 impl History {
+    /// The time just after the last value: where the forecast starts.
     pub fn end(&self) -> DateTime<Utc> {
         self.start + Duration::seconds(self.step_secs * self.values.len() as i64)
     }
@@ -69,11 +73,15 @@ impl History {
 /// One forecast step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ForecastPoint {
+    /// The start of the step.
     pub time: DateTime<Utc>,
+    /// The forecast mean load.
     pub mean: f64,
     /// The policy's quantile of the load.
     pub quantile: f64,
+    /// The lower end of the [`INTERVAL_LEVEL`] prediction interval.
     pub lower: f64,
+    /// The upper end of the [`INTERVAL_LEVEL`] prediction interval.
     pub upper: f64,
     /// Instances the quantile needs.
     pub capacity: u32,
@@ -91,7 +99,9 @@ pub struct HorizonChoice {
     pub steps: usize,
     /// Origins: `every 6 h` or `daily`, over the last 7 days.
     pub origins: String,
+    /// Each candidate's score at this horizon.
     pub scores: Vec<ModelScore>,
+    /// The model or combination this part of the forecast uses.
     pub chosen: Candidate,
     /// "backtest: ...", "policy file" or why neither applied.
     pub chosen_by: String,
@@ -102,17 +112,25 @@ pub struct HorizonChoice {
 /// Everything `ebb forecast` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct ForecastReport {
+    /// The time of the history's first value.
     pub history_start: DateTime<Utc>,
+    /// The time just after the history's last value.
     pub history_end: DateTime<Utc>,
+    /// Seconds between values.
     pub step_s: i64,
+    /// The history's values, for the plot.
     #[serde(skip)]
     pub history: Vec<f64>,
+    /// The policy's lead time, seconds.
     pub lead_s: i64,
     /// The choice at the lead time (what the policy scales on), then at the
     /// planning horizons the forecast reaches.
     pub horizons: Vec<HorizonChoice>,
+    /// The policy's quantile, 0-1.
     pub quantile: f64,
+    /// The prediction interval's level, 0-1 ([`INTERVAL_LEVEL`]).
     pub interval_level: f64,
+    /// Each step of the forecast, from the end of the history.
     pub forecast: Vec<ForecastPoint>,
 }
 

@@ -54,10 +54,10 @@ impl Default for SimOptions {
 /// Why a policy cannot be simulated.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// A metric whose measure the simulator cannot tell (its name, no `simulated_as`).
     #[error(
         "metric `{0}`: the simulator cannot tell what it measures; set `simulated_as` to cpu-utilization, request-count, request-count-per-target, load, request-rate or in-flight-per-instance"
     )]
-    /// A metric whose measure the simulator cannot tell (its name, no `simulated_as`).
     UnknownMetric(String),
     /// A `--capacity-per-instance` that is not a positive number.
     #[error("--capacity-per-instance must be a positive number, got {0}")]

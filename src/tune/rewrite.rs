@@ -7,6 +7,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 /// A value to write at a path.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NewValue {
+    /// A number, written as TOML writes it.
     Number(f64),
     /// A duration, already formatted (`"90s"`).
     Text(String),
@@ -24,8 +25,10 @@ impl NewValue {
 /// Why a value cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
+    /// The file is not TOML.
     #[error("the policy file is not TOML: {0}")]
     Parse(#[from] toml_edit::TomlError),
+    /// A path leads through something that is not a table: the dotted path so far.
     #[error("`{0}` is not a table in the policy file")]
     NotATable(String),
 }

@@ -21,33 +21,43 @@ pub const TUNING_SHARE: f64 = 0.7;
 
 /// What to tune and on what.
 pub struct TuneRequest {
+    /// The validated policy file to tune.
     pub file: PolicyFile,
     /// The policy file as written, to rewrite.
     pub text: String,
+    /// Where the policy file was read from.
     pub path: PathBuf,
+    /// The load the candidates are simulated on: the first 70% to tune on, the rest held out.
     pub trace: Arc<Trace>,
     /// The simulated cloud; `baselines` and `keep_decisions` are ignored.
     pub options: SimOptions,
+    /// The fields to search, each with its range.
     pub dimensions: Vec<Dimension>,
     /// Most tau_U (percent) the chosen policy may have on the tuning part;
     /// the input policy's own when `None`.
     pub budget_tau_u: Option<f64>,
+    /// How many candidates to try, and the seed.
     pub plan: SearchPlan,
 }
 
 /// Why tuning cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
+    /// No field of the search space applies to the policy file.
     #[error("nothing to tune: no field of the search space applies to this policy file")]
     NoDimensions,
     #[error(
         "the trace has {0} values; walk-forward tuning needs at least 10 (7 to tune on, 3 held out)"
     )]
+    /// The trace is too short to split: its length.
     TooShort(usize),
+    /// The policy cannot be simulated.
     #[error("{0}")]
     Simulate(#[from] crate::sim::run::SimError),
+    /// No candidate could be simulated: the first one's error.
     #[error("every candidate failed; the first: {0}")]
     AllFailed(String),
+    /// The tuned file could not be written: why.
     #[error("writing the tuned file: {0}")]
     Rewrite(String),
 }
@@ -55,16 +65,22 @@ pub enum TuneError {
 /// One part of the history.
 #[derive(Debug, Clone, Serialize)]
 pub struct Part {
+    /// The time of the part's first value.
     pub start: chrono::DateTime<chrono::Utc>,
+    /// The time of the part's last value.
     pub end: chrono::DateTime<chrono::Utc>,
+    /// The part's length, days.
     pub days: f64,
 }
 
 /// A run on the axes the front is drawn on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Point {
+    /// Instance-hours paid for over the part: the cost.
     pub instance_hours: f64,
+    /// tau_U: share of time (percent) the fleet was under-provisioned.
     pub tau_u: f64,
+    /// Desired capacity changes per day.
     pub changes_per_day: f64,
 }
 
@@ -102,23 +118,34 @@ fn point_or_error<S: serde::Serializer>(
 /// A policy or baseline scored on both parts.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reference {
+    /// The input policy's file name, or the baseline's name.
     pub name: String,
+    /// Its run on the tuning part.
     pub tuning: Point,
+    /// Its run on the held-out part.
     pub held_out: Point,
 }
 
 /// Everything a tuning run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct TuneReport {
+    /// Load one instance serves at 100% utilization, given or derived.
     pub capacity_per_instance: f64,
+    /// Time from launch to in service, seconds.
     pub boot_time_s: i64,
+    /// Delay before a period's metrics become visible, seconds.
     pub publish_delay_s: i64,
+    /// The part of the history searched on.
     pub tuning: Part,
+    /// The part held out to check the choice on.
     pub held_out: Part,
+    /// Most tau_U (percent) the chosen policy may have on the tuning part.
     pub budget_tau_u: f64,
     /// The budget was not given: it is the input policy's tau_U on the tuning part.
     pub budget_is_current: bool,
+    /// The fields searched, each with its range.
     pub dimensions: Vec<Dimension>,
+    /// Every candidate tried, in the order tried.
     pub candidates: Vec<Candidate>,
     /// Indices of the candidates on the Pareto front (instance-hours vs
     /// tau_U, both lower is better), cheapest first.
@@ -127,6 +154,7 @@ pub struct TuneReport {
     pub references: Vec<Reference>,
     /// The cheapest candidate meeting the budget, or the closest to it.
     pub chosen: usize,
+    /// Whether the chosen candidate meets the budget on the tuning part.
     pub meets_budget: bool,
     /// The chosen candidate on the held-out part.
     pub chosen_held_out: Point,
@@ -138,6 +166,7 @@ pub struct TuneReport {
 }
 
 impl TuneReport {
+    /// The chosen candidate's run on the tuning part.
     pub fn chosen_tuning(&self) -> Point {
         self.candidates[self.chosen]
             .tuning

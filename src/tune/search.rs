@@ -25,7 +25,9 @@ const MIN_RADIUS: f64 = 0.02;
 /// How many points to try, and the seed of the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchPlan {
+    /// How many points to try, at least 1.
     pub candidates: usize,
+    /// Seed of the generator: the same seed tries the same points.
     pub seed: u64,
 }
 
@@ -34,6 +36,7 @@ pub struct SearchPlan {
 pub struct Trial<T> {
     /// Coordinates in [0, 1] per dimension.
     pub point: Vec<f64>,
+    /// What the point gave (its run, or why it could not run).
     pub outcome: T,
 }
 

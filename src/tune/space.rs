@@ -44,9 +44,11 @@ pub enum Scope {
 pub struct Field {
     /// Its name in a space file and in reports.
     pub name: &'static str,
+    /// Where in a policy file the field lives: the governor, each policy of a kind, or each EWMA metric.
     pub scope: Scope,
     /// Its keys below the place, e.g. `["max_step_out", "percent"]`.
     pub keys: &'static [&'static str],
+    /// Whether the field is a number or a duration (in seconds).
     pub unit: Unit,
     /// The loader's range, inclusive: a space file may not leave it.
     pub allowed: (f64, f64),
@@ -250,21 +252,26 @@ pub fn field(name: &str) -> Option<&'static Field> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Segment {
+    /// A table key.
     Key(String),
+    /// An index into an array of tables.
     Index(usize),
 }
 
 /// One field at one place: a coordinate of the search.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dimension {
+    /// The field this is a place of.
     #[serde(skip)]
     pub field: &'static Field,
     /// Dotted path, as `ebb diff` names fields: `policies[0].target`.
     pub path: String,
+    /// The path as keys and indices, to rewrite the file with.
     #[serde(skip)]
     pub segments: Vec<Segment>,
     /// Searched range, inclusive.
     pub low: f64,
+    /// The searched range's upper end.
     pub high: f64,
     /// The input file's value (its default when unwritten); `None` when unset.
     pub current: Option<f64>,
@@ -319,13 +326,16 @@ fn round_to(value: f64, step: f64) -> f64 {
 /// A space file's say on one field: its range, or kept as written.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Override {
+    /// Search from the first value to the second, both included.
     Range(f64, f64),
+    /// Keep the value the policy file has.
     Fixed,
 }
 
 /// The search space's overrides, by field name, from a `--space` file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpaceFile {
+    /// Each overridden field and what the space file says of it.
     pub overrides: Vec<(&'static Field, Override)>,
 }
 
