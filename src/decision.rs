@@ -49,9 +49,11 @@ pub struct MetricRecord {
 pub enum MetricStatus {
     /// A datapoint no older than the metric's `stale_after`: policies used it.
     Ok,
-    /// The newest datapoint is older than `stale_after`: policies saw no value.
+    /// The newest datapoint is older than `stale_after`, or the source says
+    /// its value is not to be trusted (too few scrape targets answered):
+    /// policies saw no value.
     Stale,
-    /// No datapoint was accepted at all (the fetch failed or returned none).
+    /// No datapoint has been accepted yet: policies saw no value.
     Missing,
 }
 

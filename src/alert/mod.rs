@@ -33,12 +33,12 @@ pub use sinks::{Secret, SecretSource, Sink, SinkKind};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
-    /// Worth knowing, nothing to do yet.
+    /// The least urgent; sinks take it only with `min_severity = "info"` (their default).
     Info,
-    /// Needs a look soon (the default).
+    /// The default severity of a rule.
     #[default]
     Warning,
-    /// Needs a look now: ebb cannot keep the group sized.
+    /// The most urgent; a sink with `min_severity = "critical"` takes only these.
     Critical,
 }
 

@@ -45,7 +45,8 @@ pub struct HealthReport {
 /// One target's part of the `/healthz` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetReport {
-    /// Evaluated within its stale interval and without failures.
+    /// Evaluated within `stale_after_intervals` of its interval, and its last
+    /// evaluation did not fail.
     pub healthy: bool,
     /// When the target was last evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
