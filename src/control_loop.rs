@@ -314,7 +314,7 @@ fn group_of<'a>(
 ) -> Result<&'a GroupState, Unavailable> {
     match groups {
         Ok(groups) => groups.get(target.name()).ok_or(Unavailable::NotFound),
-        Err(e) => Err(Unavailable::ReadFailed(e.to_string())),
+        Err(e) => Err(Unavailable::ReadFailed(e.clone())),
     }
 }
 
@@ -364,6 +364,7 @@ pub async fn apply<A: Actuator>(
                     "SetDesiredCapacity failed, capacity kept at {}: {e}",
                     record.capacity.desired
                 ),
+                kind: Some(e.kind),
             },
         }
     };

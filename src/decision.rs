@@ -2,6 +2,7 @@
 //! log. A reader must be able to tell from one line why ebb did what it did,
 //! and `ebb log replay` must be able to re-run the core from it.
 
+use crate::error_kind::ErrorKind;
 use crate::governor::GovernorState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -443,6 +444,10 @@ pub enum Outcome {
     Failed {
         /// What failed, for people (e.g. the AWS error, or "not found").
         error: String,
+        /// What kind of failure it was, when a call failed (absent in
+        /// records written before kinds, and for a panic).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<ErrorKind>,
     },
 }
 
@@ -450,7 +455,15 @@ impl Outcome {
     /// Why the current capacity stands, when something failed.
     pub fn error(&self) -> Option<&str> {
         match self {
-            Outcome::Failed { error } => Some(error),
+            Outcome::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The kind of the failed call, when there was one and it is known.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Outcome::Failed { kind, .. } => *kind,
             _ => None,
         }
     }
@@ -608,5 +621,30 @@ impl ReloadFailedRecord {
             "policy reload failed, the old policy stays in force: {}: {}",
             self.file, self.error
         )
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_outcome_carries_its_kind_under_a_stable_tag_and_reads_without_one() {
+        let failed = Outcome::Failed {
+            error: "SetDesiredCapacity failed: Throttling: Rate exceeded".into(),
+            kind: Some(ErrorKind::Throttled),
+        };
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["kind"], "throttled");
+        let back: Outcome = serde_json::from_value(json).unwrap();
+        assert_eq!(back.error_kind(), Some(ErrorKind::Throttled));
+        // A v2 record written before kinds.
+        let old: Outcome =
+            serde_json::from_str(r#"{"status":"failed","error":"AccessDenied"}"#).unwrap();
+        assert_eq!(
+            (old.error(), old.error_kind()),
+            (Some("AccessDenied"), None)
+        );
     }
 }

@@ -5,6 +5,7 @@
 use crate::decision::{
     Action, DecisionRecord, Event, MetricRecord, ObservedCapacity, Outcome, RecordVersion, Role,
 };
+use crate::error_kind::{CallError, ErrorKind};
 use crate::forecast::history::LoadHistory;
 use crate::forecast::memo::ForecastMemo;
 use crate::governor::{Governor, Verdict};
@@ -33,8 +34,8 @@ struct MetricsRead {
 pub enum Unavailable {
     /// The group does not exist (any more).
     NotFound,
-    /// Reading the groups failed: why.
-    ReadFailed(String),
+    /// Reading the groups failed: why, and what kind of failure.
+    ReadFailed(CallError),
 }
 
 /// Everything needed to evaluate one target, and what it remembers.
@@ -441,7 +442,18 @@ impl TargetEvaluator {
             ),
             Unavailable::ReadFailed(e) => format!("describing groups failed: {e}"),
         };
-        let mut record = self.held(now, format!("group state unavailable: {error}"), error);
+        let kind = match &why {
+            Unavailable::NotFound => ErrorKind::NotFound,
+            Unavailable::ReadFailed(e) => e.kind,
+        };
+        let mut record = self.held(
+            now,
+            format!("group state unavailable: {error}"),
+            Outcome::Failed {
+                error,
+                kind: Some(kind),
+            },
+        );
         if why == Unavailable::NotFound {
             record.events.push(Event::GroupNotFound);
         }
@@ -454,13 +466,14 @@ impl TargetEvaluator {
     /// the daemon): capacity stays as it is.
     pub fn panicked(&mut self, now: DateTime<Utc>, message: String) -> DecisionRecord {
         let error = format!("evaluation panicked: {message}");
-        let mut record = self.held(now, error.clone(), error);
+        let mut record = self.held(now, error.clone(), Outcome::Failed { error, kind: None });
         record.panicked = Some(message);
         record
     }
 
-    /// A record that holds at the last known capacity because of `error`.
-    fn held(&mut self, now: DateTime<Utc>, why: String, error: String) -> DecisionRecord {
+    /// A record that holds at the last known capacity because of a
+    /// failure (`failed`, an [`Outcome::Failed`]).
+    fn held(&mut self, now: DateTime<Utc>, why: String, failed: Outcome) -> DecisionRecord {
         self.pending = None;
         let mut notices = Vec::new();
         let capacity = match self.last_capacity {
@@ -500,7 +513,7 @@ impl TargetEvaluator {
             action: Action::Hold,
             reason: format!("hold: {why}"),
             governor_state: self.memory.live().clone(),
-            outcome: Outcome::Failed { error },
+            outcome: failed,
             events: Vec::new(),
             notices,
             panicked: None,
@@ -829,6 +842,7 @@ warmup = "0s"
         assert_eq!(record.action, Action::ScaleOut);
         evaluator.settle(&Outcome::Failed {
             error: "throttled".into(),
+            kind: Some(ErrorKind::Throttled),
         });
         assert_eq!(evaluator.memory().live().last_scale_out, None);
         assert_eq!(evaluator.memory().live().last_set, Some(4));
@@ -881,9 +895,11 @@ warmup = "0s"
     fn an_unreadable_group_holds_at_the_last_known_capacity() {
         let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(5), Run::Live);
-        let denied = Unavailable::ReadFailed("AccessDenied".into());
+        let denied =
+            Unavailable::ReadFailed(CallError::new(ErrorKind::AccessDenied, "AccessDenied"));
         let record = evaluator.unavailable(t(60), &FetchResults::new(), denied);
         assert_eq!((record.desired, record.action), (5, Action::Hold));
+        assert_eq!(record.outcome.error_kind(), Some(ErrorKind::AccessDenied));
         assert_eq!(
             record.outcome.error(),
             Some("describing groups failed: AccessDenied")
@@ -918,7 +934,7 @@ warmup = "0s"
         let record = evaluator.unavailable(
             t(60),
             &down,
-            Unavailable::ReadFailed("connection refused".into()),
+            Unavailable::ReadFailed(CallError::other("connection refused")),
         );
         assert_eq!(record.metrics.len(), 1, "{record:#?}");
         assert_eq!(record.metrics[0].age_s, Some(60));
@@ -927,7 +943,7 @@ warmup = "0s"
         let record = evaluator.unavailable(
             t(400),
             &down,
-            Unavailable::ReadFailed("connection refused".into()),
+            Unavailable::ReadFailed(CallError::other("connection refused")),
         );
         assert_eq!(record.metrics[0].age_s, Some(400));
         assert_eq!(record.metrics[0].status, MetricStatus::Stale);

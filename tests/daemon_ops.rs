@@ -33,6 +33,7 @@ async fn one_record_reaches_the_webhook_the_metrics_and_the_health() {
     let mut failed = fixtures::decision("web", now, 4, 6);
     failed.outcome = ebb::decision::Outcome::Failed {
         error: "SetDesiredCapacity failed: AccessDenied".into(),
+        kind: None,
     };
     ops.observe(&failed, Duration::from_millis(12));
     assert!(

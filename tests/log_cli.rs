@@ -34,6 +34,7 @@ fn hand_made_log(dir: &Path) -> PathBuf {
     let mut failed = record("web", 3, 6, 8);
     failed.outcome = Outcome::Failed {
         error: "SetDesiredCapacity failed, capacity kept at 6: Throttling".into(),
+        kind: None,
     };
     records.push(failed);
     let mut external = record("web", 4, 7, 7);
@@ -663,6 +664,7 @@ fn a_failed_evaluation_says_its_error_once() {
     failed.reason = format!("hold: group state unavailable: {error}");
     failed.outcome = Outcome::Failed {
         error: error.clone(),
+        kind: None,
     };
     let log = write_log(dir.path(), &[failed], b"");
     let out = ebb()

@@ -46,6 +46,7 @@ fn record(target: &str, at: DateTime<Utc>, error: Option<&str>) -> DecisionRecor
     if let Some(error) = error {
         r.outcome = Outcome::Failed {
             error: error.to_string(),
+            kind: None,
         };
     }
     r

@@ -676,7 +676,11 @@ pub fn explain(r: &DecisionRecord) -> String {
         );
     }
     let outcome = match &r.outcome {
-        Outcome::Failed { error } => format!("FAILED, capacity kept: {error}"),
+        Outcome::Failed {
+            error,
+            kind: Some(kind),
+        } => format!("FAILED ({kind}), capacity kept: {error}"),
+        Outcome::Failed { error, kind: None } => format!("FAILED, capacity kept: {error}"),
         Outcome::Applied => "applied".into(),
         Outcome::DryRun => "dry run: nothing changed".into(),
         Outcome::Held if r.action == Action::Hold => "hold: nothing to change".into(),

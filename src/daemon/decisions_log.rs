@@ -68,7 +68,7 @@ mod tests {
         TargetEvaluator::new(policy).unavailable(
             chrono::Utc::now(),
             &crate::series::FetchResults::new(),
-            crate::evaluator::Unavailable::ReadFailed(error.to_string()),
+            crate::evaluator::Unavailable::ReadFailed(crate::error_kind::CallError::other(error)),
         )
     }
 

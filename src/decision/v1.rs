@@ -146,7 +146,8 @@ mod tests {
         assert_eq!(
             failed.outcome,
             Outcome::Failed {
-                error: "Throttling".into()
+                error: "Throttling".into(),
+                kind: None,
             }
         );
         assert_eq!(failed.role, Role::Live);

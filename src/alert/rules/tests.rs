@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 fn failed(error: &str) -> Outcome {
     Outcome::Failed {
         error: error.into(),
+        kind: None,
     }
 }
 use crate::governor::GovernorState;
