@@ -324,3 +324,25 @@ fn a_policy_naming_an_account_the_config_lacks_fails_and_a_bad_role_arn_is_named
         ),
     );
 }
+
+#[test]
+fn shard_counts_out_of_range_name_line_and_field() {
+    let (_dir, config) = setup(
+        "[aws]",
+        "[leader_election]\ntable = \"ebb-leases\"\nmode = \"shards\"\nshards = 5000\n\n[aws]",
+    );
+    fails_with(&config, "ebb.toml:9: leader_election.shards:");
+    let (_dir, config) = setup(
+        "[aws]",
+        "[leader_election]\ntable = \"ebb-leases\"\nmode = \"shards\"\nshards = 8\nwarm_shards = 8\n\n[aws]",
+    );
+    fails_with(
+        &config,
+        "leader_election.warm_shards: must be less than shards (8)",
+    );
+    let (_dir, config) = setup(
+        "[aws]",
+        "[leader_election]\ntable = \"ebb-leases\"\nmode = \"sharded\"\n\n[aws]",
+    );
+    fails_with(&config, "leader_election.mode");
+}

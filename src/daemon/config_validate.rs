@@ -98,6 +98,22 @@ pub fn problems(config: &DaemonConfig) -> Vec<(String, String)> {
             ranges::QUEUE,
         ),
         (
+            "leader_election.shards",
+            config
+                .leader_election
+                .as_ref()
+                .map_or(1, |e| u64::from(e.shards)),
+            ranges::SHARDS,
+        ),
+        (
+            "leader_election.warm_shards",
+            config
+                .leader_election
+                .as_ref()
+                .map_or(0, |e| u64::from(e.warm_shards)),
+            ranges::WARM_SHARDS,
+        ),
+        (
             "telemetry.stale_after_intervals",
             u64::from(config.telemetry.stale_after_intervals),
             ranges::RULE_COUNT,

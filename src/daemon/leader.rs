@@ -42,6 +42,34 @@ pub struct LeaderElectionConfig {
     /// Create the table (on-demand billing) when it is missing.
     #[serde(default)]
     pub create_table: bool,
+    /// `single`: one instance acts on every target, the others wait.
+    /// `shards`: targets hash into `shards` shards, and every instance
+    /// acts on the targets of the shard leases it holds.
+    #[serde(default)]
+    pub mode: ElectionMode,
+    /// Shard mode: how many shards (one lease item each). Every host must
+    /// use the same number.
+    #[serde(default = "default_shards")]
+    pub shards: u32,
+    /// Shard mode: how many shards held by other hosts this one evaluates
+    /// in standby as well, so that taking one of them over is warm.
+    #[serde(default)]
+    pub warm_shards: u32,
+}
+
+/// How the work is split between instances sharing a lease table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ElectionMode {
+    /// One lease: its holder acts on everything.
+    #[default]
+    Single,
+    /// One lease per shard of targets.
+    Shards,
+}
+
+fn default_shards() -> u32 {
+    64
 }
 
 fn default_lease_name() -> String {
@@ -79,6 +107,12 @@ impl LeaderElectionConfig {
         }
         if self.holder_id.as_deref().is_some_and(str::is_empty) {
             return Err("leader_election.holder_id: must not be empty".into());
+        }
+        if self.mode == ElectionMode::Shards && self.warm_shards >= self.shards {
+            return Err(format!(
+                "leader_election.warm_shards: must be less than shards ({})",
+                self.shards
+            ));
         }
         self.timing().map(|_| ())
     }

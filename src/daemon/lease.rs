@@ -127,6 +127,16 @@ pub enum WriteOutcome {
     Conflict(Option<LeaseRecord>),
 }
 
+/// A write of ours whose answer was lost.
+#[derive(Debug, Clone, PartialEq)]
+struct Unanswered {
+    attempt: LeaseRecord,
+    sent: Instant,
+    /// It was a steal: if it landed, the holder it replaced may act for up
+    /// to this long after it landed.
+    stolen_from: Option<Duration>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     /// Nothing known yet: read first.
@@ -138,13 +148,20 @@ enum State {
         since: Instant,
         /// A write of ours whose answer was lost (timeout), with the time
         /// it was sent: if the next read shows it, it landed.
-        unanswered: Option<(LeaseRecord, Instant)>,
+        unanswered: Option<Unanswered>,
     },
     /// This instance holds the lease.
     Leading {
         record: LeaseRecord,
         /// When the last successful write was sent.
         renewed: Instant,
+        /// Acting starts here: at once for a lease taken free, expired or
+        /// released; for one stolen from a live holder, once that holder's
+        /// own renew deadline has surely passed (shard mode's stealing).
+        acting_from: Instant,
+        /// Giving the lease up (shard mode's surplus): no longer acting,
+        /// released at the next step.
+        surrendering: bool,
     },
 }
 
@@ -180,7 +197,12 @@ impl Lease {
     /// `None` as a standby, or once the renew deadline has passed.
     pub fn acting(&self, now: Instant) -> Option<u64> {
         match &self.state {
-            State::Leading { record, renewed } if now < *renewed + self.timing.renew_deadline => {
+            State::Leading {
+                record,
+                renewed,
+                acting_from,
+                surrendering: false,
+            } if now >= *acting_from && now < *renewed + self.timing.renew_deadline => {
                 Some(record.token)
             }
             _ => None,
@@ -226,6 +248,9 @@ impl Lease {
                     Step::Read
                 }
             }
+            State::Leading {
+                surrendering: true, ..
+            } => self.release().expect("leading"),
             // Renew even past the deadline: if the version is unchanged,
             // nobody took the lease, and the conditional write keeps it.
             State::Leading { record, .. } => Step::Replace {
@@ -255,19 +280,125 @@ impl Lease {
         }
     }
 
+    /// Whether this instance could take the lease now: there is none, or it
+    /// was released, or it went unrenewed for a whole lease duration.
+    pub fn claimable(&self, now: Instant) -> bool {
+        matches!(&self.state, State::Following { .. })
+            && matches!(self.plan(now), Step::Create { .. } | Step::Replace { .. })
+    }
+
+    /// Who holds the lease live, as far as this instance knows at `now`:
+    /// this instance while it holds it (surrendering or not), another
+    /// while its lease is neither released nor expired; `None` otherwise.
+    pub fn live_holder(&self, now: Instant) -> Option<&str> {
+        match &self.state {
+            State::Unknown => None,
+            State::Leading { .. } => Some(&self.holder),
+            State::Following {
+                record: Some(record),
+                ..
+            } if !self.claimable(now) => Some(&record.holder),
+            State::Following { .. } => None,
+        }
+    }
+
+    /// Whether this instance holds the lease and is not giving it up.
+    pub fn keeping(&self) -> bool {
+        matches!(
+            self.state,
+            State::Leading {
+                surrendering: false,
+                ..
+            }
+        )
+    }
+
+    /// Stops acting at once and gives the lease up at the next step (a
+    /// renew interval later, so a change sent just before this call lands
+    /// before anyone else may act). No-op unless this instance holds it.
+    pub fn surrender(&mut self) {
+        if let State::Leading { surrendering, .. } = &mut self.state {
+            *surrendering = true;
+        }
+    }
+
+    /// The write that takes a live lease from its holder (shard mode's
+    /// stealing toward balance); `None` unless another holds it live.
+    /// Won, it lets this instance act only once the old holder's lease
+    /// duration has passed, by which time the old holder, whose renewals
+    /// now conflict, has stopped at its renew deadline.
+    pub fn steal(&self) -> Option<Step> {
+        match &self.state {
+            State::Following {
+                record: Some(record),
+                ..
+            } if !record.released => Some(Step::Replace {
+                expected_version: record.version,
+                record: self.claim(Some(record)),
+            }),
+            _ => None,
+        }
+    }
+
+    /// How long the holder this write replaces may still act after it
+    /// lands: its lease duration when `step` steals a live lease, `None`
+    /// when it creates, renews, releases or takes a free one.
+    fn stolen_from(&self, step: &Step, sent: Instant) -> Option<Duration> {
+        let State::Following {
+            record: Some(previous),
+            since,
+            ..
+        } = &self.state
+        else {
+            return None;
+        };
+        let Step::Replace {
+            record: attempted, ..
+        } = step
+        else {
+            return None;
+        };
+        let wait = previous.duration.max(self.timing.duration);
+        let expired = sent >= *since + wait;
+        (attempted.holder == self.holder
+            && previous.holder != self.holder
+            && !previous.released
+            && !expired)
+            .then_some(previous.duration)
+    }
+
     /// The lease as read at `now` (`None`: no record).
     pub fn read(&mut self, now: Instant, current: Option<LeaseRecord>) {
         self.state = match std::mem::replace(&mut self.state, State::Unknown) {
-            State::Leading { record, renewed } if current.as_ref() == Some(&record) => {
-                State::Leading { record, renewed }
+            State::Leading {
+                record,
+                renewed,
+                acting_from,
+                surrendering,
+            } if current.as_ref().is_some_and(|c| {
+                *c == record || (c.version > record.version && self.own_renewal(&record, c))
+            }) =>
+            {
+                // A renewal of ours whose answer was lost may have landed:
+                // still ours, acting from the last renewal known to be sent.
+                State::Leading {
+                    record: current.expect("checked"),
+                    renewed,
+                    acting_from,
+                    surrendering,
+                }
             }
             State::Following {
-                unanswered: Some((attempt, sent)),
+                unanswered: Some(lost),
                 ..
-            } if current.as_ref() == Some(&attempt) && !attempt.released => State::Leading {
-                record: attempt,
-                renewed: sent,
-            },
+            } if current.as_ref() == Some(&lost.attempt) && !lost.attempt.released => {
+                State::Leading {
+                    record: lost.attempt,
+                    renewed: lost.sent,
+                    acting_from: lost.stolen_from.map_or(lost.sent, |d| now + d),
+                    surrendering: false,
+                }
+            }
             State::Following { record, since, .. } if record == current => State::Following {
                 record,
                 since,
@@ -297,9 +428,24 @@ impl Lease {
                 };
             }
             WriteOutcome::Written => {
-                self.state = State::Leading {
-                    record: attempted.clone(),
-                    renewed: sent,
+                self.state = match &self.state {
+                    // A renewal keeps when acting started.
+                    State::Leading {
+                        acting_from,
+                        surrendering,
+                        ..
+                    } => State::Leading {
+                        record: attempted.clone(),
+                        renewed: sent,
+                        acting_from: *acting_from,
+                        surrendering: *surrendering,
+                    },
+                    _ => State::Leading {
+                        record: attempted.clone(),
+                        renewed: sent,
+                        acting_from: self.stolen_from(step, sent).map_or(sent, |d| now + d),
+                        surrendering: false,
+                    },
                 };
             }
             WriteOutcome::Conflict(current) => {
@@ -307,14 +453,22 @@ impl Lease {
                 // changed the version: the record then is ours, renewed when
                 // that write was sent, which is no later than the last
                 // renewal this instance knows of.
-                if let (State::Leading { record, renewed }, Some(current)) = (&self.state, &current)
-                    && current.holder == self.holder
-                    && current.token == record.token
-                    && !current.released
+                if let (
+                    State::Leading {
+                        record,
+                        renewed,
+                        acting_from,
+                        surrendering,
+                    },
+                    Some(current),
+                ) = (&self.state, &current)
+                    && self.own_renewal(record, current)
                 {
                     self.state = State::Leading {
                         record: current.clone(),
                         renewed: *renewed,
+                        acting_from: *acting_from,
+                        surrendering: *surrendering,
                     };
                     return;
                 }
@@ -332,12 +486,23 @@ impl Lease {
             Step::Read => return,
             Step::Create { record } | Step::Replace { record, .. } => record.clone(),
         };
+        let stolen_from = self.stolen_from(step, sent);
         if let State::Following { unanswered, .. } = &mut self.state {
-            *unanswered = Some((attempted, sent));
+            *unanswered = Some(Unanswered {
+                attempt: attempted,
+                sent,
+                stolen_from,
+            });
         }
         // A leader keeps its last known renewal: it stops acting at the
         // deadline unless a later renewal is answered, and a conflict on
         // that renewal tells whether this one landed.
+    }
+
+    /// Whether `current` is `held` renewed by this instance (the same
+    /// holding: same token, not given up).
+    fn own_renewal(&self, held: &LeaseRecord, current: &LeaseRecord) -> bool {
+        current.holder == self.holder && current.token == held.token && !current.released
     }
 
     /// The record this instance writes to take the lease.
