@@ -11,6 +11,7 @@ pub mod log_alerts;
 pub mod man;
 pub mod run;
 pub mod simulate;
+pub mod status;
 pub mod trace;
 pub mod tune;
 
@@ -43,6 +44,9 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Run the daemon: evaluate every target on its interval and size its group.
     Run(run::RunArgs),
+    /// Show who holds the leader lease, or in shard mode which host holds
+    /// which shards, from the lease table.
+    Status(status::StatusArgs),
     /// Make load traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
         Command::Trace(command) => trace::run(command),
         Command::Log(args) => log::run(args),
         Command::Forecast(args) => forecast::run(args),

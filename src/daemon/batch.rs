@@ -9,6 +9,7 @@
 
 use super::aws::RegionClients;
 use super::leader::{Fenced, LeaderHandle};
+use super::shard_lease::ShardRole;
 use crate::actuator::Actuator;
 use crate::control_loop::{
     EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, run_round,
@@ -155,9 +156,10 @@ pub(super) async fn run_batch(
 }
 
 /// How the daemon carries out a target's evaluation. Without leader
-/// election: applied (unless dry-run). With it, as the leader: applied
-/// through an actuator that checks the lease right before each change, the
-/// live record noting the fencing token; as a standby: recorded only.
+/// election: applied (unless dry-run). With it, as the leader (or, in shard
+/// mode, the holder of the target's shard): applied through an actuator
+/// that checks the lease right before each change, the live record noting
+/// the fencing token; as a standby (or warm): recorded only.
 #[derive(Clone)]
 struct LeaseAware<A> {
     actuator: A,
@@ -181,16 +183,14 @@ impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<
         let Some(leader) = leader else {
             return evaluate_and_apply(now, target, fetched, groups, &mut actuator, dry_run).await;
         };
-        let Some(token) = leader.acting() else {
+        let ShardRole::Acting(token) = leader.role(target.name()) else {
             return evaluate_standby(now, target, fetched, groups).await;
         };
-        let holder = leader.holder();
-        let mut fenced = Fenced::new(actuator, leader);
+        let note = leader.fencing_note(target.name(), token);
+        let mut fenced = Fenced::new(actuator, leader, token);
         let mut records =
             evaluate_and_apply(now, target, fetched, groups, &mut fenced, dry_run).await;
-        records[0]
-            .notices
-            .push(format!("leader {holder}, fencing token {token}"));
+        records[0].notices.push(note);
         records
     }
 }

@@ -6,6 +6,7 @@
 use super::config::DaemonConfig;
 use super::lease::{Lease, LeaseTiming, Step};
 use super::lease_table::LeaseTable;
+use super::shard_lease::{ShardLeases, ShardRole, shard_of};
 use crate::actuator::{Actuator, ActuatorError};
 use crate::group::GroupState;
 use anyhow::Context;
@@ -133,44 +134,101 @@ pub fn hostname() -> String {
 /// Auto Scaling call.
 #[derive(Debug, Clone)]
 pub struct LeaderHandle {
-    lease: Arc<Mutex<Lease>>,
+    leases: Leases,
+}
+
+/// The lease state the election task keeps up to date.
+#[derive(Debug, Clone)]
+enum Leases {
+    /// `mode = "single"`: one lease for every target.
+    Single(Arc<Mutex<Lease>>),
+    /// `mode = "shards"`: one lease per shard of targets.
+    Shards(Arc<Mutex<ShardLeases>>),
 }
 
 impl LeaderHandle {
-    /// The fencing token while this instance is the acting leader.
+    /// The fencing token while this instance is the acting leader (single
+    /// mode; in shard mode, see [`LeaderHandle::role`]).
     pub fn acting(&self) -> Option<u64> {
-        self.lease().acting(Instant::now())
+        match &self.leases {
+            Leases::Single(lease) => lock(lease).acting(Instant::now()),
+            Leases::Shards(_) => None,
+        }
+    }
+
+    /// What this instance does with `target` now: act on it (with the
+    /// fencing token of its lease), evaluate it in standby, or leave it to
+    /// another host (shard mode only).
+    pub fn role(&self, target: &str) -> ShardRole {
+        match &self.leases {
+            Leases::Single(lease) => match lock(lease).acting(Instant::now()) {
+                Some(token) => ShardRole::Acting(token),
+                None => ShardRole::Warm,
+            },
+            Leases::Shards(leases) => {
+                let leases = lock(leases);
+                leases.role(shard_of(target, leases.shards()), Instant::now())
+            }
+        }
+    }
+
+    /// What the live record notes about the lease it was acted under.
+    pub fn fencing_note(&self, target: &str, token: u64) -> String {
+        match &self.leases {
+            Leases::Single(_) => format!("leader {}, fencing token {token}", self.holder()),
+            Leases::Shards(leases) => {
+                let shard = shard_of(target, lock(leases).shards());
+                format!(
+                    "shard {shard} held by {}, fencing token {token}",
+                    self.holder()
+                )
+            }
+        }
     }
 
     /// The id this instance holds the lease under.
     pub fn holder(&self) -> String {
-        self.lease().holder().to_string()
+        match &self.leases {
+            Leases::Single(lease) => lock(lease).holder().to_string(),
+            Leases::Shards(leases) => lock(leases).holder().to_string(),
+        }
     }
 
-    /// Who holds the lease as far as this instance knows.
+    /// Who holds the lease as far as this instance knows (single mode).
     pub fn known_holder(&self) -> Option<String> {
-        self.lease().record().map(|r| r.holder.clone())
-    }
-
-    fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
-        // The lock is only held for pure state updates, which do not panic.
-        self.lease.lock().expect("lease lock poisoned")
+        match &self.leases {
+            Leases::Single(lease) => lock(lease).record().map(|r| r.holder.clone()),
+            Leases::Shards(_) => None,
+        }
     }
 }
 
+/// The lock is only held for pure state updates, which do not panic.
+fn lock<T>(state: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    state.lock().expect("lease lock poisoned")
+}
+
 /// An actuator that asks the lease right before every change, so an
-/// instance whose renew deadline passed during an evaluation does not act.
-/// Reads pass through.
+/// instance whose renew deadline passed during an evaluation does not act,
+/// nor one whose lease changed hands meanwhile (its token is stale). Reads
+/// pass through.
 #[derive(Debug, Clone)]
 pub struct Fenced<A> {
     inner: A,
     leader: LeaderHandle,
+    /// The token the evaluation started under.
+    token: u64,
 }
 
 impl<A> Fenced<A> {
-    /// `inner`, changing capacity only while `leader` is the acting leader.
-    pub fn new(inner: A, leader: LeaderHandle) -> Fenced<A> {
-        Fenced { inner, leader }
+    /// `inner`, changing capacity only while the lease the evaluation
+    /// started under (`token`) is still this instance's and current.
+    pub fn new(inner: A, leader: LeaderHandle, token: u64) -> Fenced<A> {
+        Fenced {
+            inner,
+            leader,
+            token,
+        }
     }
 }
 
@@ -189,12 +247,16 @@ impl<A: Actuator + Send> Actuator for Fenced<A> {
         group: &str,
         desired: u32,
     ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send {
-        let acting = self.leader.acting();
+        let role = self.leader.role(group);
+        let token = self.token;
         let call = self.inner.set_desired(group, desired);
         async move {
-            match acting {
-                Some(_) => call.await,
-                None => Err(ActuatorError::other(
+            match role {
+                ShardRole::Acting(now) if now == token => call.await,
+                ShardRole::Acting(now) => Err(ActuatorError::other(format!(
+                    "not sent: the lease changed hands during the evaluation (fencing token {token} is stale, now {now})"
+                ))),
+                _ => Err(ActuatorError::other(
                     "not sent: this instance's leader lease ran out during the evaluation"
                         .to_string(),
                 )),
@@ -216,11 +278,25 @@ impl Election {
     /// Starts the task. The instance is a standby until the task has won the
     /// lease.
     pub fn start(table: LeaseTable, lease: Lease) -> Election {
+        let lease = Arc::new(Mutex::new(lease));
         let handle = LeaderHandle {
-            lease: Arc::new(Mutex::new(lease)),
+            leases: Leases::Single(lease.clone()),
         };
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep(table, handle.clone(), stopped));
+        let task = tokio::spawn(keep(table, lease, stopped));
+        Election { handle, stop, task }
+    }
+
+    /// Starts shard mode's task: every shard lease read each renew
+    /// interval, held ones renewed, free ones taken toward a fair share.
+    /// The instance acts on no shard until the task has won its lease.
+    pub fn start_shards(table: LeaseTable, leases: ShardLeases) -> Election {
+        let leases = Arc::new(Mutex::new(leases));
+        let handle = LeaderHandle {
+            leases: Leases::Shards(leases.clone()),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(super::shard_election::keep_shards(table, leases, stopped));
         Election { handle, stop, task }
     }
 
@@ -242,14 +318,17 @@ impl Election {
 }
 
 /// The lease-keeping loop: one step per renew interval.
-async fn keep(table: LeaseTable, handle: LeaderHandle, mut stopped: watch::Receiver<bool>) {
-    let timing = handle.lease().timing();
+async fn keep(table: LeaseTable, lease: Arc<Mutex<Lease>>, mut stopped: watch::Receiver<bool>) {
+    let handle = LeaderHandle {
+        leases: Leases::Single(lease.clone()),
+    };
+    let timing = lock(&lease).timing();
     // One call may take up to the interval, so renewals keep their pace.
     let call_limit = timing.renew_interval();
     let mut was_acting = None;
     loop {
-        let step = handle.lease().plan(Instant::now());
-        run_step(&table, &handle, &step, call_limit).await;
+        let step = lock(&lease).plan(Instant::now());
+        run_step(&table, &lease, &step, call_limit).await;
         let acting = handle.acting();
         if acting != was_acting {
             match acting {
@@ -272,31 +351,31 @@ async fn keep(table: LeaseTable, handle: LeaderHandle, mut stopped: watch::Recei
             _ = stopped.changed() => break,
         }
     }
-    let release = handle.lease().release();
+    let release = lock(&lease).release();
     if let Some(step) = release {
-        run_step(&table, &handle, &step, call_limit).await;
+        run_step(&table, &lease, &step, call_limit).await;
         tracing::info!(holder = %handle.holder(), "leader election: lease released");
     }
 }
 
 /// Carries out one step and feeds its answer to the lease.
-async fn run_step(table: &LeaseTable, handle: &LeaderHandle, step: &Step, limit: Duration) {
+async fn run_step(table: &LeaseTable, lease: &Mutex<Lease>, step: &Step, limit: Duration) {
     let sent = Instant::now();
     match step {
         Step::Read => match tokio::time::timeout(limit, table.read()).await {
-            Ok(Ok(current)) => handle.lease().read(Instant::now(), current),
+            Ok(Ok(current)) => lock(lease).read(Instant::now(), current),
             Ok(Err(e)) => tracing::warn!(error = %e, "leader election: cannot read the lease"),
             Err(_) => tracing::warn!("leader election: reading the lease timed out"),
         },
         write => match tokio::time::timeout(limit, table.write(write)).await {
-            Ok(Ok(outcome)) => handle.lease().written(write, sent, Instant::now(), outcome),
+            Ok(Ok(outcome)) => lock(lease).written(write, sent, Instant::now(), outcome),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "leader election: lease write failed");
-                handle.lease().unanswered(write, sent);
+                lock(lease).unanswered(write, sent);
             }
             Err(_) => {
                 tracing::warn!("leader election: lease write timed out");
-                handle.lease().unanswered(write, sent);
+                lock(lease).unanswered(write, sent);
             }
         },
     }
@@ -322,6 +401,18 @@ pub(super) async fn start_election(
     }
     let timing = settings.timing().map_err(anyhow::Error::msg)?;
     let holder = settings.holder();
+    if settings.mode == ElectionMode::Shards {
+        tracing::info!(
+            holder = %holder,
+            table = %settings.table,
+            shards = settings.shards,
+            warm_shards = settings.warm_shards,
+            lease_duration = %humantime::format_duration(timing.duration()),
+            "leader election on, shard mode: acting on no shard until this instance holds its lease"
+        );
+        let leases = ShardLeases::new(&holder, timing, settings.shards, settings.warm_shards);
+        return Ok(Election::start_shards(table, leases));
+    }
     tracing::info!(
         holder = %holder,
         table = %settings.table,

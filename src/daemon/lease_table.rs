@@ -39,6 +39,15 @@ pub enum LeaseError {
     },
 }
 
+/// A lease item as a scan found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedLease {
+    pub key: String,
+    pub record: LeaseRecord,
+    /// The writer's wall clock at its last write, for people only.
+    pub written_at: Option<String>,
+}
+
 /// One lease in one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct LeaseTable {
@@ -60,6 +69,58 @@ impl LeaseTable {
     /// The DynamoDB table's name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The lease's key.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The same table, another lease in it (shard mode: one per shard).
+    pub fn named(&self, name: impl Into<String>) -> LeaseTable {
+        LeaseTable {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            name: name.into(),
+        }
+    }
+
+    /// Every lease whose key starts with `prefix`, with its key, read
+    /// consistently in one scan of the table (paged).
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<ScannedLease>, LeaseError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.call_error("Scan", e))?;
+            for item in out.items() {
+                let Some(AttributeValue::S(key)) = item.get("lease") else {
+                    continue;
+                };
+                if key.starts_with(prefix) {
+                    let written_at = match item.get("written_at") {
+                        Some(AttributeValue::S(at)) => Some(at.clone()),
+                        _ => None,
+                    };
+                    found.push(ScannedLease {
+                        key: key.clone(),
+                        record: self.decode(item)?,
+                        written_at,
+                    });
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Creates the table (on-demand billing) when it does not exist yet.

@@ -25,6 +25,7 @@ mod restore;
 pub mod run;
 pub mod saver;
 mod schedule;
+pub mod shard_election;
 pub mod shard_lease;
 mod start;
 pub mod state;

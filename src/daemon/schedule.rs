@@ -7,6 +7,7 @@ use super::batch::{Done, Finished, Report, run_batch};
 use super::policies::LoadedPolicy;
 use super::restore::{evaluator_for, replaced};
 use super::run::Daemon;
+use super::shard_lease::ShardRole;
 use crate::decision::ReloadFailedRecord;
 use crate::evaluator::TargetEvaluator;
 use chrono::Utc;
@@ -70,8 +71,18 @@ impl Daemon {
         let horizon = Instant::now() + self.config.batch_window;
         let started = Instant::now();
         let mut batches: HashMap<ClientKey, Vec<(TargetEvaluator, Report)>> = HashMap::new();
+        let leader = self.election.as_ref().map(|e| e.handle.clone());
         for slot in self.slots.values_mut() {
             if slot.next_due > horizon {
+                continue;
+            }
+            // Shard mode: another host's target is looked at again next
+            // interval, in case its shard has come here by then.
+            if let Some(leader) = &leader
+                && slot.evaluator.is_some()
+                && leader.role(&slot.policy.file.target.group) == ShardRole::Idle
+            {
+                slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
                 continue;
             }
             let Some(mut evaluator) = slot.evaluator.take() else {
@@ -88,8 +99,7 @@ impl Daemon {
             self.ensure_clients(key.clone()).await;
             let clients = self.clients[&key].clone();
             self.in_flight += targets.len();
-            let leader = self.election.as_ref().map(|e| e.handle.clone());
-            tokio::spawn(run_batch(clients, targets, self.dry_run, leader));
+            tokio::spawn(run_batch(clients, targets, self.dry_run, leader.clone()));
         }
     }
 

@@ -182,10 +182,11 @@ impl ShardLeases {
             let shard = shard as u32;
             if given_up.contains(&shard) && lease.keeping() {
                 lease.surrender();
-            } else if lease.record().is_some() && lease.live_holder(now) == Some(me.as_str()) {
-                if let Some(step) = lease_step_if_held(lease, now) {
-                    steps.push((shard, step));
-                }
+            } else if lease.record().is_some()
+                && lease.live_holder(now) == Some(me.as_str())
+                && let Some(step) = lease_step_if_held(lease, now)
+            {
+                steps.push((shard, step));
             }
         }
         self.pick_warm(now);
