@@ -181,12 +181,12 @@ pub const METRICS_PER_FILE: CountRange = CountRange::new(0, 100);
 pub const SHADOWS_PER_FILE: CountRange = CountRange::new(0, 10);
 /// Candidates `ebb tune` simulates: 1 to 100,000.
 pub const TUNE_CANDIDATES: CountRange = CountRange::new(1, 100_000);
-/// Days of synthetic trace, or of history exported from CloudWatch: 1 to
-/// 455 (CloudWatch's longest retention).
-/// Shards of shard-mode leader election (one lease item each).
+/// Shards of shard-mode leader election (one lease item each): 1 to 1,024.
 pub const SHARDS: CountRange = CountRange::new(1, 1024);
 /// Shards a host evaluates warm in shard mode, beyond those it holds.
 pub const WARM_SHARDS: CountRange = CountRange::new(0, 1024);
+/// Days of synthetic trace, or of history exported from CloudWatch: 1 to
+/// 455 (CloudWatch's longest retention).
 pub const DAYS: CountRange = CountRange::new(1, 455);
 
 /// What is wrong with a quantity that must be a positive, finite number no

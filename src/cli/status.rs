@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `ebb status`'s arguments.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Daemon config file (TOML) with a `[leader_election]` table;
@@ -55,6 +56,7 @@ struct Status {
     leases: Vec<LeaseRow>,
 }
 
+/// Reads the lease table and prints who holds what.
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = DaemonConfig::load(args.config.as_deref())?;
     let Some(election) = config.leader_election.clone() else {

@@ -42,7 +42,9 @@ pub enum LeaseError {
 /// A lease item as a scan found it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScannedLease {
+    /// The item's partition key (`lease`).
     pub key: String,
+    /// The lease as stored.
     pub record: LeaseRecord,
     /// The writer's wall clock at its last write, for people only.
     pub written_at: Option<String>,

@@ -47,7 +47,12 @@ pub enum Move {
     /// Take a free, released or expired shard.
     Take(u32),
     /// Take a live shard from a host above its fair share.
-    Steal { shard: u32, from: String },
+    Steal {
+        /// The shard taken.
+        shard: u32,
+        /// Its holder until now.
+        from: String,
+    },
     /// Give up a shard of this host's surplus.
     GiveUp(u32),
 }
@@ -128,6 +133,8 @@ pub struct ShardLeases {
 }
 
 impl ShardLeases {
+    /// `holder`'s view of `shards` shard leases, none read yet; it will
+    /// evaluate `warm_shards` shards of other hosts warm.
     pub fn new(holder: &str, timing: LeaseTiming, shards: u32, warm_shards: u32) -> ShardLeases {
         ShardLeases {
             leases: (0..shards).map(|_| Lease::new(holder, timing)).collect(),
@@ -136,14 +143,17 @@ impl ShardLeases {
         }
     }
 
+    /// This host's name in the leases.
     pub fn holder(&self) -> &str {
         self.leases[0].holder()
     }
 
+    /// How many shards there are.
     pub fn shards(&self) -> u32 {
         self.leases.len() as u32
     }
 
+    /// The timing rules of every shard's lease.
     pub fn timing(&self) -> LeaseTiming {
         self.leases[0].timing()
     }
