@@ -78,12 +78,13 @@ impl HoltWinters {
             });
         }
         let params = optimise(y, period, seasonality);
-        let run =
-            run(y, period, seasonality, params, true).ok_or_else(|| ForecastError::Model {
+        let run = run(y, period, seasonality, params, true, f64::INFINITY).ok_or_else(|| {
+            ForecastError::Model {
                 model,
                 message: "no smoothing parameters keep the errors finite and the level in range"
                     .into(),
-            })?;
+            }
+        })?;
         Ok(HoltWinters {
             seasonality,
             params,
@@ -209,13 +210,16 @@ impl State {
 }
 
 /// Runs the smoothing recursions over `y`; None when the level or a
-/// seasonal factor leaves the range the model is defined on.
+/// seasonal factor leaves the range the model is defined on, or as soon as
+/// the squared errors reach `give_up_at` (the search's best so far: they
+/// only grow, so such parameters cannot win; most of the grid stops early).
 fn run(
     y: &[f64],
     period: usize,
     seasonality: Seasonality,
     p: Params,
     keep_errors: bool,
+    give_up_at: f64,
 ) -> Option<Run> {
     let first = &y[..period];
     let mean_first = first.iter().sum::<f64>() / period as f64;
@@ -241,6 +245,9 @@ fn run(
     for &value in &y[period..] {
         let (e, relative) = state.step(value, seasonality, p)?;
         sse += e * e;
+        if sse >= give_up_at {
+            return None;
+        }
         if keep_errors {
             errors.add(match seasonality {
                 Seasonality::Additive | Seasonality::None => e,
@@ -258,7 +265,9 @@ const GAMMAS: [f64; 6] = [0.01, 0.05, 0.1, 0.2, 0.35, 0.5];
 /// The parameters with the least one-step squared error: the best point of
 /// a coarse grid, refined by coordinate search with halving steps.
 fn optimise(y: &[f64], period: usize, seasonality: Seasonality) -> Params {
-    let sse = |p: Params| run(y, period, seasonality, p, false).map_or(f64::INFINITY, |r| r.sse);
+    let sse = |p: Params, best: f64| {
+        run(y, period, seasonality, p, false, best).map_or(f64::INFINITY, |r| r.sse)
+    };
     let mut best = Params {
         alpha: 0.2,
         beta: 0.0,
@@ -274,7 +283,7 @@ fn optimise(y: &[f64], period: usize, seasonality: Seasonality) -> Params {
         for beta in BETAS {
             for &gamma in gammas {
                 let p = Params { alpha, beta, gamma };
-                let s = sse(p);
+                let s = sse(p, best_sse);
                 if s < best_sse {
                     (best, best_sse) = (p, s);
                 }
@@ -293,7 +302,7 @@ fn optimise(y: &[f64], period: usize, seasonality: Seasonality) -> Params {
                 };
                 let lower = if which == 1 { 0.0 } else { 0.001 };
                 *field = (*field + sign * step).clamp(lower, 0.999);
-                let s = sse(p);
+                let s = sse(p, best_sse);
                 if s < best_sse {
                     (best, best_sse) = (p, s);
                 }
@@ -314,6 +323,35 @@ mod tests {
                 level + amplitude * (2.0 * std::f64::consts::PI * t as f64 / period as f64).sin()
             })
             .collect()
+    }
+
+    /// Giving up on parameters once their errors pass the best so far
+    /// must not change the search's answer: no grid point, run to the end,
+    /// beats the parameters it returns.
+    #[test]
+    fn the_pruned_search_finds_parameters_no_grid_point_beats() {
+        let mut seed = 11u64;
+        let y: Vec<f64> = sine(24 * 21, 24, 100.0, 30.0)
+            .into_iter()
+            .map(|v| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                v + ((seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 10.0
+            })
+            .collect();
+        for seasonality in [Seasonality::Additive, Seasonality::Multiplicative] {
+            let full = |p| run(&y, 24, seasonality, p, false, f64::INFINITY).map(|r| r.sse);
+            let best = full(optimise(&y, 24, seasonality)).unwrap();
+            for alpha in ALPHAS {
+                for beta in BETAS {
+                    for gamma in GAMMAS {
+                        let sse = full(Params { alpha, beta, gamma }).unwrap_or(f64::INFINITY);
+                        assert!(best <= sse, "{seasonality:?}: {best} > {sse}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -122,6 +122,17 @@ pub struct Predictive {
     raised_max: Option<u32>,
     /// Model choices and fits shared with other replays of the same history.
     forecasts: Option<Arc<ForecastMemo>>,
+    /// The last series built from the history, by the history's bucket
+    /// marks: the series holds only complete buckets, which do not change
+    /// once a newer one starts, so it is rebuilt once a step rather than
+    /// at every evaluation (a tenth of a replay's time).
+    series: Option<BuiltSeries>,
+}
+
+/// A series built from the history, and the history's bucket marks then.
+struct BuiltSeries {
+    marks: (usize, Option<i64>),
+    series: Option<Arc<RegularSeries>>,
 }
 
 /// The instances a load needs, unrounded: load / per instance x (1 + buffer%).
@@ -201,6 +212,7 @@ impl Predictive {
             fit: None,
             raised_max: None,
             forecasts: None,
+            series: None,
         }
     }
 
@@ -410,6 +422,23 @@ impl Predictive {
         Ok(refit_why)
     }
 
+    /// The history's usable series, built again only when a bucket starts
+    /// or ages out.
+    fn current_series(&mut self) -> Option<Arc<RegularSeries>> {
+        let marks = self.history.bucket_marks();
+        match &self.series {
+            Some(built) if built.marks == marks => built.series.clone(),
+            _ => {
+                let series = self.history.series().map(Arc::new);
+                self.series = Some(BuiltSeries {
+                    marks,
+                    series: series.clone(),
+                });
+                series
+            }
+        }
+    }
+
     fn history_detail(&self, series: Option<&RegularSeries>) -> serde_json::Value {
         match series {
             None => json!({ "points": 0 }),
@@ -511,6 +540,7 @@ impl Policy for Predictive {
             ));
         }
         self.history = history.with_window(self.spec.history.as_secs() as i64);
+        self.series = None;
         self.choice = None;
         self.fit = None;
         Ok(())
@@ -520,9 +550,9 @@ impl Policy for Predictive {
         self.raised_max = None;
         let now = input.now;
         let notes = self.ingest(now, input.fetched);
-        let series = self.history.series();
+        let series = self.current_series();
         let mut detail = json!({
-            "history": self.history_detail(series.as_ref()),
+            "history": self.history_detail(series.as_deref()),
             "lead_s": self.lead.num_seconds(),
             "mode": self.spec.mode,
         });
@@ -588,8 +618,8 @@ impl Predictive {
     fn usable_history(
         &self,
         now: DateTime<Utc>,
-        series: Option<RegularSeries>,
-    ) -> Result<RegularSeries, String> {
+        series: Option<Arc<RegularSeries>>,
+    ) -> Result<Arc<RegularSeries>, String> {
         let metric = &self.spec.metric;
         let Some(series) = series else {
             return Err(format!(
@@ -1138,5 +1168,22 @@ warmup = "5m"
         let next = p.history_request(now).unwrap();
         assert_eq!(next.since, time(19_997));
         assert_eq!(next.long_window, None);
+    }
+
+    #[test]
+    fn the_series_is_built_again_when_a_bucket_completes_not_in_between() {
+        let mut p = policy("");
+        // Minutes 1495..1500 are the bucket still filling.
+        feed(&mut p, 0..1498, 1498);
+        let first = p.current_series().unwrap();
+        // A point into the bucket still filling: the same series, not rebuilt.
+        feed(&mut p, 1498..1499, 1499);
+        let same = p.current_series().unwrap();
+        assert!(Arc::ptr_eq(&first, &same));
+        // A point into the next bucket completes the filling one: one step more.
+        feed(&mut p, 1499..1501, 1501);
+        let next = p.current_series().unwrap();
+        assert_eq!(next.values.len(), first.values.len() + 1);
+        assert_eq!(*next, p.history.series().unwrap());
     }
 }
