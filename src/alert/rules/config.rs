@@ -2,6 +2,7 @@
 //! into a [`Rule`](super::Rule) by [`super::validate`].
 
 use super::super::Severity;
+use crate::error_kind::ErrorKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +37,11 @@ pub struct RuleConfig {
     /// flapping: the window `changes` are counted over.
     #[serde(default, with = "crate::duration::option")]
     pub window: Option<Duration>,
+    /// api-call-failed: fire only on failures of these kinds (`throttled`,
+    /// `not-found`, `access-denied`, `timeout`, `bad-response`, `other`);
+    /// empty means any. A failure of unknown kind counts as `other`.
+    #[serde(default)]
+    pub kinds: Vec<ErrorKind>,
 }
 
 /// The rule kinds, as spelled in the config.

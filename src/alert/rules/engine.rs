@@ -6,6 +6,7 @@ use super::conditions::{Condition, evaluate};
 use super::validate::{Rule, RuleKind};
 use crate::alert::{AlertConfigError, AlertEvent, AlertStatus, AlertsConfig};
 use crate::decision::{Action, DecisionRecord, ReloadFailedRecord};
+use crate::error_kind::ErrorKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -50,11 +51,20 @@ impl ReloadFailure {
 /// The label naming the policy file of a `policy-reload-failed` alert.
 pub const POLICY_FILE_LABEL: &str = "policy_file";
 
+/// The label naming the kind of failure of an `api-call-failed` alert
+/// (`throttled`, `access-denied`...).
+pub const ERROR_KIND_LABEL: &str = "error_kind";
+
 /// The label naming the `[accounts]` entry of a target reached through one.
 pub const ACCOUNT_LABEL: &str = "account";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Firing {
+    /// api-call-failed: the kind of the failure that fired it, kept as the
+    /// `error_kind` label until it resolves (Alertmanager matches the
+    /// resolve to the alert by its labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_kind: Option<ErrorKind>,
     starts_at: DateTime<Utc>,
     last_sent: DateTime<Utc>,
     summary: String,
@@ -150,11 +160,15 @@ impl RuleEngine {
                 .entry((index, record.target.clone()))
                 .or_default();
             let condition = evaluate(rule.kind, track, record);
+            let error_kind = match rule.kind {
+                RuleKind::ApiCallFailed { .. } => record.outcome.error_kind(),
+                _ => None,
+            };
             if let Some(mut event) = step(
                 rule,
                 &record.target,
                 track,
-                condition,
+                (condition, error_kind),
                 record.time,
                 self.repeat_interval,
             ) {
@@ -189,7 +203,7 @@ impl RuleEngine {
                 rule,
                 &key.1,
                 &mut track,
-                Condition::Clear,
+                (Condition::Clear, None),
                 at,
                 self.repeat_interval,
             ) {
@@ -242,9 +256,14 @@ impl RuleEngine {
                     None => Condition::Clear,
                 };
                 let target = track.group.clone().unwrap_or_else(|| file.clone());
-                if let Some(mut event) =
-                    step(rule, &target, track, condition, at, self.repeat_interval)
-                {
+                if let Some(mut event) = step(
+                    rule,
+                    &target,
+                    track,
+                    (condition, None),
+                    at,
+                    self.repeat_interval,
+                ) {
                     event
                         .labels
                         .insert(POLICY_FILE_LABEL.to_string(), file.clone());
@@ -256,12 +275,13 @@ impl RuleEngine {
     }
 }
 
-/// Moves one (rule, target) along: fire, repeat, resolve or nothing.
+/// Moves one (rule, target) along: fire, repeat, resolve or nothing. The
+/// condition comes with the kind of the failure it saw, if any.
 fn step(
     rule: &Rule,
     target: &str,
     track: &mut Track,
-    condition: Condition,
+    (condition, error_kind): (Condition, Option<ErrorKind>),
     at: DateTime<Utc>,
     repeat_interval: chrono::Duration,
 ) -> Option<AlertEvent> {
@@ -270,7 +290,13 @@ fn step(
         rule: rule.name.clone(),
         target: target.to_string(),
         severity: rule.severity,
-        labels: rule.labels.clone(),
+        labels: {
+            let mut labels = rule.labels.clone();
+            if let Some(kind) = firing.error_kind {
+                labels.insert(ERROR_KIND_LABEL.to_string(), kind.to_string());
+            }
+            labels
+        },
         summary: firing.summary.clone(),
         description: firing.description.clone(),
         starts_at: firing.starts_at,
@@ -287,6 +313,7 @@ fn step(
             None,
         ) => {
             let firing = Firing {
+                error_kind,
                 starts_at: track.since.unwrap_or(at),
                 last_sent: at,
                 summary,

@@ -16,8 +16,11 @@ pub mod engine;
 pub mod validate;
 
 pub use config::{RuleConfig, RuleKindName};
-pub use engine::{ACCOUNT_LABEL, POLICY_FILE_LABEL, ReloadFailure, RuleEngine, SavedAlerts, Track};
-pub use validate::{Rule, RuleKind};
+pub use engine::{
+    ACCOUNT_LABEL, ERROR_KIND_LABEL, POLICY_FILE_LABEL, ReloadFailure, RuleEngine, SavedAlerts,
+    Track,
+};
+pub use validate::{ErrorKinds, Rule, RuleKind};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use super::*;
 use crate::alert::{AlertEvent, AlertStatus, AlertsConfig, Severity};
 use crate::decision::{Action, DecisionRecord, Event, MetricStatus, Recommendation};
 use crate::decision::{MetricRecord, ObservedCapacity, Outcome, PolicyKind, PolicyRecord, Role};
+use crate::error_kind::ErrorKind;
 use crate::evaluator::tests::{COOLDOWNS, group, policy_file};
 use crate::evaluator::{TargetEvaluator, Unavailable};
 use crate::governor_memory::Run;
@@ -100,6 +101,46 @@ fn a_target_of_a_named_account_alerts_with_the_account_label() {
         .err()
         .expect("reserved label");
     assert!(refused.to_string().contains("set by ebb"), "{refused}");
+}
+
+/// An `api-call-failed` rule naming kinds fires on those only; every
+/// api-call-failed alert carries the failure's kind as `error_kind`, on its
+/// resolve too.
+#[test]
+fn api_call_failed_filters_on_kinds_and_labels_the_kind() {
+    let mut e = engine(
+        "[[rules]]\nkind = \"api-call-failed\"\nname = \"throttled\"\nkinds = [\"throttled\", \"timeout\"]\n\
+         [[rules]]\nkind = \"api-call-failed\"\nname = \"any\"",
+    );
+    let failed_of = |min, kind| {
+        let mut r = record(min, 4, Action::ScaleOut);
+        r.outcome = Outcome::Failed {
+            error: "SetDesiredCapacity failed".into(),
+            kind,
+        };
+        r
+    };
+    let denied = e.observe(&failed_of(0, Some(ErrorKind::AccessDenied)));
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0].rule, "any");
+    assert_eq!(denied[0].labels[ERROR_KIND_LABEL], "access-denied");
+    let resolved = e.observe(&record(1, 4, Action::Hold));
+    assert_eq!(resolved[0].status, AlertStatus::Resolved);
+    assert_eq!(resolved[0].labels[ERROR_KIND_LABEL], "access-denied");
+    let throttled = e.observe(&failed_of(2, Some(ErrorKind::Throttled)));
+    let mut rules: Vec<&str> = throttled.iter().map(|a| a.rule.as_str()).collect();
+    rules.sort();
+    assert_eq!(rules, ["any", "throttled"]);
+    assert!(
+        throttled
+            .iter()
+            .all(|a| a.labels[ERROR_KIND_LABEL] == "throttled")
+    );
+    // A record from before kinds counts as `other`, and has no label.
+    let mut e = engine("[[rules]]\nkind = \"api-call-failed\"\nkinds = [\"other\"]");
+    let old = e.observe(&failed_of(0, None));
+    assert_eq!(old.len(), 1);
+    assert!(!old[0].labels.contains_key(ERROR_KIND_LABEL));
 }
 
 #[test]
@@ -554,6 +595,18 @@ fn bad_rules_say_which_and_why() {
     assert_eq!(
         check("[[rules]]\nkind = \"metric-stale\""),
         "alerts.rules[0] (metric-stale): `evaluations` is required for this kind"
+    );
+    assert_eq!(
+        check(
+            "[[rules]]\nkind = \"flapping\"\nchanges = 1\nwindow = \"5m\"\nkinds = [\"timeout\"]"
+        ),
+        "alerts.rules[0] (flapping): `kinds` does not apply to this kind"
+    );
+    assert!(
+        toml::from_str::<AlertsConfig>("[[rules]]\nkind = \"api-call-failed\"\nkinds = [\"slow\"]")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `slow`")
     );
     assert_eq!(
         check(

@@ -2,16 +2,51 @@
 //! holds exactly the parameters that kind needs.
 
 use super::config::{RuleConfig, RuleKindName};
-use super::engine::{ACCOUNT_LABEL, POLICY_FILE_LABEL};
+use super::engine::{ACCOUNT_LABEL, ERROR_KIND_LABEL, POLICY_FILE_LABEL};
 use crate::alert::{AlertConfigError, Severity};
+use crate::error_kind::ErrorKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The kinds of failure an `api-call-failed` rule fires on, as a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorKinds(u8);
+
+impl ErrorKinds {
+    /// Every kind: what a rule that names none fires on.
+    pub const ANY: ErrorKinds = ErrorKinds(u8::MAX);
+
+    /// The set of `kinds`; [`ErrorKinds::ANY`] when it is empty.
+    pub fn of(kinds: &[ErrorKind]) -> ErrorKinds {
+        if kinds.is_empty() {
+            return ErrorKinds::ANY;
+        }
+        ErrorKinds(
+            kinds
+                .iter()
+                .fold(0, |set, &kind| set | ErrorKinds::bit(kind)),
+        )
+    }
+
+    /// Whether a failure of `kind` is in the set; one of unknown kind (an
+    /// older record) counts as `other`.
+    pub fn contains(self, kind: Option<ErrorKind>) -> bool {
+        self.0 & ErrorKinds::bit(kind.unwrap_or(ErrorKind::Other)) != 0
+    }
+
+    fn bit(kind: ErrorKind) -> u8 {
+        1 << (kind as u8)
+    }
+}
 
 /// What a rule watches for, with exactly the parameters that kind needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleKind {
     /// The Auto Scaling API call (describe or set) failed.
-    ApiCallFailed,
+    ApiCallFailed {
+        /// The kinds of failure the rule fires on.
+        kinds: ErrorKinds,
+    },
     /// Some metric was stale or missing for more than `evaluations` evaluations in a row.
     MetricStale {
         /// Evaluations in a row, at least 1.
@@ -72,6 +107,10 @@ impl Rule {
             kind: kind_name.to_string(),
             message,
         };
+        // `kinds` is optional, for api-call-failed only.
+        if !config.kinds.is_empty() && config.kind != RuleKindName::ApiCallFailed {
+            return Err(err("`kinds` does not apply to this kind".into()));
+        }
         let given: [(&str, bool); 4] = [
             ("evaluations", config.evaluations.is_some()),
             ("for", config.for_duration.is_some()),
@@ -92,7 +131,9 @@ impl Rule {
             }
         }
         let kind = match config.kind {
-            RuleKindName::ApiCallFailed => RuleKind::ApiCallFailed,
+            RuleKindName::ApiCallFailed => RuleKind::ApiCallFailed {
+                kinds: ErrorKinds::of(&config.kinds),
+            },
             RuleKindName::MetricStale => RuleKind::MetricStale {
                 evaluations: config.evaluations.unwrap_or_default(),
             },
@@ -139,7 +180,12 @@ impl Rule {
             }
             if matches!(
                 key.as_str(),
-                "alertname" | "target" | "severity" | POLICY_FILE_LABEL | ACCOUNT_LABEL
+                "alertname"
+                    | "target"
+                    | "severity"
+                    | POLICY_FILE_LABEL
+                    | ACCOUNT_LABEL
+                    | ERROR_KIND_LABEL
             ) {
                 return Err(err(format!(
                     "label `{key}` is set by ebb and cannot be overridden"

@@ -26,14 +26,18 @@ pub(super) fn evaluate(kind: RuleKind, track: &mut Track, record: &DecisionRecor
     let target = &record.target;
     match kind {
         // A panic is not an API failure: `evaluation-panicked` reports it.
-        RuleKind::ApiCallFailed => match record.outcome.error() {
-            Some(error) if record.panicked.is_none() => Condition::Holds {
-                summary: format!(
-                    "{target}: Auto Scaling API call failed, capacity kept at {}",
-                    record.capacity.desired
-                ),
-                description: error.to_string(),
-            },
+        RuleKind::ApiCallFailed { kinds } => match record.outcome.error() {
+            Some(error)
+                if record.panicked.is_none() && kinds.contains(record.outcome.error_kind()) =>
+            {
+                Condition::Holds {
+                    summary: format!(
+                        "{target}: Auto Scaling API call failed, capacity kept at {}",
+                        record.capacity.desired
+                    ),
+                    description: error.to_string(),
+                }
+            }
             _ => Condition::Clear,
         },
         RuleKind::EvaluationPanicked => match &record.panicked {
