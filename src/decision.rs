@@ -151,6 +151,12 @@ pub enum Event {
     DataMissing {
         /// The names of the policies without data, in policy-file order.
         policies: Vec<String>,
+        /// The kinds of the failed fetches behind it: of each stale or
+        /// missing metric whose fetch failed this evaluation, each kind once,
+        /// in metric order. Empty (and not written) when no fetch failed (the
+        /// data is only old), and in records written before kinds.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        kinds: Vec<ErrorKind>,
     },
     /// A schedule's floor applied although other policies lacked data: a
     /// schedule needs none.
@@ -646,5 +652,30 @@ mod outcome_tests {
             (old.error(), old.error_kind()),
             (Some("AccessDenied"), None)
         );
+    }
+
+    #[test]
+    fn the_data_missing_event_writes_its_kinds_only_when_a_fetch_failed() {
+        let failed = Event::DataMissing {
+            policies: vec!["cpu".into()],
+            kinds: vec![ErrorKind::Throttled],
+        };
+        let json = serde_json::to_string(&failed).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"data-missing","policies":["cpu"],"kinds":["throttled"]}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), failed);
+        // Only old data, and records written before kinds: the same line as ever.
+        let old_line = r#"{"event":"data-missing","policies":["cpu"]}"#;
+        let old: Event = serde_json::from_str(old_line).unwrap();
+        assert_eq!(
+            old,
+            Event::DataMissing {
+                policies: vec!["cpu".into()],
+                kinds: Vec::new(),
+            }
+        );
+        assert_eq!(serde_json::to_string(&old).unwrap(), old_line);
     }
 }

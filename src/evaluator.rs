@@ -3,7 +3,8 @@
 //! produces a [`DecisionRecord`]; it does no I/O and reads no clock.
 
 use crate::decision::{
-    Action, DecisionRecord, Event, MetricRecord, ObservedCapacity, Outcome, RecordVersion, Role,
+    Action, DecisionRecord, Event, MetricRecord, MetricStatus, ObservedCapacity, Outcome,
+    RecordVersion, Role,
 };
 use crate::error_kind::{CallError, ErrorKind};
 use crate::forecast::history::LoadHistory;
@@ -27,6 +28,9 @@ struct MetricsRead {
     /// The raw datapoints fetched, for policies that keep history.
     raw: BTreeMap<String, Vec<crate::series::Datapoint>>,
     records: Vec<MetricRecord>,
+    /// The kinds of the failed fetches of metrics the policies saw no value
+    /// of, each once, in metric order.
+    failed_kinds: Vec<ErrorKind>,
 }
 
 /// Why a target's group could not be evaluated this tick.
@@ -269,6 +273,7 @@ impl TargetEvaluator {
             values,
             raw,
             records: metrics,
+            failed_kinds,
         } = self.read_metrics(now, fetched, &mut notices);
         let input = PolicyInput {
             now,
@@ -293,7 +298,13 @@ impl TargetEvaluator {
         let (state_before, verdict) = self.memory.decide(run, |state| {
             governor.decide_on_group(state, now, capacity, &policies, bounds, &blocks)
         });
-        events.extend(verdict.events.iter().cloned());
+        events.extend(verdict.events.iter().map(|event| match event {
+            Event::DataMissing { policies, .. } => Event::DataMissing {
+                policies: policies.clone(),
+                kinds: failed_kinds.clone(),
+            },
+            other => other.clone(),
+        }));
         let record = DecisionRecord {
             v: RecordVersion,
             time: now,
@@ -363,6 +374,7 @@ impl TargetEvaluator {
         let mut values = BTreeMap::new();
         let mut raw = BTreeMap::new();
         let mut metrics = Vec::new();
+        let mut failed_kinds = Vec::new();
         let owner = self.metric_owner();
         for (name, signal) in self.signals.iter_mut() {
             let key = MetricKey::new(owner.clone(), name.clone());
@@ -381,6 +393,12 @@ impl TargetEvaluator {
                 None => {}
             }
             let reading = signal.update(now, answer);
+            if let Some(Err(e)) = answer
+                && reading.record.status != MetricStatus::Ok
+                && !failed_kinds.contains(&e.kind)
+            {
+                failed_kinds.push(e.kind);
+            }
             values.insert(name.clone(), reading.value);
             metrics.push(reading.record);
         }
@@ -388,6 +406,7 @@ impl TargetEvaluator {
             values,
             raw,
             records: metrics,
+            failed_kinds,
         }
     }
 
@@ -573,7 +592,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::decision::{GovernorRule, MetricStatus, Recommendation};
+    use crate::decision::{GovernorRule, Recommendation};
     use crate::governor::GovernorState;
     use crate::governor_memory::GovernorMemory;
     use crate::group::{Instance, Lifecycle};
@@ -736,6 +755,57 @@ warmup = "0s"
         let record = evaluator.evaluate(t(0), &cpu("web", -301, 5.0), &group(6), Run::Live);
         assert_eq!(record.metrics[0].status, MetricStatus::Stale);
         assert_eq!((record.desired, record.action), (6, Action::Hold));
+    }
+
+    #[test]
+    fn the_data_missing_event_carries_the_failed_fetchs_kind() {
+        let data_missing = |record: &DecisionRecord| {
+            record
+                .events
+                .iter()
+                .find(|e| matches!(e, Event::DataMissing { .. }))
+                .cloned()
+        };
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let denied = FetchResults::from([(
+            MetricKey::new("web", "cpu"),
+            Err(FetchError::new(
+                ErrorKind::AccessDenied,
+                "GetMetricData failed: AccessDenied",
+            )),
+        )]);
+        let record = evaluator.evaluate(t(0), &denied, &group(6), Run::Live);
+        assert_eq!(
+            data_missing(&record),
+            Some(Event::DataMissing {
+                policies: vec!["cpu-50".into()],
+                kinds: vec![ErrorKind::AccessDenied],
+            })
+        );
+        // A failed fetch while the last datapoint is still fresh: no data missing.
+        let mut evaluator = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        evaluator.evaluate(t(0), &cpu("web", 0, 50.0), &group(6), Run::Live);
+        let record = evaluator.evaluate(t(60), &denied, &group(6), Run::Live);
+        assert_eq!(data_missing(&record), None);
+        // Stale once its data is too old: the failure's kind says why.
+        let record = evaluator.evaluate(t(400), &denied, &group(6), Run::Live);
+        assert_eq!(record.metrics[0].status, MetricStatus::Stale);
+        assert_eq!(
+            data_missing(&record),
+            Some(Event::DataMissing {
+                policies: vec!["cpu-50".into()],
+                kinds: vec![ErrorKind::AccessDenied],
+            })
+        );
+        // Data that is only old (the source answered): no kind.
+        let record = evaluator.evaluate(t(800), &cpu("web", 0, 50.0), &group(6), Run::Live);
+        assert_eq!(
+            data_missing(&record),
+            Some(Event::DataMissing {
+                policies: vec!["cpu-50".into()],
+                kinds: Vec::new(),
+            })
+        );
     }
 
     #[test]

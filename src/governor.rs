@@ -181,8 +181,11 @@ impl Governor {
         if lacking.is_empty() {
             return proposal;
         }
+        // The governor sees policies, not fetches: the evaluator adds the
+        // kinds of the failed fetches.
         events.push(Event::DataMissing {
             policies: lacking.iter().map(|name| name.to_string()).collect(),
+            kinds: Vec::new(),
         });
         let who = lacking.join(", ");
         if proposal < current {
@@ -616,7 +619,8 @@ mod tests {
             v.events,
             vec![
                 Event::DataMissing {
-                    policies: vec!["cpu".into()]
+                    policies: vec!["cpu".into()],
+                    kinds: Vec::new(),
                 },
                 Event::ScheduleFloorApplied {
                     policy: "business-hours".into(),
