@@ -6,6 +6,7 @@
 
 mod support;
 
+use ebb::error_kind::ErrorKind;
 use ebb::policy_file::{MetricSourceSpec, parse_str};
 use ebb::source::scrape::ec2::Ec2GroupInstances;
 use ebb::source::scrape::targets::{GroupInstances, resolve};
@@ -56,8 +57,11 @@ async fn asg_targets_are_the_private_ips_of_in_service_instances() {
     assert_eq!(urls, want);
     // Without discovery configured, the round fails saying how to get it.
     let err = resolve(spec, "web-asg", None).await.unwrap_err();
-    assert!(err.contains("ec2-discovery"), "{err}");
+    assert!(err.message.contains("ec2-discovery"), "{err}");
+    assert_eq!(err.kind, ErrorKind::Other);
 
+    // A missing group is a failure of kind not-found, whichever layer says it.
     let missing = instances.private_ips("no-such-group").await.unwrap_err();
-    assert!(missing.contains("no-such-group"), "{missing}");
+    assert!(missing.message.contains("no-such-group"), "{missing}");
+    assert_eq!(missing.kind, ErrorKind::NotFound);
 }

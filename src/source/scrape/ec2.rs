@@ -3,7 +3,8 @@
 //! EC2's DescribeInstances.
 
 use super::targets::GroupInstances;
-use crate::source::http::error_chain;
+use crate::aws_error::call_error;
+use crate::error_kind::{CallError, ErrorKind};
 use aws_sdk_autoscaling::types::LifecycleState;
 use std::future::Future;
 use std::net::IpAddr;
@@ -27,19 +28,24 @@ impl Ec2GroupInstances {
         }
     }
 
-    async fn list(&self, group: &str) -> Result<Vec<IpAddr>, String> {
+    async fn list(&self, group: &str) -> Result<Vec<IpAddr>, CallError> {
         let out = self
             .autoscaling
             .describe_auto_scaling_groups()
             .auto_scaling_group_names(group)
             .send()
             .await
-            .map_err(|e| format!("DescribeAutoScalingGroups: {}", error_chain(&e)))?;
+            .map_err(|e| call_error("DescribeAutoScalingGroups", &e))?;
         let found = out
             .auto_scaling_groups()
             .iter()
             .find(|g| g.auto_scaling_group_name() == Some(group))
-            .ok_or_else(|| format!("Auto Scaling group `{group}` not found"))?;
+            .ok_or_else(|| {
+                CallError::new(
+                    ErrorKind::NotFound,
+                    format!("Auto Scaling group `{group}` not found"),
+                )
+            })?;
         let ids: Vec<String> = found
             .instances()
             .iter()
@@ -55,14 +61,16 @@ impl Ec2GroupInstances {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| format!("DescribeInstances: {}", error_chain(&e)))?;
+                let page = page.map_err(|e| call_error("DescribeInstances", &e))?;
                 for instance in page.reservations().iter().flat_map(|r| r.instances()) {
                     // An instance without a private IP (terminating) has nothing to scrape.
                     if let Some(ip) = instance.private_ip_address() {
-                        ips.push(
-                            ip.parse()
-                                .map_err(|_| format!("EC2 gave `{ip}` as a private IP"))?,
-                        );
+                        ips.push(ip.parse().map_err(|_| {
+                            CallError::new(
+                                ErrorKind::BadResponse,
+                                format!("EC2 gave `{ip}` as a private IP"),
+                            )
+                        })?);
                     }
                 }
             }
@@ -75,7 +83,7 @@ impl GroupInstances for Ec2GroupInstances {
     fn private_ips<'a>(
         &'a self,
         group: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<IpAddr>, String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<IpAddr>, CallError>> + Send + 'a>> {
         Box::pin(self.list(group))
     }
 }

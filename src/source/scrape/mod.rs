@@ -163,7 +163,7 @@ impl ScrapeSource {
             let instances = self.instances.clone();
             running.spawn(async move { (index, run_round(client, spec, group, instances).await) });
         }
-        let mut outcomes: HashMap<usize, Result<Vec<TargetResult>, String>> = HashMap::new();
+        let mut outcomes: HashMap<usize, Result<Vec<TargetResult>, FetchError>> = HashMap::new();
         while let Some(joined) = running.join_next().await {
             match joined {
                 Ok((index, outcome)) => {
@@ -183,7 +183,7 @@ impl ScrapeSource {
                     None => Err(FetchError::other("the scrape round did not complete")),
                     Some(Err(e)) => Ok(Series {
                         points: Vec::new(),
-                        detail: Some(json!({ "error": e })),
+                        detail: Some(json!({ "error": e.message, "kind": e.kind })),
                         stale: Some(format!("no scrape targets: {e}")),
                     }),
                     Some(Ok(targets)) => {
@@ -223,7 +223,7 @@ async fn run_round(
     spec: ScrapeMetric,
     group: String,
     instances: Option<Arc<dyn GroupInstances>>,
-) -> Result<Vec<TargetResult>, String> {
+) -> Result<Vec<TargetResult>, FetchError> {
     let urls = targets::resolve(&spec, &group, instances.as_deref()).await?;
     let permits = Arc::new(Semaphore::new(spec.concurrency.max(1)));
     let mut running = JoinSet::new();

@@ -2,6 +2,7 @@
 //! name, or the private IPs of the group's in-service instances (through a
 //! [`GroupInstances`] the daemon plugs in, since it needs the EC2 API).
 
+use crate::error_kind::{CallError, ErrorKind};
 use crate::policy_file::ScrapeMetric;
 use crate::policy_file::http_sources::Scheme;
 use std::future::Future;
@@ -10,11 +11,12 @@ use std::pin::Pin;
 
 /// Finds the private IPs of an Auto Scaling group's in-service instances.
 pub trait GroupInstances: Send + Sync {
-    /// The private IPs of `group`'s in-service instances.
+    /// The private IPs of `group`'s in-service instances; a failure says
+    /// what kind it was (a throttled or denied AWS call, a missing group).
     fn private_ips<'a>(
         &'a self,
         group: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<IpAddr>, String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<IpAddr>, CallError>> + Send + 'a>>;
 }
 
 /// The URLs to scrape for `spec` on behalf of `group`, sorted and without repeats.
@@ -22,31 +24,33 @@ pub async fn resolve(
     spec: &ScrapeMetric,
     group: &str,
     instances: Option<&dyn GroupInstances>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CallError> {
     let mut urls = if !spec.urls.is_empty() {
         spec.urls.clone()
     } else if let Some(dns) = &spec.dns {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((dns.name.as_str(), dns.port))
             .await
-            .map_err(|e| format!("resolving {}: {e}", dns.name))?
+            .map_err(|e| CallError::other(format!("resolving {}: {e}", dns.name)))?
             .collect();
         addrs
             .iter()
             .map(|a| url(dns.scheme, a.ip(), dns.port, &dns.path))
             .collect()
     } else if let Some(asg) = &spec.asg {
-        let instances = instances.ok_or(
-            "scrape targets `asg` need the EC2 API: this ebb was built without the `ec2-discovery` feature",
-        )?;
+        let instances = instances.ok_or_else(|| {
+            CallError::other(
+                "scrape targets `asg` need the EC2 API: this ebb was built without the `ec2-discovery` feature",
+            )
+        })?;
         instances
             .private_ips(group)
             .await
-            .map_err(|e| format!("listing the in-service instances of {group}: {e}"))?
+            .map_err(|e| e.context(format_args!("listing the in-service instances of {group}")))?
             .into_iter()
             .map(|ip| url(asg.scheme, ip, asg.port, &asg.path))
             .collect()
     } else {
-        return Err("no targets configured".into());
+        return Err(CallError::new(ErrorKind::Other, "no targets configured"));
     };
     urls.sort();
     urls.dedup();
