@@ -1,6 +1,9 @@
 //! What a benchmark reads of a running process from /proc: its CPU time and
 //! its memory.
 
+// Each bench uses the part it needs.
+#![allow(dead_code)]
+
 /// A `/proc/PID/status` field in KiB (`VmRSS:` now, `VmHWM:` the peak); 0
 /// once the process is gone.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
