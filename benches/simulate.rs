@@ -79,7 +79,9 @@ fn replay(root: &Path, full: bool) {
     println!(
         "## Predictive replay: policies/web-predictive.toml, last {days} days, 1-minute evaluations"
     );
-    println!("| trace | days | controller | replay s (wall) | replay s (CPU) | tau_U | instance-hours |");
+    println!(
+        "| trace | days | controller | replay s (wall) | replay s (CPU) | tau_U | instance-hours |"
+    );
     println!("|---|---:|---|---:|---:|---:|---:|");
     for (name, trace) in traces {
         let span_days =
