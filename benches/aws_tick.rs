@@ -16,11 +16,10 @@ mod support;
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use fleet_config::write_config;
+use fleet_config::{spawn_daemon, stop_daemon, write_config};
 use proc_stats::{cpu_seconds, status_kib};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 use support::moto::{MotoServer, create_group, sdk_config};
 use support::proxy::{Proxy, Recorded};
@@ -46,16 +45,7 @@ fn main() {
     write_config(dir.path(), &groups, interval, &proxy.url());
     let log = dir.path().join("decisions.jsonl");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
-        .args(["run", "--config"])
-        .arg(dir.path().join("ebb.toml"))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("EBB_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start ebb run");
+    let child = spawn_daemon(dir.path());
 
     let mut rows = Vec::new();
     let mut before = BTreeMap::new();
@@ -87,10 +77,7 @@ fn main() {
         before = after;
     }
     let peak_rss_kib = status_kib(child.id(), "VmHWM:");
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("ebb exits");
+    let status = stop_daemon(child);
     assert!(status.success(), "ebb run exited with {status}");
 
     println!("\n`ebb run` against moto_server: {targets} targets, one CloudWatch metric each\n");

@@ -22,11 +22,11 @@ mod proc_stats;
 mod support;
 
 use aws_stub::{AwsStub, CallCounts};
-use fleet_config::write_config;
+use fleet_config::{spawn_daemon, stop_daemon, write_config};
 use proc_stats::{cpu_seconds, status_kib};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// What was measured at the end of one round.
@@ -61,16 +61,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_config(dir.path(), &groups, interval, &stub.url());
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
-        .args(["run", "--config"])
-        .arg(dir.path().join("ebb.toml"))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("EBB_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start ebb run");
+    let mut child = spawn_daemon(dir.path());
     let pid = child.id();
 
     let mut log = DecisionLog::new(&dir.path().join("decisions.jsonl"));
@@ -116,10 +107,7 @@ fn main() {
     }
     let peak_kib = status_kib(pid, "VmHWM:");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &pid.to_string()])
-        .status();
-    let status = child.wait().expect("ebb exits");
+    let status = stop_daemon(child);
     let counts = stub.counts();
 
     print_table(targets, interval, &measured);

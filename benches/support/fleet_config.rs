@@ -3,6 +3,7 @@
 //! and an `ebb.toml` pointing the AWS clients at a loopback endpoint.
 
 use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 const POLICY: &str = r#"
 [target]
@@ -47,4 +48,27 @@ pub fn write_config(dir: &Path, groups: &[String], interval_s: u64, endpoint: &s
         ),
     )
     .expect("daemon config");
+}
+
+/// Starts the real `ebb run` on the configuration `write_config` wrote in
+/// `dir`, with test credentials and warnings-only logs.
+pub fn spawn_daemon(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["run", "--config"])
+        .arg(dir.join("ebb.toml"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("EBB_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start ebb run")
+}
+
+/// Stops the daemon as systemd would (SIGTERM) and waits for it to exit.
+pub fn stop_daemon(mut child: Child) -> ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    child.wait().expect("ebb exits")
 }

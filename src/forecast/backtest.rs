@@ -591,6 +591,7 @@ pub fn choose_or_yesterday(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::test_noise as noise;
 
     const SEASONS: Seasons = Seasons {
         daily: 24,
@@ -601,13 +602,6 @@ mod tests {
     fn only(mut horizons: Vec<HorizonScores>) -> Vec<ModelScore> {
         assert_eq!(horizons.len(), 1);
         horizons.remove(0).scores
-    }
-
-    fn noise(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (*seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5
     }
 
     #[test]

@@ -333,12 +333,7 @@ mod tests {
         let mut seed = 11u64;
         let y: Vec<f64> = sine(24 * 21, 24, 100.0, 30.0)
             .into_iter()
-            .map(|v| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                v + ((seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 10.0
-            })
+            .map(|v| v + crate::forecast::test_noise(&mut seed) * 10.0)
             .collect();
         for seasonality in [Seasonality::Additive, Seasonality::Multiplicative] {
             let full = |p| run(&y, 24, seasonality, p, false, f64::INFINITY).map(|r| r.sse);
@@ -424,12 +419,7 @@ mod tests {
         let mut rng_state = 1u64;
         let y: Vec<f64> = sine(48 * 6, 48, 50.0, 20.0)
             .into_iter()
-            .map(|v| {
-                rng_state = rng_state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                v + ((rng_state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 4.0
-            })
+            .map(|v| v + crate::forecast::test_noise(&mut rng_state) * 4.0)
             .collect();
         let f = HoltWinters::fit(&y, 48, Seasonality::Additive)
             .unwrap()

@@ -19,6 +19,16 @@ pub mod plot;
 pub mod report;
 pub mod theta;
 
+/// Deterministic noise for the forecasting tests: a 64-bit LCG step
+/// mapped to [-0.5, 0.5), so series are noisy but reproducible.
+#[cfg(test)]
+pub(crate) fn test_noise(seed: &mut u64) -> f64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5
+}
+
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 use std::fmt;

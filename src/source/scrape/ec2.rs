@@ -21,6 +21,8 @@ pub struct Ec2GroupInstances {
 }
 
 impl Ec2GroupInstances {
+    /// Clients for the Auto Scaling and EC2 APIs built from one SDK config
+    /// (the account and region of the targets it lists).
     pub fn new(config: &aws_config::SdkConfig) -> Ec2GroupInstances {
         Ec2GroupInstances {
             autoscaling: aws_sdk_autoscaling::Client::new(config),
