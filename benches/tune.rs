@@ -17,7 +17,7 @@ use ebb::policy_file::{PolicyFile, parse_str};
 use ebb::sim::run::{SimOptions, simulate};
 use ebb::sim::synth::{Shape, SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
-use ebb::tune::run::{TuneRequest, candidate_text, tune};
+use ebb::tune::run::{TuneRequest, TuneTrace, candidate_text, tune};
 use ebb::tune::search::SearchPlan;
 use ebb::tune::space::{SpaceFile, dimensions};
 use std::path::{Path, PathBuf};
@@ -41,8 +41,12 @@ fn request(name: &str, trace: Arc<Trace>, candidates: usize) -> TuneRequest {
         file,
         text,
         path,
-        trace,
+        traces: vec![TuneTrace {
+            name: "synthetic".into(),
+            trace,
+        }],
         options: SimOptions::default(),
+        p95_instances: None,
         budget_tau_u: None,
         plan: SearchPlan {
             candidates,

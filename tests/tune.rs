@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration};
 use ebb::policy_file::parse_str;
 use ebb::sim::run::{SimOptions, simulate};
 use ebb::sim::trace::Trace;
-use ebb::tune::run::{TuneRequest, tune, walk_forward_split};
+use ebb::tune::run::{TuneRequest, TuneTrace, tune, walk_forward_split};
 use ebb::tune::search::SearchPlan;
 use ebb::tune::space::{SpaceFile, dimensions};
 use std::path::{Path, PathBuf};
@@ -24,17 +24,42 @@ fn ebb() -> Command {
 
 /// A synthetic spiky trace of `days`, written by `ebb trace synth`.
 fn synth_trace(dir: &Path, days: u32) -> PathBuf {
-    let path = dir.join("trace.csv");
+    synth(dir, "trace.csv", "spiky", 4, days)
+}
+
+/// A synthetic trace of `shape` written by `ebb trace synth` to `dir/name`.
+fn synth(dir: &Path, name: &str, shape: &str, seed: u32, days: u32) -> PathBuf {
+    let path = dir.join(name);
     ebb()
-        .args([
-            "trace", "synth", "--shape", "spiky", "--seed", "4", "--days",
-        ])
+        .args(["trace", "synth", "--shape", shape, "--seed"])
+        .arg(seed.to_string())
+        .arg("--days")
         .arg(days.to_string())
         .arg("--out")
         .arg(&path)
         .assert()
         .success();
     path
+}
+
+/// The first 70% of the rows of the trace at `path` (the part `ebb tune`
+/// tunes on), with the load multiplied by `scale`, written beside it.
+fn tuning_part(path: &Path, scale: f64) -> PathBuf {
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("timestamp"))
+        .collect();
+    let tuning_rows = (rows.len() as f64 * 0.7).round() as usize;
+    let mut out = String::from("timestamp,value\n");
+    for row in &rows[..tuning_rows] {
+        let (time, value) = row.split_once(',').unwrap();
+        let value: f64 = value.parse().unwrap();
+        out.push_str(&format!("{time},{}\n", value * scale));
+    }
+    let part = path.with_extension("tuning.csv");
+    std::fs::write(&part, out).unwrap();
+    part
 }
 
 /// A row of `ebb diff`'s table: (old, new).
@@ -99,40 +124,112 @@ fn a_tuned_policy_passes_check_and_diff_finds_it_cheaper_at_no_more_under_provis
 
     // On the part of the history it was tuned on (the first 70% of rows),
     // `ebb diff` sees the tuned policy cheaper and no more often short.
-    let text = std::fs::read_to_string(&trace).unwrap();
-    let (header, rows): (Vec<&str>, Vec<&str>) = text
-        .lines()
-        .partition(|l| l.starts_with('#') || l.starts_with("timestamp"));
-    let tuning_rows = (rows.len() as f64 * 0.7).round() as usize;
-    let tuning_trace = dir.path().join("tuning.csv");
-    let mut tuning_text = header.join("\n");
-    for row in &rows[..tuning_rows] {
-        tuning_text.push('\n');
-        tuning_text.push_str(row);
-    }
-    std::fs::write(&tuning_trace, tuning_text + "\n").unwrap();
+    let tuning_trace = tuning_part(&trace, 1.0);
     let capacity = report
         .lines()
         .find_map(|l| l.strip_prefix("cloud: "))
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
-    let diff = ebb()
+    let diff = diff(&tuned, &tuning_trace, &capacity);
+    let (old_hours, new_hours) = diff_row(&diff, "instance-hours");
+    let (old_tau, new_tau) = diff_row(&diff, "under-provisioned time tau_U %");
+    assert!(new_hours < old_hours, "{diff}");
+    assert!(new_tau <= old_tau, "{diff}");
+}
+
+/// `ebb diff` of web-cpu.toml against `tuned` on `trace`: its output.
+fn diff(tuned: &Path, trace: &Path, capacity: &str) -> String {
+    let output = ebb()
         .arg("diff")
         .arg(web_cpu())
-        .arg(&tuned)
-        .args(["--capacity-per-instance", &capacity, "--trace"])
-        .arg(&tuning_trace)
+        .arg(tuned)
+        .args(["--capacity-per-instance", capacity, "--trace"])
+        .arg(trace)
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    let diff = String::from_utf8(diff).unwrap();
-    let (old_hours, new_hours) = diff_row(&diff, "instance-hours");
-    let (old_tau, new_tau) = diff_row(&diff, "under-provisioned time tau_U %");
-    assert!(new_hours < old_hours, "{diff}");
-    assert!(new_tau <= old_tau, "{diff}");
+    String::from_utf8(output).unwrap()
+}
+
+/// Two histories of different shapes and scales (one 30x the other's load),
+/// rescaled so each one's p95 needs 10 instances: the tuned policy passes
+/// `ebb check`, and on each history's tuning part `ebb diff` finds it no
+/// more often short than the input (the budget holds on each), and cheaper
+/// on both together.
+#[test]
+fn tuning_on_several_traces_keeps_the_budget_on_each_and_saves_on_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let spiky = synth(dir.path(), "spiky.csv", "spiky", 4, 2);
+    let diurnal = synth(dir.path(), "diurnal.csv", "diurnal", 7, 2);
+    // The second trace at 30x the load: rescaling must undo it.
+    let text = std::fs::read_to_string(&diurnal).unwrap();
+    let mut large = String::new();
+    for line in text.lines() {
+        match line.split_once(',').map(|(t, v)| (t, v.parse::<f64>())) {
+            Some((time, Ok(value))) => large.push_str(&format!("{time},{}\n", value * 30.0)),
+            _ => large.push_str(&format!("{line}\n")),
+        }
+    }
+    std::fs::write(&diurnal, large).unwrap();
+    let tuned = dir.path().join("tuned.toml");
+    let run = |json: bool| {
+        let mut command = ebb();
+        command
+            .arg("tune")
+            .arg(web_cpu())
+            .args(["--candidates", "30", "--seed", "3", "--p95-instances", "10"])
+            .arg("--trace")
+            .arg(&spiky)
+            .arg("--trace")
+            .arg(&diurnal)
+            .arg("--out")
+            .arg(&tuned);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.assert().success().get_output().stdout.clone();
+        String::from_utf8(output).unwrap()
+    };
+    let text = run(false);
+    for expected in [
+        "on 2 traces",
+        "trace 1: ",
+        "trace 2: ",
+        "budget: on each trace",
+        "all traces together",
+        "spiky.csv",
+        "diurnal.csv",
+        "load x",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in {text}");
+    }
+    ebb().arg("check").arg(&tuned).assert().success();
+
+    let report: serde_json::Value = serde_json::from_str(&run(true)).unwrap();
+    let traces = report["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 2);
+    let capacity = traces[0]["capacity_per_instance"].as_f64().unwrap();
+    assert_eq!(traces[1]["capacity_per_instance"].as_f64(), Some(capacity));
+    let scale = traces[1]["scale"].as_f64().unwrap();
+    assert_eq!(traces[0]["scale"].as_f64(), Some(1.0));
+    assert!((scale * 30.0 - 1.0).abs() < 0.5, "scale {scale}");
+    let (mut old_total, mut new_total) = (0.0, 0.0);
+    for (path, trace) in [&spiky, &diurnal].iter().zip(traces) {
+        // The tuning part as ebb tune saw it: the trace times its scale.
+        let scale = trace["scale"].as_f64().unwrap();
+        let diff = diff(&tuned, &tuning_part(path, scale), &capacity.to_string());
+        let (old_hours, new_hours) = diff_row(&diff, "instance-hours");
+        let (old_tau, new_tau) = diff_row(&diff, "under-provisioned time tau_U %");
+        assert!(new_tau <= old_tau, "{}: {diff}", path.display());
+        let budget = trace["budget_tau_u"].as_f64().unwrap();
+        assert!((budget - old_tau).abs() < 0.01, "budget {budget}: {diff}");
+        old_total += old_hours;
+        new_total += new_hours;
+    }
+    assert!(new_total < old_total, "{new_total} >= {old_total}");
 }
 
 #[test]
@@ -225,8 +322,12 @@ fn the_search_finds_the_cheapest_target_a_sweep_finds() {
         file: file.clone(),
         text,
         path,
-        trace: trace.clone(),
+        traces: vec![TuneTrace {
+            name: "six hours".into(),
+            trace: trace.clone(),
+        }],
         options: options.clone(),
+        p95_instances: None,
         budget_tau_u: Some(100.0),
         plan: SearchPlan {
             candidates: 40,
@@ -245,7 +346,7 @@ fn the_search_finds_the_cheapest_target_a_sweep_finds() {
         );
     }
     // Every target from 40 to 80 in steps of 0.5, on the same tuning part.
-    let (tuning, _) = walk_forward_split(&trace).unwrap();
+    let (tuning, _) = walk_forward_split(&trace, "six hours").unwrap();
     let tuning = Arc::new(tuning);
     let mut cheapest = f64::INFINITY;
     for step in 0..=80 {

@@ -491,19 +491,21 @@ target = 50.0
             new: "new.toml".into(),
             replay: ReplayArgs {
                 trace: None,
-                read: Default::default(),
-                synth: SynthArgs {
-                    days: 1,
-                    seed: 1,
-                    shape: crate::sim::synth::Shape::Diurnal,
-                },
                 capacity_per_instance: None,
-                boot_time: std::time::Duration::from_secs(300),
-                publish_delay: std::time::Duration::from_secs(120),
-                from_cloudwatch: false,
-                history: crate::cli::simulate::HistoryArgs {
-                    metric: None,
-                    aws: Default::default(),
+                settings: crate::cli::simulate::ReplaySettings {
+                    read: Default::default(),
+                    synth: SynthArgs {
+                        days: 1,
+                        seed: 1,
+                        shape: crate::sim::synth::Shape::Diurnal,
+                    },
+                    boot_time: std::time::Duration::from_secs(300),
+                    publish_delay: std::time::Duration::from_secs(120),
+                    from_cloudwatch: false,
+                    history: crate::cli::simulate::HistoryArgs {
+                        metric: None,
+                        aws: Default::default(),
+                    },
                 },
             },
             price: None,

@@ -24,15 +24,24 @@ pub struct ReplayArgs {
     /// Load trace CSV (`timestamp,value`); a synthetic trace when absent.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// Load one instance serves at 100% utilization, in the trace's units.
+    #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
+    pub capacity_per_instance: Option<f64>,
+    /// Everything else: how to read or make the trace, the simulated cloud.
+    #[command(flatten)]
+    pub settings: ReplaySettings,
+}
+
+/// How to read or make a trace and the simulated cloud's delays; shared by
+/// `ebb simulate`, `ebb diff` and `ebb tune` (which takes several traces).
+#[derive(Debug, Clone, Args)]
+pub struct ReplaySettings {
     /// How to read the `--trace` file.
     #[command(flatten)]
     pub read: ReadArgs,
     /// The synthetic trace to make when no `--trace` is given.
     #[command(flatten)]
     pub synth: SynthArgs,
-    /// Load one instance serves at 100% utilization, in the trace's units.
-    #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
-    pub capacity_per_instance: Option<f64>,
     /// Time from launch to in service.
     #[arg(long, default_value = "5m", value_parser = crate::ranges::SIMULATED_DELAY.parser())]
     pub boot_time: std::time::Duration,
@@ -95,8 +104,9 @@ pub struct LoadedTrace {
 impl ReplayArgs {
     /// The trace to replay for `file`'s target.
     pub fn load_trace(&self, file: &PolicyFile) -> anyhow::Result<LoadedTrace> {
-        if self.from_cloudwatch {
-            let exported = self.history.export(file, self.synth.days)?;
+        let settings = &self.settings;
+        if settings.from_cloudwatch {
+            let exported = settings.history.export(file, settings.synth.days)?;
             return Ok(LoadedTrace {
                 trace: Arc::new(exported.trace),
                 name: exported.description,
@@ -105,11 +115,11 @@ impl ReplayArgs {
         }
         let (trace, name) = match &self.trace {
             Some(path) => {
-                let trace = self.read.load(path)?;
+                let trace = settings.read.load(path)?;
                 let name = format!("{} ({})", path.display(), trace.describe_reading());
                 (trace, name)
             }
-            None => (self.synth.trace(), self.synth.describe()),
+            None => (settings.synth.trace(), settings.synth.describe()),
         };
         Ok(LoadedTrace {
             trace: Arc::new(trace),
@@ -127,8 +137,8 @@ impl ReplayArgs {
     ) -> SimOptions {
         SimOptions {
             capacity_per_instance: self.capacity_per_instance.or(trace.capacity_per_instance),
-            boot_time: crate::signal::to_chrono(self.boot_time),
-            publish_delay: crate::signal::to_chrono(self.publish_delay),
+            boot_time: crate::signal::to_chrono(self.settings.boot_time),
+            publish_delay: crate::signal::to_chrono(self.settings.publish_delay),
             baselines,
             keep_decisions,
             forecasts: None,

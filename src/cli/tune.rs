@@ -3,11 +3,11 @@
 //! print the Pareto front beside the input policy and the baselines, and
 //! write the tuned file.
 
-use super::simulate::ReplayArgs;
+use super::simulate::{ReplayArgs, ReplaySettings};
 use crate::policy_file::load::read_policy_text;
 use crate::policy_file::parse_str;
 use crate::tune::plot::plot;
-use crate::tune::run::{Point, TUNING_SHARE, TuneReport, TuneRequest, tune};
+use crate::tune::run::{Point, TUNING_SHARE, TuneReport, TuneRequest, TuneTrace, tune};
 use crate::tune::search::SearchPlan;
 use crate::tune::space::{SpaceFile, dimensions};
 use anyhow::Context;
@@ -21,10 +21,25 @@ use std::process::ExitCode;
 pub struct TuneArgs {
     /// The policy file to tune.
     pub policy: PathBuf,
-    /// The history to tune on and the simulated cloud, as `ebb simulate`'s;
-    /// `--seed` also seeds the search.
+    /// Load trace CSV (`timestamp,value`) to tune on; repeat it to tune on
+    /// several (each candidate runs on every one, the budget holds on each);
+    /// a synthetic trace when absent.
+    #[arg(long)]
+    pub trace: Vec<PathBuf>,
+    /// Load one instance serves at 100% utilization, in the traces' units;
+    /// one for every trace. Default: each trace's own, as `ebb simulate`
+    /// picks it (or, with --p95-instances, the first trace's p95 / N).
+    #[arg(long, value_parser = crate::ranges::parse_capacity_per_instance)]
+    pub capacity_per_instance: Option<f64>,
+    /// Rescale each trace so that its 95th-percentile load needs N instances
+    /// at 100% utilization (the equal-cost bench's c = p95 / 10 is N = 10):
+    /// traces of different scales then share one capacity per instance.
+    #[arg(long, value_name = "N", value_parser = crate::ranges::parse_capacity_per_instance)]
+    pub p95_instances: Option<f64>,
+    /// How to read or make the histories and the simulated cloud, as `ebb
+    /// simulate`'s; `--seed` also seeds the search.
     #[command(flatten)]
-    pub replay: ReplayArgs,
+    pub settings: ReplaySettings,
     /// The most under-provisioned time the chosen policy may have on the
     /// tuning part, e.g. `tau_u=0.5%`; default: the input policy's own.
     #[arg(long, value_parser = parse_budget)]
@@ -89,18 +104,41 @@ pub fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
         },
         None => SpaceFile::default(),
     };
-    let loaded = args.replay.load_trace(&file)?;
+    let replay = |trace: Option<PathBuf>| ReplayArgs {
+        trace,
+        capacity_per_instance: args.capacity_per_instance,
+        settings: args.settings.clone(),
+    };
+    let sources: Vec<Option<PathBuf>> = if args.trace.is_empty() {
+        vec![None]
+    } else {
+        args.trace.iter().cloned().map(Some).collect()
+    };
+    let mut traces = Vec::new();
+    let mut options = None;
+    for source in sources {
+        let replay = replay(source);
+        let loaded = replay.load_trace(&file)?;
+        // The cloud's settings are the same for every trace; a capacity
+        // per instance only from the flag or from CloudWatch (one history).
+        options.get_or_insert_with(|| replay.options(&loaded, false, false));
+        traces.push(TuneTrace {
+            name: loaded.name,
+            trace: loaded.trace,
+        });
+    }
     let request = TuneRequest {
         dimensions: dimensions(&file, &text, &space),
         file,
         text,
         path: args.policy.clone(),
-        trace: loaded.trace.clone(),
-        options: args.replay.options(&loaded, false, false),
+        traces,
+        options: options.expect("at least one trace was loaded"),
+        p95_instances: args.p95_instances,
         budget_tau_u: args.budget,
         plan: SearchPlan {
             candidates: args.candidates as usize,
-            seed: args.replay.synth.seed,
+            seed: args.settings.synth.seed,
         },
     };
     let report = tune(&request).with_context(|| format!("tuning {}", args.policy.display()))?;
@@ -116,7 +154,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", format_report(&report, &args, &loaded.name));
+        print!("{}", format_report(&report, &args));
     }
     Ok(if report.meets_budget {
         ExitCode::SUCCESS
@@ -141,40 +179,104 @@ fn candidate_name(index: usize) -> String {
     }
 }
 
-/// The report a user reads.
-pub fn format_report(report: &TuneReport, args: &TuneArgs, trace_name: &str) -> String {
-    let mut out = String::new();
+fn both(name: &str, a: &Point, b: &Point) -> String {
+    format!(
+        "{}   {:>12.1} {:>8.2} {:>12.1}",
+        row(name, a),
+        b.instance_hours,
+        b.tau_u,
+        b.changes_per_day
+    )
+}
+
+fn both_header(out: &mut String) {
     let _ = writeln!(
         out,
-        "ebb tune {}: {} candidates over {} fields on {trace_name}",
+        "  {:<28} {:>12} {:>8} {:>12}   {:>12} {:>8} {:>12}",
+        "", "tuning", "", "", "held out", "", ""
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>12} {:>8} {:>12}   {:>12} {:>8} {:>12}",
+        "", "inst-hours", "tau_U%", "changes/day", "inst-hours", "tau_U%", "changes/day"
+    );
+}
+
+/// The report a user reads.
+pub fn format_report(report: &TuneReport, args: &TuneArgs) -> String {
+    let mut out = String::new();
+    let several = report.traces.len() > 1;
+    let on = match report.traces.as_slice() {
+        [one] => one.name.clone(),
+        all => format!("{} traces", all.len()),
+    };
+    let _ = writeln!(
+        out,
+        "ebb tune {}: {} candidates over {} fields on {on}",
         args.policy.display(),
         report.candidates.len(),
         report.dimensions.len()
     );
-    let _ = writeln!(
-        out,
-        "walk-forward: tuned on the first {:.0}% ({:.1} days from {}), held out the last {:.1} days from {}",
-        TUNING_SHARE * 100.0,
-        report.tuning.days,
-        report.tuning.start.format("%Y-%m-%d %H:%M"),
-        report.held_out.days,
-        report.held_out.start.format("%Y-%m-%d %H:%M"),
-    );
-    let _ = writeln!(
-        out,
-        "cloud: {:.1} load per instance, boot {}s, metrics published {}s late",
-        report.capacity_per_instance, report.boot_time_s, report.publish_delay_s
-    );
-    let _ = writeln!(
-        out,
-        "budget: tau_U <= {:.2} %{}\n",
-        report.budget_tau_u,
-        if report.budget_is_current {
-            " (the current policy's on the tuning part; set --budget tau_u=X% to choose)"
-        } else {
-            ""
+    for (i, t) in report.traces.iter().enumerate() {
+        if several {
+            let _ = writeln!(out, "trace {}: {}", i + 1, t.name);
         }
-    );
+        let _ = writeln!(
+            out,
+            "{}walk-forward: tuned on the first {:.0}% ({:.1} days from {}), held out the last {:.1} days from {}",
+            if several { "  " } else { "" },
+            TUNING_SHARE * 100.0,
+            t.tuning.days,
+            t.tuning.start.format("%Y-%m-%d %H:%M"),
+            t.held_out.days,
+            t.held_out.start.format("%Y-%m-%d %H:%M"),
+        );
+        let scaled = if t.scale == 1.0 {
+            String::new()
+        } else {
+            format!(
+                " (load x{:.4} so that its p95 needs {} instances)",
+                t.scale,
+                args.p95_instances.unwrap_or_default()
+            )
+        };
+        if several {
+            let _ = writeln!(
+                out,
+                "  {:.1} load per instance{scaled}; budget tau_U <= {:.2} %",
+                t.capacity_per_instance, t.budget_tau_u
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "cloud: {:.1} load per instance{scaled}, boot {}s, metrics published {}s late",
+                t.capacity_per_instance, report.boot_time_s, report.publish_delay_s
+            );
+            let _ = writeln!(
+                out,
+                "budget: tau_U <= {:.2} %{}\n",
+                t.budget_tau_u,
+                if report.budget_is_current {
+                    " (the current policy's on the tuning part; set --budget tau_u=X% to choose)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if several {
+        let _ = writeln!(
+            out,
+            "cloud: boot {}s, metrics published {}s late\nbudget: on each trace, tau_U within its own{}\n",
+            report.boot_time_s,
+            report.publish_delay_s,
+            if report.budget_is_current {
+                " (the current policy's on that trace's tuning part; set --budget tau_u=X% to choose)"
+            } else {
+                ""
+            }
+        );
+    }
     let _ = writeln!(out, "searched:");
     for d in &report.dimensions {
         let now = d
@@ -192,14 +294,23 @@ pub fn format_report(report: &TuneReport, args: &TuneArgs, trace_name: &str) -> 
         "  {:<28} {:>12} {:>8} {:>12}",
         "", "inst-hours", "tau_U%", "changes/day"
     );
-    let _ = writeln!(out, "\nPareto front on the tuning part:\n{header}");
+    let _ = writeln!(
+        out,
+        "\nPareto front on the tuning part{}:\n{header}",
+        if several {
+            " (all traces together: instance-hours added up, tau_U the share of all their time)"
+        } else {
+            ""
+        }
+    );
     for &i in &report.front {
         let p = report.candidates[i]
             .tuning
             .as_ref()
-            .expect("front members ran");
+            .expect("front members ran")
+            .total;
         let mark = if i == report.chosen { " <- chosen" } else { "" };
-        let _ = writeln!(out, "{}{mark}", row(&candidate_name(i), p));
+        let _ = writeln!(out, "{}{mark}", row(&candidate_name(i), &p));
     }
     let _ = writeln!(out, "on the same axes:");
     for r in &report.references {
@@ -221,40 +332,54 @@ pub fn format_report(report: &TuneReport, args: &TuneArgs, trace_name: &str) -> 
     if report.meets_budget {
         let _ = writeln!(
             out,
-            "\nchosen: {}, the cheapest within the budget",
-            candidate_name(report.chosen)
+            "\nchosen: {}, the cheapest within the budget{}",
+            candidate_name(report.chosen),
+            if several { " on every trace" } else { "" }
         );
     } else {
+        let over: Vec<String> = report
+            .traces
+            .iter()
+            .filter(|t| t.chosen_tuning.tau_u > t.budget_tau_u + 1e-9)
+            .map(|t| {
+                format!(
+                    "{}{:.2} % against {:.2} %",
+                    if several {
+                        format!("{}: ", t.name)
+                    } else {
+                        String::new()
+                    },
+                    t.chosen_tuning.tau_u,
+                    t.budget_tau_u
+                )
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "\nno candidate meets tau_U <= {:.2} %; the closest is {} (tau_U {:.2} %); nothing written",
-            report.budget_tau_u,
+            "\nno candidate meets the budget{}; the closest is {} (tau_U {}); nothing written",
+            if several { " on every trace" } else { "" },
             candidate_name(report.chosen),
-            chosen.tau_u
+            over.join(", ")
         );
     }
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>12} {:>8} {:>12}   {:>12} {:>8} {:>12}",
-        "", "tuning", "", "", "held out", "", ""
-    );
-    let _ = writeln!(
-        out,
-        "  {:<28} {:>12} {:>8} {:>12}   {:>12} {:>8} {:>12}",
-        "", "inst-hours", "tau_U%", "changes/day", "inst-hours", "tau_U%", "changes/day"
-    );
-    let both = |name: &str, a: &Point, b: &Point| {
-        format!(
-            "{}   {:>12.1} {:>8.2} {:>12.1}",
-            row(name, a),
-            b.instance_hours,
-            b.tau_u,
-            b.changes_per_day
-        )
-    };
+    both_header(&mut out);
     let _ = writeln!(out, "{}", both("chosen", &chosen, &report.chosen_held_out));
     for r in &report.references {
         let _ = writeln!(out, "{}", both(&r.name, &r.tuning, &r.held_out));
+    }
+    if several {
+        for t in &report.traces {
+            let _ = writeln!(out, "\n{}:", t.name);
+            both_header(&mut out);
+            let _ = writeln!(
+                out,
+                "{}",
+                both("chosen", &t.chosen_tuning, &t.chosen_held_out)
+            );
+            for r in &t.references {
+                let _ = writeln!(out, "{}", both(&r.name, &r.tuning, &r.held_out));
+            }
+        }
     }
     if report.changes.is_empty() {
         let _ = writeln!(

@@ -17,7 +17,7 @@ pub fn plot(report: &TuneReport, path: &Path) -> Result<(), String> {
     let ran: Vec<Point> = report
         .candidates
         .iter()
-        .filter_map(|c| c.tuning.as_ref().ok().copied())
+        .filter_map(|c| c.tuning.as_ref().ok().map(|s| s.total))
         .collect();
     let all = ran
         .iter()
@@ -40,7 +40,7 @@ pub fn plot(report: &TuneReport, path: &Path) -> Result<(), String> {
             format!(
                 "ebb tune: {} candidates, tuning part ({:.1} days)",
                 report.candidates.len(),
-                report.tuning.days
+                report.tuning_days()
             ),
             ("sans-serif", 22),
         )
@@ -67,7 +67,13 @@ pub fn plot(report: &TuneReport, path: &Path) -> Result<(), String> {
     let front: Vec<(f64, f64)> = report
         .front
         .iter()
-        .filter_map(|&i| report.candidates[i].tuning.as_ref().ok().map(xy))
+        .filter_map(|&i| {
+            report.candidates[i]
+                .tuning
+                .as_ref()
+                .ok()
+                .map(|s| xy(&s.total))
+        })
         .collect();
     chart
         .draw_series(LineSeries::new(front.clone(), FRONT.stroke_width(2)))
@@ -77,15 +83,18 @@ pub fn plot(report: &TuneReport, path: &Path) -> Result<(), String> {
     chart
         .draw_series(front.iter().map(|&p| Circle::new(p, 3, FRONT.filled())))
         .map_err(|e| fail(&e))?;
-    let budget = report.budget_tau_u;
-    chart
-        .draw_series(LineSeries::new(
-            vec![(x_min - pad, budget), (x_max + pad, budget)],
-            CHOSEN.mix(0.5),
-        ))
-        .map_err(|e| fail(&e))?
-        .label(format!("budget tau_U {budget:.2}%"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], CHOSEN.mix(0.5)));
+    // With several traces the budget holds on each, not on this total: no line.
+    if let [only] = report.traces.as_slice() {
+        let budget = only.budget_tau_u;
+        chart
+            .draw_series(LineSeries::new(
+                vec![(x_min - pad, budget), (x_max + pad, budget)],
+                CHOSEN.mix(0.5),
+            ))
+            .map_err(|e| fail(&e))?
+            .label(format!("budget tau_U {budget:.2}%"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], CHOSEN.mix(0.5)));
+    }
     for (i, reference) in report.references.iter().enumerate() {
         let color = if i == 0 { CURRENT } else { BASELINE };
         let at = xy(&reference.tuning);
