@@ -9,12 +9,14 @@
 //! last snapshot and waits for it.
 //!
 //! A snapshot copies the governor and alert state (small), but of the load
-//! histories (up to 14 days of buckets per predictive policy) only those
-//! that gained or lost a bucket since the last snapshot: those are the ones
-//! the store writes ([`super::history_files`]).
+//! histories (up to 14 days of buckets per predictive policy) only what
+//! changed since the last snapshot ([`super::history_changes`]): the tail
+//! of a history that gained a bucket (appended to its file), a whole copy
+//! only of one that is new or changed shape.
 
+use super::history_changes::{ChangeTracker, HistoryChange};
 use super::state::{SavedState, StateStore};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,29 +27,31 @@ use tokio::time::Instant;
 /// The least time between two writes of the state file.
 pub const MIN_GAP: Duration = Duration::from_secs(1);
 
-/// A state to write: `state.histories` holds the histories that changed
-/// since the last snapshot, `present` names every target that has some.
+/// A state to write (its `histories` empty), the histories' changes since
+/// the last snapshot, and `present`: every target that has histories.
 struct Snapshot {
     state: SavedState,
+    changes: BTreeMap<String, HistoryChange>,
     present: BTreeSet<String>,
 }
 
 impl Snapshot {
-    /// This snapshot, taking in the changed histories of an `older` one
-    /// that was never written (this one's win).
+    /// This snapshot, taking in the history changes of an `older` one that
+    /// was never written (each followed by this one's).
     fn after(mut self, older: Snapshot) -> Snapshot {
-        for (target, histories) in older.state.histories {
-            if self.present.contains(&target) {
-                self.state.histories.entry(target).or_insert(histories);
+        for (target, before) in older.changes {
+            if !self.present.contains(&target) {
+                continue;
             }
+            let merged = match self.changes.remove(&target) {
+                Some(newer) => before.then(newer),
+                None => before,
+            };
+            self.changes.insert(target, merged);
         }
         self
     }
 }
-
-/// Which buckets each policy's history held, by policy: a history whose
-/// marks are unchanged has nothing new to write.
-type Marks = BTreeMap<String, (usize, Option<i64>)>;
 
 /// What the owner left for the writer.
 #[derive(Default)]
@@ -63,14 +67,21 @@ struct Pending {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Notify,
+    /// Targets whose history change the writer could not write: the owner
+    /// hands them whole next.
+    needs_whole: Mutex<Vec<String>>,
 }
 
 impl Shared {
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        // Nothing panics while holding the lock; a poisoned lock still holds
-        // a consistent snapshot.
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.pending)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; a poisoned one still holds
+    // a consistent value.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Writes the state file on a writer task, the latest snapshot only.
@@ -78,12 +89,13 @@ pub struct StateSaver {
     path: std::path::PathBuf,
     shared: Arc<Shared>,
     writer: JoinHandle<()>,
-    /// The marks of each target's histories as last handed to the writer.
-    handed: HashMap<String, Marks>,
+    /// What was last handed to the writer of each target's histories.
+    tracker: ChangeTracker,
 }
 
 impl StateSaver {
-    /// Starts the writer task for `store` (needs a tokio runtime).
+    /// Starts the writer task for `store` (needs a tokio runtime), handing
+    /// over history changes from what `store` loaded.
     pub fn start(store: StateStore) -> StateSaver {
         StateSaver::with_gap(store, MIN_GAP)
     }
@@ -92,12 +104,13 @@ impl StateSaver {
     fn with_gap(store: StateStore, min_gap: Duration) -> StateSaver {
         let shared = Arc::new(Shared::default());
         let path = store.path().to_path_buf();
+        let tracker = store.tracker();
         let writer = tokio::spawn(write_latest(store, Arc::clone(&shared), min_gap));
         StateSaver {
             path,
             shared,
             writer,
-            handed: HashMap::new(),
+            tracker,
         }
     }
 
@@ -107,30 +120,20 @@ impl StateSaver {
     }
 
     /// Leaves a snapshot of `state` to be written, in place of any not
-    /// written yet. Returns at once. A history handed over in a snapshot
-    /// whose write fails is written again once it gains a bucket.
+    /// written yet. Returns at once. A history whose change could not be
+    /// written is handed whole at the next save.
     pub fn save(&mut self, state: &SavedState) {
-        let mut changed = BTreeMap::new();
-        for (target, histories) in &state.histories {
-            let marks: Marks = histories
-                .iter()
-                .map(|(policy, history)| (policy.clone(), history.bucket_marks()))
-                .collect();
-            if self.handed.get(target) != Some(&marks) {
-                changed.insert(target.clone(), histories.clone());
-                self.handed.insert(target.clone(), marks);
-            }
-        }
-        self.handed
-            .retain(|target, _| state.histories.contains_key(target));
+        let failed = std::mem::take(&mut *lock(&self.shared.needs_whole));
+        self.tracker.forget(failed);
         let snapshot = Snapshot {
             state: SavedState {
                 version: state.version,
                 targets: state.targets.clone(),
                 hypothetical: state.hypothetical.clone(),
-                histories: changed,
+                histories: BTreeMap::new(),
                 alerts: state.alerts.clone(),
             },
+            changes: self.tracker.changes(&state.histories),
             present: state.histories.keys().cloned().collect(),
         };
         let mut pending = self.shared.pending();
@@ -183,19 +186,27 @@ async fn write_latest(store: StateStore, shared: Arc<Shared>, min_gap: Duration)
             // The store goes to the blocking thread and comes back with it.
             let mut taken = store.take().unwrap_or_else(|| StateStore::new(&dir));
             let written = tokio::task::spawn_blocking(move || {
-                let result = taken.save_some_histories(&snapshot.state, &snapshot.present);
+                let result =
+                    taken.save_changes(&snapshot.state, &snapshot.changes, &snapshot.present);
                 (taken, result)
             })
             .await;
             match written {
                 Ok((taken, result)) => {
                     store = Some(taken);
-                    if let Err(e) = result {
+                    match result {
+                        Ok(done) => {
+                            if let Some(e) = done.error {
+                                tracing::error!(error = %e, "cannot save a load history: it is written whole next time");
+                            }
+                            lock(&shared.needs_whole).extend(done.needs_whole);
+                        }
                         // The next round's snapshot is written in its place.
-                        tracing::error!(error = %e, "cannot save the state");
+                        Err(e) => tracing::error!(error = %e, "cannot save the state"),
                     }
                 }
-                // Lost with its thread: a new one writes every history next.
+                // Lost with its thread: a new store knows no file, so it
+                // sends every history's next change back to be handed whole.
                 Err(e) => tracing::error!(error = %e, "saving the state failed"),
             }
             last_write = Some(Instant::now());

@@ -11,12 +11,13 @@
 //! written to a temporary file in the same directory, synced, then renamed
 //! over the old one. A crash leaves either the old file or the new one.
 //! The load histories are not in it: they live in a file per target
-//! ([`super::history_files`]), written when a bucket completes, so the
+//! ([`super::history_files`]), appended to when a bucket completes, so the
 //! per-round write stays small however many predictive targets there are.
 //! (A `state.json` of an older ebb that holds them is still read; they move
 //! to their files at the next save.)
 
-use super::history_files::HistoryFiles;
+use super::history_changes::{ChangeTracker, HistoryChange};
+use super::history_files::{HistoryFiles, HistorySave};
 use crate::alert::SavedAlerts;
 use crate::forecast::history::LoadHistory;
 use crate::governor::GovernorState;
@@ -116,6 +117,8 @@ struct StateFile<'a> {
 pub struct StateStore {
     path: PathBuf,
     histories: HistoryFiles,
+    /// What [`StateStore::save`] last wrote of the histories.
+    tracker: ChangeTracker,
 }
 
 /// Why the state could not be read or written.
@@ -134,6 +137,7 @@ impl StateStore {
         StateStore {
             path: dir.join("state.json"),
             histories: HistoryFiles::new(dir),
+            tracker: ChangeTracker::default(),
         }
     }
 
@@ -148,6 +152,7 @@ impl StateStore {
     pub fn load(&mut self) -> Result<Option<SavedState>, StateError> {
         self.remove_leftovers();
         let histories = self.histories.load();
+        self.tracker = ChangeTracker::new(self.histories.marks(&histories));
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -168,27 +173,43 @@ impl StateStore {
         Ok(Some(state))
     }
 
-    /// Replaces the saved state atomically, and writes the histories that
-    /// gained or lost a bucket since they were last written.
-    pub fn save(&mut self, state: &SavedState) -> Result<(), StateError> {
-        let present: BTreeSet<String> = state.histories.keys().cloned().collect();
-        self.save_some_histories(state, &present)
+    /// The histories' marks as their files hold them (after
+    /// [`StateStore::load`]), for a writer elsewhere to hand over changes
+    /// from ([`StateStore::save_changes`]).
+    pub fn tracker(&self) -> ChangeTracker {
+        self.tracker.clone()
     }
 
-    /// Like [`StateStore::save`], when `state.histories` holds only the
-    /// targets whose histories may have changed and `present` names every
-    /// target that has histories (see [`HistoryFiles::save_some`]).
-    pub fn save_some_histories(
-        &mut self,
-        state: &SavedState,
-        present: &BTreeSet<String>,
-    ) -> Result<(), StateError> {
-        self.histories
-            .save_some(&state.histories, present)
-            .map_err(|e| StateError {
+    /// Replaces the saved state atomically, and writes what the histories
+    /// gained since they were last written: a record appended to each file
+    /// whose buckets changed, a whole file for a history that is new or
+    /// changed shape.
+    pub fn save(&mut self, state: &SavedState) -> Result<(), StateError> {
+        let changes = self.tracker.changes(&state.histories);
+        let present: BTreeSet<String> = state.histories.keys().cloned().collect();
+        let done = self.save_changes(state, &changes, &present)?;
+        self.tracker.forget(done.needs_whole);
+        match done.error {
+            Some(e) => Err(StateError {
                 path: e.path,
                 message: e.message,
-            })?;
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Replaces `state.json` with `state` (its `histories` are not read)
+    /// and writes the histories' `changes`; `present` names every target
+    /// that has histories, the files of others are removed. `Err` when
+    /// `state.json` could not be written; what befell the histories is in
+    /// the [`HistorySave`] (its `needs_whole` must be handed whole next).
+    pub fn save_changes(
+        &mut self,
+        state: &SavedState,
+        changes: &BTreeMap<String, HistoryChange>,
+        present: &BTreeSet<String>,
+    ) -> Result<HistorySave, StateError> {
+        let done = self.histories.save(changes, present);
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
             .map_err(|e| self.error(format!("cannot create the state directory: {e}")))?;
@@ -200,7 +221,8 @@ impl StateStore {
         };
         let text = serde_json::to_vec(&file).map_err(|e| self.error(e.to_string()))?;
         replace_atomically(dir, TEMP_PREFIX, &self.path, &text)
-            .map_err(|message| self.error(message))
+            .map_err(|message| self.error(message))?;
+        Ok(done)
     }
 
     /// Deletes temporary files a killed daemon left half-written. Only the

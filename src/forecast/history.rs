@@ -34,6 +34,54 @@ struct Bucket {
     count: u32,
 }
 
+/// A history's shape when a store wrote it ([`LoadHistory::mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryMark {
+    /// Seconds between buckets.
+    pub step_secs: i64,
+    /// The window, in seconds.
+    pub window_secs: i64,
+    /// How many buckets it held.
+    pub buckets: usize,
+    /// The newest bucket's start, if any.
+    pub newest: Option<i64>,
+}
+
+/// What a history gained since a [`HistoryMark`]: the buckets from the
+/// mark's newest one on, and the latest datapoint taken in. A few hundred
+/// bytes where the whole history is up to 150 KB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryTail {
+    /// The first bucket start this tail replaces from.
+    from: i64,
+    buckets: BTreeMap<i64, Bucket>,
+    #[serde(rename = "latest")]
+    intake: Intake,
+}
+
+impl HistoryTail {
+    /// The first bucket start this tail replaces from (`i64::MIN`: all).
+    pub fn from(&self) -> i64 {
+        self.from
+    }
+
+    /// The newest bucket's start in this tail, if it has any.
+    pub fn newest(&self) -> Option<i64> {
+        self.buckets.last_key_value().map(|(start, _)| *start)
+    }
+
+    /// This tail followed by a `newer` one of the same history, as one.
+    pub fn then(mut self, newer: HistoryTail) -> HistoryTail {
+        drop(self.buckets.split_off(&newer.from));
+        self.buckets.extend(newer.buckets);
+        HistoryTail {
+            from: self.from.min(newer.from),
+            buckets: self.buckets,
+            intake: newer.intake,
+        }
+    }
+}
+
 /// The usable part of a history: regular, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegularSeries {
@@ -98,6 +146,65 @@ impl LoadHistory {
             self.buckets.len(),
             self.buckets.last_key_value().map(|(start, _)| *start),
         )
+    }
+
+    /// What a store remembers of this history when it writes it: enough to
+    /// tell, at the next write, whether only a tail is new
+    /// ([`LoadHistory::tail_since`]).
+    pub fn mark(&self) -> HistoryMark {
+        let (buckets, newest) = self.bucket_marks();
+        HistoryMark {
+            step_secs: self.step_secs,
+            window_secs: self.window_secs,
+            buckets,
+            newest,
+        }
+    }
+
+    /// What this history gained since it was as `mark` says: every bucket
+    /// from the newest one then on (that one may have been filling), and
+    /// the latest datapoint. Older buckets cannot have changed since: a
+    /// datapoint is taken in only when newer than every one before it, so
+    /// it lands in the newest bucket or a later one; they can only have
+    /// aged out, which [`LoadHistory::apply_tail`] redoes from the latest
+    /// datapoint and the window. `None` when the step or window differ or
+    /// the newest bucket is older than the mark's: not the same history
+    /// grown, so only a whole copy describes it.
+    pub fn tail_since(&self, mark: &HistoryMark) -> Option<HistoryTail> {
+        if mark.step_secs != self.step_secs || mark.window_secs != self.window_secs {
+            return None;
+        }
+        let newest = self.buckets.last_key_value().map(|(start, _)| *start);
+        if newest < mark.newest {
+            return None;
+        }
+        let from = mark.newest.unwrap_or(i64::MIN);
+        Some(HistoryTail {
+            from,
+            buckets: self
+                .buckets
+                .range(from..)
+                .map(|(start, bucket)| (*start, *bucket))
+                .collect(),
+            intake: self.intake,
+        })
+    }
+
+    /// Applies a tail taken by [`LoadHistory::tail_since`] from a mark of
+    /// this history as it is: the buckets from the tail's start on are
+    /// replaced by the tail's, the latest datapoint moves, and buckets that
+    /// fell out of the window go.
+    pub fn apply_tail(&mut self, tail: &HistoryTail) {
+        drop(self.buckets.split_off(&tail.from));
+        self.buckets
+            .extend(tail.buckets.iter().map(|(k, v)| (*k, *v)));
+        self.intake = tail.intake;
+        self.trim();
+    }
+
+    /// The window, in seconds.
+    pub fn window_secs(&self) -> i64 {
+        self.window_secs
     }
 
     /// Takes in datapoints (oldest first) at `now`, each multiplied by
@@ -301,6 +408,69 @@ mod tests {
         let narrowed = h.clone().with_window(600);
         assert!(narrowed.series().unwrap().values.len() <= 10);
         assert_eq!(narrowed.latest(), h.latest());
+    }
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    fn minute(m: i64) -> Datapoint {
+        Datapoint {
+            time: to_time(1_700_000_000 + m * 60),
+            value: m as f64,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        to_time(1_800_000_000)
+    }
+
+    /// A copy brought up to date by the tails taken at each step (merged or
+    /// not) equals the history itself, window trimming included.
+    #[test]
+    fn tails_bring_a_copy_up_to_date() {
+        let mut live = LoadHistory::new(300, 3600);
+        live.ingest(now(), &(0..50).map(minute).collect::<Vec<_>>(), 1.0);
+        let mut copy = live.clone();
+        let mut merged: Option<HistoryTail> = None;
+        let merged_base = live.clone();
+        for step in 0..6 {
+            let mark = live.mark();
+            let points: Vec<_> = (50 + step * 7..57 + step * 7).map(minute).collect();
+            live.ingest(now(), &points, 1.0);
+            let tail = live.tail_since(&mark).unwrap();
+            assert!(tail.buckets.len() <= 3, "{tail:?}");
+            copy.apply_tail(&tail);
+            assert_eq!(copy, live, "step {step}");
+            merged = Some(match merged {
+                Some(older) => older.then(tail),
+                None => tail,
+            });
+        }
+        let mut from_merged = merged_base;
+        from_merged.apply_tail(&merged.unwrap());
+        assert_eq!(from_merged, live);
+        // The window is full: buckets aged out on both sides.
+        assert_eq!(
+            live.bucket_marks().0,
+            12,
+            "92 minutes of 5-minute buckets, 1 hour kept"
+        );
+    }
+
+    #[test]
+    fn another_shape_gives_no_tail() {
+        let mut live = LoadHistory::new(300, 3600);
+        live.ingest(now(), &(0..20).map(minute).collect::<Vec<_>>(), 1.0);
+        let mark = live.mark();
+        assert!(live.clone().with_window(1800).tail_since(&mark).is_none());
+        assert!(LoadHistory::new(60, 3600).tail_since(&mark).is_none());
+        let empty = LoadHistory::new(300, 3600);
+        assert!(empty.tail_since(&mark).is_none(), "older than the mark");
+        let mut from_empty = empty.clone();
+        from_empty.apply_tail(&live.tail_since(&empty.mark()).unwrap());
+        assert_eq!(from_empty, live);
     }
 }
 
