@@ -295,4 +295,50 @@ mod tests {
         let loaded = store.load().unwrap().unwrap();
         assert_eq!(loaded.histories, state.histories);
     }
+
+    /// Tails of two snapshots, the first replaced by the second before it
+    /// was written, are appended as one: the file reads back as the latest.
+    #[tokio::test]
+    async fn tails_of_replaced_snapshots_are_merged() {
+        use crate::forecast::history::LoadHistory;
+        use crate::series::Datapoint;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::new(dir.path());
+        let mut saver = StateSaver::with_gap(store.clone(), Duration::from_secs(600));
+        let start = chrono::DateTime::from_timestamp(1_767_571_200, 0).unwrap();
+        let mut history = LoadHistory::new(60, 86_400);
+        let grow = |history: &mut LoadHistory, minutes: std::ops::Range<i64>| {
+            let points: Vec<Datapoint> = minutes
+                .clone()
+                .map(|m| Datapoint {
+                    time: start + chrono::Duration::minutes(m),
+                    value: m as f64,
+                })
+                .collect();
+            history.ingest(start + chrono::Duration::minutes(minutes.end), &points, 1.0);
+        };
+        let mut state = snapshot("web");
+        let mut save = |saver: &mut StateSaver, history: &LoadHistory| {
+            state.histories.insert(
+                "web".into(),
+                BTreeMap::from([("p".into(), history.clone())]),
+            );
+            saver.save(&state);
+            state.clone()
+        };
+        grow(&mut history, 0..30);
+        save(&mut saver, &history); // whole, written at once
+        while !store.path().exists() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        grow(&mut history, 30..33);
+        save(&mut saver, &history); // a tail, left pending
+        grow(&mut history, 33..40);
+        let last = save(&mut saver, &history); // a tail, merged with it
+        saver.finish().await;
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!(loaded.histories, last.histories);
+        let log = std::fs::read_to_string(dir.path().join("histories/web.log")).unwrap();
+        assert_eq!(log.lines().count(), 2, "a snapshot and one append: {log}");
+    }
 }
