@@ -30,15 +30,18 @@ use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
 use super::leader::Election;
 use super::ops::Operations;
+use super::restore::Restored;
 use super::saver::StateSaver;
 use super::schedule::Slot;
 use super::state::SavedState;
 use super::state_lock::StateDirLock;
 use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// The daemon.
@@ -63,6 +66,13 @@ pub struct Daemon {
     pub(super) instance: String,
     /// Held for the daemon's life: one daemon per state directory.
     pub(super) _state_lock: StateDirLock,
+    /// Whether a state file was found at start (for the restore logs).
+    pub(super) have_state_file: bool,
+    /// Bounds the groups whose activity history is read at once.
+    pub(super) restore_limit: Arc<tokio::sync::Semaphore>,
+    /// Shard mode: evaluators away reading their group's last scaling
+    /// ([`Daemon::restore_later`]).
+    pub(super) restoring: JoinSet<Restored>,
 }
 
 impl Daemon {
@@ -94,6 +104,12 @@ impl Daemon {
                         self.finish(done);
                     }
                     self.save_state();
+                }
+                Some(joined) = self.restoring.join_next(), if !self.restoring.is_empty() => {
+                    match joined {
+                        Ok(restored) => self.restored(restored),
+                        Err(e) => tracing::error!(error = %e, "reading a group's last scaling failed"),
+                    }
                 }
                 _ = sighup.recv() => self.reload().await,
                 _ = &mut shutdown => { tracing::info!("stopping: finishing evaluations in flight"); break; }

@@ -32,6 +32,9 @@ pub(super) struct Slot {
     /// The group's own scaling policies and scheduled actions, as last read
     /// (at start and reload).
     pub(super) conflicts: Vec<String>,
+    /// Shard mode: no saved state, and its last scaling not read yet (its
+    /// shard was not here at start); read when it first comes here.
+    pub(super) unrestored: bool,
 }
 
 impl Slot {
@@ -44,6 +47,7 @@ impl Slot {
             reload_failed: None,
             next_due,
             conflicts: Vec::new(),
+            unrestored: false,
         }
     }
 
@@ -72,6 +76,7 @@ impl Daemon {
         let started = Instant::now();
         let mut batches: HashMap<ClientKey, Vec<(TargetEvaluator, Report)>> = HashMap::new();
         let leader = self.election.as_ref().map(|e| e.handle.clone());
+        let mut arrived = Vec::new();
         for slot in self.slots.values_mut() {
             if slot.next_due > horizon {
                 continue;
@@ -85,6 +90,11 @@ impl Daemon {
                 slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
                 continue;
             }
+            // Its shard came here: its last scaling first, then evaluated.
+            if slot.unrestored && slot.evaluator.is_some() {
+                arrived.push(slot.policy.file.target.group.clone());
+                continue;
+            }
             let Some(mut evaluator) = slot.evaluator.take() else {
                 continue;
             };
@@ -94,6 +104,9 @@ impl Daemon {
                 .entry(slot.client_key(&self.config.accounts))
                 .or_default()
                 .push((evaluator, report));
+        }
+        for group in arrived {
+            self.restore_later(&group);
         }
         for (key, targets) in batches {
             self.ensure_clients(key.clone()).await;

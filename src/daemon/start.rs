@@ -6,10 +6,10 @@ use super::accounts::ClientKey;
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
 use super::leader::hostname;
-use super::leader::start_election;
+use super::leader::{ElectionMode, start_election};
 use super::ops::Operations;
 use super::policies::read_dir;
-use super::restore::evaluator_for;
+use super::restore::{RESTORES_AT_ONCE, evaluator_for};
 use super::run::Daemon;
 use super::saver::StateSaver;
 use super::schedule::Slot;
@@ -19,6 +19,7 @@ use crate::governor_memory::GovernorMemory;
 use crate::policy_file::PolicyFile;
 use anyhow::{Context, bail};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -93,29 +94,44 @@ impl Daemon {
             election,
             instance,
             _state_lock: state_lock,
+            have_state_file,
+            restore_limit: Arc::new(tokio::sync::Semaphore::new(RESTORES_AT_ONCE)),
+            restoring: tokio::task::JoinSet::new(),
         };
         for policy in contents.valid.values() {
             let key = ClientKey::of(&policy.file.target, &daemon.config.accounts);
             daemon.ensure_clients(key).await;
         }
+        // Shard mode holds no shard yet: a target's last scaling is read
+        // when its shard first comes here, by that host only.
+        let sharded = daemon
+            .config
+            .leader_election
+            .as_ref()
+            .is_some_and(|settings| settings.mode == ElectionMode::Shards);
         let unsaved: Vec<&PolicyFile> = contents
             .valid
             .iter()
             .filter(|(group, _)| !daemon.saved.targets.contains_key(*group))
             .map(|(_, policy)| &policy.file)
             .collect();
-        let mut reconstructed = daemon.reconstruct_states(&unsaved, have_state_file).await;
+        let mut reconstructed = if sharded {
+            HashMap::new()
+        } else {
+            daemon.reconstruct_states(&unsaved, have_state_file).await
+        };
         let now = Instant::now();
         for (group, policy) in contents.valid {
             let mut evaluator = evaluator_for(&policy, &daemon.saved);
-            if daemon.saved.memory(&group).is_none() {
+            let unsaved = daemon.saved.memory(&group).is_none();
+            if unsaved && !sharded {
                 let reconstructed = reconstructed.remove(&group).unwrap_or_default();
                 evaluator.restore_memory(GovernorMemory::new(reconstructed, None));
             }
             let next_due = now + daemon.jitter();
-            daemon
-                .slots
-                .insert(group, Slot::new(policy, evaluator, next_due));
+            let mut slot = Slot::new(policy, evaluator, next_due);
+            slot.unrestored = unsaved && sharded;
+            daemon.slots.insert(group, slot);
         }
         tracing::info!(
             targets = daemon.slots.len(),
