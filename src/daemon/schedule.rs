@@ -76,18 +76,27 @@ impl Daemon {
         let started = Instant::now();
         let mut batches: HashMap<ClientKey, Vec<(TargetEvaluator, Report)>> = HashMap::new();
         let leader = self.election.as_ref().map(|e| e.handle.clone());
+        // How soon another host's target is looked at again: a shard that
+        // comes here (a host killed, a rebalance) is evaluated within one
+        // renew interval, not one target interval, later.
+        let idle_recheck = self
+            .config
+            .leader_election
+            .as_ref()
+            .map(|settings| settings.renew_interval);
         let mut arrived = Vec::new();
         for slot in self.slots.values_mut() {
             if slot.next_due > horizon {
                 continue;
             }
-            // Shard mode: another host's target is looked at again next
-            // interval, in case its shard has come here by then.
+            // Shard mode: another host's target is looked at again soon, in
+            // case its shard has come here by then.
             if let Some(leader) = &leader
                 && slot.evaluator.is_some()
                 && leader.role(&slot.policy.file.target.group) == ShardRole::Idle
             {
-                slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
+                let recheck = idle_recheck.map_or(slot.interval(), |r| r.min(slot.interval()));
+                slot.next_due = next_due(slot.next_due, recheck, Instant::now());
                 continue;
             }
             // Its shard came here: its last scaling first, then evaluated.
