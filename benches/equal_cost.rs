@@ -19,7 +19,10 @@
 //! counts, since a forecast can beat the reactive limit.
 //!
 //! `cargo bench --bench equal_cost` reads every CSV in `../shared/traces/`
-//! (or `EBB_TRACES_DIR`). Under `cargo test` (no `--bench` argument) it runs
+//! (or `EBB_TRACES_DIR`). `EBB_TARGETS=45,50,55` sweeps fewer targets (50,
+//! AWS's, must be among them), for the slow predictive replays of long
+//! traces; a row whose AWS cost falls outside the narrower sweep says "end
+//! of sweep". Under `cargo test` (no `--bench` argument) it runs
 //! a smoke pass on one synthetic day with three targets.
 
 #[path = "support/traces.rs"]
@@ -31,6 +34,7 @@ use ebb::sim::run::{SimOptions, simulate};
 use ebb::sim::score::Score;
 use ebb::sim::synth::{Shape, SynthSpec, synthesize};
 use ebb::sim::trace::Trace;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -151,15 +155,21 @@ fn measure(
         baselines,
         ..SimOptions::default()
     };
+    // The sweep's runs are independent: on every core (rayon), kept in order.
+    let reports: Vec<_> = targets
+        .par_iter()
+        .map(|&target| {
+            simulate(
+                &with_target(policy, target, capacity),
+                trace.clone(),
+                &options(target == AWS_TARGET),
+            )
+        })
+        .collect();
     let mut ebb_points = Vec::new();
     let (mut aws, mut limit, mut days) = (None, None, 0.0);
-    for &target in targets {
-        let at_aws_target = target == AWS_TARGET;
-        let report = match simulate(
-            &with_target(policy, target, capacity),
-            trace.clone(),
-            &options(at_aws_target),
-        ) {
+    for (&target, report) in targets.iter().zip(reports) {
+        let report = match report {
             Ok(r) => r,
             Err(e) => {
                 println!("{name}: cannot simulate: {e}");
@@ -169,7 +179,7 @@ fn measure(
         days = report.minutes as f64 / 1440.0;
         let s = report.runs[0].score;
         ebb_points.push((s.instance_hours, s.under_timeshare, s.capacity_changes));
-        if at_aws_target {
+        if target == AWS_TARGET {
             aws = report.baseline("aws-target-tracking").map(|r| r.score);
             limit = report.baseline(REACTIVE_LIMIT).map(|r| r.score);
         }
@@ -274,6 +284,27 @@ fn chosen_traces(root: &Path) -> Vec<(String, Arc<Trace>)> {
     traces
 }
 
+/// The targets to sweep: `EBB_TARGETS` (comma-separated, holding 50) or
+/// frontier.py's.
+fn sweep_targets() -> Vec<f64> {
+    let Ok(text) = std::env::var("EBB_TARGETS") else {
+        return FULL_TARGETS.to_vec();
+    };
+    let targets: Vec<f64> = text
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("EBB_TARGETS: `{t}` is not a number"))
+        })
+        .collect();
+    assert!(
+        targets.contains(&AWS_TARGET),
+        "EBB_TARGETS must hold {AWS_TARGET}, AWS's target: {text}"
+    );
+    targets
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -305,16 +336,17 @@ fn main() {
         return;
     }
     let traces = chosen_traces(root);
+    let targets = sweep_targets();
     for (goal, (path, policy)) in tables.iter().filter_map(|(g, p)| Some((g, p.as_ref()?))) {
         let started = Instant::now();
         println!(
-            "\n{goal:?}: policy {}, targets {FULL_TARGETS:?}, AWS and the reactive limit at {AWS_TARGET}; c = p95 load / 10, boot 5 min, metrics 2 min late",
+            "\n{goal:?}: policy {}, targets {targets:?}, AWS and the reactive limit at {AWS_TARGET}; c = p95 load / 10, boot 5 min, metrics 2 min late",
             path.display()
         );
         let mut rows = Vec::new();
         for (name, trace) in &traces {
             let t = Instant::now();
-            if let Some(row) = measure(name, policy, *goal, trace.clone(), &FULL_TARGETS) {
+            if let Some(row) = measure(name, policy, *goal, trace.clone(), &targets) {
                 eprintln!("{name}: {:.1} s", t.elapsed().as_secs_f64());
                 rows.push(row);
             }
