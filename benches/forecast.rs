@@ -13,6 +13,9 @@
 //!    Peers: the daily and weekly seasonal naives and a damped additive
 //!    Holt-Winters; ebb chooses by itself at each origin (daily-origin
 //!    backtest at 24 h, switching margin against the previous origin's choice).
+//!    With `EBB_PEER_JSON` naming the output of `forecast_peer.py`, the
+//!    reference's own figures (statsmodels' Holt-Winters) are peers too:
+//!    the best peer is the best of both.
 //! 4. Scaling: target tracking alone vs target tracking + predictive on the
 //!    simulated cloud, on diurnal traces: under-provisioning timeshare
 //!    (tau_U), accuracy (theta_U) and instance-hours.
@@ -278,8 +281,31 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
+/// The reference's MASE per (trace file stem, model) from the JSON lines
+/// `forecast_peer.py` prints, when `EBB_PEER_JSON` names such a file.
+fn reference_peers() -> Vec<(String, String, f64)> {
+    let Some(path) = std::env::var_os("EBB_PEER_JSON") else {
+        return Vec::new();
+    };
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("EBB_PEER_JSON {}: {e}", Path::new(&path).display()));
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+                panic!("EBB_PEER_JSON line {}: {e}", i + 1);
+            });
+            // Lines reporting a failed fit carry no MASE.
+            let mase = row["mase"].as_f64()?;
+            let trace = row["trace"].as_str()?.trim_end_matches(".csv").to_string();
+            Some((trace, row["model"].as_str()?.to_string(), mase))
+        })
+        .collect()
+}
+
 /// The peers' 24-hour task on every trace: see the module comment.
 fn peer24h(traces: &[(String, Trace)], full: bool) {
+    let reference = reference_peers();
     let days = if full { 7 } else { 2 };
     println!(
         "## The 24-hour task: daily origins over the last {days} days, at most 14 days of history each, 24 h ahead (MASE)"
@@ -289,11 +315,11 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
     );
     let models: Vec<&str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
     println!(
-        "| trace | step | origins | naive daily | naive weekly | HW add. damped | ebb | ebb / best peer | ebb chose | {} |",
+        "| trace | step | origins | naive daily | naive weekly | HW add. damped | reference's best | ebb | ebb / best peer | ebb chose | {} |",
         models.join(" | ")
     );
     println!(
-        "|---|---|---:|---:|---:|---:|---:|---:|---|{}",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---|{}",
         "---:|".repeat(models.len())
     );
     let mut ratios = Vec::new();
@@ -342,10 +368,15 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
             println!("| {name} | too short for a daily origin |");
             continue;
         }
+        let theirs = reference
+            .iter()
+            .filter(|(trace, _, _)| trace == name)
+            .min_by(|a, b| a.2.total_cmp(&b.2));
         let best = [&daily, &weekly, &hw]
             .iter()
             .filter(|v| !v.is_empty())
             .map(|v| mean(v))
+            .chain(theirs.map(|t| t.2))
             .fold(f64::INFINITY, f64::min);
         let ours = mean(&ebb);
         let ratio = ours / best;
@@ -360,12 +391,13 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
         chosen.dedup();
         let alone: Vec<String> = alone.iter().map(|v| cell(v)).collect();
         println!(
-            "| {name} | {} min | {} | {} | {} | {} | {ours:.3} | {ratio:.2} | {} | {} |",
+            "| {name} | {} min | {} | {} | {} | {} | {} | {ours:.3} | {ratio:.2} | {} | {} |",
             history.step_secs / 60,
             daily.len(),
             cell(&daily),
             cell(&weekly),
             cell(&hw),
+            theirs.map_or("-".into(), |t| format!("{} {:.3}", t.1, t.2)),
             chosen.join(" > "),
             alone.join(" | ")
         );

@@ -6,6 +6,7 @@
 //! backtest scores each combination like a model and decides whether it is
 //! used.
 
+use super::profile::median;
 use super::{FitResult, Fitted, Forecast, ForecastError, ModelKind, Seasons};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -157,17 +158,6 @@ pub fn combine(forecasts: &[Forecast], rule: Rule) -> Forecast {
         });
     }
     out
-}
-
-/// The median of a non-empty list (the mean of the middle two for an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
 
 #[cfg(test)]

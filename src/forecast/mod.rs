@@ -16,6 +16,7 @@ pub mod memo;
 pub mod mstl;
 pub mod naive;
 pub mod plot;
+pub mod profile;
 pub mod report;
 pub mod theta;
 
@@ -152,11 +153,20 @@ pub enum ModelKind {
     /// The Theta method (exponential smoothing with half the linear trend's
     /// drift) of the series with its average daily profile taken out.
     Theta,
+    /// The median of the same time over the last 7 days, moved to the level
+    /// of the last 2 hours when that is a shift, not noise.
+    SeasonalMedianDaily,
+    /// The median of the same time over the last 7 days, moved to the
+    /// level of the last 2 hours.
+    SeasonalMedianDailyLevel,
+    /// The value at the same time last week, moved to the level of the
+    /// last 2 hours.
+    SeasonalNaiveWeeklyLevel,
 }
 
 impl ModelKind {
     /// Every model, in the order reports list them.
-    pub const ALL: [ModelKind; 7] = [
+    pub const ALL: [ModelKind; 10] = [
         ModelKind::SeasonalNaiveDaily,
         ModelKind::SeasonalNaiveWeekly,
         ModelKind::HoltWintersAdditive,
@@ -164,6 +174,9 @@ impl ModelKind {
         ModelKind::Mstl,
         ModelKind::EtsDamped,
         ModelKind::Theta,
+        ModelKind::SeasonalMedianDaily,
+        ModelKind::SeasonalMedianDailyLevel,
+        ModelKind::SeasonalNaiveWeeklyLevel,
     ];
 
     /// The model's name as the policy file and reports spell it, e.g. `holt-winters-additive`.
@@ -176,6 +189,9 @@ impl ModelKind {
             ModelKind::Mstl => "mstl",
             ModelKind::EtsDamped => "ets-damped",
             ModelKind::Theta => "theta",
+            ModelKind::SeasonalMedianDaily => "seasonal-median-daily",
+            ModelKind::SeasonalMedianDailyLevel => "seasonal-median-daily-level",
+            ModelKind::SeasonalNaiveWeeklyLevel => "seasonal-naive-weekly-level",
         }
     }
 
@@ -193,7 +209,32 @@ impl ModelKind {
             // STL needs two full periods, as does a daily profile measured
             // around a day-long moving average.
             ModelKind::Mstl | ModelKind::EtsDamped | ModelKind::Theta => 2 * seasons.daily,
+            // A median of fewer than two days would be the daily naive.
+            ModelKind::SeasonalMedianDaily | ModelKind::SeasonalMedianDailyLevel => {
+                2 * seasons.daily
+            }
+            ModelKind::SeasonalNaiveWeeklyLevel => self
+                .profile(seasons)
+                .map_or(seasons.weekly, profile::ProfileSpec::min_history),
         }
+    }
+
+    /// The shape of a seasonal profile model; `None` for the others.
+    fn profile(self, seasons: Seasons) -> Option<profile::ProfileSpec> {
+        use profile::Level;
+        // The recent level: the last 2 hours (at least one step).
+        let window = (seasons.daily / 12).max(1);
+        let (period, periods, level) = match self {
+            ModelKind::SeasonalMedianDaily => (seasons.daily, 7, Level::OnShift { window }),
+            ModelKind::SeasonalMedianDailyLevel => (seasons.daily, 7, Level::Always { window }),
+            ModelKind::SeasonalNaiveWeeklyLevel => (seasons.weekly, 1, Level::Always { window }),
+            _ => return None,
+        };
+        Some(profile::ProfileSpec {
+            period,
+            periods,
+            level,
+        })
     }
 
     /// Fits the model to `y` (oldest first, one value per step).
@@ -248,6 +289,15 @@ impl ModelKind {
                 seasons.daily,
                 |rest| Ok(Box::new(theta::Theta::fit(rest))),
             )?)),
+            ModelKind::SeasonalMedianDaily
+            | ModelKind::SeasonalMedianDailyLevel
+            | ModelKind::SeasonalNaiveWeeklyLevel => {
+                let spec = self.profile(seasons).ok_or_else(|| ForecastError::Model {
+                    model: self,
+                    message: "no seasonal profile shape".into(),
+                })?;
+                Ok(Box::new(profile::SeasonalProfile::fit(y, spec)))
+            }
         }
     }
 }
