@@ -39,13 +39,10 @@ impl Fitted for SeasonalNaive {
         let mean = (0..horizon)
             .map(|i| self.last_season[(self.oldest + i) % period])
             .collect();
-        // Error h steps ahead: a random walk over seasons, so it grows with
-        // the number of whole seasons the forecast reaches past the data.
-        let sigma_1 = self.errors.rms();
-        let sigma = (0..horizon)
-            .map(|i| sigma_1 * ((i / period + 1) as f64).sqrt())
-            .collect();
-        Forecast { mean, sigma }
+        Forecast {
+            mean,
+            sigma: season_walk_sigma(self.errors.rms(), horizon, period),
+        }
     }
 
     fn update(&mut self, value: f64) -> Result<(), ForecastError> {
@@ -60,6 +57,15 @@ impl Fitted for SeasonalNaive {
         self.oldest = (self.oldest + 1) % self.last_season.len();
         Ok(())
     }
+}
+
+/// The error spread at each of `horizon` steps ahead of a model that
+/// repeats a season: a random walk over seasons, so it grows with the
+/// number of whole seasons the forecast reaches past the data.
+pub(crate) fn season_walk_sigma(sigma_1: f64, horizon: usize, period: usize) -> Vec<f64> {
+    (0..horizon)
+        .map(|i| sigma_1 * ((i / period + 1) as f64).sqrt())
+        .collect()
 }
 
 #[cfg(test)]

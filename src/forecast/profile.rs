@@ -16,6 +16,7 @@
 //! so [`Fitted::update`] takes a point in without refitting: O(`periods`)
 //! for the point's own profile value and O(level window) for the level.
 
+use super::naive::season_walk_sigma;
 use super::{ErrorTally, Fitted, Forecast, ForecastError};
 use std::collections::VecDeque;
 
@@ -206,13 +207,10 @@ impl Fitted for SeasonalProfile {
             })
             .collect();
         let mean = (0..horizon).map(|i| season[i % period]).collect();
-        // As the seasonal naive's: the error grows with the seasons the
-        // forecast reaches past the data.
-        let sigma_1 = self.errors.rms();
-        let sigma = (0..horizon)
-            .map(|i| sigma_1 * ((i / period + 1) as f64).sqrt())
-            .collect();
-        Forecast { mean, sigma }
+        Forecast {
+            mean,
+            sigma: season_walk_sigma(self.errors.rms(), horizon, period),
+        }
     }
 
     fn update(&mut self, value: f64) -> Result<(), ForecastError> {
