@@ -261,14 +261,17 @@ pub async fn evaluate_and_apply<A: Actuator>(
     match group {
         Ok(group) => {
             let run = target.run(dry_run);
+            let slow = target.fits_models();
             let mut record =
-                without_stalling_others(|| target.evaluate(now, fetched, group, run)).await;
+                without_stalling_others(slow, || target.evaluate(now, fetched, group, run)).await;
             if run == Run::Live {
                 apply(actuator, target, &mut record).await;
             }
             let mut records = vec![record];
+            let slow = target.shadows_fit_models();
             records.extend(
-                without_stalling_others(|| target.evaluate_shadows(now, fetched, group)).await,
+                without_stalling_others(slow, || target.evaluate_shadows(now, fetched, group))
+                    .await,
             );
             records
         }
@@ -286,10 +289,15 @@ pub async fn evaluate_and_apply<A: Actuator>(
 /// wait for a slot without holding a thread. Every `block_in_place` hands
 /// its worker's place to a new thread, so a round of thousands of
 /// evaluations each blocking at once filled tokio's 512-thread blocking pool.
-async fn without_stalling_others<T>(evaluate: impl FnOnce() -> T) -> T {
+///
+/// Only an evaluation that may be `slow` (one that fits forecast models)
+/// moves off the worker: a reactive one takes microseconds, less than the
+/// thread hand-over, which at 10,000 targets a round cost more CPU than the
+/// evaluations themselves.
+async fn without_stalling_others<T>(slow: bool, evaluate: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+        Ok(handle) if slow && handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
             // Never closed, so a permit always comes.
             let _slot = cpu_slots().acquire().await;
             tokio::task::block_in_place(evaluate)
@@ -333,7 +341,8 @@ pub async fn evaluate_standby(
     let group = group_of(target, groups);
     let mut records = match group {
         Ok(group) => {
-            without_stalling_others(|| {
+            let slow = target.fits_models() || target.shadows_fit_models();
+            without_stalling_others(slow, || {
                 let standby = Run::Hypothetical(Hypothesis::Standby);
                 let mut records = vec![target.evaluate(now, fetched, group, standby)];
                 records.extend(target.evaluate_shadows(now, fetched, group));
@@ -788,7 +797,7 @@ mod tests {
             answer.send(()).unwrap();
         });
         let evaluation = tokio::spawn(async move {
-            without_stalling_others(move || {
+            without_stalling_others(true, move || {
                 started.send(()).unwrap();
                 other_task_ran.recv_timeout(std::time::Duration::from_secs(10))
             })
@@ -801,12 +810,36 @@ mod tests {
         other.await.unwrap();
     }
 
+    /// A quick evaluation (nothing to fit) runs in place on its worker:
+    /// with one worker, no other task runs until it is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_quick_evaluation_runs_in_place_without_a_thread_hand_over() {
+        let other_ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = other_ran.clone();
+        let evaluation = tokio::spawn(async move {
+            let other = tokio::spawn(async move {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            let ran_meanwhile = without_stalling_others(false, || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                other_ran.load(std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
+            other.await.unwrap();
+            ran_meanwhile
+        });
+        assert!(
+            !evaluation.await.unwrap(),
+            "another task ran while a quick evaluation held the worker: it was handed over"
+        );
+    }
+
     #[test]
     fn outside_a_multi_thread_runtime_the_evaluation_just_runs() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        assert_eq!(runtime.block_on(without_stalling_others(|| 8)), 8);
+        assert_eq!(runtime.block_on(without_stalling_others(true, || 8)), 8);
     }
 
     /// A round of many evaluations at once runs at most one per core at a
@@ -826,7 +859,7 @@ mod tests {
             for _ in 0..200 {
                 let (running, most) = (running.clone(), most.clone());
                 tasks.spawn(async move {
-                    without_stalling_others(|| {
+                    without_stalling_others(true, || {
                         use std::sync::atomic::Ordering::SeqCst;
                         let now = running.fetch_add(1, SeqCst) + 1;
                         most.fetch_max(now, SeqCst);

@@ -231,6 +231,19 @@ impl TargetEvaluator {
             .collect()
     }
 
+    /// Whether evaluating the live policies may take long: a predictive
+    /// policy (the only kind with a load history) fits forecast models,
+    /// which can take half a second; the reactive kinds take microseconds.
+    pub fn fits_models(&self) -> bool {
+        self.policies.iter().any(|p| p.history().is_some())
+    }
+
+    /// Whether evaluating the shadow candidates may take long (see
+    /// [`TargetEvaluator::fits_models`]); `false` with none.
+    pub fn shadows_fit_models(&self) -> bool {
+        self.shadows.iter().any(TargetEvaluator::fits_models)
+    }
+
     /// Puts back a history saved from [`TargetEvaluator::histories`].
     pub fn restore_history(&mut self, policy: &str, history: LoadHistory) -> Result<(), String> {
         match self.policies.iter_mut().find(|p| p.name() == policy) {
@@ -1173,5 +1186,24 @@ warmup = "0s"
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_a_predictive_policy_counts_as_fitting_models() {
+        let load = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policies")
+                .join(name);
+            crate::policy_file::load_file(&path).expect("the example policy loads")
+        };
+        let reactive = TargetEvaluator::new(load("web-cpu.toml"));
+        assert!(!reactive.fits_models());
+        assert!(!reactive.shadows_fit_models());
+        let predictive = TargetEvaluator::new(load("web-predictive.toml"));
+        assert!(predictive.fits_models());
+        let shadowed = TargetEvaluator::new(load("web-cpu.toml"))
+            .with_shadows(vec![("next.toml".into(), load("web-predictive.toml"))]);
+        assert!(!shadowed.fits_models());
+        assert!(shadowed.shadows_fit_models());
     }
 }

@@ -43,7 +43,8 @@ pub fn write_config(dir: &Path, groups: &[String], interval_s: u64, endpoint: &s
             "policy_dir = \"{0}/policies\"\ndecisions_log = \"{0}/decisions.jsonl\"\n\
              state_dir = \"{0}/state\"\njitter = \"0s\"\nbatch_window = \"2s\"\n\
              [aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
-             attempt_timeout = \"60s\"\noperation_timeout = \"120s\"\n",
+             attempt_timeout = \"60s\"\noperation_timeout = \"120s\"\n\
+             [telemetry]\nlisten = \"127.0.0.1:0\"\n",
             dir.display(),
         ),
     )

@@ -35,7 +35,15 @@ impl DecisionsLog {
 
     /// Appends one record as one line.
     pub fn append(&mut self, record: &DecisionRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        self.append_json(&record_json(record)?)
+    }
+
+    /// Appends a record already serialized by [`record_json`] (one JSON
+    /// object, no newline) as one line: the daemon serializes each record
+    /// once, for this log and for tracing.
+    pub fn append_json(&mut self, json: &str) -> std::io::Result<()> {
+        let mut line = Vec::with_capacity(json.len() + 1);
+        line.extend_from_slice(json.as_bytes());
         line.push(b'\n');
         self.file.write_all(&line)?;
         self.file.flush()
@@ -46,6 +54,11 @@ impl DecisionsLog {
         self.file = open_append(&self.path)?;
         Ok(())
     }
+}
+
+/// A record as one line of the log (without its newline).
+pub fn record_json(record: &DecisionRecord) -> std::io::Result<String> {
+    serde_json::to_string(record).map_err(std::io::Error::other)
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
