@@ -69,6 +69,8 @@ impl CallCounts {
 struct World {
     groups: BTreeMap<String, Group>,
     counts: CallCounts,
+    /// Where DynamoDB calls go (moto's port), if anywhere.
+    dynamodb: Option<u16>,
 }
 
 /// A running stub; stops accepting when dropped.
@@ -81,6 +83,13 @@ pub struct AwsStub {
 impl AwsStub {
     /// Serves the named groups, each at desired 2 (min 1, max 10).
     pub fn start(groups: &[String]) -> AwsStub {
+        AwsStub::start_with_dynamodb(groups, None)
+    }
+
+    /// Like [`AwsStub::start`], passing DynamoDB calls (the lease table of
+    /// shard mode) on to 127.0.0.1:`dynamodb` (moto), counted as
+    /// `DynamoDB.<operation>`.
+    pub fn start_with_dynamodb(groups: &[String], dynamodb: Option<u16>) -> AwsStub {
         let world = World {
             groups: groups
                 .iter()
@@ -96,6 +105,7 @@ impl AwsStub {
                 })
                 .collect(),
             counts: CallCounts::default(),
+            dynamodb,
         };
         let world = Arc::new(Mutex::new(world));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind AWS stub");
@@ -150,6 +160,26 @@ fn serve(client: TcpStream, world: &Mutex<World>, stop: &AtomicBool) -> std::io:
         let Some(request) = read_request(&mut reader)? else {
             return Ok(());
         };
+        if let Some(op) = request
+            .header("x-amz-target")
+            .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
+        {
+            let upstream = {
+                let mut world = world.lock().expect("stub lock");
+                *world
+                    .counts
+                    .calls
+                    .entry(format!("DynamoDB.{op}"))
+                    .or_default() += 1;
+                world.dynamodb
+            };
+            let Some(upstream) = upstream else {
+                client.write_all(&http("400 Bad Request", "", b"no DynamoDB here"))?;
+                continue;
+            };
+            // The answer closes the connection: the client opens another.
+            return client.write_all(&forward(&request, upstream)?);
+        }
         let answer = match rpc_v2_operation(&request.path) {
             Some((_, op)) => cbor_answer(op, &request, world),
             None => query_answer(&request, world),
@@ -157,6 +187,22 @@ fn serve(client: TcpStream, world: &Mutex<World>, stop: &AtomicBool) -> std::io:
         client.write_all(&answer)?;
     }
     Ok(())
+}
+
+/// Sends `request` to 127.0.0.1:`upstream` and returns its answer, marked
+/// `Connection: close`.
+fn forward(request: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.write_all(format!("{} {} HTTP/1.1\r\n", request.method, request.path).as_bytes())?;
+    for line in &request.headers {
+        up.write_all(line.as_bytes())?;
+    }
+    up.write_all(b"Connection: close\r\n\r\n")?;
+    up.write_all(&request.body)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    Ok(crate::support::cbor_bridge::closing(&response))
 }
 
 /// An HTTP/1.1 answer, kept alive.
