@@ -191,7 +191,7 @@ fn main() {
     // Acted on by two hosts at once.
     let mut token_owner: HashMap<(u32, u64), usize> = HashMap::new();
     let mut token_clashes = BTreeSet::new();
-    let mut per_target: BTreeMap<&str, Vec<(DateTime<Utc>, u64, usize)>> = BTreeMap::new();
+    let mut per_target: BTreeMap<&str, Vec<Act>> = BTreeMap::new();
     for (host, log) in logs.iter().enumerate() {
         for e in log.evals.iter().filter(|e| e.live) {
             let Some((shard, token)) = e.fencing else {
@@ -329,6 +329,9 @@ fn main() {
     assert_eq!(token_down, 0);
     assert_eq!(survivors_cover, size.targets);
 }
+
+/// A live record: when, under which token, by which host (index).
+type Act = (DateTime<Utc>, u64, usize);
 
 /// A decisions log, read as it grows.
 struct Log {
