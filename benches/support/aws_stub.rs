@@ -26,7 +26,7 @@ use std::thread;
 use serde_json::{Value as Json, json};
 
 use crate::support::cbor;
-use crate::support::cbor_bridge::{Request, read_request, rpc_v2_operation};
+use crate::support::cbor_bridge::{Request, forward, read_request, rpc_v2_operation};
 use crate::support::proxy::form_fields;
 
 const ASG_XMLNS: &str = "http://autoscaling.amazonaws.com/doc/2011-01-01/";
@@ -187,22 +187,6 @@ fn serve(client: TcpStream, world: &Mutex<World>, stop: &AtomicBool) -> std::io:
         client.write_all(&answer)?;
     }
     Ok(())
-}
-
-/// Sends `request` to 127.0.0.1:`upstream` and returns its answer, marked
-/// `Connection: close`.
-fn forward(request: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-    up.write_all(format!("{} {} HTTP/1.1\r\n", request.method, request.path).as_bytes())?;
-    for line in &request.headers {
-        up.write_all(line.as_bytes())?;
-    }
-    up.write_all(b"Connection: close\r\n\r\n")?;
-    up.write_all(&request.body)?;
-    let mut response = Vec::new();
-    up.read_to_end(&mut response)?;
-    Ok(crate::support::cbor_bridge::closing(&response))
 }
 
 /// An HTTP/1.1 answer, kept alive.

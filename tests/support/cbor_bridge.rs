@@ -130,16 +130,7 @@ fn serve(client: TcpStream, upstream: u16) -> std::io::Result<()> {
         return Ok(());
     };
     let Some((service, op)) = rpc_v2_operation(&request.path) else {
-        let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-        up.write_all(format!("{} {} HTTP/1.1\r\n", request.method, request.path).as_bytes())?;
-        for line in &request.headers {
-            up.write_all(line.as_bytes())?;
-        }
-        up.write_all(b"Connection: close\r\n\r\n")?;
-        up.write_all(&request.body)?;
-        let mut response = Vec::new();
-        up.read_to_end(&mut response)?;
-        return client.write_all(&closing(&response));
+        return client.write_all(&forward(&request, upstream)?);
     };
 
     let gzipped = request
@@ -177,6 +168,21 @@ fn serve(client: TcpStream, upstream: u16) -> std::io::Result<()> {
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
     client.write_all(&as_cbor(&response))
+}
+
+/// Sends `request` as it came to 127.0.0.1:`upstream` and returns the
+/// answer, marked `Connection: close`.
+pub fn forward(request: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.write_all(format!("{} {} HTTP/1.1\r\n", request.method, request.path).as_bytes())?;
+    for line in &request.headers {
+        up.write_all(line.as_bytes())?;
+    }
+    up.write_all(b"Connection: close\r\n\r\n")?;
+    up.write_all(&request.body)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    Ok(closing(&response))
 }
 
 /// moto's JSON answer as the SDK expects it: the same status, a CBOR body.
