@@ -366,7 +366,10 @@ pub async fn apply<A: Actuator>(
     record.outcome = if record.action == Action::Hold {
         Outcome::Held
     } else {
-        match actuator.set_desired(&record.target, record.desired).await {
+        // Boxed: an SDK call's future is kilobytes, and every target's
+        // task of a round would carry that room inline, called or not (most
+        // rounds hold); boxed, only the targets that act allocate it.
+        match Box::pin(actuator.set_desired(&record.target, record.desired)).await {
             Ok(()) => Outcome::Applied,
             Err(e) => Outcome::Failed {
                 error: format!(

@@ -44,8 +44,11 @@ pub enum Unavailable {
 
 /// Everything needed to evaluate one target, and what it remembers.
 pub struct TargetEvaluator {
-    file: PolicyFile,
-    signals: BTreeMap<String, Signal>,
+    /// Shared with the daemon's copy of the loaded policy: one per target.
+    file: Arc<PolicyFile>,
+    /// One per metric, in the order of `file.metrics` (a map of one entry
+    /// would cost a whole B-tree node per target).
+    signals: Vec<Signal>,
     policies: Vec<Box<dyn Policy>>,
     governor: Governor,
     memory: GovernorMemory,
@@ -63,12 +66,14 @@ pub struct TargetEvaluator {
 }
 
 impl TargetEvaluator {
-    /// Builds the evaluator for a validated policy file.
-    pub fn new(file: PolicyFile) -> TargetEvaluator {
+    /// Builds the evaluator for a validated policy file (owned, or shared
+    /// with whoever else keeps it).
+    pub fn new(file: impl Into<Arc<PolicyFile>>) -> TargetEvaluator {
+        let file = file.into();
         let signals = file
             .metrics
             .iter()
-            .map(|(name, spec)| (name.clone(), Signal::new(name, spec)))
+            .map(|(name, spec)| Signal::new(name, spec))
             .collect();
         let policies = file
             .policies
@@ -111,7 +116,10 @@ impl TargetEvaluator {
 
     /// Adds shadow candidates (name, validated file for the same group): they
     /// see the same metrics and group every tick and are never acted on.
-    pub fn with_shadows(mut self, candidates: Vec<(String, PolicyFile)>) -> TargetEvaluator {
+    pub fn with_shadows(
+        mut self,
+        candidates: Vec<(String, impl Into<Arc<PolicyFile>>)>,
+    ) -> TargetEvaluator {
         self.shadows = candidates
             .into_iter()
             .map(|(name, file)| TargetEvaluator {
@@ -190,8 +198,8 @@ impl TargetEvaluator {
             .file
             .metrics
             .iter()
-            .map(|(name, spec)| {
-                let signal = &self.signals[name];
+            .zip(&self.signals)
+            .map(|((name, spec), signal)| {
                 let window_start = now - signal.lookback();
                 // Only what is new since the last accepted datapoint (and the
                 // periods the source may still revise); the first fetch (or
@@ -205,7 +213,7 @@ impl TargetEvaluator {
                 }
                 MetricRequest {
                     key: MetricKey::new(self.metric_owner(), name),
-                    spec: spec.clone(),
+                    spec: (**spec).clone(),
                     since,
                 }
             })
@@ -389,7 +397,7 @@ impl TargetEvaluator {
         let mut metrics = Vec::new();
         let mut failed_kinds = Vec::new();
         let owner = self.metric_owner();
-        for (name, signal) in self.signals.iter_mut() {
+        for (name, signal) in self.file.metrics.keys().zip(self.signals.iter_mut()) {
             let key = MetricKey::new(owner.clone(), name.clone());
             let answer = fetched.get(&key);
             if let Some(Ok(series)) = answer {
@@ -446,7 +454,7 @@ impl TargetEvaluator {
                     let memory = shadow.memory.clone();
                     *shadow = TargetEvaluator {
                         candidate: shadow.candidate.clone(),
-                        ..TargetEvaluator::new(shadow.file.clone())
+                        ..TargetEvaluator::new(Arc::clone(&shadow.file))
                     };
                     shadow.restore_memory(memory);
                     shadow.panicked(now, panic_message(payload.as_ref()))

@@ -141,7 +141,7 @@ pub async fn export<S: MetricSource>(
     let requests = vec![
         MetricRequest {
             key: key("load"),
-            spec,
+            spec: *spec,
             since,
         },
         MetricRequest {

@@ -1,6 +1,8 @@
 //! The daemon configuration the fleet benches run `ebb run` with: one
 //! target-tracking policy file per group (CPU from CloudWatch, target 50%)
-//! and an `ebb.toml` pointing the AWS clients at a loopback endpoint.
+//! and an `ebb.toml` pointing the AWS clients at a loopback endpoint, with
+//! `/metrics` at the totals only (`per_target_series = false`, the setting
+//! for fleets of thousands of targets).
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -44,7 +46,7 @@ pub fn write_config(dir: &Path, groups: &[String], interval_s: u64, endpoint: &s
              state_dir = \"{0}/state\"\njitter = \"0s\"\nbatch_window = \"2s\"\n\
              [aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
              attempt_timeout = \"60s\"\noperation_timeout = \"120s\"\n\
-             [telemetry]\nlisten = \"127.0.0.1:0\"\n",
+             [telemetry]\nlisten = \"127.0.0.1:0\"\nper_target_series = false\n",
             dir.display(),
         ),
     )
@@ -61,15 +63,37 @@ pub fn spawn_daemon(dir: &Path) -> Child {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("EBB_LOG", "warn")
+        .envs(profiler_env())
         .stdout(Stdio::null())
         .spawn()
         .expect("start ebb run")
 }
 
 /// Stops the daemon as systemd would (SIGTERM) and waits for it to exit.
+/// With `EBB_BENCH_KILL` set, SIGKILL instead: a heap profiler's last
+/// snapshot is then what the daemon held between rounds, not what is left
+/// after its shutdown freed everything.
 pub fn stop_daemon(mut child: Child) -> ExitStatus {
+    let signal = if std::env::var_os("EBB_BENCH_KILL").is_some() {
+        "KILL"
+    } else {
+        "TERM"
+    };
     let _ = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
+        .args(["-s", signal, &child.id().to_string()])
         .status();
     child.wait().expect("ebb exits")
+}
+
+/// Extra environment for the daemon only, from `EBB_BENCH_DAEMON_ENV`
+/// (`"NAME=VALUE NAME=VALUE"`): a heap profiler's preload library, say
+/// (`LD_PRELOAD=.../libheaptrack_preload.so DUMP_HEAPTRACK_OUTPUT=FIFO`),
+/// without profiling the bench itself.
+fn profiler_env() -> Vec<(String, String)> {
+    std::env::var("EBB_BENCH_DAEMON_ENV")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

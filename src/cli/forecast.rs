@@ -149,7 +149,7 @@ async fn cloudwatch_history(
         .expect("a predictive policy always asks for history");
     let (name, metric_spec) = match wanted.long_window {
         Some(long) => (history_key(&spec.metric), long),
-        None => (spec.metric.clone(), metric.clone()),
+        None => (spec.metric.clone(), (**metric).clone()),
     };
     let key = MetricKey::new(file.target.group.clone(), name.clone());
     let request = MetricRequest {

@@ -113,7 +113,7 @@ impl Daemon {
             .valid
             .iter()
             .filter(|(group, _)| !daemon.saved.targets.contains_key(*group))
-            .map(|(_, policy)| &policy.file)
+            .map(|(_, policy)| &*policy.file)
             .collect();
         let mut reconstructed = if sharded {
             HashMap::new()

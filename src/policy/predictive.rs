@@ -199,7 +199,10 @@ impl Predictive {
         let step_secs = spec.history_step.as_secs();
         let seasons = spec.history_step.seasons();
         let history = LoadHistory::new(step_secs as i64, spec.history.as_secs() as i64);
-        let long_window = file.metrics.get(&spec.metric).and_then(long_window_spec);
+        let long_window = file
+            .metrics
+            .get(&spec.metric)
+            .and_then(|m| long_window_spec(m));
         Predictive {
             spec,
             lead,

@@ -36,7 +36,7 @@ pub struct PolicyFile {
     pub target: TargetSpec,
     /// The `[metrics.NAME]` tables by name; policies refer to a metric by its name.
     #[serde(default)]
-    pub metrics: BTreeMap<String, MetricSpec>,
+    pub metrics: BTreeMap<String, Box<MetricSpec>>,
     /// The `[[policies]]` list, in file order; at least one.
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
