@@ -103,29 +103,28 @@ async fn six_hundred_metrics_come_back_in_two_get_metric_data_calls() {
     }
 }
 
-/// A round's GetMetricData calls go out together, not one after another:
-/// the proxy holds each call until all three are in flight (or 10 s pass),
-/// so calls sent one at a time would each see only themselves.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rounds_get_metric_data_calls_are_in_flight_together() {
+/// A proxy in front of moto that holds each `action` call until `calls` of
+/// them are in flight (or 10 s pass), and notes how many were in flight
+/// when each was let go: calls sent one at a time each see only themselves.
+fn gated_proxy(
+    moto_port: u16,
+    action: &'static str,
+    calls: usize,
+) -> (Proxy, std::sync::Arc<std::sync::Mutex<Vec<usize>>>) {
     use std::sync::{Arc, Condvar, Mutex};
-    let Some(moto) = MotoServer::start() else {
-        return;
-    };
-    const CALLS: usize = 3;
     let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
     let seen_at_release = Arc::new(Mutex::new(Vec::new()));
     let (gate, seen) = (Arc::clone(&arrived), Arc::clone(&seen_at_release));
     let proxy = Proxy::start_with_faults(
-        moto.port,
+        moto_port,
         Arc::new(move |r: &support::proxy::Recorded| {
-            if r.action == "GetMetricData" {
+            if r.action == action {
                 let (count, changed) = &*gate;
                 let mut n = count.lock().unwrap();
                 *n += 1;
                 changed.notify_all();
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                while *n < CALLS {
+                while *n < calls {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         break;
@@ -137,6 +136,18 @@ async fn a_rounds_get_metric_data_calls_are_in_flight_together() {
             support::faults::Fault::Pass
         }),
     );
+    (proxy, seen_at_release)
+}
+
+/// A round's GetMetricData calls go out together, not one after another
+/// (see [`gated_proxy`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rounds_get_metric_data_calls_are_in_flight_together() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    const CALLS: usize = 3;
+    let (proxy, seen_at_release) = gated_proxy(moto.port, "GetMetricData", CALLS);
     let now = Utc::now();
     let requests: Vec<_> = (0..CALLS * MAX_QUERIES_PER_CALL)
         .map(|i| cpu_request(&format!("g{i}"), now - Duration::minutes(15)))
@@ -152,6 +163,35 @@ async fn a_rounds_get_metric_data_calls_are_in_flight_together() {
         *seen_at_release.lock().unwrap(),
         vec![CALLS; CALLS],
         "each call was released only once all {CALLS} were in flight"
+    );
+}
+
+/// Groups seen for the first time (a restart with a state file: no
+/// history was read at start) have their activity histories read a few at
+/// once, not one after another: 10,000 groups one by one made round 1 last
+/// minutes against AWS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_look_activity_histories_are_read_a_few_at_once() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    const GROUPS: usize = 3;
+    let setup = aws_sdk_autoscaling::Client::new(&sdk_config(&moto.url()).await);
+    let names: Vec<String> = (0..GROUPS).map(|i| format!("first-{i}")).collect();
+    for name in &names {
+        create_group(&setup, name, 1, 4, 1).await;
+    }
+    let (proxy, seen_at_release) = gated_proxy(moto.port, "DescribeScalingActivities", GROUPS);
+    let mut actuator = AutoScalingActuator::new(aws_sdk_autoscaling::Client::new(
+        &sdk_config(&proxy.url()).await,
+    ));
+    let states = actuator.describe(&names, Utc::now()).await.unwrap();
+    assert_eq!(states.len(), GROUPS);
+    assert_eq!(proxy.calls("DescribeScalingActivities").len(), GROUPS);
+    assert_eq!(
+        *seen_at_release.lock().unwrap(),
+        vec![GROUPS; GROUPS],
+        "each history read was released only once all {GROUPS} were in flight"
     );
 }
 

@@ -44,8 +44,9 @@ const PAGE_SIZE: i32 = 100;
 /// How often a group that shows no sign of one is asked whether an
 /// instance refresh runs.
 pub const REFRESH_RECHECK: chrono::Duration = chrono::Duration::minutes(5);
-/// DescribeInstanceRefreshes calls in flight at once.
-const REFRESH_CALLS_AT_ONCE: usize = 8;
+/// Per-group calls (DescribeInstanceRefreshes, and DescribeScalingActivities
+/// at a group's first look) in flight at once.
+const PER_GROUP_CALLS_AT_ONCE: usize = 8;
 /// DescribeAutoScalingGroups calls of one round in flight at once.
 pub const DESCRIBE_CALLS_AT_ONCE: usize = 4;
 
@@ -186,20 +187,12 @@ impl AutoScalingActuator {
                 }
             }
         }
-        // A few at once: quick with many groups, within the API's rate limits.
-        let limit = Arc::new(tokio::sync::Semaphore::new(REFRESH_CALLS_AT_ONCE));
-        let mut calls = tokio::task::JoinSet::new();
-        for name in ask {
-            let actuator = self.clone();
-            let limit = Arc::clone(&limit);
-            calls.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let answer = actuator.running_refresh(&name).await;
-                (name, answer)
-            });
-        }
-        while let Some(joined) = calls.join_next().await {
-            let Ok((name, answer)) = joined else { continue };
+        let answers = self
+            .per_group(ask, |actuator, name| async move {
+                actuator.running_refresh(&name).await
+            })
+            .await;
+        for (name, answer) in answers {
             let refresh = match answer {
                 Ok(refresh) => refresh,
                 Err(e) => {
@@ -216,6 +209,34 @@ impl AutoScalingActuator {
             known.insert(name, refresh);
         }
         known
+    }
+
+    /// `call` once for each group, a few calls at once ([`PER_GROUP_CALLS_AT_ONCE`]):
+    /// quick with many groups, within the API's rate limits. The answers by
+    /// group, in no particular order; a call whose task is lost is left out.
+    async fn per_group<T, F, Fut>(&self, groups: Vec<String>, call: F) -> Vec<(String, T)>
+    where
+        T: Send + 'static,
+        F: Fn(AutoScalingActuator, String) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let limit = Arc::new(tokio::sync::Semaphore::new(PER_GROUP_CALLS_AT_ONCE));
+        let mut calls = tokio::task::JoinSet::new();
+        for name in groups {
+            let limit = Arc::clone(&limit);
+            let answer = call(self.clone(), name.clone());
+            calls.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (name, answer.await)
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            if let Ok(answer) = joined {
+                answers.push(answer);
+            }
+        }
+        answers
     }
 
     /// The group's instance refresh still replacing instances, if any.
@@ -512,8 +533,16 @@ impl Actuator for AutoScalingActuator {
             }
             unknown
         };
-        for name in &first_sight {
-            match self.recent_activities(name).await {
+        // A restart with a state file, or a shard that came here, sees many
+        // groups for the first time at once: read a few at a time, not one
+        // after another (10,000 groups one by one made a round of minutes).
+        let read = self
+            .per_group(first_sight, |actuator, name| async move {
+                actuator.recent_activities(&name).await
+            })
+            .await;
+        for (name, answer) in read {
+            match answer {
                 Ok(activities) => history.extend(launches(&activities)),
                 // Without history the instances count as warmed up; the
                 // failure is not worth failing the whole read for.
