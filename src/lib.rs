@@ -24,6 +24,7 @@ pub mod decision;
 pub mod duration;
 pub mod error_kind;
 pub mod evaluator;
+pub mod few_at_once;
 pub mod forecast;
 pub mod governor;
 pub mod governor_memory;

@@ -27,6 +27,7 @@ use super::{Actuator, ActuatorError};
 use crate::aws_error::call_error;
 use crate::decision::Action;
 use crate::error_kind::ErrorKind;
+use crate::few_at_once::FewAtOnce;
 use crate::group::{GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool};
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
@@ -86,18 +87,13 @@ impl AutoScalingActuator {
     /// flight at once: 10,000 targets take 200 calls a round, which one
     /// after another would outlast a short interval.
     async fn describe_raw(&self, names: &[String]) -> Result<Vec<AutoScalingGroup>, ActuatorError> {
-        let limit = Arc::new(tokio::sync::Semaphore::new(DESCRIBE_CALLS_AT_ONCE));
-        let mut calls = tokio::task::JoinSet::new();
-        for (index, chunk) in name_batches(names).into_iter().enumerate() {
+        let batches = name_batches(names).into_iter().enumerate();
+        let mut calls = FewAtOnce::new(DESCRIBE_CALLS_AT_ONCE, batches, |(index, chunk)| {
             let actuator = self.clone();
-            let limit = Arc::clone(&limit);
-            calls.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                (index, actuator.describe_chunk(chunk).await)
-            });
-        }
+            async move { (index, actuator.describe_chunk(chunk).await) }
+        });
         let mut answers = Vec::new();
-        while let Some(joined) = calls.join_next().await {
+        while let Some(joined) = calls.next().await {
             match joined {
                 Ok((index, answer)) => answers.push((index, answer?)),
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -220,18 +216,12 @@ impl AutoScalingActuator {
         F: Fn(AutoScalingActuator, String) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
-        let limit = Arc::new(tokio::sync::Semaphore::new(PER_GROUP_CALLS_AT_ONCE));
-        let mut calls = tokio::task::JoinSet::new();
-        for name in groups {
-            let limit = Arc::clone(&limit);
+        let mut calls = FewAtOnce::new(PER_GROUP_CALLS_AT_ONCE, groups, |name| {
             let answer = call(self.clone(), name.clone());
-            calls.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                (name, answer.await)
-            });
-        }
+            async move { (name, answer.await) }
+        });
         let mut answers = Vec::new();
-        while let Some(joined) = calls.join_next().await {
+        while let Some(joined) = calls.next().await {
             if let Ok(answer) = joined {
                 answers.push(answer);
             }

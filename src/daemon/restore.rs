@@ -7,6 +7,7 @@ use super::policies::LoadedPolicy;
 use super::run::Daemon;
 use super::state::SavedState;
 use crate::evaluator::TargetEvaluator;
+use crate::few_at_once::FewAtOnce;
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
 use crate::policy_file::PolicyFile;
@@ -22,19 +23,21 @@ impl Daemon {
         files: &[&PolicyFile],
         have_state_file: bool,
     ) -> HashMap<String, GovernorState> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for file in files {
+        // The shared limit still holds with shard mode's later reads in
+        // flight; spawning only as many as it lets run keeps the waiting
+        // ones' futures unallocated (10,000 groups at start).
+        let mut tasks = FewAtOnce::new(RESTORES_AT_ONCE, files, |file| {
             let key = ClientKey::of(&file.target, &self.config.accounts);
             let actuator = self.clients[&key].actuator.clone();
             let group = file.target.group.clone();
             let limit = Arc::clone(&self.restore_limit);
-            tasks.spawn(async move {
+            async move {
                 let state = last_scaling_state(&actuator, &group, &limit, have_state_file).await;
                 (group, state)
-            });
-        }
+            }
+        });
         let mut states = HashMap::new();
-        while let Some(joined) = tasks.join_next().await {
+        while let Some(joined) = tasks.next().await {
             if let Ok((group, state)) = joined {
                 states.insert(group, state);
             }

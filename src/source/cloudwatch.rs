@@ -16,6 +16,7 @@
 use super::MetricSource;
 
 use crate::aws_error::call_error;
+use crate::few_at_once::FewAtOnce;
 use crate::policy_file::{CloudWatchMetric, CloudWatchQuery, CloudWatchStat};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use aws_sdk_cloudwatch::Client;
@@ -343,19 +344,14 @@ impl MetricSource for CloudWatchSource {
                 }
             }
         }
-        let mut calls = tokio::task::JoinSet::new();
-        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CALLS_IN_FLIGHT));
-        for call in pack_calls(groups) {
+        let mut calls = FewAtOnce::new(MAX_CALLS_IN_FLIGHT, pack_calls(groups), |call| {
             let source = self.clone();
-            let limit = std::sync::Arc::clone(&limit);
-            calls.spawn(async move {
-                // Never closed: a permit always comes.
-                let _permit = limit.acquire_owned().await;
+            async move {
                 let answer = source.call(&call).await;
                 (call, answer)
-            });
-        }
-        while let Some(joined) = calls.join_next().await {
+            }
+        });
+        while let Some(joined) = calls.next().await {
             let (call, answer) = match joined {
                 Ok(done) => done,
                 // A panic goes on up, as it did before the calls had tasks.
