@@ -67,8 +67,9 @@ struct Seen {
     /// Launch times already read from a group's activity history (at
     /// start, with the last scaling time), for its first look.
     history: HashMap<String, HashMap<String, DateTime<Utc>>>,
-    /// Per group: when DescribeInstanceRefreshes was last asked, and the
-    /// refresh it reported running then.
+    /// Per group: when DescribeInstanceRefreshes is next asked if nothing
+    /// looks like a refresh ([`next_refresh_check`]), and the refresh it
+    /// reported running at the last ask.
     refreshes: HashMap<String, (DateTime<Utc>, Option<InstanceRefresh>)>,
     /// Per group with a warm pool: what was seen of it.
     pools: HashMap<String, super::warm_pool::PoolWatch>,
@@ -173,7 +174,7 @@ impl AutoScalingActuator {
                 let due = match last {
                     None => true,
                     Some((_, Some(_))) => true,
-                    Some((at, None)) => now - *at >= REFRESH_RECHECK || looks_replaced(group),
+                    Some((next, None)) => now >= *next || looks_replaced(group),
                 };
                 if due {
                     ask.push(name.to_string());
@@ -197,11 +198,11 @@ impl AutoScalingActuator {
                     known.get(&name).cloned().flatten()
                 }
             };
-            self.seen
-                .lock()
-                .expect("seen lock poisoned")
-                .refreshes
-                .insert(name.clone(), (now, refresh.clone()));
+            let mut seen = self.seen.lock().expect("seen lock poisoned");
+            let first = !seen.refreshes.contains_key(&name);
+            let next = next_refresh_check(&name, now, first);
+            seen.refreshes.insert(name.clone(), (next, refresh.clone()));
+            drop(seen);
             known.insert(name, refresh);
         }
         known
@@ -390,6 +391,27 @@ fn looks_replaced(group: &AutoScalingGroup) -> bool {
     group.instances().iter().any(|i| {
         template_key(i.launch_template(), i.launch_configuration_name()).is_some_and(|k| k != own)
     })
+}
+
+/// When a group that shows no sign of a refresh is next asked: every
+/// [`REFRESH_RECHECK`]; after the first ask, at a point of the first window
+/// that the group's name picks. Every group is asked at its first look, so
+/// without the spread all of them would fall due again in the same round
+/// (10,000 calls every 5 minutes at 10,000 groups).
+fn next_refresh_check(group: &str, now: DateTime<Utc>, first: bool) -> DateTime<Utc> {
+    // Near the end of time, asked again at the next look.
+    if !first {
+        return now.checked_add_signed(REFRESH_RECHECK).unwrap_or(now);
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    group.hash(&mut hasher);
+    let window_ms = REFRESH_RECHECK.num_milliseconds().max(1) as u64;
+    // 1..=window: never sooner than the next round, never later than the
+    // re-check would have been.
+    let offset_ms = hasher.finish() % window_ms + 1;
+    now.checked_add_signed(chrono::Duration::milliseconds(offset_ms as i64))
+        .unwrap_or(now)
 }
 
 /// Whether a refresh in this status is still replacing instances (or about to).
@@ -648,6 +670,25 @@ impl Actuator for AutoScalingActuator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_re_checks_after_the_first_look_are_spread_over_the_window() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let mut per_slice = [0usize; 10];
+        for i in 0..1000 {
+            let next = next_refresh_check(&format!("fleet-{i:05}"), now, true);
+            assert!(next > now && next <= now + REFRESH_RECHECK, "{next}");
+            let slice = (next - now).num_milliseconds() * 10 / REFRESH_RECHECK.num_milliseconds();
+            per_slice[slice.min(9) as usize] += 1;
+        }
+        // 100 a slice on average: none holds most of them.
+        assert!(
+            per_slice.iter().all(|n| (50..=150).contains(n)),
+            "{per_slice:?}"
+        );
+        // After that, each group every REFRESH_RECHECK.
+        assert_eq!(next_refresh_check("web", now, false), now + REFRESH_RECHECK);
+    }
 
     #[test]
     fn names_are_batched_fifty_at_a_time_without_repeats() {
