@@ -92,7 +92,7 @@ fn main() {
             let dir = tempfile::tempdir().expect("temp dir");
             write_config(dir.path(), &groups, size.interval.as_secs(), &stub.url());
             let extra = format!(
-                "\n[telemetry]\nlisten = \"127.0.0.1:0\"\n\n[leader_election]\n\
+                "\n[leader_election]\n\
                  table = \"ebb-shards\"\nmode = \"shards\"\nshards = {SHARDS}\n\
                  lease_duration = \"{}ms\"\nrenew_interval = \"{}ms\"\nholder_id = \"{host}\"\n",
                 size.lease.as_millis(),
