@@ -25,6 +25,7 @@ pub mod duration;
 pub mod error_kind;
 pub mod evaluator;
 pub mod few_at_once;
+pub mod fnv;
 pub mod forecast;
 pub mod governor;
 pub mod governor_memory;

@@ -28,6 +28,7 @@ use crate::aws_error::call_error;
 use crate::decision::Action;
 use crate::error_kind::ErrorKind;
 use crate::few_at_once::FewAtOnce;
+use crate::fnv::fnv1a;
 use crate::group::{GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool};
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
@@ -403,13 +404,10 @@ fn next_refresh_check(group: &str, now: DateTime<Utc>, first: bool) -> DateTime<
     if !first {
         return now.checked_add_signed(REFRESH_RECHECK).unwrap_or(now);
     }
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    group.hash(&mut hasher);
     let window_ms = REFRESH_RECHECK.num_milliseconds().max(1) as u64;
     // 1..=window: never sooner than the next round, never later than the
     // re-check would have been.
-    let offset_ms = hasher.finish() % window_ms + 1;
+    let offset_ms = fnv1a(group.as_bytes()) % window_ms + 1;
     now.checked_add_signed(chrono::Duration::milliseconds(offset_ms as i64))
         .unwrap_or(now)
 }

@@ -25,7 +25,7 @@
 
 use super::history_changes::{HistoryChange, TargetHistories, TargetMarks, marks_of};
 use super::history_log::{ReadLog, append_line, read_log, snapshot_line};
-use super::shard_lease::fnv1a;
+use crate::fnv::fnv1a;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};

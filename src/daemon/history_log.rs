@@ -7,7 +7,7 @@
 //! the middle of an append (or a disk that lost it) leaves at the end.
 
 use super::history_changes::TargetHistories;
-use super::shard_lease::fnv1a;
+use crate::fnv::fnv1a;
 use crate::forecast::history::HistoryTail;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,14 +66,12 @@ pub fn read_log(bytes: &[u8]) -> Result<ReadLog, String> {
     let mut read: Option<ReadLog> = None;
     while offset < bytes.len() {
         let rest = &bytes[offset..];
-        let record = match rest.iter().position(|b| *b == b'\n') {
+        let end = rest.iter().position(|b| *b == b'\n');
+        let record = match end {
             None => Err(format!("a record cut short at byte {offset}")),
             Some(end) => parse(&rest[..end]).map_err(|e| format!("byte {offset}: {e}")),
         };
-        let length = rest
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(rest.len(), |end| end + 1) as u64;
+        let length = end.map_or(rest.len(), |end| end + 1) as u64;
         match (record, read.as_mut()) {
             (Ok(Record::Snapshot(histories)), None) => {
                 read = Some(ReadLog {

@@ -13,20 +13,9 @@
 //! so a change it sent just before lands before anyone else may act).
 
 use super::lease::{Lease, LeaseRecord, LeaseTiming, Step, WriteOutcome};
+use crate::fnv::fnv1a;
 use std::collections::BTreeMap;
 use std::time::Instant;
-
-/// 64-bit FNV-1a: a hash fixed by its definition, so every host (and
-/// every build) puts a target in the same shard. std's `DefaultHasher`
-/// may change between Rust releases.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
 
 /// The shard of a target, by its name.
 pub fn shard_of(target: &str, shards: u32) -> u32 {
