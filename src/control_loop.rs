@@ -264,13 +264,24 @@ pub async fn evaluate_and_apply<A: Actuator>(
             let slow = target.fits_models();
             let mut record =
                 without_stalling_others(slow, || target.evaluate(now, fetched, group, run)).await;
+            let mut group = std::borrow::Cow::Borrowed(group);
+            if run == Run::Live && record.action == Action::ScaleIn {
+                // Boxed, as in `apply`: only targets about to scale in ask.
+                let found = Box::pin(actuator.refresh_before_scale_in(&record.target, now)).await;
+                if let Some(refresh) = found {
+                    let mut known = group.into_owned();
+                    known.info.instance_refresh = Some(refresh);
+                    record = target.reconsider(now, record, &known);
+                    group = std::borrow::Cow::Owned(known);
+                }
+            }
             if run == Run::Live {
                 apply(actuator, target, &mut record).await;
             }
             let mut records = vec![record];
             let slow = target.shadows_fit_models();
             records.extend(
-                without_stalling_others(slow, || target.evaluate_shadows(now, fetched, group))
+                without_stalling_others(slow, || target.evaluate_shadows(now, fetched, &group))
                     .await,
             );
             records
@@ -433,6 +444,10 @@ mod tests {
         set_error: Option<String>,
         describes: usize,
         sets: Vec<(String, u32)>,
+        /// Refreshes found running when asked right before a scale-in.
+        refreshes: HashMap<String, crate::group::InstanceRefresh>,
+        /// Groups asked right before a scale-in, in order.
+        refresh_asks: Vec<String>,
     }
 
     /// A handle on [`FakeGroups`]: a round hands each target's evaluation a
@@ -487,6 +502,17 @@ mod tests {
             };
             std::future::ready(answer)
         }
+
+        fn refresh_before_scale_in(
+            &mut self,
+            name: &str,
+            _now: DateTime<Utc>,
+        ) -> impl std::future::Future<Output = Option<crate::group::InstanceRefresh>> + Send
+        {
+            let mut state = self.state();
+            state.refresh_asks.push(name.to_string());
+            std::future::ready(state.refreshes.get(name).cloned())
+        }
     }
 
     /// A loop over one 4-instance group "web" at 100% CPU (it wants 8).
@@ -517,6 +543,40 @@ mod tests {
         lp.clock.advance(chrono::Duration::seconds(60));
         assert_eq!(records.len(), 1);
         records.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_refresh_found_right_before_a_scale_in_holds_it_and_only_scale_ins_ask() {
+        let mut lp = one_target("active", false);
+        // Scale-out: never asked (a refresh does not forbid it).
+        tick(&mut lp).await;
+        assert!(lp.actuator.state().refresh_asks.is_empty());
+        lp.clock.advance(chrono::Duration::minutes(15));
+        lp.source.value = Some(10.0);
+        lp.actuator.state().refreshes.insert(
+            "web".into(),
+            crate::group::InstanceRefresh {
+                id: "r-1".into(),
+                status: "InProgress".into(),
+                percent_complete: None,
+            },
+        );
+        let record = tick(&mut lp).await;
+        assert_eq!((record.desired, record.action), (8, Action::Hold));
+        assert!(
+            record.reason.contains("instance refresh r-1 InProgress"),
+            "{}",
+            record.reason
+        );
+        assert_eq!(record.outcome, Outcome::Held);
+        assert_eq!(lp.actuator.state().sets.len(), 1);
+        assert_eq!(lp.actuator.state().refresh_asks, ["web"]);
+        // It ended: the next scale-in goes ahead.
+        lp.actuator.state().refreshes.clear();
+        let record = tick(&mut lp).await;
+        assert_eq!(record.action, Action::ScaleIn);
+        assert_eq!(record.outcome, Outcome::Applied);
+        assert_eq!(lp.actuator.state().refresh_asks, ["web", "web"]);
     }
 
     #[tokio::test]

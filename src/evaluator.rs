@@ -357,6 +357,49 @@ impl TargetEvaluator {
         record
     }
 
+    /// The last live evaluation's `record`, decided again because the group
+    /// turned out to be other than read: an instance refresh found running
+    /// right before a scale-in (the read had not asked). The same inputs
+    /// (signals and policies are not read twice), the group's blocks,
+    /// notices and record as `group` has them; the same record a first
+    /// evaluation that knew `group` would have given.
+    pub fn reconsider(
+        &mut self,
+        now: DateTime<Utc>,
+        mut record: DecisionRecord,
+        group: &GroupState,
+    ) -> DecisionRecord {
+        let view = group_features::view(&self.file, &self.conflicts, now, group);
+        let governor = if view.governor == *self.governor.spec() {
+            std::borrow::Cow::Borrowed(&self.governor)
+        } else {
+            std::borrow::Cow::Owned(Governor::new(view.governor))
+        };
+        let bounds = (record.min_capacity, record.max_capacity);
+        let (_, verdict) = self.memory.decide(Run::Live, |state| {
+            governor.decide_on_group(
+                state,
+                now,
+                record.capacity,
+                &record.policies,
+                bounds,
+                &view.blocks,
+            )
+        });
+        for notice in view.notices {
+            if !record.notices.contains(&notice) {
+                record.notices.push(notice);
+            }
+        }
+        record.steps = verdict.steps.clone();
+        record.desired = verdict.desired;
+        record.action = verdict.action;
+        record.reason = verdict.reason.clone();
+        record.group = Some(view.record);
+        self.pending = Some(verdict);
+        record
+    }
+
     /// The max capacity in force once the policies have spoken: `max`, or
     /// the highest max a policy asks raised to (predictive scaling's
     /// `max_capacity_behavior = "increase"`) up to the group's own max,
@@ -740,6 +783,40 @@ warmup = "0s"
         );
         assert_eq!((record.desired, record.action), (4, Action::Hold));
         assert_eq!(record.steps.last().unwrap().rule, GovernorRule::WarmingUp);
+    }
+
+    #[test]
+    fn a_scale_in_reconsidered_with_a_refresh_found_is_the_hold_a_first_look_would_give() {
+        use crate::group::InstanceRefresh;
+        let fetched = cpu("web", -60, 10.0);
+        let mut refreshing = group(6);
+        refreshing.info.instance_refresh = Some(InstanceRefresh {
+            id: "r-1".into(),
+            status: "InProgress".into(),
+            percent_complete: Some(30),
+        });
+        // Read without asking about refreshes: 6 at 10% want 2.
+        let mut asked_late = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let first = asked_late.evaluate(t(0), &fetched, &group(6), Run::Live);
+        assert_eq!((first.desired, first.action), (2, Action::ScaleIn));
+        let reconsidered = asked_late.reconsider(t(0), first, &refreshing);
+        // What an evaluation that knew of the refresh gives.
+        let mut knew = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
+        let known = knew.evaluate(t(0), &fetched, &refreshing, Run::Live);
+        assert_eq!((known.desired, known.action), (6, Action::Hold));
+        assert!(
+            known.reason.contains("instance refresh r-1 InProgress"),
+            "{}",
+            known.reason
+        );
+        assert_eq!(
+            serde_json::to_value(&reconsidered).unwrap(),
+            serde_json::to_value(&known).unwrap()
+        );
+        // Settled as a hold: no scale-in time, so no cooldown from it.
+        asked_late.settle(&Outcome::Held);
+        knew.settle(&Outcome::Held);
+        assert_eq!(asked_late.memory(), knew.memory());
     }
 
     #[test]

@@ -361,6 +361,61 @@ async fn no_scale_in_while_an_instance_refresh_runs_and_calls_stay_bounded() {
     assert_eq!(proxy.calls("DescribeInstanceRefreshes").len(), asked);
 }
 
+/// A group's first look does not ask whether an instance refresh runs
+/// (at 10,000 groups that was 10,000 calls in the first round): a group
+/// that holds is not asked then (its first ask falls minutes later, at a
+/// point of the re-check window its name picks: ~206 s for "quiet"), and
+/// one about to scale in is asked right before it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_first_look_only_a_group_about_to_scale_in_is_asked_about_refreshes() {
+    let Some(Cloud { moto, asg, cw }) = cloud(&["quiet"], 50.0, 120).await else {
+        return;
+    };
+    create_group(&asg, "shrink", 1, 10, 6).await;
+    put_cpu(&cw, "shrink", -60, 120, 10.0).await;
+    let rule: AnswerRule = Arc::new(|r: &Recorded, _: &str| {
+        (r.action == "DescribeInstanceRefreshes").then(|| refreshes_answer(false))
+    });
+    let proxy = Proxy::start_with_answers(moto.port, rule);
+    let setup = Setup::new(&proxy.url());
+    setup.write_policy("quiet.toml", &policy("quiet", 50.0, "0s"));
+    setup.write_policy("shrink.toml", &policy("shrink", 50.0, "0s"));
+    let ebb = setup.start(&[]);
+    wait_desired(&asg, "shrink", 2).await;
+    let seen = setup.records().len();
+    wait_records(&setup, seen + 6);
+    assert!(ebb.stop().success());
+
+    let group_of = |r: &Recorded| {
+        r.fields
+            .iter()
+            .find(|(k, _)| k == "AutoScalingGroupName")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let calls = proxy.recorded();
+    let asked: Vec<String> = calls
+        .iter()
+        .filter(|r| r.action == "DescribeInstanceRefreshes")
+        .map(group_of)
+        .collect();
+    assert_eq!(asked, ["shrink"], "asked once, before the scale-in only");
+    let position = |action: &str| {
+        calls
+            .iter()
+            .position(|r| r.action == action && group_of(r) == "shrink")
+            .unwrap()
+    };
+    assert!(position("DescribeInstanceRefreshes") < position("SetDesiredCapacity"));
+    assert!(
+        setup
+            .records()
+            .iter()
+            .filter(|r| r["target"] == "quiet")
+            .all(|r| action(r) == "hold")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_of_the_groups_own_is_reported_by_check_aws_and_refused_when_asked() {
     let Some(Cloud { moto, asg, .. }) = cloud(&["web", "api"], 90.0, 120).await else {

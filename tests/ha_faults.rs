@@ -223,9 +223,11 @@ async fn under_each_fault_the_target_holds_and_the_others_keep_their_interval() 
     let (web, api) = (of("web"), of("api"));
 
     // web kept its interval all along (1s, jitter 100ms), from its second
-    // evaluation on: the first also asks DescribeInstanceRefreshes, which
-    // moto does not implement, and the SDK retries its error with backoff
-    // (up to ~2.5 s), whatever api's calls do.
+    // evaluation on, whatever api's calls do. (web's first
+    // DescribeInstanceRefreshes, which moto does not implement and whose
+    // error the SDK retries with backoff for up to ~2.5 s, falls ~101 s
+    // after its first look, at the point of the re-check window its name
+    // picks: after this test.)
     let mut worst = Duration::ZERO;
     for pair in web.windows(2).skip(1) {
         let gap = (time_of(&pair[1]) - time_of(&pair[0])).to_std().unwrap();

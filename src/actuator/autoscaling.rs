@@ -18,7 +18,11 @@
 //! per group (DescribeInstanceRefreshes): made only while one was running at
 //! the last look, when an instance runs another launch template or
 //! configuration than the group's (the sign of a replacement), or at most
-//! every [`REFRESH_RECHECK`] otherwise. A group with a warm pool costs one
+//! every [`REFRESH_RECHECK`] otherwise. A group's first look asks none
+//! (10,000 groups would be 10,000 calls in one round): its first ask falls
+//! at a point of the first window its name picks, or comes sooner, right
+//! before a scale-in (the one change a refresh forbids), through
+//! [`Actuator::refresh_before_scale_in`]. A group with a warm pool costs one
 //! DescribeWarmPool a tick, to tell instances that came out of the pool and
 //! time how long they take to serve.
 
@@ -58,6 +62,8 @@ pub const DESCRIBE_CALLS_AT_ONCE: usize = 4;
 pub struct AutoScalingActuator {
     client: Client,
     seen: Arc<Mutex<Seen>>,
+    /// See [`AutoScalingActuator::asking_refreshes_at_first_look`].
+    refreshes_at_first_look: bool,
 }
 
 /// Launch times the actuator knows, and which groups it has looked at.
@@ -69,11 +75,19 @@ struct Seen {
     /// start, with the last scaling time), for its first look.
     history: HashMap<String, HashMap<String, DateTime<Utc>>>,
     /// Per group: when DescribeInstanceRefreshes is next asked if nothing
-    /// looks like a refresh ([`next_refresh_check`]), and the refresh it
-    /// reported running at the last ask.
-    refreshes: HashMap<String, (DateTime<Utc>, Option<InstanceRefresh>)>,
+    /// looks like a refresh ([`next_refresh_check`]), and what it said.
+    refreshes: HashMap<String, (DateTime<Utc>, RefreshSeen)>,
     /// Per group with a warm pool: what was seen of it.
     pools: HashMap<String, super::warm_pool::PoolWatch>,
+}
+
+/// What DescribeInstanceRefreshes said of a group.
+#[derive(Debug, Clone)]
+enum RefreshSeen {
+    /// Not asked yet (the group's first look asks none).
+    NotAsked,
+    /// The refresh running at the last ask, if one was.
+    Asked(Option<InstanceRefresh>),
 }
 
 impl AutoScalingActuator {
@@ -82,7 +96,16 @@ impl AutoScalingActuator {
         AutoScalingActuator {
             client,
             seen: Arc::new(Mutex::new(Seen::default())),
+            refreshes_at_first_look: false,
         }
+    }
+
+    /// Asks every group's instance refresh at its first look too: for a
+    /// one-off read (`ebb check --aws`), which has no later look and never
+    /// scales in.
+    pub fn asking_refreshes_at_first_look(mut self) -> Self {
+        self.refreshes_at_first_look = true;
+        self
     }
 
     /// The groups' raw descriptions, batched and paginated, a few calls in
@@ -156,8 +179,9 @@ impl AutoScalingActuator {
     }
 
     /// The instance refresh running on each group that needs asking now
-    /// (see the module doc); groups not asked keep what was last known. A
-    /// failed call keeps what was last known too, noted in the log.
+    /// (see the module doc); groups not asked keep what was last known, and
+    /// a group not asked yet has none known. A failed call keeps what was
+    /// last known too, noted in the log.
     async fn refreshes(
         &self,
         groups: &[AutoScalingGroup],
@@ -166,21 +190,27 @@ impl AutoScalingActuator {
         let mut known = HashMap::new();
         let mut ask = Vec::new();
         {
-            let seen = self.seen.lock().expect("seen lock poisoned");
+            let mut seen = self.seen.lock().expect("seen lock poisoned");
             for group in groups {
                 let Some(name) = group.auto_scaling_group_name() else {
                     continue;
                 };
-                let last = seen.refreshes.get(name);
-                let due = match last {
-                    None => true,
-                    Some((_, Some(_))) => true,
-                    Some((next, None)) => now >= *next || looks_replaced(group),
+                let due = match seen.refreshes.get(name) {
+                    None => {
+                        // Its first ask, at a point of the window its name
+                        // picks, unless something asks sooner.
+                        let first = next_refresh_check(name, now, true);
+                        seen.refreshes
+                            .insert(name.to_string(), (first, RefreshSeen::NotAsked));
+                        self.refreshes_at_first_look || looks_replaced(group)
+                    }
+                    Some((_, RefreshSeen::Asked(Some(_)))) => true,
+                    Some((next, _)) => now >= *next || looks_replaced(group),
                 };
                 if due {
                     ask.push(name.to_string());
                 }
-                if let Some((_, refresh)) = last {
+                if let Some((_, RefreshSeen::Asked(refresh))) = seen.refreshes.get(name) {
                     known.insert(name.to_string(), refresh.clone());
                 }
             }
@@ -191,22 +221,40 @@ impl AutoScalingActuator {
             })
             .await;
         for (name, answer) in answers {
-            let refresh = match answer {
-                Ok(refresh) => refresh,
-                Err(e) => {
-                    // Asked again at the bounded rate, not every tick.
-                    tracing::warn!(group = %name, error = %e, "cannot tell whether an instance refresh runs: keeping what was last known");
-                    known.get(&name).cloned().flatten()
-                }
-            };
-            let mut seen = self.seen.lock().expect("seen lock poisoned");
-            let first = !seen.refreshes.contains_key(&name);
-            let next = next_refresh_check(&name, now, first);
-            seen.refreshes.insert(name.clone(), (next, refresh.clone()));
-            drop(seen);
+            let refresh = self.take_refresh_answer(&name, answer, now);
             known.insert(name, refresh);
         }
         known
+    }
+
+    /// Keeps what DescribeInstanceRefreshes said of `group` (asked again
+    /// after [`REFRESH_RECHECK`] unless something asks sooner) and returns
+    /// the refresh running. A failed call keeps what was last known (none
+    /// if nothing was), and is made again at the same bounded rate, not
+    /// every tick.
+    fn take_refresh_answer(
+        &self,
+        group: &str,
+        answer: Result<Option<InstanceRefresh>, ActuatorError>,
+        now: DateTime<Utc>,
+    ) -> Option<InstanceRefresh> {
+        let mut seen = self.seen.lock().expect("seen lock poisoned");
+        let refresh = match answer {
+            Ok(refresh) => refresh,
+            Err(e) => {
+                tracing::warn!(group = %group, error = %e, "cannot tell whether an instance refresh runs: keeping what was last known");
+                match seen.refreshes.get(group) {
+                    Some((_, RefreshSeen::Asked(last))) => last.clone(),
+                    _ => None,
+                }
+            }
+        };
+        let next = next_refresh_check(group, now, false);
+        seen.refreshes.insert(
+            group.to_string(),
+            (next, RefreshSeen::Asked(refresh.clone())),
+        );
+        refresh
     }
 
     /// `call` once for each group, a few calls at once ([`PER_GROUP_CALLS_AT_ONCE`]):
@@ -395,10 +443,10 @@ fn looks_replaced(group: &AutoScalingGroup) -> bool {
 }
 
 /// When a group that shows no sign of a refresh is next asked: every
-/// [`REFRESH_RECHECK`]; after the first ask, at a point of the first window
-/// that the group's name picks. Every group is asked at its first look, so
-/// without the spread all of them would fall due again in the same round
-/// (10,000 calls every 5 minutes at 10,000 groups).
+/// [`REFRESH_RECHECK`] after an ask; its first ask, at a point of the first
+/// window that the group's name picks. Every group has its first look in
+/// the same round, so without the spread all of them would fall due in the
+/// same round too (10,000 calls every 5 minutes at 10,000 groups).
 fn next_refresh_check(group: &str, now: DateTime<Utc>, first: bool) -> DateTime<Utc> {
     // Near the end of time, asked again at the next look.
     if !first {
@@ -662,6 +710,26 @@ impl Actuator for AutoScalingActuator {
             .await
             .map_err(|e| call_error("SetDesiredCapacity", &e))?;
         Ok(())
+    }
+
+    async fn refresh_before_scale_in(
+        &mut self,
+        group: &str,
+        now: DateTime<Utc>,
+    ) -> Option<InstanceRefresh> {
+        let not_asked = matches!(
+            self.seen
+                .lock()
+                .expect("seen lock poisoned")
+                .refreshes
+                .get(group),
+            Some((_, RefreshSeen::NotAsked))
+        );
+        if !not_asked {
+            return None;
+        }
+        let answer = self.running_refresh(group).await;
+        self.take_refresh_answer(group, answer, now)
     }
 }
 

@@ -7,7 +7,7 @@ pub mod autoscaling;
 pub mod own_scaling;
 pub mod warm_pool;
 
-use crate::group::GroupState;
+use crate::group::{GroupState, InstanceRefresh};
 use chrono::{DateTime, Utc};
 
 use std::collections::HashMap;
@@ -35,4 +35,15 @@ pub trait Actuator {
         group: &str,
         desired: u32,
     ) -> impl std::future::Future<Output = Result<(), ActuatorError>> + Send;
+
+    /// Right before a scale-in (the one change an instance refresh
+    /// forbids): the refresh running on `group` when the last read did not
+    /// ask whether one runs (a group's first look asks none), asked now.
+    /// `None` when none runs, or when the last read asked (its answer is in
+    /// the group's state already).
+    fn refresh_before_scale_in(
+        &mut self,
+        group: &str,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Option<InstanceRefresh>> + Send;
 }

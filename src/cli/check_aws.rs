@@ -56,7 +56,7 @@ pub fn check(
             .collect();
         let (groups, own) = runtime.block_on(async {
             let sdk = account_sdk_config(&config.aws, &config.accounts, &key).await;
-            let mut actuator = clients_from(&sdk).actuator;
+            let mut actuator = clients_from(&sdk).actuator.asking_refreshes_at_first_look();
             let groups = actuator.describe(&names, chrono::Utc::now()).await;
             let own = actuator.own_scaling(&names).await;
             (groups, own)

@@ -263,6 +263,14 @@ impl<A: Actuator + Send> Actuator for Fenced<A> {
             }
         }
     }
+
+    fn refresh_before_scale_in(
+        &mut self,
+        group: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = Option<crate::group::InstanceRefresh>> + Send {
+        self.inner.refresh_before_scale_in(group, now)
+    }
 }
 
 /// The running election: the handle, and the task keeping the lease.

@@ -426,6 +426,15 @@ impl Actuator for SimHandle {
         });
         std::future::ready(result)
     }
+
+    /// The simulated group never runs an instance refresh.
+    fn refresh_before_scale_in(
+        &mut self,
+        _group: &str,
+        _now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Option<crate::group::InstanceRefresh>> + Send {
+        std::future::ready(None)
+    }
 }
 
 #[cfg(test)]
