@@ -77,22 +77,8 @@ impl Fitted for Adjusted {
 /// 2 x period average for an even period), averaged per time of day and
 /// centred on zero.
 pub fn daily_profile(y: &[f64], period: usize) -> Vec<f64> {
-    let half = period / 2;
-    // prefix[i] = sum of y[..i]
-    let mut prefix = Vec::with_capacity(y.len() + 1);
-    prefix.push(0.0);
-    for v in y {
-        prefix.push(prefix.last().copied().unwrap_or(0.0) + v);
-    }
-    let window = |from: usize, to: usize| (prefix[to] - prefix[from]) / (to - from) as f64;
     let (mut sums, mut counts) = (vec![0.0; period], vec![0usize; period]);
-    for t in half..y.len().saturating_sub(half) {
-        let centred = if period % 2 == 1 {
-            window(t - half, t + half + 1)
-        } else {
-            // The mean of the two period-long windows either side of t.
-            (window(t - half, t + half) + window(t + 1 - half, t + 1 + half)) / 2.0
-        };
+    for (t, centred) in centred_average(y, period) {
         sums[t % period] += y[t] - centred;
         counts[t % period] += 1;
     }
@@ -106,6 +92,31 @@ pub fn daily_profile(y: &[f64], period: usize) -> Vec<f64> {
         *p -= mean;
     }
     profile
+}
+
+/// The centred moving average of `y` over one period (a 2 x period
+/// average for an even period), as (index, average) at every index with a
+/// whole period around it.
+pub fn centred_average(y: &[f64], period: usize) -> Vec<(usize, f64)> {
+    let half = period / 2;
+    // prefix[i] = sum of y[..i]
+    let mut prefix = Vec::with_capacity(y.len() + 1);
+    prefix.push(0.0);
+    for v in y {
+        prefix.push(prefix.last().copied().unwrap_or(0.0) + v);
+    }
+    let window = |from: usize, to: usize| (prefix[to] - prefix[from]) / (to - from) as f64;
+    (half..y.len().saturating_sub(half))
+        .map(|t| {
+            let centred = if period % 2 == 1 {
+                window(t - half, t + half + 1)
+            } else {
+                // The mean of the two period-long windows either side of t.
+                (window(t - half, t + half) + window(t + 1 - half, t + 1 + half)) / 2.0
+            };
+            (t, centred)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub struct Theta {
 
 /// Sums for a least-squares line through (t, y_t), t = 0, 1, ...
 #[derive(Debug, Clone, Copy, Default)]
-struct LineSums {
+pub(super) struct LineSums {
     n: f64,
     t: f64,
     y: f64,
@@ -33,7 +33,7 @@ struct LineSums {
 }
 
 impl LineSums {
-    fn add(&mut self, value: f64) {
+    pub(super) fn add(&mut self, value: f64) {
         let t = self.n;
         self.n += 1.0;
         self.t += t;
@@ -42,8 +42,18 @@ impl LineSums {
         self.tt += t * t;
     }
 
+    /// The line's value at `t`; the mean at every t for fewer than two
+    /// points, 0 for none.
+    pub(super) fn value_at(&self, t: f64) -> f64 {
+        if self.n == 0.0 {
+            return 0.0;
+        }
+        let slope = self.slope();
+        (self.y - slope * self.t) / self.n + slope * t
+    }
+
     /// The line's slope; 0 for fewer than two points.
-    fn slope(&self) -> f64 {
+    pub(super) fn slope(&self) -> f64 {
         let denominator = self.n * self.tt - self.t * self.t;
         if denominator > 0.0 {
             (self.n * self.ty - self.t * self.y) / denominator
