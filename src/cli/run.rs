@@ -22,7 +22,6 @@ pub struct RunArgs {
 
 /// Runs the daemon until it is told to stop.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    limit_malloc_arenas();
     let config = DaemonConfig::load(args.config.as_deref())?;
     init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,32 +33,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         daemon.run(stop_signals()?).await
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Caps glibc's malloc at two arenas and fixes when it maps and trims,
-/// before any other thread starts.
-///
-/// glibc gives threads that allocate at once arenas of their own (up to
-/// eight per core) and keeps what is freed in each for reuse there. The
-/// daemon's evaluations hop threads (`block_in_place` hands the worker's
-/// place to another thread), so each round's per-target allocations were
-/// freed into ever more arenas: with 10,000 targets RSS grew from 440 MB
-/// after round 1 to 1.1 GB at round 5 and 2 GB at round 50 (benches/
-/// fleet_tick.rs); with two arenas, 565 MB at round 5. The lock contention
-/// two arenas add is negligible next to a round's AWS calls.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter, and nothing else
-    // is allocating concurrently: no other thread runs yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        // A fixed mmap threshold (glibc raises it as large blocks are
-        // freed, after which a round's big buffers stay in the heap and
-        // fragment it) and trimming above 128 KiB: at 10,000 targets RSS
-        // after 8 rounds 185 -> 155 MiB (benches/fleet_tick.rs).
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
-    }
 }
 
 /// Logs go to stderr, filtered by `EBB_LOG` (e.g. `debug`, `ebb=debug`), `info` by default.
