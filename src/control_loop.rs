@@ -13,6 +13,7 @@ use crate::actuator::{Actuator, ActuatorError};
 use crate::clock::Clock;
 use crate::decision::{Action, DecisionRecord, Outcome, Role};
 use crate::evaluator::{TargetEvaluator, Unavailable, panic_message};
+use crate::few_at_once::FewAtOnce;
 use crate::governor_memory::{Hypothesis, Run};
 use crate::group::GroupState;
 use crate::series::FetchResults;
@@ -20,7 +21,15 @@ use crate::source::MetricSource;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// How many targets of a round are evaluated (and applied) at once. Each
+/// running evaluation's task holds its whole future (about 2 KiB, the
+/// SetDesiredCapacity call's state boxed apart): spawning a round's 10,000
+/// at once was the largest part of its transient memory. Evaluations take
+/// microseconds; a slow SetDesiredCapacity holds one place of 256, not the
+/// others.
+const EVALUATIONS_AT_ONCE: usize = 256;
 
 /// Every group of a round, as one batched read found them, or why the read
 /// failed.
@@ -93,7 +102,7 @@ pub enum Evaluated {
 /// One round over `targets` at `now`: one batched fetch of every target's
 /// metrics from `source` and one batched read of every group through
 /// `reader` (both at once), then each target evaluated by `evaluate` on a
-/// task of its own. `finished` hears of each target as soon as it is done,
+/// task of its own, [`EVALUATIONS_AT_ONCE`] at a time. `finished` hears of each target as soon as it is done,
 /// panics included, whatever the others are still doing. Needs a tokio
 /// runtime (a current-thread one runs the targets one after the other, in
 /// order).
@@ -128,28 +137,30 @@ pub async fn run_round<S, R, E>(
         tokio::join!(source.fetch(now, &requests), reader.describe(&names, now));
     let fetched = Arc::new(fetched);
     let groups = Arc::new(groups);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut names_by_task = HashMap::new();
-    for mut target in evaluable {
+    // Which target each running task evaluates, for a task that panics
+    // (its evaluator, and so its name, goes with it).
+    let running: Arc<Mutex<HashMap<tokio::task::Id, String>>> = Arc::default();
+    let mut tasks = FewAtOnce::new(EVALUATIONS_AT_ONCE, evaluable, |mut target| {
         let fetched = Arc::clone(&fetched);
         let groups = Arc::clone(&groups);
         let evaluate = evaluate.clone();
-        let name = target.name().to_string();
-        let task = tasks.spawn(async move {
+        let running = Arc::clone(&running);
+        async move {
+            lock(&running).insert(tokio::task::id(), target.name().to_string());
             crate::test_hooks::panic_if_asked(target.name());
             let records = evaluate.evaluate(now, &mut target, &fetched, &groups).await;
+            lock(&running).remove(&tokio::task::id());
             (target, records)
-        });
-        names_by_task.insert(task.id(), name);
-    }
-    while let Some(joined) = tasks.join_next_with_id().await {
+        }
+    });
+    while let Some(joined) = tasks.next().await {
         match joined {
-            Ok((_, (evaluator, records))) => finished(Evaluated::Done {
+            Ok((evaluator, records)) => finished(Evaluated::Done {
                 evaluator: Box::new(evaluator),
                 records,
             }),
             Err(e) => {
-                let Some(target) = names_by_task.remove(&e.id()) else {
+                let Some(target) = lock(&running).remove(&e.id()) else {
                     continue;
                 };
                 let message = if e.is_panic() {
@@ -161,6 +172,14 @@ pub async fn run_round<S, R, E>(
             }
         }
     }
+}
+
+/// The running map's lock; a task that panicked holding it (it never
+/// does: nothing in between can panic) leaves it usable.
+fn lock<T>(running: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    running
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The loop on a clock of its own, generic over where time, metrics and

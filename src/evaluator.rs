@@ -213,7 +213,7 @@ impl TargetEvaluator {
                 }
                 MetricRequest {
                     key: MetricKey::new(self.metric_owner(), name),
-                    spec: (**spec).clone(),
+                    spec: Arc::clone(spec),
                     since,
                 }
             })
@@ -222,7 +222,7 @@ impl TargetEvaluator {
             if let Some(spec) = history.long_window {
                 requests.push(MetricRequest {
                     key: MetricKey::new(self.metric_owner(), history_key(&history.metric)),
-                    spec,
+                    spec: Arc::new(spec),
                     since: history.since,
                 });
             }

@@ -25,6 +25,7 @@ use crate::decision::Action;
 use crate::governor::{GovernorState, Verdict};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Why a decision is only supposed, never carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,18 +61,31 @@ pub struct HypotheticalState {
 /// hypothetical one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GovernorMemory {
-    live: GovernorState,
+    /// Shared with the daemon's saved state (copied when it moves on): a
+    /// full stabilization window is hundreds of bytes a target.
+    live: Arc<GovernorState>,
     hypothetical: Option<HypotheticalState>,
 }
 
 impl GovernorMemory {
     /// A memory from a saved live state and, if the target was not acting, its hypothetical state.
-    pub fn new(live: GovernorState, hypothetical: Option<HypotheticalState>) -> GovernorMemory {
-        GovernorMemory { live, hypothetical }
+    pub fn new(
+        live: impl Into<Arc<GovernorState>>,
+        hypothetical: Option<HypotheticalState>,
+    ) -> GovernorMemory {
+        GovernorMemory {
+            live: live.into(),
+            hypothetical,
+        }
     }
 
     /// What really happened: the only state a live decision starts from.
     pub fn live(&self) -> &GovernorState {
+        &self.live
+    }
+
+    /// The live state, to keep a reference to rather than a copy.
+    pub fn live_shared(&self) -> &Arc<GovernorState> {
         &self.live
     }
 
@@ -94,8 +108,13 @@ impl GovernorMemory {
         // Remember what the group looks like now, not only what ebb set: a
         // change made by someone else before ebb's first own change must be
         // noticed too.
-        let states =
-            std::iter::once(&mut self.live).chain(self.hypothetical.as_mut().map(|h| &mut h.state));
+        // The live state is copied only when it moves (it is shared with
+        // the saved state): not at every look at an unchanged group.
+        let live_moves = change.is_some() || self.live.last_set != Some(desired);
+        let live = live_moves.then(|| Arc::make_mut(&mut self.live));
+        let states = live
+            .into_iter()
+            .chain(self.hypothetical.as_mut().map(|h| &mut h.state));
         for state in states {
             if let Some((from, to)) = change {
                 state.record_scaling(now, Action::between(from, to));
@@ -124,10 +143,10 @@ impl GovernorMemory {
                 {
                     // Forked from the live state, which has not moved since:
                     // the hypothesis' window holds the live one's and newer.
-                    self.live.recent = ended.state.recent;
+                    Arc::make_mut(&mut self.live).recent = ended.state.recent;
                 }
                 let verdict = decide(&self.live);
-                return (self.live.clone(), verdict);
+                return (GovernorState::clone(&self.live), verdict);
             }
             Run::Hypothetical(hypothesis) => hypothesis,
         };
@@ -135,7 +154,7 @@ impl GovernorMemory {
             Some(h) if h.hypothesis == hypothesis => h,
             _ => HypotheticalState {
                 hypothesis,
-                state: self.live.clone(),
+                state: GovernorState::clone(&self.live),
             },
         };
         let before = supposed.state;
@@ -158,9 +177,9 @@ impl GovernorMemory {
     pub fn settle_live(&mut self, verdict: Verdict, carried_out: bool) {
         let next = verdict.next_state;
         if carried_out {
-            self.live = next;
+            self.live = Arc::new(next);
         } else {
-            self.live.recent = next.recent;
+            Arc::make_mut(&mut self.live).recent = next.recent;
         }
     }
 }

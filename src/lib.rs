@@ -36,6 +36,7 @@ pub mod policy_file;
 pub mod ranges;
 pub mod replay;
 pub mod series;
+pub mod shared_map;
 pub mod signal;
 pub mod sim;
 pub mod source;

@@ -101,10 +101,7 @@ fn group_metric(group: &str, name: &str, period: Duration) -> MetricSpec {
             query: crate::policy_file::CloudWatchQuery::Stat(crate::policy_file::CloudWatchStat {
                 namespace: "AWS/AutoScaling".into(),
                 metric_name: name.into(),
-                dimensions: BTreeMap::from([(
-                    "AutoScalingGroupName".to_string(),
-                    group.to_string(),
-                )]),
+                dimensions: [("AutoScalingGroupName".to_string(), group.to_string())].into(),
                 statistic: crate::policy_file::Statistic::average(),
             }),
             period,
@@ -128,7 +125,7 @@ pub async fn export<S: MetricSource>(
 ) -> Result<Exported, String> {
     let period = finest_period(days)?;
     let (name, from) = load_metric(file, metric)?;
-    let mut spec = file.metrics[name].clone();
+    let mut spec = (*file.metrics[name]).clone();
     let Some(cw) = spec.source.cloudwatch_mut() else {
         return Err(format!(
             "metric `{name}` does not come from CloudWatch: only CloudWatch keeps history to export"
@@ -141,17 +138,17 @@ pub async fn export<S: MetricSource>(
     let requests = vec![
         MetricRequest {
             key: key("load"),
-            spec: *spec,
+            spec: spec.into(),
             since,
         },
         MetricRequest {
             key: key("desired"),
-            spec: group_metric(group, "GroupDesiredCapacity", period),
+            spec: group_metric(group, "GroupDesiredCapacity", period).into(),
             since,
         },
         MetricRequest {
             key: key("in_service"),
-            spec: group_metric(group, "GroupInServiceInstances", period),
+            spec: group_metric(group, "GroupInServiceInstances", period).into(),
             since,
         },
     ];

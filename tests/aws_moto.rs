@@ -24,7 +24,7 @@ fn cpu_request(group: &str, since: DateTime<Utc>) -> MetricRequest {
                 query: ebb::policy_file::CloudWatchQuery::Stat(ebb::policy_file::CloudWatchStat {
                     namespace: "AWS/EC2".into(),
                     metric_name: "CPUUtilization".into(),
-                    dimensions: BTreeMap::from([("AutoScalingGroupName".into(), group.into())]),
+                    dimensions: [("AutoScalingGroupName".into(), group.into())].into(),
                     statistic: ebb::policy_file::Statistic::average(),
                 }),
                 period: std::time::Duration::from_secs(60),
@@ -34,7 +34,8 @@ fn cpu_request(group: &str, since: DateTime<Utc>) -> MetricRequest {
             stale_after: std::time::Duration::from_secs(300),
             max_value: None,
             simulated_as: None,
-        },
+        }
+        .into(),
         since,
     }
 }
@@ -217,7 +218,7 @@ async fn a_metric_math_expression_is_sent_with_its_inputs_and_computed() {
     let stat = |name: &str| CloudWatchStat {
         namespace: "App".into(),
         metric_name: name.into(),
-        dimensions: BTreeMap::from([("Service".into(), "web".into())]),
+        dimensions: [("Service".into(), "web".into())].into(),
         statistic: ebb::policy_file::Statistic::sum(),
     };
     let expression = |key: &str, expression: &str| {

@@ -95,7 +95,7 @@ async fn get_metric_data_pages_are_followed_and_joined() {
                 query: ebb::policy_file::CloudWatchQuery::Stat(ebb::policy_file::CloudWatchStat {
                     namespace: "AWS/EC2".into(),
                     metric_name: "CPUUtilization".into(),
-                    dimensions: BTreeMap::new(),
+                    dimensions: Default::default(),
                     statistic: ebb::policy_file::Statistic::average(),
                 }),
                 period: std::time::Duration::from_secs(60),
@@ -105,7 +105,8 @@ async fn get_metric_data_pages_are_followed_and_joined() {
             stale_after: std::time::Duration::from_secs(300),
             max_value: None,
             simulated_as: None,
-        },
+        }
+        .into(),
         since: minute(45),
     };
     let results = source.fetch(now, std::slice::from_ref(&request)).await;

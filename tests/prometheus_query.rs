@@ -27,7 +27,7 @@ fn request(url: &str, query: &str, extra: &str) -> MetricRequest {
     let file = parse_str(&text, Path::new("q.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
     MetricRequest {
         key: MetricKey::new("web", "m"),
-        spec: (*file.metrics["m"]).clone(),
+        spec: std::sync::Arc::clone(&file.metrics["m"]),
         since: Utc::now(),
     }
 }

@@ -26,7 +26,7 @@ fn request(source: &str) -> MetricRequest {
          [[policies]]\nkind = \"target-tracking\"\nname = \"p\"\nmetric = \"m\"\ntarget = 10.0\n"
     );
     let file = parse_str(&text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let spec = (*file.metrics["m"]).clone();
+    let spec = std::sync::Arc::clone(&file.metrics["m"]);
     assert!(matches!(spec.source, MetricSourceSpec::Scrape(_)));
     MetricRequest {
         key: MetricKey::new("web", "m"),
@@ -362,7 +362,7 @@ async fn the_router_sends_each_kind_to_its_source() {
     .unwrap();
     let cloudwatch = MetricRequest {
         key: MetricKey::new("web", "cpu"),
-        spec: (*file.metrics["cpu"]).clone(),
+        spec: std::sync::Arc::clone(&file.metrics["cpu"]),
         since: t(-600),
     };
     let mut router = Router::new(Unavailable("CloudWatch is not configured here".into()));

@@ -154,7 +154,7 @@ async fn cloudwatch_history(
     let key = MetricKey::new(file.target.group.clone(), name.clone());
     let request = MetricRequest {
         key: key.clone(),
-        spec: metric_spec,
+        spec: metric_spec.into(),
         since: wanted.since,
     };
     let config = sdk_config(settings, file.target.region.as_deref()).await;

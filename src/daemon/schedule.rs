@@ -38,8 +38,12 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    pub(super) fn new(policy: LoadedPolicy, evaluator: TargetEvaluator, next_due: Instant) -> Slot {
-        Slot {
+    pub(super) fn new(
+        policy: LoadedPolicy,
+        evaluator: TargetEvaluator,
+        next_due: Instant,
+    ) -> Box<Slot> {
+        Box::new(Slot {
             policy,
             evaluator: Some(evaluator),
             replacement: None,
@@ -48,7 +52,7 @@ impl Slot {
             next_due,
             conflicts: Vec::new(),
             unrestored: false,
-        }
+        })
     }
 
     pub(super) fn interval(&self) -> Duration {

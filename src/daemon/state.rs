@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What the file holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,8 +34,10 @@ pub struct SavedState {
     /// Format version, for later changes.
     pub version: u32,
     /// By target (Auto Scaling group name): the live governor state, what
-    /// really happened.
-    pub targets: BTreeMap<String, GovernorState>,
+    /// really happened; shared with the targets' evaluators
+    /// ([`GovernorMemory::live_shared`]).
+    #[serde(with = "crate::shared_map")]
+    pub targets: BTreeMap<String, Arc<GovernorState>>,
     /// By target: the hypothetical governor state of a target in dry run or
     /// on a standby, resumed after a restart in the same mode and dropped at
     /// the first live decision. Shadow candidates' states are not kept.
@@ -62,8 +65,13 @@ impl SavedState {
 
     /// Keeps a target's governor state to save.
     pub fn keep_memory(&mut self, target: &str, memory: &GovernorMemory) {
-        self.targets
-            .insert(target.to_string(), memory.live().clone());
+        let live = Arc::clone(memory.live_shared());
+        match self.targets.get_mut(target) {
+            Some(kept) => *kept = live,
+            None => {
+                self.targets.insert(target.to_string(), live);
+            }
+        }
         match memory.hypothetical() {
             Some(hypothetical) => {
                 self.hypothetical
@@ -106,10 +114,19 @@ const TEMP_PREFIX: &str = ".state.json.";
 #[derive(Serialize)]
 struct StateFile<'a> {
     version: u32,
-    targets: &'a BTreeMap<String, GovernorState>,
+    #[serde(serialize_with = "shared_targets")]
+    targets: &'a BTreeMap<String, Arc<GovernorState>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     hypothetical: &'a BTreeMap<String, HypotheticalState>,
     alerts: &'a SavedAlerts,
+}
+
+/// [`StateFile`]'s targets, written as in [`SavedState`].
+fn shared_targets<S: serde::Serializer>(
+    targets: &&BTreeMap<String, Arc<GovernorState>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    crate::shared_map::serialize(targets, serializer)
 }
 
 /// Where the state lives.
@@ -275,7 +292,8 @@ mod tests {
                 last_scale_out: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
                 last_set: Some(4),
                 ..GovernorState::default()
-            },
+            }
+            .into(),
         );
         store.save(&state).unwrap();
         store.save(&state).unwrap();

@@ -24,8 +24,10 @@ pub struct TargetTracking {
     /// Demand in instances at each evaluation within `trend_window`, oldest
     /// first (kept only when `trend_lead` is set).
     recent_demand: VecDeque<(DateTime<Utc>, f64)>,
-    /// Instances in service at each evaluation within [`SERVING_LOG_SPAN`],
-    /// oldest first.
+    /// Instances in service within [`SERVING_LOG_SPAN`], oldest first: the
+    /// evaluation at which each count was first seen, an entry only when
+    /// the count changed (one per evaluation was 360 entries a target at a
+    /// 10 s interval, most of a large fleet's memory after an hour).
     serving_log: VecDeque<(DateTime<Utc>, u32)>,
     /// The time of the metric's latest datapoint seen.
     latest_datapoint: Option<DateTime<Utc>>,
@@ -83,12 +85,19 @@ impl TargetTracking {
             self.latest_datapoint = self.latest_datapoint.max(Some(latest));
         }
         let cutoff = crate::clock::earlier(now, SERVING_LOG_SPAN);
-        while self.serving_log.front().is_some_and(|(t, _)| *t < cutoff) {
+        // A count is forgotten once the next one was first seen before the
+        // cutoff: every evaluation that saw it is older than the span.
+        while self.serving_log.get(1).is_some_and(|(t, _)| *t < cutoff) {
             self.serving_log.pop_front();
         }
         // Now first: a datapoint measured now (a scrape) is on those serving now.
-        if self.serving_log.back().is_none_or(|(t, _)| *t < now) {
-            self.serving_log.push_back((now, input.capacity.in_service));
+        let serving = input.capacity.in_service;
+        if self
+            .serving_log
+            .back()
+            .is_none_or(|(t, count)| *t < now && *count != serving)
+        {
+            self.serving_log.push_back((now, serving));
         }
         let measured_over = self.measured_over;
         // The last count seen within the period (a count seen at its very
@@ -646,6 +655,52 @@ mod tests {
         evaluate(&mut scraped, second(20), Some(90.0), (6, 6), Vec::new());
         let r = evaluate(&mut scraped, second(30), Some(20.0), (6, 6), point(0, 20.0));
         assert!(r.reason.contains("2 serving x 20.00/50"), "{}", r.reason);
+    }
+
+    #[test]
+    fn the_serving_log_keeps_changes_only_and_forgets_them_after_its_span() {
+        let mut p = tracking(MetricType::Utilization, 50.0);
+        // Two hours at a 10 s interval with 4 serving: one entry, not 720.
+        for tick in 0..720 {
+            recommend_at_second(&mut p, tick * 10, (4, 4), None);
+        }
+        assert_eq!(p.serving_log.len(), 1);
+        // 8 serve from then on: the 4 of before still answer for a
+        // datapoint measured before the change...
+        recommend_at_second(&mut p, 7200, (8, 8), None);
+        assert_eq!(p.serving_log.len(), 2);
+        let r = recommend_at_second(&mut p, 7210, (8, 8), Some(7080));
+        assert!(r.reason.contains("4 serving x 150.00/50"), "{}", r.reason);
+        // ...until the 8 have served for longer than the span: the 4 are
+        // forgotten.
+        recommend_at_second(&mut p, 7200 + 3601, (8, 8), None);
+        assert_eq!(p.serving_log.len(), 1);
+    }
+
+    /// [`recommend_at`] at a second rather than a minute, the datapoint (if
+    /// any) measured at `measured` seconds at 3 times the target.
+    fn recommend_at_second(
+        policy: &mut TargetTracking,
+        second: i64,
+        (desired, in_service): (u32, u32),
+        measured: Option<i64>,
+    ) -> PolicyRecord {
+        let time = |s: i64| at(0) + chrono::Duration::seconds(s);
+        let points = measured
+            .map(|s| {
+                vec![crate::series::Datapoint {
+                    time: time(s),
+                    value: 150.0,
+                }]
+            })
+            .unwrap_or_default();
+        evaluate(
+            policy,
+            time(second),
+            Some(150.0),
+            (desired, in_service),
+            points,
+        )
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! reading files and turning errors into "file, field, what is wrong" lives
 //! in [`load`].
 
+pub mod dimensions;
 pub mod http_sources;
 pub mod lint;
 pub mod load;
@@ -19,8 +20,10 @@ use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use dimensions::Dimensions;
 pub use http_sources::{Aggregate, HttpAuth, PrometheusQuery, ScrapeMetric, ScrapeValue};
 pub use load::{
     LoadError, LoadedWithShadows, PolicyFileError, load_dir, load_file, load_paths, load_shadows,
@@ -35,8 +38,9 @@ pub struct PolicyFile {
     /// The `[target]` table: the group, its bounds and the evaluation interval.
     pub target: TargetSpec,
     /// The `[metrics.NAME]` tables by name; policies refer to a metric by its name.
-    #[serde(default)]
-    pub metrics: BTreeMap<String, Box<MetricSpec>>,
+    /// Shared with each round's metric requests.
+    #[serde(default, with = "crate::shared_map")]
+    pub metrics: BTreeMap<String, Arc<MetricSpec>>,
     /// The `[[policies]]` list, in file order; at least one.
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
@@ -327,7 +331,7 @@ impl TryFrom<CloudWatchMetricToml> for CloudWatchMetric {
             (None, _) => CloudWatchQuery::Stat(CloudWatchStat {
                 namespace: table.namespace.ok_or("missing field `namespace`")?,
                 metric_name: table.metric_name.ok_or("missing field `metric_name`")?,
-                dimensions: table.dimensions,
+                dimensions: table.dimensions.into(),
                 statistic: table.statistic.ok_or("missing field `statistic`")?,
             }),
         };
@@ -355,7 +359,7 @@ impl From<CloudWatchMetric> for CloudWatchMetricToml {
             CloudWatchQuery::Stat(stat) => {
                 table.namespace = Some(stat.namespace);
                 table.metric_name = Some(stat.metric_name);
-                table.dimensions = stat.dimensions;
+                table.dimensions = stat.dimensions.into();
                 table.statistic = Some(stat.statistic);
             }
             CloudWatchQuery::Expression {
@@ -380,7 +384,7 @@ pub struct CloudWatchStat {
     pub metric_name: String,
     /// Dimensions that select the metric's series, name to value.
     #[serde(default)]
-    pub dimensions: BTreeMap<String, String>,
+    pub dimensions: Dimensions,
     /// The statistic to aggregate each period with.
     pub statistic: Statistic,
 }

@@ -472,7 +472,7 @@ mod tests {
                     crate::policy_file::CloudWatchStat {
                         namespace: "AWS/EC2".into(),
                         metric_name: name.into(),
-                        dimensions: BTreeMap::new(),
+                        dimensions: Default::default(),
                         statistic: statistic.parse().expect("a test statistic"),
                     },
                 ),

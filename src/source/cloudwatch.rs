@@ -417,7 +417,7 @@ mod tests {
                     CloudWatchStat {
                         namespace: "AWS/ApplicationELB".into(),
                         metric_name: format!("Metric{id}"),
-                        dimensions: BTreeMap::new(),
+                        dimensions: Default::default(),
                         statistic: Statistic::sum(),
                     },
                 );
@@ -431,7 +431,7 @@ mod tests {
             None => CloudWatchQuery::Stat(CloudWatchStat {
                 namespace: "AWS/EC2".into(),
                 metric_name: "CPUUtilization".into(),
-                dimensions: BTreeMap::from([("AutoScalingGroupName".into(), "web".into())]),
+                dimensions: [("AutoScalingGroupName".into(), "web".into())].into(),
                 statistic: Statistic::average(),
             }),
         };
@@ -451,7 +451,8 @@ mod tests {
                 stale_after: Duration::from_secs(300),
                 max_value: None,
                 simulated_as: None,
-            },
+            }
+            .into(),
             since,
         }
     }

@@ -33,7 +33,8 @@ pub fn predictive_state(targets: usize, days: i64) -> (SavedState, DateTime<Utc>
                 last_scale_in: Some(start),
                 recent: (0..10).map(|m| (now - Duration::minutes(m), 4)).collect(),
                 last_set: Some(4),
-            },
+            }
+            .into(),
         );
         state.histories.insert(
             group,
