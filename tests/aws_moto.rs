@@ -223,17 +223,18 @@ async fn a_metric_math_expression_is_sent_with_its_inputs_and_computed() {
     };
     let expression = |key: &str, expression: &str| {
         let mut request = cpu_request(key, now - Duration::minutes(10));
-        request.spec.source = MetricSourceSpec::Cloudwatch(CloudWatchMetric {
-            query: ebb::policy_file::CloudWatchQuery::Expression {
-                expression: expression.into(),
-                queries: BTreeMap::from([
-                    ("m1".into(), stat("Requests")),
-                    ("m2".into(), stat("Hosts")),
-                ]),
-            },
-            period: std::time::Duration::from_secs(60),
-            delay_periods: 2,
-        });
+        std::sync::Arc::make_mut(&mut request.spec).source =
+            MetricSourceSpec::Cloudwatch(CloudWatchMetric {
+                query: ebb::policy_file::CloudWatchQuery::Expression {
+                    expression: expression.into(),
+                    queries: BTreeMap::from([
+                        ("m1".into(), stat("Requests")),
+                        ("m2".into(), stat("Hosts")),
+                    ]),
+                },
+                period: std::time::Duration::from_secs(60),
+                delay_periods: 2,
+            });
         request
     };
     // moto's metric math only evaluates a bare id; `m1 / m2` is checked in

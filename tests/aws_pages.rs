@@ -7,7 +7,6 @@ use ebb::policy_file::{CloudWatchMetric, MetricSourceSpec, MetricSpec, Smoothing
 use ebb::series::{MetricKey, MetricRequest};
 use ebb::source::MetricSource;
 use ebb::source::cloudwatch::CloudWatchSource;
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

@@ -441,7 +441,6 @@ impl Actuator for SimHandle {
 mod tests {
     use super::*;
     use crate::policy_file::{CloudWatchMetric, MetricSourceSpec, Smoothing};
-    use std::collections::BTreeMap;
 
     fn flat_cloud(load: f64) -> SimCloud {
         let start = DateTime::from_timestamp(1_767_571_200, 0).unwrap();
