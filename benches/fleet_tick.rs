@@ -12,9 +12,11 @@
 //! test --all-targets` (no `--bench` argument) it runs 100 targets for 3
 //! rounds of 5 s, as a smoke pass.
 //!
-//! Heap profile of the daemon (heaptrack; the bench itself is not traced):
-//! `mkfifo F; heaptrack_interpret < F | zstd > ht.zst &` (from heaptrack's
-//! libexec), then run the bench with `EBB_BENCH_DAEMON_ENV="LD_PRELOAD=
+//! Heap profile of the daemon (heaptrack; the bench itself is not traced;
+//! with `--features system-allocator`, as heaptrack sees glibc's malloc and
+//! not jemalloc): `mkfifo F; heaptrack_interpret < F | zstd > ht.zst &`
+//! (from heaptrack's libexec), then run the bench with
+//! `EBB_BENCH_DAEMON_ENV="LD_PRELOAD=
 //! <lib>/libheaptrack_preload.so DUMP_HEAPTRACK_OUTPUT=F"` and
 //! `EBB_BENCH_KILL=1` (its last snapshot is then the heap between rounds;
 //! the bench's exit check fails, its table is printed first).

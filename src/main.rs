@@ -6,10 +6,11 @@
 //! back to the kernel at once (a background thread purges) holds RSS near
 //! the heap: at 10,000 targets (benches/fleet_tick.rs) RSS after 20 rounds
 //! 167 -> 110 MiB. The allocator is the binary's only: the library and its
-//! tests keep the system's.
+//! tests keep the system's. Built with the `system-allocator` feature, the
+//! binary keeps glibc's too: for heap profilers that hook malloc
+//! (heaptrack), which do not see jemalloc's.
 
-use std::ffi::c_char;
-
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -18,15 +19,18 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// daemon's threads mostly wait on the network), dirty and muzzy pages
 /// returned to the kernel at once instead of after 10 s, by a background
 /// thread rather than in the freeing thread.
+#[cfg(not(feature = "system-allocator"))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: ConfString =
     ConfString(c"background_thread:true,narenas:2,dirty_decay_ms:0,muzzy_decay_ms:0".as_ptr());
 
 /// A C string in a static: jemalloc reads a `const char *` by this name.
+#[cfg(not(feature = "system-allocator"))]
 #[repr(transparent)]
-struct ConfString(*const c_char);
+struct ConfString(*const std::ffi::c_char);
 
 // SAFETY: the pointer is to a string literal, never written.
+#[cfg(not(feature = "system-allocator"))]
 unsafe impl Sync for ConfString {}
 
 fn main() -> std::process::ExitCode {
