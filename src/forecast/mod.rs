@@ -154,7 +154,8 @@ pub enum ModelKind {
     /// drift) of the series with its average daily profile taken out.
     Theta,
     /// The median of the same time over the last 7 days, moved to the level
-    /// of the last 2 hours when that is a shift, not noise.
+    /// of the last 2 hours when that is a shift, not noise; a day unlike
+    /// the profile (a change of shape) makes it forget the days before.
     SeasonalMedianDaily,
     /// The median of the same time over the last 7 days, moved to the
     /// level of the last 2 hours.
@@ -234,6 +235,10 @@ impl ModelKind {
             period,
             periods,
             level,
+            // The median daily profile, which lags a change of shape by
+            // days, forgets what was before one; the others follow the
+            // recent level.
+            forget_on_change: self == ModelKind::SeasonalMedianDaily,
         })
     }
 
