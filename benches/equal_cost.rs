@@ -21,10 +21,17 @@
 //! `cargo bench --bench equal_cost` reads every CSV in `../shared/traces/`
 //! (or `EBB_TRACES_DIR`). `EBB_TARGETS=45,50,55` sweeps fewer targets (50,
 //! AWS's, must be among them), for the slow predictive replays of long
-//! traces; a row whose AWS cost falls outside the narrower sweep says "end
-//! of sweep". Under `cargo test` (no `--bench` argument) it runs
-//! a smoke pass on one synthetic day with three targets.
+//! traces; a row whose AWS cost falls outside the sweep says "end of
+//! sweep" and what ebb's run at that end costs against AWS's (the ratio is
+//! then not at equal cost, though frontier.py counts it the same way).
+//! `EBB_EPISODES=N` prints, per trace, the N longest episodes ebb is short
+//! in its run nearest AWS's cost, beside AWS's at AWS's target, with what
+//! ebb's policies recommended in the quarter hour before each. Under
+//! `cargo test` (no `--bench` argument) it runs a smoke pass on one
+//! synthetic day with three targets.
 
+#[path = "support/episodes.rs"]
+mod episodes;
 #[path = "support/traces.rs"]
 mod traces;
 
@@ -68,6 +75,9 @@ struct Row {
     ebb_changes: f64,
     /// AWS's instance-hours fell outside the sweep's: the nearest end is used.
     clamped: bool,
+    /// ebb's instance-hours at the sweep's end nearest AWS's, over AWS's:
+    /// how far from equal cost a clamped row is.
+    end_cost_ratio: f64,
     days: f64,
     goal: Goal,
 }
@@ -168,6 +178,8 @@ fn measure(
         .collect();
     let mut ebb_points = Vec::new();
     let (mut aws, mut limit, mut days) = (None, None, 0.0);
+    // AWS's minutes, kept for EBB_EPISODES.
+    let mut aws_samples = Vec::new();
     for (&target, report) in targets.iter().zip(reports) {
         let report = match report {
             Ok(r) => r,
@@ -180,7 +192,11 @@ fn measure(
         let s = report.runs[0].score;
         ebb_points.push((s.instance_hours, s.under_timeshare, s.capacity_changes));
         if target == AWS_TARGET {
-            aws = report.baseline("aws-target-tracking").map(|r| r.score);
+            let aws_run = report.baseline("aws-target-tracking");
+            aws = aws_run.map(|r| r.score);
+            if episodes_wanted().is_some() {
+                aws_samples = aws_run.map(|r| r.samples.clone()).unwrap_or_default();
+            }
             limit = report.baseline(REACTIVE_LIMIT).map(|r| r.score);
         }
     }
@@ -189,6 +205,51 @@ fn measure(
     let changes: Vec<_> = ebb_points.iter().map(|p| (p.0, f64::from(p.2))).collect();
     let (ebb_tau_u, clamped) = interpolate(&tau, aws.instance_hours);
     let (ebb_changes, _) = interpolate(&changes, aws.instance_hours);
+    let nearest_cost = ebb_points
+        .iter()
+        .map(|p| p.0)
+        .min_by(|a, b| {
+            (a - aws.instance_hours)
+                .abs()
+                .total_cmp(&(b - aws.instance_hours).abs())
+        })
+        .unwrap_or(aws.instance_hours);
+    let end_cost_ratio = nearest_cost / aws.instance_hours;
+    if let Some(limit) = episodes_wanted() {
+        // The sweep's run nearest AWS's cost, again, with its decisions.
+        let nearest = targets
+            .iter()
+            .zip(&ebb_points)
+            .min_by(|a, b| {
+                let off = |p: &(f64, f64, u32)| (p.0 - aws.instance_hours).abs();
+                off(a.1).total_cmp(&off(b.1))
+            })
+            .map(|(t, _)| *t)
+            .unwrap_or(AWS_TARGET);
+        // Without baselines: at another target they would track that one,
+        // and AWS's run is the one at AWS's target.
+        let report = simulate(
+            &with_target(policy, nearest, capacity),
+            trace.clone(),
+            &SimOptions {
+                keep_decisions: true,
+                ..options(false)
+            },
+        )
+        .ok()?;
+        episodes::print_side_by_side(
+            &format!(
+                "{name} (ebb at target {nearest}: {:.1} instance-hours, AWS at {AWS_TARGET}: {:.1})",
+                report.runs[0].score.instance_hours, aws.instance_hours
+            ),
+            ("ebb", &report.runs[0].samples),
+            ("aws", &aws_samples),
+            capacity,
+            policy.target.max_capacity,
+            &report.decisions,
+            limit,
+        );
+    }
     Some(Row {
         name: name.to_string(),
         aws,
@@ -196,6 +257,7 @@ fn measure(
         ebb_tau_u,
         ebb_changes,
         clamped,
+        end_cost_ratio,
         days,
         goal,
     })
@@ -212,7 +274,11 @@ fn print_table(rows: &[Row]) {
             row.name,
             row.aws.under_timeshare,
             row.ebb_tau_u,
-            if row.clamped { " (end of sweep)" } else { "" },
+            if row.clamped {
+                format!(" (end of sweep, {:.2}x AWS's cost)", row.end_cost_ratio)
+            } else {
+                String::new()
+            },
             row.ratio(),
             row.limit.under_timeshare,
             row.ebb_changes / row.days,
@@ -282,6 +348,17 @@ fn chosen_traces(root: &Path) -> Vec<(String, Arc<Trace>)> {
         }
     }
     traces
+}
+
+/// `EBB_EPISODES=N`: print the N longest short episodes of ebb's run
+/// nearest AWS's cost beside AWS's.
+fn episodes_wanted() -> Option<usize> {
+    let text = std::env::var("EBB_EPISODES").ok()?;
+    Some(
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("EBB_EPISODES: `{text}` is not a count")),
+    )
 }
 
 /// The targets to sweep: `EBB_TARGETS` (comma-separated, holding 50) or
