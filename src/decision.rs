@@ -521,6 +521,7 @@ pub struct DecisionRecord {
     /// The record's shape version, always [`RecordVersion::CURRENT`] when written.
     pub v: RecordVersion,
     /// When the evaluation happened (the clock's now, UTC).
+    #[serde(serialize_with = "crate::iso_time::serialize")]
     pub time: DateTime<Utc>,
     /// The target: its Auto Scaling group's name.
     pub target: String,

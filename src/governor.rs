@@ -37,13 +37,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GovernorState {
     /// When ebb last scaled out (or saw the group scaled out), for `scale_out_cooldown`.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::iso_time::option")]
     pub last_scale_out: Option<DateTime<Utc>>,
     /// When ebb last scaled in (or saw the group scaled in), for `scale_in_cooldown`.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::iso_time::option")]
     pub last_scale_in: Option<DateTime<Utc>>,
     /// Bounded proposals within the stabilization window, oldest first.
-    #[serde(default)]
+    /// (Written into every record and the state file: through the fast
+    /// writer of times, see [`crate::iso_time`].)
+    #[serde(default, serialize_with = "crate::iso_time::pairs")]
     pub recent: Vec<(DateTime<Utc>, u32)>,
     /// The desired capacity ebb last set or saw, to notice changes made by others.
     #[serde(default)]

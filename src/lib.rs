@@ -31,6 +31,7 @@ pub mod governor;
 pub mod governor_memory;
 pub mod group;
 pub mod group_features;
+pub mod iso_time;
 pub mod policy;
 pub mod policy_file;
 pub mod ranges;
