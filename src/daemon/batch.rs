@@ -19,9 +19,22 @@ use crate::evaluator::TargetEvaluator;
 use crate::series::FetchResults;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
+
+/// How many finished evaluations may wait for the owner to write their
+/// records (those running included). Without a bound, a round's
+/// evaluations all ran ahead of the owner and every one of its records,
+/// with its evaluator, waited in the channel at once: at 10,000 targets,
+/// most of the round's memory peak.
+pub(super) const UNWRITTEN_AT_ONCE: usize = 512;
+
+/// The places of the evaluations of a batch, by target, between their start
+/// and their report: each is handed on with its report and freed when the
+/// owner has written its records (or at once, for a panic).
+type Places = Arc<Mutex<HashMap<String, OwnedSemaphorePermit>>>;
 
 /// A finished evaluation, on its way back to the owner.
 pub(super) struct Done {
@@ -30,6 +43,9 @@ pub(super) struct Done {
     pub(super) records: Vec<DecisionRecord>,
     /// From the batch's start (its shared fetch included) to the records.
     pub(super) took: Duration,
+    /// Its place among the [`UNWRITTEN_AT_ONCE`]: dropped once the records
+    /// are written.
+    pub(super) place: Option<OwnedSemaphorePermit>,
 }
 
 /// What comes back to the owner for each target handed to a batch: exactly
@@ -69,11 +85,17 @@ impl Report {
         }
     }
 
-    fn done(mut self, evaluator: TargetEvaluator, records: Vec<DecisionRecord>) {
+    fn done(
+        mut self,
+        evaluator: TargetEvaluator,
+        records: Vec<DecisionRecord>,
+        place: Option<OwnedSemaphorePermit>,
+    ) {
         self.send(Finished::Done(Box::new(Done {
             evaluator,
             records,
             took: self.started.elapsed(),
+            place,
         })));
     }
 
@@ -112,12 +134,14 @@ impl Drop for Report {
 /// region's clients, each target applied as [`LeaseAware`] says and
 /// reported back through its [`Report`] as soon as it is done. A target
 /// whose evaluation panics is reported as such with the panic's message;
-/// the others go on.
+/// the others go on. An evaluation starts only once it has a place among
+/// `unwritten` (see [`UNWRITTEN_AT_ONCE`]).
 pub(super) async fn run_batch(
     clients: RegionClients,
     targets: Vec<(TargetEvaluator, Report)>,
     dry_run: bool,
     leader: Option<LeaderHandle>,
+    unwritten: Arc<Semaphore>,
 ) {
     let now = Utc::now();
     let mut reports = HashMap::with_capacity(targets.len());
@@ -128,10 +152,13 @@ pub(super) async fn run_batch(
     }
     let mut source = clients.source.clone();
     let mut reader = clients.actuator.clone();
+    let places = Places::default();
     let evaluate = LeaseAware {
         actuator: clients.actuator.clone(),
         leader,
         dry_run,
+        unwritten,
+        places: Arc::clone(&places),
     };
     run_round(
         now,
@@ -141,11 +168,13 @@ pub(super) async fn run_batch(
         evaluate,
         |evaluated| match evaluated {
             Evaluated::Done { evaluator, records } => {
+                let place = lock(&places).remove(evaluator.name());
                 if let Some(report) = reports.remove(evaluator.name()) {
-                    report.done(*evaluator, records);
+                    report.done(*evaluator, records, place);
                 }
             }
             Evaluated::Panicked { target, message } => {
+                lock(&places).remove(&target);
                 if let Some(report) = reports.remove(&target) {
                     report.panicked(message);
                 }
@@ -153,6 +182,14 @@ pub(super) async fn run_batch(
         },
     )
     .await;
+}
+
+/// The places' lock; a task that panicked holding it (it never does:
+/// nothing in between can panic) leaves it usable.
+fn lock(places: &Places) -> std::sync::MutexGuard<'_, HashMap<String, OwnedSemaphorePermit>> {
+    places
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How the daemon carries out a target's evaluation. Without leader
@@ -165,6 +202,8 @@ struct LeaseAware<A> {
     actuator: A,
     leader: Option<LeaderHandle>,
     dry_run: bool,
+    unwritten: Arc<Semaphore>,
+    places: Places,
 }
 
 impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<A> {
@@ -179,7 +218,13 @@ impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<
             mut actuator,
             leader,
             dry_run,
+            unwritten,
+            places,
         } = self;
+        // The semaphore is never closed: a place is always given in the end.
+        if let Ok(place) = unwritten.acquire_owned().await {
+            lock(&places).insert(target.name().to_string(), place);
+        }
         let Some(leader) = leader else {
             return evaluate_and_apply(now, target, fetched, groups, &mut actuator, dry_run).await;
         };

@@ -72,6 +72,9 @@ pub struct Daemon {
     pub(super) have_state_file: bool,
     /// Bounds the groups whose activity history is read at once.
     pub(super) restore_limit: Arc<tokio::sync::Semaphore>,
+    /// Bounds the evaluations whose records are not written yet
+    /// ([`super::batch::UNWRITTEN_AT_ONCE`]).
+    pub(super) unwritten: Arc<tokio::sync::Semaphore>,
     /// Shard mode: evaluators away reading their group's last scaling
     /// ([`Daemon::restore_later`]).
     pub(super) restoring: JoinSet<Restored>,

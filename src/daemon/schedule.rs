@@ -13,6 +13,7 @@ use crate::evaluator::TargetEvaluator;
 use chrono::Utc;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -125,7 +126,13 @@ impl Daemon {
             self.ensure_clients(key.clone()).await;
             let clients = self.clients[&key].clone();
             self.in_flight += targets.len();
-            tokio::spawn(run_batch(clients, targets, self.dry_run, leader.clone()));
+            tokio::spawn(run_batch(
+                clients,
+                targets,
+                self.dry_run,
+                leader.clone(),
+                Arc::clone(&self.unwritten),
+            ));
         }
     }
 
@@ -172,8 +179,11 @@ impl Daemon {
             evaluator,
             mut records,
             took,
+            place,
         } = done;
         self.write_records(&mut records, took);
+        // Written: another evaluation may finish.
+        drop(place);
         let group = evaluator.name().to_string();
         self.saved.keep_memory(&group, evaluator.memory());
         let histories: BTreeMap<String, _> = evaluator

@@ -3,6 +3,7 @@
 //! telemetry, the leader election, and each target's evaluator restored.
 
 use super::accounts::ClientKey;
+use super::batch::UNWRITTEN_AT_ONCE;
 use super::config::DaemonConfig;
 use super::decisions_log::DecisionsLog;
 use super::leader::hostname;
@@ -96,6 +97,7 @@ impl Daemon {
             _state_lock: state_lock,
             have_state_file,
             restore_limit: Arc::new(tokio::sync::Semaphore::new(RESTORES_AT_ONCE)),
+            unwritten: Arc::new(tokio::sync::Semaphore::new(UNWRITTEN_AT_ONCE)),
             restoring: tokio::task::JoinSet::new(),
         };
         for policy in contents.valid.values() {
