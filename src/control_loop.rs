@@ -174,10 +174,11 @@ pub async fn run_round<S, R, E>(
     }
 }
 
-/// The running map's lock; a task that panicked holding it (it never
-/// does: nothing in between can panic) leaves it usable.
-fn lock<T>(running: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    running
+/// A lock on bookkeeping shared by a round's tasks; a task that panicked
+/// holding it (none does: nothing in between can panic) leaves it usable,
+/// so one target's panic never stops the others.
+pub(crate) fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -12,7 +12,7 @@ use super::leader::{Fenced, LeaderHandle};
 use super::shard_lease::ShardRole;
 use crate::actuator::Actuator;
 use crate::control_loop::{
-    EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, run_round,
+    EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, lock, run_round,
 };
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
@@ -182,14 +182,6 @@ pub(super) async fn run_batch(
         },
     )
     .await;
-}
-
-/// The places' lock; a task that panicked holding it (it never does:
-/// nothing in between can panic) leaves it usable.
-fn lock(places: &Places) -> std::sync::MutexGuard<'_, HashMap<String, OwnedSemaphorePermit>> {
-    places
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How the daemon carries out a target's evaluation. Without leader
