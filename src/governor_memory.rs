@@ -110,7 +110,8 @@ impl GovernorMemory {
         // noticed too.
         // The live state is copied only when it moves (it is shared with
         // the saved state): not at every look at an unchanged group.
-        let live_moves = change.is_some() || self.live.last_set != Some(desired);
+        // (An outside change is one such move: `change` implies it.)
+        let live_moves = self.live.last_set != Some(desired);
         let live = live_moves.then(|| Arc::make_mut(&mut self.live));
         let states = live
             .into_iter()
