@@ -12,6 +12,7 @@ pub mod backtest;
 pub mod candidate;
 pub mod history;
 pub mod holt_winters;
+pub mod level;
 pub mod memo;
 pub mod mstl;
 pub mod naive;
@@ -58,6 +59,12 @@ impl Seasons {
             daily,
             weekly: daily * 7,
         })
+    }
+
+    /// Steps the recent level is measured over: the last 2 hours (at
+    /// least one step).
+    pub fn level_window(self) -> usize {
+        (self.daily / 12).max(1)
     }
 }
 
@@ -163,11 +170,14 @@ pub enum ModelKind {
     /// The value at the same time last week, moved to the level of the
     /// last 2 hours.
     SeasonalNaiveWeeklyLevel,
+    /// The median of the last 2 hours, held flat: a level without a daily
+    /// shape, which neither a spike nor yesterday's noise moves.
+    RecentMedian,
 }
 
 impl ModelKind {
     /// Every model, in the order reports list them.
-    pub const ALL: [ModelKind; 10] = [
+    pub const ALL: [ModelKind; 11] = [
         ModelKind::SeasonalNaiveDaily,
         ModelKind::SeasonalNaiveWeekly,
         ModelKind::HoltWintersAdditive,
@@ -178,6 +188,7 @@ impl ModelKind {
         ModelKind::SeasonalMedianDaily,
         ModelKind::SeasonalMedianDailyLevel,
         ModelKind::SeasonalNaiveWeeklyLevel,
+        ModelKind::RecentMedian,
     ];
 
     /// The model's name as the policy file and reports spell it, e.g. `holt-winters-additive`.
@@ -193,6 +204,7 @@ impl ModelKind {
             ModelKind::SeasonalMedianDaily => "seasonal-median-daily",
             ModelKind::SeasonalMedianDailyLevel => "seasonal-median-daily-level",
             ModelKind::SeasonalNaiveWeeklyLevel => "seasonal-naive-weekly-level",
+            ModelKind::RecentMedian => "recent-median",
         }
     }
 
@@ -214,6 +226,8 @@ impl ModelKind {
             ModelKind::SeasonalMedianDaily | ModelKind::SeasonalMedianDailyLevel => {
                 2 * seasons.daily
             }
+            // A day of errors for its interval, as the smoothers have.
+            ModelKind::RecentMedian => 2 * seasons.daily,
             ModelKind::SeasonalNaiveWeeklyLevel => self
                 .profile(seasons)
                 .map_or(seasons.weekly, profile::ProfileSpec::min_history),
@@ -223,8 +237,7 @@ impl ModelKind {
     /// The shape of a seasonal profile model; `None` for the others.
     fn profile(self, seasons: Seasons) -> Option<profile::ProfileSpec> {
         use profile::Level;
-        // The recent level: the last 2 hours (at least one step).
-        let window = (seasons.daily / 12).max(1);
+        let window = seasons.level_window();
         let (period, periods, level) = match self {
             ModelKind::SeasonalMedianDaily => (seasons.daily, 7, Level::OnShift { window }),
             ModelKind::SeasonalMedianDailyLevel => (seasons.daily, 7, Level::Always { window }),
@@ -294,6 +307,11 @@ impl ModelKind {
                 seasons.daily,
                 |rest| Ok(Box::new(theta::Theta::fit(rest))),
             )?)),
+            ModelKind::RecentMedian => Ok(Box::new(level::RecentLevel::fit(
+                y,
+                seasons.level_window(),
+                seasons.daily,
+            ))),
             ModelKind::SeasonalMedianDaily
             | ModelKind::SeasonalMedianDailyLevel
             | ModelKind::SeasonalNaiveWeeklyLevel => {
