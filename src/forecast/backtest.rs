@@ -399,29 +399,41 @@ fn same_time_yesterday(y: &[f64], origin: usize, h: usize, seasons: Seasons) -> 
     y[origin - seasons.daily + h % seasons.daily]
 }
 
-/// The combinations tried at a horizon: the mean of the best two, the mean
-/// and the median of the best three single models (by MASE, among those
-/// scored at the most origins).
+/// The combinations tried at a horizon, of the single models ranked best
+/// first (among those scored at the most origins): the mean of the best
+/// two; the mean and the median of the best three and of the best four; and
+/// the best with each of two unlike partners, the recent level and the
+/// median daily profile (a smoother or a naive ranked best errs where a
+/// flat level or a robust profile does not; the top few are often alike).
 fn combinations(singles: &[ModelScore]) -> Vec<Candidate> {
-    let ranked = ranked(singles);
-    let best: Vec<ModelKind> = ranked
+    let ranked: Vec<ModelKind> = ranked(singles)
         .iter()
         .filter_map(|(_, s)| s.model.model())
-        .take(3)
         .collect();
     let mut out = Vec::new();
-    if best.len() >= 2 {
-        out.push(Candidate::Combination(Combination {
-            rule: Rule::Mean,
-            members: best[..2].to_vec(),
-        }));
+    let mut add = |rule: Rule, members: &[ModelKind]| {
+        let candidate = Candidate::Combination(Combination {
+            rule,
+            members: members.to_vec(),
+        });
+        if !out.contains(&candidate) {
+            out.push(candidate);
+        }
+    };
+    if ranked.len() >= 2 {
+        add(Rule::Mean, &ranked[..2]);
     }
-    if best.len() >= 3 {
-        for rule in [Rule::Mean, Rule::Median] {
-            out.push(Candidate::Combination(Combination {
-                rule,
-                members: best.clone(),
-            }));
+    for top in [3, 4] {
+        if ranked.len() >= top {
+            add(Rule::Mean, &ranked[..top]);
+            add(Rule::Median, &ranked[..top]);
+        }
+    }
+    if let Some(&best) = ranked.first() {
+        for partner in [ModelKind::RecentMedian, ModelKind::SeasonalMedianDaily] {
+            if partner != best && ranked.contains(&partner) {
+                add(Rule::Mean, &[best, partner]);
+            }
         }
     }
     out
@@ -854,6 +866,44 @@ mod tests {
     }
 
     #[test]
+    fn the_best_model_is_combined_with_the_unlike_partners_and_the_top_four() {
+        let scores = [
+            scored(ModelKind::HoltWintersAdditive, 0.5),
+            scored(ModelKind::HoltWintersMultiplicative, 0.55),
+            scored(ModelKind::Mstl, 0.6),
+            scored(ModelKind::Theta, 0.65),
+            scored(ModelKind::SeasonalMedianDaily, 0.9),
+            scored(ModelKind::RecentMedian, 1.2),
+        ];
+        let names: Vec<String> = combinations(&scores)
+            .iter()
+            .map(Candidate::to_string)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "mean(holt-winters-additive, holt-winters-multiplicative)",
+                "mean(holt-winters-additive, holt-winters-multiplicative, mstl)",
+                "median(holt-winters-additive, holt-winters-multiplicative, mstl)",
+                "mean(holt-winters-additive, holt-winters-multiplicative, mstl, theta)",
+                "median(holt-winters-additive, holt-winters-multiplicative, mstl, theta)",
+                "mean(holt-winters-additive, recent-median)",
+                "mean(holt-winters-additive, seasonal-median-daily)",
+            ]
+        );
+        // A partner ranked second is the best two's mean already: not twice.
+        let scores = [
+            scored(ModelKind::SeasonalMedianDaily, 0.5),
+            scored(ModelKind::RecentMedian, 0.6),
+        ];
+        let names: Vec<String> = combinations(&scores)
+            .iter()
+            .map(Candidate::to_string)
+            .collect();
+        assert_eq!(names, ["mean(seasonal-median-daily, recent-median)"]);
+    }
+
+    #[test]
     fn a_tie_does_not_flip_the_choice_day_after_day() {
         let (a, b) = (ModelKind::HoltWintersAdditive, ModelKind::Mstl);
         // Day after day the two trade places by 1-3%.
@@ -915,7 +965,9 @@ mod tests {
             .iter()
             .filter(|s| matches!(s.model, Candidate::Combination(_)))
             .collect();
-        assert_eq!(combined.len(), 3, "{scores:#?}");
+        // Best two, best three and four (mean, median), and the best with
+        // each unlike partner when it is not one of them already.
+        assert!((5..=7).contains(&combined.len()), "{scores:#?}");
         for score in combined {
             let summary = score.accuracy.as_ref().unwrap();
             let coverage = summary.coverage.unwrap();

@@ -102,9 +102,9 @@ impl RecentLevel {
         self.taken += 1;
     }
 
-    /// The error spread `steps` ahead (1 = the next step): that of the
-    /// nearest tallied distance at or beyond it, or of a day, growing as a
-    /// random walk over days past it.
+    /// The error spread `steps` ahead (1 = the next step): interpolated
+    /// between the tallied distances around it, or that of a day growing
+    /// as a random walk over days past it.
     fn sigma(&self, steps: usize) -> f64 {
         let day = self.horizons.last().copied().unwrap_or(1);
         if steps > day {
@@ -116,8 +116,18 @@ impl RecentLevel {
             .iter()
             .position(|&h| h >= steps)
             .unwrap_or(self.horizons.len() - 1);
-        // A distance not yet measured (a history shorter than it) borrows
-        // the longest one measured.
+        let above = self.measured(k);
+        if k == 0 || self.horizons[k] == steps {
+            return above;
+        }
+        let (near, far) = (self.horizons[k - 1], self.horizons[k]);
+        let share = (steps - near) as f64 / (far - near) as f64;
+        self.measured(k - 1) * (1.0 - share) + above * share
+    }
+
+    /// The spread at the `k`th tallied distance; one not yet measured (a
+    /// history shorter than it) borrows the longest one measured before it.
+    fn measured(&self, k: usize) -> f64 {
         self.errors[..=k]
             .iter()
             .rev()
@@ -198,7 +208,9 @@ mod tests {
     #[test]
     fn an_update_equals_a_fit_on_the_longer_series() {
         let mut seed = 4;
-        let y: Vec<f64> = (0..4 * DAY).map(|_| 50.0 + 10.0 * noise(&mut seed)).collect();
+        let y: Vec<f64> = (0..4 * DAY)
+            .map(|_| 50.0 + 10.0 * noise(&mut seed))
+            .collect();
         let mut updated = RecentLevel::fit(&y[..3 * DAY], 6, DAY);
         for &value in &y[3 * DAY..] {
             updated.update(value).unwrap();
