@@ -8,8 +8,9 @@
 //! day old. Origins step
 //! back from the end of the series `spacing` steps apart, until each horizon
 //! has `origins` of them or the history runs out; one fit serves every
-//! horizon with room after its origin. Combinations of the best two or three
-//! models at a horizon are scored on the same fits.
+//! horizon with room after its origin. Combinations of the best two to four
+//! models at a horizon, and of the best with unlike partners (see
+//! `combinations`), are scored on the same fits.
 //!
 //! Candidates are ranked by their error relative to the daily seasonal
 //! naive's at the same origins (the geometric mean over origins of the ratio
