@@ -866,6 +866,13 @@ mod tests {
         }
     }
 
+    fn combination_names(scores: &[ModelScore]) -> Vec<String> {
+        combinations(scores)
+            .iter()
+            .map(Candidate::to_string)
+            .collect()
+    }
+
     #[test]
     fn the_best_model_is_combined_with_the_unlike_partners_and_the_top_four() {
         let scores = [
@@ -876,10 +883,7 @@ mod tests {
             scored(ModelKind::SeasonalMedianDaily, 0.9),
             scored(ModelKind::RecentMedian, 1.2),
         ];
-        let names: Vec<String> = combinations(&scores)
-            .iter()
-            .map(Candidate::to_string)
-            .collect();
+        let names = combination_names(&scores);
         assert_eq!(
             names,
             [
@@ -897,10 +901,7 @@ mod tests {
             scored(ModelKind::SeasonalMedianDaily, 0.5),
             scored(ModelKind::RecentMedian, 0.6),
         ];
-        let names: Vec<String> = combinations(&scores)
-            .iter()
-            .map(Candidate::to_string)
-            .collect();
+        let names = combination_names(&scores);
         assert_eq!(names, ["mean(seasonal-median-daily, recent-median)"]);
     }
 
