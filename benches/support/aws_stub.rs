@@ -25,6 +25,7 @@ use std::thread;
 
 use serde_json::{Value as Json, json};
 
+use crate::support::activities::{Listed, launch, result_xml};
 use crate::support::cbor;
 use crate::support::cbor_bridge::{Request, forward, read_request, rpc_v2_operation};
 use crate::support::proxy::form_fields;
@@ -68,6 +69,9 @@ impl CallCounts {
 #[derive(Default)]
 struct World {
     groups: BTreeMap<String, Group>,
+    /// The account's activities as DescribeScalingActivities lists them:
+    /// in progress first, then newest first.
+    activities: Vec<Listed>,
     counts: CallCounts,
     /// Where DynamoDB calls go (moto's port), if anywhere.
     dynamodb: Option<u16>,
@@ -104,6 +108,7 @@ impl AwsStub {
                     (name.clone(), group)
                 })
                 .collect(),
+            activities: activity_history(groups),
             counts: CallCounts::default(),
             dynamodb,
         };
@@ -329,7 +334,7 @@ fn query_answer(request: &Request, world: &Mutex<World>) -> Vec<u8> {
             }
         }
         "DescribeInstanceRefreshes" => Some("<InstanceRefreshes/>".into()),
-        "DescribeScalingActivities" => Some("<Activities/>".into()),
+        "DescribeScalingActivities" => Some(result_xml(&world.activities, &fields)),
         "DescribePolicies" => Some("<ScalingPolicies/>".into()),
         "DescribeScheduledActions" => Some("<ScheduledUpdateGroupActions/>".into()),
         "DescribeWarmPool" => Some("<Instances/>".into()),
@@ -369,6 +374,40 @@ fn query_error(code: &str, message: &str) -> Vec<u8> {
 
 /// A group as DescribeAutoScalingGroups gives it: `desired` instances, all
 /// in service and healthy.
+/// An account's activity history as a busy account has it: one activity
+/// of another team's group still in progress since three days ago (listed
+/// first), 250 launches of other teams' groups in the last ten minutes,
+/// then each served group's two instances launched two days ago (older
+/// than any look-back ebb reads: warmed up, no cooldown running).
+fn activity_history(groups: &[String]) -> Vec<Listed> {
+    let now = chrono::Utc::now();
+    let ago = |d: chrono::Duration| now - d;
+    let mut out = vec![launch(
+        "other-team-stuck",
+        "i-stuck",
+        ago(chrono::Duration::days(3)),
+        "InProgress",
+    )];
+    for n in 0..250 {
+        let group = format!("other-team-{:03}", n % 40);
+        let start = ago(chrono::Duration::seconds(2 + 2 * n));
+        out.push(launch(&group, &format!("i-other-{n}"), start, "Successful"));
+    }
+    for (i, name) in groups.iter().enumerate() {
+        for n in 0..2 {
+            let start =
+                ago(chrono::Duration::days(2) + chrono::Duration::seconds(2 * i as i64 + n));
+            out.push(launch(
+                name,
+                &format!("i-{name}-0-{n}"),
+                start,
+                "Successful",
+            ));
+        }
+    }
+    out
+}
+
 fn group_xml(name: &str, group: &Group, xml: &mut String) {
     use std::fmt::Write as _;
     let _ = write!(

@@ -8,7 +8,10 @@
 //! For a group seen for the first time (at start), the launch activities of
 //! DescribeScalingActivities say when its instances were launched; an
 //! instance with no launch activity is older than the activity history and
-//! is taken as warmed up.
+//! is taken as warmed up. Those histories (and the last scaling that
+//! restores cooldowns with no state file) are read a few groups one call
+//! each, and many groups at once (start-up, a shard hand-over) with one
+//! account-wide read ([`super::activity_history`]).
 //!
 //! Besides sizes and instances it reads what changes "capacity" and "may I
 //! scale now" (suspended processes, deletion, weights, lifecycle and health
@@ -26,6 +29,7 @@
 //! DescribeWarmPool a tick, to tell instances that came out of the pool and
 //! time how long they take to serve.
 
+use super::activity_history::{self, to_chrono};
 use super::{Actuator, ActuatorError};
 
 use crate::aws_error::call_error;
@@ -39,7 +43,7 @@ use aws_sdk_autoscaling::types::{
     Activity, AutoScalingGroup, InstanceRefreshStatus, LaunchTemplateSpecification, LifecycleState,
     ScalingActivityStatusCode,
 };
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -51,7 +55,7 @@ const PAGE_SIZE: i32 = 100;
 /// instance refresh runs.
 pub const REFRESH_RECHECK: chrono::Duration = chrono::Duration::minutes(5);
 /// Per-group calls (DescribeInstanceRefreshes, and DescribeScalingActivities
-/// at a group's first look) in flight at once.
+/// for a few groups) in flight at once.
 const PER_GROUP_CALLS_AT_ONCE: usize = 8;
 /// DescribeAutoScalingGroups calls of one round in flight at once.
 pub const DESCRIBE_CALLS_AT_ONCE: usize = 4;
@@ -79,6 +83,9 @@ struct Seen {
     refreshes: HashMap<String, (DateTime<Utc>, RefreshSeen)>,
     /// Per group with a warm pool: what was seen of it.
     pools: HashMap<String, super::warm_pool::PoolWatch>,
+    /// Per group: how far back its activity history matters
+    /// ([`AutoScalingActuator::set_look_back`]).
+    look_backs: HashMap<String, chrono::Duration>,
 }
 
 /// What DescribeInstanceRefreshes said of a group.
@@ -309,33 +316,118 @@ impl AutoScalingActuator {
         super::own_scaling::read(&self.client, groups).await
     }
 
-    /// The group's most recent scaling activities (first page, newest first).
-    pub async fn recent_activities(&self, group: &str) -> Result<Vec<Activity>, ActuatorError> {
+    /// Says how far back `group`'s activity history matters (its longest
+    /// cooldown or warm-up): how far the account-wide read goes for it. A
+    /// group never told gets [`activity_history::DEFAULT_LOOK_BACK`].
+    pub fn set_look_back(&self, group: &str, look_back: std::time::Duration) {
+        let look_back = chrono::Duration::from_std(look_back).unwrap_or(chrono::Duration::MAX);
+        self.seen
+            .lock()
+            .expect("seen lock poisoned")
+            .look_backs
+            .insert(group.to_string(), look_back);
+    }
+
+    /// The group's most recent scaling activities (its first page, newest first).
+    async fn recent_activities(&self, group: &str) -> Result<Vec<Activity>, ActuatorError> {
         let output = self
             .client
             .describe_scaling_activities()
             .auto_scaling_group_name(group)
-            .max_records(100)
+            .max_records(activity_history::PAGE_SIZE as i32)
             .send()
             .await
             .map_err(|e| call_error("DescribeScalingActivities", &e))?;
         Ok(output.activities().to_vec())
     }
 
-    /// When and which way the group last changed size, from its activity
-    /// history: used to restore cooldowns when no state file was kept.
-    pub async fn last_scaling(
+    /// Each group's scaling activities, as its own first page gives them
+    /// (see [`super::activity_history`]): a few groups one call each, more
+    /// with one account-wide read (and one call each for the groups it did
+    /// not settle). A failed account-wide read fails every group's: not
+    /// retried one by one, as the same permission or throttling would
+    /// refuse those calls too, 10,000 of them.
+    async fn activities(
         &self,
-        group: &str,
-    ) -> Result<Option<(DateTime<Utc>, Action)>, ActuatorError> {
-        let activities = self.recent_activities(group).await?;
-        // The first look at the group needs the same history: keep it.
-        self.seen
-            .lock()
-            .expect("seen lock poisoned")
-            .history
-            .insert(group.to_string(), launches(&activities));
-        Ok(last_scaling(&activities))
+        groups: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, Result<Vec<Activity>, ActuatorError>)> {
+        if groups.len() <= activity_history::ONE_BY_ONE_UP_TO {
+            return self.one_by_one(groups).await;
+        }
+        let wanted: HashMap<String, chrono::Duration> = {
+            let seen = self.seen.lock().expect("seen lock poisoned");
+            groups
+                .iter()
+                .map(|g| {
+                    let look_back = seen.look_backs.get(g).copied();
+                    (
+                        g.clone(),
+                        look_back.unwrap_or(activity_history::DEFAULT_LOOK_BACK),
+                    )
+                })
+                .collect()
+        };
+        let mut read = match activity_history::read_account(&self.client, &wanted, now).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(groups = groups.len(), error = %e, "cannot read the account's scaling activities: cooldowns start fresh and instances count as warmed up");
+                return groups.into_iter().map(|g| (g, Err(e.clone()))).collect();
+            }
+        };
+        let (settled, unsettled): (Vec<String>, Vec<String>) = groups
+            .into_iter()
+            .partition(|g| read.settled(g, wanted[g], now));
+        tracing::info!(
+            pages = read.pages,
+            groups = settled.len(),
+            one_by_one = unsettled.len(),
+            "scaling activities read account-wide"
+        );
+        let mut out: Vec<_> = settled
+            .into_iter()
+            .map(|g| {
+                let kept = read.by_group.remove(&g).unwrap_or_default();
+                (g, Ok(kept))
+            })
+            .collect();
+        out.extend(self.one_by_one(unsettled).await);
+        out
+    }
+
+    /// One DescribeScalingActivities per group, a few at once.
+    async fn one_by_one(
+        &self,
+        groups: Vec<String>,
+    ) -> Vec<(String, Result<Vec<Activity>, ActuatorError>)> {
+        self.per_group(groups, |actuator, name| async move {
+            actuator.recent_activities(&name).await
+        })
+        .await
+    }
+
+    /// When and which way each group last changed size, from its activity
+    /// history: to restore cooldowns when no state file was kept. The
+    /// launch times read with it are kept for each group's first look.
+    pub async fn last_scalings(
+        &self,
+        groups: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Vec<(
+        String,
+        Result<Option<(DateTime<Utc>, Action)>, ActuatorError>,
+    )> {
+        let read = self.activities(groups, now).await;
+        let mut seen = self.seen.lock().expect("seen lock poisoned");
+        read.into_iter()
+            .map(|(group, answer)| {
+                let last = answer.map(|activities| {
+                    seen.history.insert(group.clone(), launches(&activities));
+                    last_scaling(&activities)
+                });
+                (group, last)
+            })
+            .collect()
     }
 }
 
@@ -512,10 +604,6 @@ fn group_info(group: &AutoScalingGroup, problems: Vec<String>) -> GroupInfo {
     info
 }
 
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(t.to_millis().ok()?).single()
-}
-
 /// The instance ids a launch activity names, with its start time.
 fn launches(activities: &[Activity]) -> HashMap<String, DateTime<Utc>> {
     let mut out = HashMap::new();
@@ -592,13 +680,9 @@ impl Actuator for AutoScalingActuator {
             unknown
         };
         // A restart with a state file, or a shard that came here, sees many
-        // groups for the first time at once: read a few at a time, not one
-        // after another (10,000 groups one by one made a round of minutes).
-        let read = self
-            .per_group(first_sight, |actuator, name| async move {
-                actuator.recent_activities(&name).await
-            })
-            .await;
+        // groups for the first time at once: one account-wide read, not one
+        // call per group (10,000 groups one by one made a round of minutes).
+        let read = self.activities(first_sight, now).await;
         for (name, answer) in read {
             match answer {
                 Ok(activities) => history.extend(launches(&activities)),
@@ -736,6 +820,7 @@ impl Actuator for AutoScalingActuator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn refresh_re_checks_after_the_first_look_are_spread_over_the_window() {

@@ -3,6 +3,7 @@
 //! The AWS Auto Scaling actuator and the simulated cloud implement the same
 //! trait, so the loop cannot tell them apart.
 
+pub mod activity_history;
 pub mod autoscaling;
 pub mod own_scaling;
 pub mod warm_pool;

@@ -4,7 +4,7 @@
 
 use super::accounts::ClientKey;
 use super::policies::{DirContents, read_dir};
-use super::restore::{evaluator_for, replaced};
+use super::restore::{evaluator_for, replaced, tell_look_back};
 use super::run::Daemon;
 use super::schedule::Slot;
 use crate::alert::ReloadFailure;
@@ -157,6 +157,7 @@ impl Daemon {
                     slot.removed = false;
                     if policy != slot.policy {
                         changed += 1;
+                        tell_look_back(&self.clients, &self.config.accounts, &policy);
                         slot.policy = policy.clone();
                         match slot.evaluator.take() {
                             Some(evaluator) => slot.evaluator = Some(replaced(evaluator, &policy)),
@@ -178,6 +179,7 @@ impl Daemon {
             added += 1;
             let key = ClientKey::of(&policy.file.target, &self.config.accounts);
             self.ensure_clients(key).await;
+            tell_look_back(&self.clients, &self.config.accounts, &policy);
             let evaluator = evaluator_for(&policy, &self.saved);
             let next_due = Instant::now() + self.jitter();
             self.slots

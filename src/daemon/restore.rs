@@ -2,75 +2,102 @@
 //! evaluation, or, with none saved, its last scaling from the group's
 //! activity history on AWS; and keeping it across a policy reload.
 
-use super::accounts::ClientKey;
+use super::accounts::{Accounts, ClientKey};
+use super::aws::RegionClients;
 use super::policies::LoadedPolicy;
 use super::run::Daemon;
 use super::state::SavedState;
+use crate::actuator::activity_history::DEFAULT_LOOK_BACK;
 use crate::evaluator::TargetEvaluator;
-use crate::few_at_once::FewAtOnce;
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
 use crate::policy_file::PolicyFile;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
 
 impl Daemon {
     /// With no saved state for a target, the last scaling time comes from the
     /// group's activity history, so a fresh state dir does not reset
-    /// cooldowns. [`RESTORES_AT_ONCE`] groups are read at once.
+    /// cooldowns: one read per account and region for all their groups
+    /// (one account-wide call for many, see
+    /// [`crate::actuator::activity_history`]).
     pub(super) async fn reconstruct_states(
         &self,
         files: &[&PolicyFile],
         have_state_file: bool,
     ) -> HashMap<String, GovernorState> {
-        // The shared limit still holds with shard mode's later reads in
-        // flight; spawning only as many as it lets run keeps the waiting
-        // ones' futures unallocated (10,000 groups at start).
-        let mut tasks = FewAtOnce::new(RESTORES_AT_ONCE, files, |file| {
+        let mut by_client: HashMap<ClientKey, Vec<String>> = HashMap::new();
+        for file in files {
             let key = ClientKey::of(&file.target, &self.config.accounts);
+            by_client
+                .entry(key)
+                .or_default()
+                .push(file.target.group.clone());
+        }
+        let mut tasks = JoinSet::new();
+        for (key, groups) in by_client {
             let actuator = self.clients[&key].actuator.clone();
-            let group = file.target.group.clone();
             let limit = Arc::clone(&self.restore_limit);
-            async move {
-                let state = last_scaling_state(&actuator, &group, &limit, have_state_file).await;
-                (group, state)
-            }
-        });
+            tasks.spawn(async move {
+                last_scaling_states(&actuator, groups, &limit, have_state_file).await
+            });
+        }
         let mut states = HashMap::new();
-        while let Some(joined) = tasks.next().await {
-            if let Ok((group, state)) = joined {
-                states.insert(group, state);
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(read) = joined {
+                states.extend(read);
             }
         }
         states
     }
 
-    /// Shard mode: a target with no saved state whose shard this instance
-    /// did not hold at start is restored only when it first comes here (held
-    /// or warm), so N hosts do not each read every group's activity history.
-    /// Its evaluator leaves the slot for the read (so it is not evaluated
-    /// meanwhile) and comes back through [`Daemon::restored`].
-    pub(super) fn restore_later(&mut self, group: &str) {
-        let Some(slot) = self.slots.get_mut(group) else {
-            return;
-        };
-        let Some(evaluator) = slot.evaluator.take() else {
-            return;
-        };
-        slot.unrestored = false;
-        let key = slot.client_key(&self.config.accounts);
-        let Some(clients) = self.clients.get(&key) else {
-            slot.evaluator = Some(evaluator);
-            return;
-        };
-        let actuator = clients.actuator.clone();
-        let limit = Arc::clone(&self.restore_limit);
-        let have_state_file = self.have_state_file;
-        self.restoring.spawn(async move {
-            let group = evaluator.name().to_string();
-            let state = last_scaling_state(&actuator, &group, &limit, have_state_file).await;
-            Restored { evaluator, state }
-        });
+    /// Shard mode: targets with no saved state whose shards this instance
+    /// did not hold at start are restored only when they first come here
+    /// (held or warm), so N hosts do not each read every group's activity
+    /// history. The groups that came in one dispatch are read together, per
+    /// account and region (a shard hand-over of 1,000 groups is one
+    /// account-wide read). Their evaluators leave their slots for the read
+    /// (so they are not evaluated meanwhile) and come back through
+    /// [`Daemon::restored`].
+    pub(super) fn restore_later(&mut self, groups: Vec<String>) {
+        let mut by_client: HashMap<ClientKey, Vec<TargetEvaluator>> = HashMap::new();
+        for group in groups {
+            let Some(slot) = self.slots.get_mut(&group) else {
+                continue;
+            };
+            let Some(evaluator) = slot.evaluator.take() else {
+                continue;
+            };
+            slot.unrestored = false;
+            let key = slot.client_key(&self.config.accounts);
+            if !self.clients.contains_key(&key) {
+                slot.evaluator = Some(evaluator);
+                continue;
+            }
+            by_client.entry(key).or_default().push(evaluator);
+        }
+        for (key, evaluators) in by_client {
+            let actuator = self.clients[&key].actuator.clone();
+            let limit = Arc::clone(&self.restore_limit);
+            let have_state_file = self.have_state_file;
+            self.restoring.spawn(async move {
+                let groups = evaluators.iter().map(|e| e.name().to_string()).collect();
+                let mut states: HashMap<String, GovernorState> =
+                    last_scaling_states(&actuator, groups, &limit, have_state_file)
+                        .await
+                        .into_iter()
+                        .collect();
+                evaluators
+                    .into_iter()
+                    .map(|evaluator| {
+                        let state = states.remove(evaluator.name()).unwrap_or_default();
+                        Restored { evaluator, state }
+                    })
+                    .collect()
+            });
+        }
     }
 
     /// Takes back an evaluator [`Daemon::restore_later`] sent off, with the
@@ -97,46 +124,93 @@ impl Daemon {
     }
 }
 
+/// Tells the target's actuator how far back its group's activity history
+/// matters ([`history_look_back`]). Takes the daemon's fields, not the
+/// daemon, so a reload can call it with a slot borrowed.
+pub(super) fn tell_look_back(
+    clients: &HashMap<ClientKey, RegionClients>,
+    accounts: &Accounts,
+    policy: &LoadedPolicy,
+) {
+    let key = ClientKey::of(&policy.file.target, accounts);
+    if let Some(clients) = clients.get(&key) {
+        clients
+            .actuator
+            .set_look_back(&policy.file.target.group, history_look_back(&policy.file));
+    }
+}
+
 /// An evaluator back from [`Daemon::restore_later`], and the state read.
 pub(super) struct Restored {
     evaluator: TargetEvaluator,
     state: GovernorState,
 }
 
-/// How many groups' activity histories are read at once: enough to start
-/// quickly without bursting into the API's rate limits.
+/// How many reads of activity histories (each for one account and region's
+/// groups) run at once: enough to start quickly with many accounts without
+/// bursting into the API's rate limits.
 pub(super) const RESTORES_AT_ONCE: usize = 8;
 
-/// A governor state holding the group's last scaling from its activity
-/// history (none when it has none or cannot be read), so a fresh state
+/// How far back a target's activity history can matter: its longest
+/// cooldown or warm-up. Where the policy takes the group's own
+/// DefaultCooldown or DefaultInstanceWarmup, not known before the group's
+/// first look, at least [`DEFAULT_LOOK_BACK`]: a scaling or a launch older
+/// than that has no cooldown or warm-up left (unless the group's default is
+/// longer than an hour).
+pub(super) fn history_look_back(file: &PolicyFile) -> Duration {
+    let governor = &file.governor;
+    let allowance = DEFAULT_LOOK_BACK.to_std().unwrap_or(Duration::ZERO);
+    let from_group = |written: Duration, taken: bool| {
+        if taken {
+            written.max(allowance)
+        } else {
+            written
+        }
+    };
+    governor
+        .scale_out_cooldown
+        .max(from_group(
+            governor.scale_in_cooldown,
+            file.group_defaults.scale_in_cooldown,
+        ))
+        .max(from_group(governor.warmup, file.group_defaults.warmup))
+}
+
+/// A governor state per group holding its last scaling from its activity
+/// history (none when it has none or it cannot be read), so a fresh state
 /// directory does not reset cooldowns.
-async fn last_scaling_state(
+async fn last_scaling_states(
     actuator: &crate::actuator::autoscaling::AutoScalingActuator,
-    group: &str,
+    groups: Vec<String>,
     limit: &tokio::sync::Semaphore,
     have_state_file: bool,
-) -> GovernorState {
+) -> Vec<(String, GovernorState)> {
     let _permit = limit.acquire().await;
-    let mut state = GovernorState::default();
-    match actuator.last_scaling(group).await {
-        Ok(Some((at, action))) => {
-            tracing::info!(
-                target_group = %group,
-                at = %at,
-                ?action,
-                state_file = have_state_file,
-                "no saved state: last scaling taken from the activity history"
-            );
-            state.record_scaling(at, action);
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(
-            target_group = %group,
-            error = %e,
-            "no saved state and no activity history: cooldowns start fresh"
-        ),
-    }
-    state
+    let read = actuator.last_scalings(groups, chrono::Utc::now()).await;
+    read.into_iter()
+        .map(|(group, answer)| {
+            let mut state = GovernorState::default();
+            match answer {
+                Ok(Some((at, action))) => {
+                    tracing::info!(
+                        target_group = %group,
+                        at = %at,
+                        ?action,
+                        state_file = have_state_file,
+                        "no saved state: last scaling taken from the activity history"
+                    );
+                    state.record_scaling(at, action);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    target_group = %group,
+                    error = %e,
+                    "no saved state and no activity history: cooldowns start fresh"
+                ),
+            }
+            (group, state)
+        })
+        .collect()
 }
 
 /// A new evaluator for a changed policy, keeping the target's governor state

@@ -70,14 +70,15 @@ pub struct Daemon {
     pub(super) _state_lock: StateDirLock,
     /// Whether a state file was found at start (for the restore logs).
     pub(super) have_state_file: bool,
-    /// Bounds the groups whose activity history is read at once.
+    /// Bounds the activity-history reads (one per account and region's
+    /// groups) in flight at once.
     pub(super) restore_limit: Arc<tokio::sync::Semaphore>,
     /// Bounds the evaluations whose records are not written yet
     /// ([`super::batch::UNWRITTEN_AT_ONCE`]).
     pub(super) unwritten: Arc<tokio::sync::Semaphore>,
-    /// Shard mode: evaluators away reading their group's last scaling
+    /// Shard mode: evaluators away reading their groups' last scaling
     /// ([`Daemon::restore_later`]).
-    pub(super) restoring: JoinSet<Restored>,
+    pub(super) restoring: JoinSet<Vec<Restored>>,
 }
 
 impl Daemon {
@@ -112,7 +113,7 @@ impl Daemon {
                 }
                 Some(joined) = self.restoring.join_next(), if !self.restoring.is_empty() => {
                     match joined {
-                        Ok(restored) => self.restored(restored),
+                        Ok(restored) => restored.into_iter().for_each(|r| self.restored(r)),
                         Err(e) => tracing::error!(error = %e, "reading a group's last scaling failed"),
                     }
                 }

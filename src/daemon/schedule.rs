@@ -119,8 +119,8 @@ impl Daemon {
                 .or_default()
                 .push((evaluator, report));
         }
-        for group in arrived {
-            self.restore_later(&group);
+        if !arrived.is_empty() {
+            self.restore_later(arrived);
         }
         for (key, targets) in batches {
             self.ensure_clients(key.clone()).await;

@@ -10,7 +10,7 @@ use super::leader::hostname;
 use super::leader::{ElectionMode, start_election};
 use super::ops::Operations;
 use super::policies::read_dir;
-use super::restore::{RESTORES_AT_ONCE, evaluator_for};
+use super::restore::{RESTORES_AT_ONCE, evaluator_for, tell_look_back};
 use super::run::Daemon;
 use super::saver::StateSaver;
 use super::schedule::Slot;
@@ -103,6 +103,7 @@ impl Daemon {
         for policy in contents.valid.values() {
             let key = ClientKey::of(&policy.file.target, &daemon.config.accounts);
             daemon.ensure_clients(key).await;
+            tell_look_back(&daemon.clients, &daemon.config.accounts, policy);
         }
         // Shard mode holds no shard yet: a target's last scaling is read
         // when its shard first comes here, by that host only.

@@ -2,6 +2,7 @@
 //! started by the test and stopped when dropped.
 #![allow(dead_code)]
 
+pub mod activities;
 pub mod cbor;
 pub mod cbor_bridge;
 pub mod daemon;
