@@ -18,15 +18,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use support::activities::{Listed, answer, launch, termination};
 use support::daemon::*;
-use support::faults::Fault;
 use support::moto::sdk_config;
 use support::proxy::{AnswerRule, Proxy, Recorded};
 
 /// More groups than are read one call each.
 const GROUPS: usize = ONE_BY_ONE_UP_TO + 1;
 
-fn names(prefix: &str) -> Vec<String> {
-    (0..GROUPS).map(|i| format!("{prefix}-{i:02}")).collect()
+/// [`GROUPS`] groups `PREFIX-00`... in moto at `cpu`, and their names.
+async fn groups_in_moto(prefix: &str, cpu: f64) -> Option<(Vec<String>, Cloud)> {
+    let names: Vec<String> = (0..GROUPS).map(|i| format!("{prefix}-{i:02}")).collect();
+    let groups: Vec<&str> = names.iter().map(String::as_str).collect();
+    let cloud = cloud(&groups, cpu, 300).await?;
+    Some((names, cloud))
 }
 
 /// A proxy in front of moto answering DescribeScalingActivities from `all`.
@@ -73,9 +76,7 @@ fn listed_as_aws(mut all: Vec<Listed>) -> Vec<Listed> {
 /// instance launched two minutes ago warms up (5-minute warm-up).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_reads_the_account_wide_history_and_restores_from_it() {
-    let names = names("hist");
-    let groups: Vec<&str> = names.iter().map(String::as_str).collect();
-    let Some(Cloud { moto, asg, .. }) = cloud(&groups, 90.0, 300).await else {
+    let Some((names, Cloud { moto, asg, .. })) = groups_in_moto("hist", 90.0).await else {
         return;
     };
     let warming = instance_ids(&asg, "hist-01").await[0].clone();
@@ -154,9 +155,7 @@ async fn start_up_reads_the_account_wide_history_and_restores_from_it() {
 /// look-back means "no cooldown left, warmed up" either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_account_wide_read_means_what_the_per_group_reads_meant() {
-    let names = names("same");
-    let groups: Vec<&str> = names.iter().map(String::as_str).collect();
-    let Some(Cloud { moto, asg, .. }) = cloud(&groups, 50.0, 60).await else {
+    let Some((names, Cloud { moto, asg, .. })) = groups_in_moto("same", 50.0).await else {
         return;
     };
     let look_back = Duration::minutes(10);
@@ -263,21 +262,10 @@ async fn the_account_wide_read_means_what_the_per_group_reads_meant() {
 /// read is not turned into one call per group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_account_wide_read_keeps_the_daemon_going() {
-    let names = names("denied");
-    let groups: Vec<&str> = names.iter().map(String::as_str).collect();
-    let Some(Cloud { moto, asg, .. }) = cloud(&groups, 50.0, 300).await else {
+    let Some((names, Cloud { moto, asg, .. })) = groups_in_moto("denied", 50.0).await else {
         return;
     };
-    let proxy = Proxy::start_with_faults(
-        moto.port,
-        Arc::new(|r: &Recorded| {
-            if r.action == "DescribeScalingActivities" {
-                Fault::Forbidden
-            } else {
-                Fault::Pass
-            }
-        }),
-    );
+    let proxy = Proxy::start_forbidding(moto.port, "DescribeScalingActivities");
     let setup = Setup::new(&proxy.url());
     for name in &names {
         setup.write_policy(&format!("{name}.toml"), &policy(name, 50.0, "0s"));

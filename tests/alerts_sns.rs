@@ -10,11 +10,10 @@ mod support;
 use ebb::alert::{AlertMetrics, Alerter, AlertsConfig};
 use ebb::daemon::config::AwsSettings;
 use fixtures::{alert_counter as counter, scale_out_web as record, t};
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::{Duration, Instant};
-use support::faults::Fault;
 use support::moto::{MotoServer, free_port, sdk_config};
-use support::proxy::{Proxy, Recorded};
+use support::proxy::Proxy;
 
 /// ebb's SNS client takes its credentials from the default chain, as the
 /// daemon does: the environment here.
@@ -225,16 +224,7 @@ async fn a_forbidden_publish_is_retried_then_counted_failed() {
         return;
     };
     let (topic, queue_url) = topic_with_queue(&moto).await;
-    let proxy = Proxy::start_with_faults(
-        moto.port,
-        Arc::new(|r: &Recorded| {
-            if r.action == "Publish" {
-                Fault::Forbidden
-            } else {
-                Fault::Pass
-            }
-        }),
-    );
+    let proxy = Proxy::start_forbidding(moto.port, "Publish");
     let metrics = AlertMetrics::default();
     let mut alerter =
         Alerter::start(&config(&topic, "10ms"), metrics.clone(), &aws(&proxy.url())).unwrap();

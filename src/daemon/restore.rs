@@ -249,3 +249,35 @@ fn restore_histories(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy_file::load::parse_str;
+    use std::path::Path;
+
+    fn file(governor: &str) -> PolicyFile {
+        let text = format!(
+            "[target]\ngroup = \"web\"\nmin_capacity = 1\nmax_capacity = 4\n\
+             [metrics.cpu.source.cloudwatch]\nnamespace = \"AWS/EC2\"\nmetric_name = \"CPUUtilization\"\n\
+             statistic = \"Average\"\nperiod = \"1m\"\n\
+             [[policies]]\nkind = \"target-tracking\"\nname = \"cpu\"\nmetric = \"cpu\"\ntarget = 50.0\n\
+             [governor]\n{governor}\n"
+        );
+        parse_str(&text, Path::new("web.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_look_back_is_the_longest_cooldown_or_warm_up() {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        let written = "scale_out_cooldown = \"20m\"\nscale_in_cooldown = \"3m\"\nwarmup = \"7m\"";
+        assert_eq!(history_look_back(&file(written)), minutes(20));
+        let written = "scale_out_cooldown = \"1m\"\nscale_in_cooldown = \"3m\"\nwarmup = \"7m\"";
+        assert_eq!(history_look_back(&file(written)), minutes(7));
+        // Taken from the group (unknown until its first look): an hour.
+        let warmup_from_group = "scale_out_cooldown = \"1m\"\nscale_in_cooldown = \"3m\"";
+        assert_eq!(history_look_back(&file(warmup_from_group)), minutes(60));
+        let long = "scale_out_cooldown = \"3h\"";
+        assert_eq!(history_look_back(&file(long)), minutes(180));
+    }
+}

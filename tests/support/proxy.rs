@@ -79,6 +79,21 @@ impl Proxy {
         Self::start_full(upstream, rule, Arc::new(|_: &Recorded, _: &str| None))
     }
 
+    /// Like [`Proxy::start`], refusing every `action` call (HTTP 403
+    /// `AuthorizationError`, as AWS refuses a call IAM does not allow).
+    pub fn start_forbidding(upstream: u16, action: &'static str) -> Proxy {
+        Self::start_with_faults(
+            upstream,
+            Arc::new(move |r: &Recorded| {
+                if r.action == action {
+                    Fault::Forbidden
+                } else {
+                    Fault::Pass
+                }
+            }),
+        )
+    }
+
     /// Like [`Proxy::start`], answering what `answers` rewrites.
     pub fn start_with_answers(upstream: u16, answers: AnswerRule) -> Proxy {
         Self::start_full(upstream, Arc::new(|_: &Recorded| Fault::Pass), answers)
