@@ -4,8 +4,10 @@
 //! this size), for 50 rounds. Prints one row per round: the round's
 //! GetMetricData and DescribeAutoScalingGroups calls (goal 20 and 200), the
 //! daemon's CPU in the round (utime + stime from /proc/PID/stat; goal < 2 s
-//! on 2 cores) and its RSS at the round's end (VmRSS; goal: peak < 100 MB,
-//! flat across the rounds), then a summary with the machine's load.
+//! on 2 cores), its RSS at the round's end (VmRSS) and the highest RSS
+//! sampled during the round (every `EBB_BENCH_RSS_SAMPLE_MS`, 10 ms unless
+//! set; goal: peak < 100 MB, flat across the rounds), then a summary with
+//! the machine's load.
 //!
 //! `cargo bench --bench fleet_tick` runs 10,000 targets, 50 rounds of 10 s.
 //! `EBB_BENCH_TARGETS` and `EBB_BENCH_ROUNDS` change the size. Under `cargo
@@ -32,7 +34,7 @@ mod support;
 
 use aws_stub::{AwsStub, CallCounts};
 use fleet_config::{spawn_daemon, stop_daemon, write_config};
-use proc_stats::{cpu_seconds, status_kib};
+use proc_stats::{RssSampler, cpu_seconds, status_kib};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::process::Child;
@@ -43,6 +45,8 @@ struct Round {
     calls: std::collections::BTreeMap<String, usize>,
     cpu_s: f64,
     rss_kib: u64,
+    /// The highest RSS sampled from the previous round's end to this one's.
+    peak_kib: u64,
     /// From the round's first decision to its last.
     wall: Duration,
     errors: usize,
@@ -72,6 +76,10 @@ fn main() {
 
     let mut child = spawn_daemon(dir.path());
     let pid = child.id();
+    let sampler = RssSampler::start(
+        pid,
+        Duration::from_millis(size("EBB_BENCH_RSS_SAMPLE_MS", 10) as u64),
+    );
 
     let mut log = DecisionLog::new(&dir.path().join("decisions.jsonl"));
     let mut before = CallCounts::default();
@@ -101,13 +109,15 @@ fn main() {
             calls,
             cpu_s: cpu - cpu_before,
             rss_kib: status_kib(pid, "VmRSS:"),
+            peak_kib: sampler.take_peak(),
             wall,
             errors,
         };
         eprintln!(
-            "round {round}: cpu {:.2}s, rss {:.1} MiB, {} errors",
+            "round {round}: cpu {:.2}s, rss {:.1} MiB, peak {:.1} MiB, {} errors",
             row.cpu_s,
             row.rss_kib as f64 / 1024.0,
+            row.peak_kib as f64 / 1024.0,
             row.errors
         );
         measured.push(row);
@@ -115,6 +125,7 @@ fn main() {
         cpu_before = cpu;
     }
     let peak_kib = status_kib(pid, "VmHWM:");
+    drop(sampler);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let status = stop_daemon(child);
     let counts = stub.counts();
@@ -171,21 +182,22 @@ fn print_table(targets: usize, interval: u64, rounds: &[Round]) {
          one CloudWatch metric each, {interval} s interval\n"
     );
     println!(
-        "| round | GetMetricData | DescribeAutoScalingGroups | SetDesiredCapacity | other calls | daemon CPU | RSS | decisions' span |"
+        "| round | GetMetricData | DescribeAutoScalingGroups | SetDesiredCapacity | other calls | daemon CPU | RSS | RSS peak in round | decisions' span |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (i, row) in rounds.iter().enumerate() {
         let n = |op: &str| row.calls.get(op).copied().unwrap_or(0);
         let main = n("GetMetricData") + n("DescribeAutoScalingGroups") + n("SetDesiredCapacity");
         let other = row.calls.values().sum::<usize>() - main;
         println!(
-            "| {} | {} | {} | {} | {other} | {:.2} s | {:.1} MiB | {:.2} s |",
+            "| {} | {} | {} | {} | {other} | {:.2} s | {:.1} MiB | {:.1} MiB | {:.2} s |",
             i + 1,
             n("GetMetricData"),
             n("DescribeAutoScalingGroups"),
             n("SetDesiredCapacity"),
             row.cpu_s,
             row.rss_kib as f64 / 1024.0,
+            row.peak_kib as f64 / 1024.0,
             row.wall.as_secs_f64(),
         );
     }
@@ -209,6 +221,16 @@ fn print_summary(rounds: &[Round], peak_kib: u64, counts: &CallCounts) {
         mib(*later.iter().min().unwrap_or(&0)),
         mib(*later.iter().max().unwrap_or(&0)),
         mib(peak_kib)
+    );
+    let peaks: Vec<u64> = rounds.iter().map(|r| r.peak_kib).collect();
+    let later = &peaks[peaks.len() / 2..];
+    println!(
+        "RSS peak in a round: round 1 {:.1} MiB, second half {:.1}-{:.1} MiB, {} of {} rounds >= 95 MiB",
+        mib(peaks[0]),
+        mib(*later.iter().min().unwrap_or(&0)),
+        mib(*later.iter().max().unwrap_or(&0)),
+        peaks.iter().filter(|&&p| p >= 95 * 1024).count(),
+        peaks.len()
     );
     println!(
         "largest batch: {} names per DescribeAutoScalingGroups (<= 50), {} queries per GetMetricData (<= 500)",
