@@ -16,9 +16,13 @@
 //! Besides sizes and instances it reads what changes "capacity" and "may I
 //! scale now" (suspended processes, deletion, weights, lifecycle and health
 //! states, warm pool, default warm-up and cooldown), parsing every field
-//! defensively: an odd value is noted in [`GroupInfo::problems`], never a
-//! failure of the whole read. Instance refreshes need a call of their own
-//! per group (DescribeInstanceRefreshes): made only while one was running at
+//! defensively: an odd value is noted in
+//! [`crate::group::GroupInfo::problems`], never a failure of the whole read.
+//! Each answer is read into ebb's own types as it arrives
+//! ([`super::described`]): the SDK's are many times larger.
+//!
+//! Instance refreshes need a call of their own per group
+//! (DescribeInstanceRefreshes): made only while one was running at
 //! the last look, when an instance runs another launch template or
 //! configuration than the group's (the sign of a replacement), or at most
 //! every [`REFRESH_RECHECK`] otherwise. A group's first look asks none
@@ -32,17 +36,15 @@
 use super::activity_history::{self, to_chrono};
 use super::{Actuator, ActuatorError};
 
+use super::described::Described;
 use crate::aws_error::call_error;
 use crate::decision::Action;
 use crate::error_kind::ErrorKind;
 use crate::few_at_once::FewAtOnce;
 use crate::fnv::fnv1a;
-use crate::group::{GroupInfo, GroupState, Instance, InstanceRefresh, Lifecycle, WarmPool};
+use crate::group::{GroupState, InstanceRefresh, Lifecycle};
 use aws_sdk_autoscaling::Client;
-use aws_sdk_autoscaling::types::{
-    Activity, AutoScalingGroup, InstanceRefreshStatus, LaunchTemplateSpecification, LifecycleState,
-    ScalingActivityStatusCode,
-};
+use aws_sdk_autoscaling::types::{Activity, InstanceRefreshStatus, ScalingActivityStatusCode};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -115,10 +117,11 @@ impl AutoScalingActuator {
         self
     }
 
-    /// The groups' raw descriptions, batched and paginated, a few calls in
+    /// The groups' descriptions, batched and paginated, a few calls in
     /// flight at once: 10,000 targets take 200 calls a round, which one
-    /// after another would outlast a short interval.
-    async fn describe_raw(&self, names: &[String]) -> Result<Vec<AutoScalingGroup>, ActuatorError> {
+    /// after another would outlast a short interval. Each answer is read
+    /// into [`Described`] as it arrives, and the SDK's copy dropped.
+    async fn describe_raw(&self, names: &[String]) -> Result<Vec<Described>, ActuatorError> {
         let batches = name_batches(names).into_iter().enumerate();
         let mut calls = FewAtOnce::new(DESCRIBE_CALLS_AT_ONCE, batches, |(index, chunk)| {
             let actuator = self.clone();
@@ -138,10 +141,7 @@ impl AutoScalingActuator {
     }
 
     /// One DescribeAutoScalingGroups call (following NextToken).
-    async fn describe_chunk(
-        &self,
-        chunk: Vec<String>,
-    ) -> Result<Vec<AutoScalingGroup>, ActuatorError> {
+    async fn describe_chunk(&self, chunk: Vec<String>) -> Result<Vec<Described>, ActuatorError> {
         let mut groups = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
@@ -154,7 +154,12 @@ impl AutoScalingActuator {
                 .send()
                 .await
                 .map_err(|e| call_error("DescribeAutoScalingGroups", &e))?;
-            groups.extend(output.auto_scaling_groups().iter().cloned());
+            groups.extend(
+                output
+                    .auto_scaling_groups()
+                    .iter()
+                    .filter_map(Described::read),
+            );
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
                 _ => break,
@@ -166,15 +171,10 @@ impl AutoScalingActuator {
     /// The instances in the warm pool of each group that has one (one
     /// DescribeWarmPool per such group); a failed call is logged and the
     /// group's last known members stay.
-    async fn pool_members(&self, groups: &[AutoScalingGroup]) -> HashMap<String, HashSet<String>> {
+    async fn pool_members(&self, groups: &[Described]) -> HashMap<String, HashSet<String>> {
         let mut out = HashMap::new();
-        for group in groups
-            .iter()
-            .filter(|g| g.warm_pool_configuration().is_some())
-        {
-            let Some(name) = group.auto_scaling_group_name() else {
-                continue;
-            };
+        for group in groups.iter().filter(|g| g.info.warm_pool.is_some()) {
+            let name = &group.name;
             match super::warm_pool::members(&self.client, name).await {
                 Ok(members) => {
                     out.insert(name.to_string(), members);
@@ -191,7 +191,7 @@ impl AutoScalingActuator {
     /// last known too, noted in the log.
     async fn refreshes(
         &self,
-        groups: &[AutoScalingGroup],
+        groups: &[Described],
         now: DateTime<Utc>,
     ) -> HashMap<String, Option<InstanceRefresh>> {
         let mut known = HashMap::new();
@@ -199,9 +199,7 @@ impl AutoScalingActuator {
         {
             let mut seen = self.seen.lock().expect("seen lock poisoned");
             for group in groups {
-                let Some(name) = group.auto_scaling_group_name() else {
-                    continue;
-                };
+                let name = group.name.as_str();
                 let due = match seen.refreshes.get(name) {
                     None => {
                         // Its first ask, at a point of the window its name
@@ -209,10 +207,10 @@ impl AutoScalingActuator {
                         let first = next_refresh_check(name, now, true);
                         seen.refreshes
                             .insert(name.to_string(), (first, RefreshSeen::NotAsked));
-                        self.refreshes_at_first_look || looks_replaced(group)
+                        self.refreshes_at_first_look || group.looks_replaced
                     }
                     Some((_, RefreshSeen::Asked(Some(_)))) => true,
-                    Some((next, _)) => now >= *next || looks_replaced(group),
+                    Some((next, _)) => now >= *next || group.looks_replaced,
                 };
                 if due {
                     ask.push(name.to_string());
@@ -446,94 +444,6 @@ pub fn name_batches(names: &[String]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// How the API's lifecycle states count for serving. A state ebb does not
-/// know counts as not serving, under its own name.
-pub fn lifecycle(state: Option<&LifecycleState>) -> Lifecycle {
-    let Some(state) = state else {
-        return Lifecycle::Unknown("(no LifecycleState)".into());
-    };
-    match state.as_str() {
-        "InService" => Lifecycle::InService,
-        "Pending" | "Pending:Proceed" => Lifecycle::Pending,
-        "Pending:Wait" => Lifecycle::PendingWait,
-        "Standby" | "EnteringStandby" => Lifecycle::Standby,
-        "Terminating:Wait" => Lifecycle::TerminatingWait,
-        "Terminating"
-        | "Terminating:Proceed"
-        | "Terminated"
-        | "Detaching"
-        | "Detached"
-        | "Quarantined" => Lifecycle::Leaving,
-        warmed if warmed.starts_with("Warmed:") => Lifecycle::WarmPool,
-        other => Lifecycle::Unknown(other.to_string()),
-    }
-}
-
-/// An instance's `WeightedCapacity`: a whole number of units, at least 1.
-/// Anything else counts as 1 and is noted.
-fn weight(written: Option<&str>, id: &str, weighted: bool, problems: &mut Vec<String>) -> u32 {
-    match written.map(str::trim) {
-        None if weighted => {
-            problems.push(format!(
-                "instance {id} has no WeightedCapacity while others do: counted as 1 unit"
-            ));
-            1
-        }
-        None => 1,
-        Some(text) => match text.parse::<u32>() {
-            Ok(units) if units > 0 => units,
-            _ => {
-                problems.push(format!(
-                    "instance {id} has WeightedCapacity `{text}`, not a whole number of units above 0: counted as 1 unit"
-                ));
-                1
-            }
-        },
-    }
-}
-
-/// A whole number of seconds, non-negative, from an optional API field.
-fn seconds(v: Option<i32>, what: &str, problems: &mut Vec<String>) -> Option<std::time::Duration> {
-    let v = v?;
-    match u64::try_from(v) {
-        Ok(s) => Some(std::time::Duration::from_secs(s)),
-        Err(_) => {
-            problems.push(format!("{what} is {v}: ignored"));
-            None
-        }
-    }
-}
-
-/// The launch template or configuration an instance or group runs, to tell
-/// a replacement underway: same name or id and version.
-fn template_key(
-    template: Option<&LaunchTemplateSpecification>,
-    configuration: Option<&str>,
-) -> Option<String> {
-    if let Some(t) = template {
-        let id = t.launch_template_id().or(t.launch_template_name())?;
-        return Some(format!("{id}:{}", t.version().unwrap_or("$Default")));
-    }
-    configuration.map(str::to_string)
-}
-
-/// Whether some instance runs another launch template (version) or
-/// configuration than the group's: what a refresh in progress looks like.
-fn looks_replaced(group: &AutoScalingGroup) -> bool {
-    let template = group.launch_template().or_else(|| {
-        group
-            .mixed_instances_policy()
-            .and_then(|m| m.launch_template())
-            .and_then(|t| t.launch_template_specification())
-    });
-    let Some(own) = template_key(template, group.launch_configuration_name()) else {
-        return false;
-    };
-    group.instances().iter().any(|i| {
-        template_key(i.launch_template(), i.launch_configuration_name()).is_some_and(|k| k != own)
-    })
-}
-
 /// When a group that shows no sign of a refresh is next asked: every
 /// [`REFRESH_RECHECK`] after an ask; its first ask, at a point of the first
 /// window that the group's name picks. Every group has its first look in
@@ -558,50 +468,6 @@ fn refresh_active(status: &InstanceRefreshStatus) -> bool {
         status.as_str(),
         "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
     )
-}
-
-/// The group's own features, read defensively.
-fn group_info(group: &AutoScalingGroup, problems: Vec<String>) -> GroupInfo {
-    let mut info = GroupInfo {
-        problems,
-        ..GroupInfo::default()
-    };
-    info.status = group
-        .status()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    info.suspended = group
-        .suspended_processes()
-        .iter()
-        .filter_map(|p| p.process_name())
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect();
-    info.default_instance_warmup = seconds(
-        group.default_instance_warmup(),
-        "DefaultInstanceWarmup",
-        &mut info.problems,
-    )
-    // AWS reports -1 or 0 for "not set" in some answers.
-    .filter(|d| !d.is_zero());
-    info.default_cooldown = seconds(
-        group.default_cooldown(),
-        "DefaultCooldown",
-        &mut info.problems,
-    );
-    info.capacity_type = group
-        .desired_capacity_type()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    info.warm_pool = group.warm_pool_configuration().map(|config| WarmPool {
-        pool_state: config.pool_state().map(|s| s.as_str().to_string()),
-        size: group.warm_pool_size().and_then(|n| u32::try_from(n).ok()),
-        time_to_service: None,
-    });
-    info
 }
 
 /// The instance ids a launch activity names, with its start time.
@@ -668,7 +534,7 @@ impl Actuator for AutoScalingActuator {
         let first_sight: Vec<String> = {
             let mut seen = self.seen.lock().expect("seen lock poisoned");
             let mut unknown = Vec::new();
-            for name in raw.iter().filter_map(|g| g.auto_scaling_group_name()) {
+            for name in raw.iter().map(|g| g.name.as_str()) {
                 if seen.groups.contains(name) {
                     continue;
                 }
@@ -696,85 +562,63 @@ impl Actuator for AutoScalingActuator {
         let mut seen = self.seen.lock().expect("seen lock poisoned");
         let mut out = HashMap::with_capacity(raw.len());
         let mut present = HashSet::new();
-        for group in &raw {
-            let Some(name) = group.auto_scaling_group_name() else {
-                continue;
-            };
-            let first = !seen.groups.contains(name);
-            let weighted = group
-                .instances()
-                .iter()
-                .any(|i| i.weighted_capacity().is_some());
-            let mut problems = Vec::new();
-            let mut instances = Vec::with_capacity(group.instances().len());
-            for instance in group.instances() {
-                let Some(id) = instance.instance_id() else {
-                    problems.push("an instance without an InstanceId: left out".into());
-                    continue;
-                };
-                let lifecycle = lifecycle(instance.lifecycle_state());
-                present.insert(id.to_string());
-                let launched_at = *seen.launched.entry(id.to_string()).or_insert_with(|| {
-                    match (first, &lifecycle) {
-                        (_, Lifecycle::Pending | Lifecycle::PendingWait) | (false, _) => now,
-                        (true, _) => history
-                            .get(id)
-                            .copied()
-                            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-                    }
-                });
-                let unhealthy = match instance.health_status().map(str::trim) {
-                    Some(h) if h.eq_ignore_ascii_case("healthy") => false,
-                    Some(h) if h.eq_ignore_ascii_case("unhealthy") => true,
-                    // Absent or odd: as AWS before its first health check.
-                    Some(other) => {
-                        problems.push(format!(
-                            "instance {id} has HealthStatus `{other}`: taken as healthy"
-                        ));
-                        false
-                    }
-                    None => false,
-                };
-                instances.push(Instance {
-                    id: id.to_string(),
-                    lifecycle,
-                    launched_at,
-                    weight: weight(instance.weighted_capacity(), id, weighted, &mut problems),
-                    unhealthy,
-                    from_warm_pool: false,
-                });
+        // The groups just read, before their descriptions move into `out`.
+        let read = raw
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect::<HashSet<_>>()
+            .len();
+        for group in raw {
+            let Described {
+                name,
+                desired,
+                min,
+                max,
+                mut instances,
+                mut info,
+                looks_replaced: _,
+            } = group;
+            let first = !seen.groups.contains(&name);
+            for instance in &mut instances {
+                present.insert(instance.id.clone());
+                let lifecycle = &instance.lifecycle;
+                instance.launched_at =
+                    *seen.launched.entry(instance.id.clone()).or_insert_with(|| {
+                        match (first, lifecycle) {
+                            (_, Lifecycle::Pending | Lifecycle::PendingWait) | (false, _) => now,
+                            (true, _) => history
+                                .get(&instance.id)
+                                .copied()
+                                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                        }
+                    });
             }
-            let mut info = group_info(group, problems);
-            info.instance_refresh = refreshes.get(name).cloned().flatten();
+            info.instance_refresh = refreshes.get(&name).cloned().flatten();
             if let Some(pool) = info.warm_pool.as_mut() {
-                let watch = seen.pools.entry(name.to_string()).or_default();
+                let watch = seen.pools.entry(name.clone()).or_default();
                 for instance in &mut instances {
                     let in_service = instance.lifecycle == Lifecycle::InService;
                     instance.from_warm_pool = watch.see(now, &instance.id, in_service);
                 }
                 let ids: HashSet<String> = instances.iter().map(|i| i.id.clone()).collect();
                 watch.retain(&ids);
-                if let Some(members) = pool_members.get(name) {
+                if let Some(members) = pool_members.get(&name) {
                     watch.set_members(members.clone());
                 }
                 pool.time_to_service = watch.time_to_service();
             }
             let state = GroupState {
-                desired: non_negative(group.desired_capacity(), "desired capacity", name)?,
-                min: non_negative(group.min_size(), "min size", name)?,
-                max: non_negative(group.max_size(), "max size", name)?,
+                desired: non_negative(desired, "desired capacity", &name)?,
+                min: non_negative(min, "min size", &name)?,
+                max: non_negative(max, "max size", &name)?,
                 instances,
                 info,
             };
-            seen.groups.insert(name.to_string());
-            out.insert(name.to_string(), state);
+            seen.groups.insert(name.clone());
+            out.insert(name, state);
         }
         // Forget instances of the groups just read that are gone.
-        let read: HashSet<&str> = raw
-            .iter()
-            .filter_map(|g| g.auto_scaling_group_name())
-            .collect();
-        if read.len() == seen.groups.len() {
+        if read == seen.groups.len() {
             seen.launched.retain(|id, _| present.contains(id));
         }
         Ok(out)
@@ -852,112 +696,6 @@ mod tests {
         );
         assert!(batches.iter().all(|b| b.len() <= MAX_NAMES_PER_CALL));
         assert!(name_batches(&[]).is_empty());
-    }
-
-    #[test]
-    fn every_lifecycle_state_is_named_and_unknown_ones_kept_by_name() {
-        let cases = [
-            (LifecycleState::PendingWait, Lifecycle::PendingWait),
-            (LifecycleState::PendingProceed, Lifecycle::Pending),
-            (LifecycleState::InService, Lifecycle::InService),
-            (LifecycleState::Terminating, Lifecycle::Leaving),
-            (LifecycleState::TerminatingWait, Lifecycle::TerminatingWait),
-            (LifecycleState::Standby, Lifecycle::Standby),
-            (LifecycleState::EnteringStandby, Lifecycle::Standby),
-            (LifecycleState::WarmedStopped, Lifecycle::WarmPool),
-            (
-                LifecycleState::from("Hibernating:Sideways"),
-                Lifecycle::Unknown("Hibernating:Sideways".into()),
-            ),
-        ];
-        for (state, want) in cases {
-            assert_eq!(lifecycle(Some(&state)), want, "{state:?}");
-        }
-        assert_eq!(
-            lifecycle(None),
-            Lifecycle::Unknown("(no LifecycleState)".into())
-        );
-    }
-
-    #[test]
-    fn weights_are_whole_units_and_odd_ones_count_as_one_with_a_note() {
-        let mut problems = Vec::new();
-        assert_eq!(weight(Some("4"), "i-1", true, &mut problems), 4);
-        assert_eq!(weight(Some(" 2 "), "i-1", true, &mut problems), 2);
-        assert_eq!(weight(None, "i-1", false, &mut problems), 1);
-        assert!(problems.is_empty());
-        for odd in ["0", "-3", "1.5", "lots"] {
-            assert_eq!(weight(Some(odd), "i-9", true, &mut problems), 1);
-        }
-        assert_eq!(weight(None, "i-8", true, &mut problems), 1);
-        assert_eq!(problems.len(), 5, "{problems:?}");
-        assert!(problems[3].contains("i-9") && problems[3].contains("`lots`"));
-        assert!(problems[4].contains("no WeightedCapacity"));
-    }
-
-    #[test]
-    fn group_features_are_read_and_odd_values_noted() {
-        use aws_sdk_autoscaling::types::{SuspendedProcess, WarmPoolConfiguration, WarmPoolState};
-        let group = AutoScalingGroup::builder()
-            .auto_scaling_group_name("web")
-            .status("Delete in progress")
-            .suspended_processes(SuspendedProcess::builder().process_name("Launch").build())
-            .suspended_processes(SuspendedProcess::builder().build())
-            .default_instance_warmup(-1)
-            .default_cooldown(120)
-            .desired_capacity_type("vcpu")
-            .warm_pool_configuration(
-                WarmPoolConfiguration::builder()
-                    .pool_state(WarmPoolState::Stopped)
-                    .build(),
-            )
-            .warm_pool_size(3)
-            .build();
-        let info = group_info(&group, Vec::new());
-        assert_eq!(info.status.as_deref(), Some("Delete in progress"));
-        assert_eq!(info.suspended, ["Launch"]);
-        assert_eq!(info.default_instance_warmup, None);
-        assert_eq!(info.problems, ["DefaultInstanceWarmup is -1: ignored"]);
-        assert_eq!(
-            info.default_cooldown,
-            Some(std::time::Duration::from_secs(120))
-        );
-        assert_eq!(info.capacity_type.as_deref(), Some("vcpu"));
-        let pool = info.warm_pool.unwrap();
-        assert_eq!(
-            (pool.pool_state.as_deref(), pool.size),
-            (Some("Stopped"), Some(3))
-        );
-        // Nothing set: nothing in use.
-        let plain = group_info(&AutoScalingGroup::builder().build(), Vec::new());
-        assert_eq!(plain, GroupInfo::default());
-    }
-
-    #[test]
-    fn an_instance_on_another_launch_template_version_looks_like_a_refresh() {
-        use aws_sdk_autoscaling::types::Instance as ApiInstance;
-        let template = |version: &str| {
-            LaunchTemplateSpecification::builder()
-                .launch_template_name("web")
-                .version(version)
-                .build()
-        };
-        let instance = |version: &str| {
-            ApiInstance::builder()
-                .instance_id("i-1")
-                .launch_template(template(version))
-                .build()
-        };
-        let group = |versions: &[&str]| {
-            let mut g = AutoScalingGroup::builder().launch_template(template("3"));
-            for v in versions {
-                g = g.instances(instance(v));
-            }
-            g.build()
-        };
-        assert!(!looks_replaced(&group(&["3", "3"])));
-        assert!(looks_replaced(&group(&["3", "2"])));
-        assert!(!looks_replaced(&AutoScalingGroup::builder().build()));
     }
 
     fn activity(description: &str, secs: i64, status: ScalingActivityStatusCode) -> Activity {

@@ -5,6 +5,7 @@
 
 pub mod activity_history;
 pub mod autoscaling;
+mod described;
 pub mod own_scaling;
 pub mod warm_pool;
 

@@ -17,6 +17,7 @@ use crate::control_loop::{
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
 use crate::series::FetchResults;
+use crate::source::MetricSource;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -143,6 +144,23 @@ pub(super) async fn run_batch(
     leader: Option<LeaderHandle>,
     unwritten: Arc<Semaphore>,
 ) {
+    let RegionClients { source, actuator } = clients;
+    run_batch_on(source, actuator, targets, dry_run, leader, unwritten).await;
+}
+
+/// [`run_batch`] reading metrics from `source` and groups through
+/// `actuator`, which also carries out the decisions.
+async fn run_batch_on<S, A>(
+    mut source: S,
+    actuator: A,
+    targets: Vec<(TargetEvaluator, Report)>,
+    dry_run: bool,
+    leader: Option<LeaderHandle>,
+    unwritten: Arc<Semaphore>,
+) where
+    S: MetricSource,
+    A: Actuator + Clone + Send + Sync + 'static,
+{
     let now = Utc::now();
     let mut reports = HashMap::with_capacity(targets.len());
     let mut evaluators = Vec::with_capacity(targets.len());
@@ -150,11 +168,10 @@ pub(super) async fn run_batch(
         reports.insert(evaluator.name().to_string(), report);
         evaluators.push(evaluator);
     }
-    let mut source = clients.source.clone();
-    let mut reader = clients.actuator.clone();
+    let mut reader = actuator.clone();
     let places = Places::default();
     let evaluate = LeaseAware {
-        actuator: clients.actuator.clone(),
+        actuator,
         leader,
         dry_run,
         unwritten,
@@ -235,6 +252,125 @@ impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actuator::ActuatorError;
+    use crate::evaluator::tests::{COOLDOWNS, group, policy_file};
+    use crate::group::{GroupState, InstanceRefresh};
+    use crate::series::{Datapoint, MetricRequest, Series};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Every metric at 100% now: every target of the tests scales out.
+    struct Hot;
+
+    impl MetricSource for Hot {
+        async fn fetch(&mut self, now: DateTime<Utc>, requests: &[MetricRequest]) -> FetchResults {
+            let hot = Series {
+                points: vec![Datapoint {
+                    time: now,
+                    value: 100.0,
+                }],
+                ..Series::default()
+            };
+            requests
+                .iter()
+                .map(|r| (r.key.clone(), Ok(hot.clone())))
+                .collect()
+        }
+    }
+
+    /// Every group at 4 instances; counts the scale-outs, each one an
+    /// evaluation that ran.
+    #[derive(Clone, Default)]
+    struct Counted {
+        sets: Arc<AtomicUsize>,
+    }
+
+    impl Actuator for Counted {
+        async fn describe(
+            &mut self,
+            groups: &[String],
+            _now: DateTime<Utc>,
+        ) -> Result<HashMap<String, GroupState>, ActuatorError> {
+            Ok(groups.iter().map(|g| (g.clone(), group(4))).collect())
+        }
+
+        async fn set_desired(&mut self, _group: &str, _desired: u32) -> Result<(), ActuatorError> {
+            self.sets.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+
+        async fn refresh_before_scale_in(
+            &mut self,
+            _group: &str,
+            _now: DateTime<Utc>,
+        ) -> Option<InstanceRefresh> {
+            None
+        }
+    }
+
+    /// The next report, which must be a finished evaluation.
+    async fn next_done(rx: &mut mpsc::UnboundedReceiver<Finished>) -> Done {
+        match rx.recv().await {
+            Some(Finished::Done(done)) => *done,
+            Some(Finished::Panicked { group, message, .. }) => panic!("{group}: {message}"),
+            None => panic!("the batch ended without every report"),
+        }
+    }
+
+    /// Whether another report comes within a while (none should).
+    async fn another_comes(rx: &mut mpsc::UnboundedReceiver<Finished>) -> bool {
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_ok()
+    }
+
+    /// While the owner writes nothing, no more evaluations than the bound
+    /// run or wait to be written; each one written lets one more run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn evaluations_wait_for_a_place_among_the_unwritten() {
+        const BOUND: usize = 3;
+        const TARGETS: usize = 20;
+        let unwritten = Arc::new(Semaphore::new(BOUND));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let targets = (0..TARGETS)
+            .map(|i| {
+                let name = format!("g{i:02}");
+                let evaluator = TargetEvaluator::new(policy_file(&name, "active", COOLDOWNS));
+                (evaluator, Report::new(&name, Instant::now(), tx.clone()))
+            })
+            .collect();
+        let actuator = Counted::default();
+        let sets = Arc::clone(&actuator.sets);
+        let batch = tokio::spawn(run_batch_on(
+            Hot,
+            actuator,
+            targets,
+            false,
+            None,
+            Arc::clone(&unwritten),
+        ));
+        // Nothing written: the bound's worth come back, then nothing.
+        let mut unwritten_done = Vec::new();
+        for _ in 0..BOUND {
+            unwritten_done.push(next_done(&mut rx).await);
+        }
+        assert!(!another_comes(&mut rx).await, "more reports than the bound");
+        assert_eq!(sets.load(Ordering::SeqCst), BOUND, "evaluations ran ahead");
+        assert!(unwritten_done.iter().all(|d| d.place.is_some()));
+        assert_eq!(unwritten.available_permits(), 0);
+        // One written (its place dropped): one more runs and comes back.
+        drop(unwritten_done.remove(0));
+        unwritten_done.push(next_done(&mut rx).await);
+        assert!(!another_comes(&mut rx).await, "more reports than the bound");
+        assert_eq!(sets.load(Ordering::SeqCst), BOUND + 1);
+        // Written as they come: every other one comes back.
+        unwritten_done.clear();
+        for _ in BOUND + 1..TARGETS {
+            drop(next_done(&mut rx).await);
+        }
+        batch.await.expect("the batch ends");
+        assert_eq!(sets.load(Ordering::SeqCst), TARGETS);
+        assert_eq!(unwritten.available_permits(), BOUND);
+    }
 
     #[test]
     fn a_report_dropped_unsent_reports_the_evaluation_lost() {
