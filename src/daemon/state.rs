@@ -93,11 +93,22 @@ pub(super) fn replace_atomically(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(), String> {
+    replace_atomically_with(dir, prefix, path, |file| file.write_all(bytes))
+}
+
+/// [`replace_atomically`] with what `write` writes to the temporary file:
+/// a large file streamed to it, never whole in memory.
+fn replace_atomically_with(
+    dir: &Path,
+    prefix: &str,
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), String> {
     let mut temp = tempfile::Builder::new()
         .prefix(prefix)
         .tempfile_in(dir)
         .map_err(|e| format!("cannot create a temporary file: {e}"))?;
-    temp.write_all(bytes)
+    write(temp.as_file_mut())
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| format!("cannot write: {e}"))?;
     temp.persist(path)
@@ -236,9 +247,14 @@ impl StateStore {
             hypothetical: &state.hypothetical,
             alerts: &state.alerts,
         };
-        let text = serde_json::to_vec(&file).map_err(|e| self.error(e.to_string()))?;
-        replace_atomically(dir, TEMP_PREFIX, &self.path, &text)
-            .map_err(|message| self.error(message))?;
+        // Streamed: at 10,000 targets the file is megabytes, and a buffer
+        // of it (grown by doubling) was a transient peak of every round.
+        replace_atomically_with(dir, TEMP_PREFIX, &self.path, |temp| {
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, temp);
+            serde_json::to_writer(&mut out, &file)?;
+            out.flush()
+        })
+        .map_err(|message| self.error(message))?;
         Ok(done)
     }
 
