@@ -110,7 +110,7 @@ pub async fn run_round<S, R, E>(
     now: DateTime<Utc>,
     source: &mut S,
     reader: &mut R,
-    targets: Vec<TargetEvaluator>,
+    targets: Vec<Box<TargetEvaluator>>,
     evaluate: E,
     mut finished: impl FnMut(Evaluated),
 ) where
@@ -155,10 +155,7 @@ pub async fn run_round<S, R, E>(
     });
     while let Some(joined) = tasks.next().await {
         match joined {
-            Ok((evaluator, records)) => finished(Evaluated::Done {
-                evaluator: Box::new(evaluator),
-                records,
-            }),
+            Ok((evaluator, records)) => finished(Evaluated::Done { evaluator, records }),
             Err(e) => {
                 let Some(target) = lock(&running).remove(&e.id()) else {
                     continue;
@@ -232,7 +229,10 @@ impl<C: Clock, S: MetricSource, A: Actuator + Clone + Send + 'static> ControlLoo
             .enumerate()
             .map(|(i, t)| (t.name().to_string(), i))
             .collect();
-        let targets = std::mem::take(&mut self.targets);
+        let targets: Vec<Box<TargetEvaluator>> = std::mem::take(&mut self.targets)
+            .into_iter()
+            .map(Box::new)
+            .collect();
         let mut back: Vec<Option<(TargetEvaluator, Vec<DecisionRecord>)>> =
             (0..targets.len()).map(|_| None).collect();
         let evaluate = Apply {

@@ -39,7 +39,7 @@ type Places = Arc<Mutex<HashMap<String, OwnedSemaphorePermit>>>;
 
 /// A finished evaluation, on its way back to the owner.
 pub(super) struct Done {
-    pub(super) evaluator: TargetEvaluator,
+    pub(super) evaluator: Box<TargetEvaluator>,
     /// The live record, then the shadow candidates'.
     pub(super) records: Vec<DecisionRecord>,
     /// From the batch's start (its shared fetch included) to the records.
@@ -88,7 +88,7 @@ impl Report {
 
     fn done(
         mut self,
-        evaluator: TargetEvaluator,
+        evaluator: Box<TargetEvaluator>,
         records: Vec<DecisionRecord>,
         place: Option<OwnedSemaphorePermit>,
     ) {
@@ -139,7 +139,7 @@ impl Drop for Report {
 /// `unwritten` (see [`UNWRITTEN_AT_ONCE`]).
 pub(super) async fn run_batch(
     clients: RegionClients,
-    targets: Vec<(TargetEvaluator, Report)>,
+    targets: Vec<(Box<TargetEvaluator>, Report)>,
     dry_run: bool,
     leader: Option<LeaderHandle>,
     unwritten: Arc<Semaphore>,
@@ -153,7 +153,7 @@ pub(super) async fn run_batch(
 async fn run_batch_on<S, A>(
     mut source: S,
     actuator: A,
-    targets: Vec<(TargetEvaluator, Report)>,
+    targets: Vec<(Box<TargetEvaluator>, Report)>,
     dry_run: bool,
     leader: Option<LeaderHandle>,
     unwritten: Arc<Semaphore>,
@@ -187,7 +187,7 @@ async fn run_batch_on<S, A>(
             Evaluated::Done { evaluator, records } => {
                 let place = lock(&places).remove(evaluator.name());
                 if let Some(report) = reports.remove(evaluator.name()) {
-                    report.done(*evaluator, records, place);
+                    report.done(evaluator, records, place);
                 }
             }
             Evaluated::Panicked { target, message } => {
@@ -334,7 +334,9 @@ mod tests {
         let targets = (0..TARGETS)
             .map(|i| {
                 let name = format!("g{i:02}");
-                let evaluator = TargetEvaluator::new(policy_file(&name, "active", COOLDOWNS));
+                let evaluator = Box::new(TargetEvaluator::new(policy_file(
+                    &name, "active", COOLDOWNS,
+                )));
                 (evaluator, Report::new(&name, Instant::now(), tx.clone()))
             })
             .collect();

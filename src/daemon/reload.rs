@@ -160,7 +160,9 @@ impl Daemon {
                         tell_look_back(&self.clients, &self.config.accounts, &policy);
                         slot.policy = policy.clone();
                         match slot.evaluator.take() {
-                            Some(evaluator) => slot.evaluator = Some(replaced(evaluator, &policy)),
+                            Some(evaluator) => {
+                                slot.evaluator = Some(Box::new(replaced(*evaluator, &policy)))
+                            }
                             None => slot.replacement = Some(policy),
                         }
                     }

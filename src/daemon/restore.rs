@@ -76,7 +76,7 @@ impl Daemon {
                 slot.evaluator = Some(evaluator);
                 continue;
             }
-            by_client.entry(key).or_default().push(evaluator);
+            by_client.entry(key).or_default().push(*evaluator);
         }
         for (key, evaluators) in by_client {
             let actuator = self.clients[&key].actuator.clone();
@@ -116,10 +116,10 @@ impl Daemon {
             return;
         }
         evaluator.restore_memory(GovernorMemory::new(state, None));
-        slot.evaluator = Some(match slot.replacement.take() {
+        slot.evaluator = Some(Box::new(match slot.replacement.take() {
             Some(policy) => replaced(evaluator, &policy),
             None => evaluator,
-        });
+        }));
         slot.next_due = tokio::time::Instant::now();
     }
 }

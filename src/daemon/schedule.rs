@@ -20,8 +20,10 @@ use tokio::time::Instant;
 /// One target as the daemon keeps it.
 pub(super) struct Slot {
     pub(super) policy: LoadedPolicy,
-    /// `None` while an evaluation of this target is in flight.
-    pub(super) evaluator: Option<TargetEvaluator>,
+    /// `None` while an evaluation of this target is in flight. Boxed: it
+    /// travels with its evaluation (batch, task, report) as a pointer, and
+    /// the slot does not keep its room (hundreds of bytes) meanwhile.
+    pub(super) evaluator: Option<Box<TargetEvaluator>>,
     /// A reloaded policy to swap in when the evaluation in flight returns.
     pub(super) replacement: Option<LoadedPolicy>,
     /// Removed from the policy directory while in flight: drop on return.
@@ -46,7 +48,7 @@ impl Slot {
     ) -> Box<Slot> {
         Box::new(Slot {
             policy,
-            evaluator: Some(evaluator),
+            evaluator: Some(Box::new(evaluator)),
             replacement: None,
             removed: false,
             reload_failed: None,
@@ -79,7 +81,7 @@ impl Daemon {
     pub(super) async fn dispatch_due(&mut self) {
         let horizon = Instant::now() + self.config.batch_window;
         let started = Instant::now();
-        let mut batches: HashMap<ClientKey, Vec<(TargetEvaluator, Report)>> = HashMap::new();
+        let mut batches: HashMap<ClientKey, Vec<(Box<TargetEvaluator>, Report)>> = HashMap::new();
         let leader = self.election.as_ref().map(|e| e.handle.clone());
         // How soon another host's target is looked at again: a shard that
         // comes here (a host killed, a rebalance) is evaluated within one
@@ -170,7 +172,7 @@ impl Daemon {
         }
         slot.replacement = None; // `evaluator` is already built from it
         slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
-        slot.evaluator = Some(evaluator);
+        slot.evaluator = Some(Box::new(evaluator));
     }
 
     /// Takes a finished evaluation back: log, state, evaluator home.
@@ -206,7 +208,7 @@ impl Daemon {
         }
         slot.next_due = next_due(slot.next_due, slot.interval(), Instant::now());
         slot.evaluator = Some(match slot.replacement.take() {
-            Some(policy) => replaced(evaluator, &policy),
+            Some(policy) => Box::new(replaced(*evaluator, &policy)),
             None => evaluator,
         });
     }
