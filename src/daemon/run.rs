@@ -48,8 +48,8 @@ use tokio::time::Instant;
 pub struct Daemon {
     pub(super) config: DaemonConfig,
     pub(super) dry_run: bool,
-    /// Boxed: a slot is hundreds of bytes (the evaluator inline), and the
-    /// map's B-tree nodes, half full, held room for eleven each.
+    /// Boxed: a slot is hundreds of bytes, and the map's B-tree nodes,
+    /// half full, held room for eleven each.
     pub(super) slots: BTreeMap<String, Box<Slot>>,
     pub(super) clients: HashMap<ClientKey, RegionClients>,
     pub(super) log: DecisionsLog,
