@@ -4,6 +4,7 @@
 //! from a [`Clock`], so the simulator can run days of traffic in a second and
 //! tests can step time by hand.
 
+use crate::lock::lock;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 
@@ -39,19 +40,19 @@ impl ManualClock {
 
     /// Moves the clock to `to` (backwards too: tests of clock skew need it).
     pub fn set(&self, to: DateTime<Utc>) {
-        *self.now.lock().expect("clock lock poisoned") = to;
+        *lock(&self.now) = to;
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: chrono::Duration) {
-        let mut now = self.now.lock().expect("clock lock poisoned");
+        let mut now = lock(&self.now);
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().expect("clock lock poisoned")
+        *lock(&self.now)
     }
 }
 

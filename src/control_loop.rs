@@ -9,6 +9,7 @@
 //! simulator), the daemon drives it from its scheduler.
 
 use crate::actuator::{Actuator, ActuatorError};
+use crate::lock::lock;
 
 use crate::clock::Clock;
 use crate::decision::{Action, DecisionRecord, Outcome, Role};
@@ -169,15 +170,6 @@ pub async fn run_round<S, R, E>(
             }
         }
     }
-}
-
-/// A lock on bookkeeping shared by a round's tasks; a task that panicked
-/// holding it (none does: nothing in between can panic) leaves it usable,
-/// so one target's panic never stops the others.
-pub(crate) fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The loop on a clock of its own, generic over where time, metrics and

@@ -32,6 +32,7 @@ pub mod governor_memory;
 pub mod group;
 pub mod group_features;
 pub mod iso_time;
+pub(crate) mod lock;
 pub mod policy;
 pub mod policy_file;
 pub mod ranges;

@@ -35,6 +35,7 @@
 
 use super::activity_history::{self, to_chrono};
 use super::{Actuator, ActuatorError};
+use crate::lock::lock;
 
 use super::described::Described;
 use crate::aws_error::call_error;
@@ -197,7 +198,7 @@ impl AutoScalingActuator {
         let mut known = HashMap::new();
         let mut ask = Vec::new();
         {
-            let mut seen = self.seen.lock().expect("seen lock poisoned");
+            let mut seen = lock(&self.seen);
             for group in groups {
                 let name = group.name.as_str();
                 let due = match seen.refreshes.get(name) {
@@ -243,7 +244,7 @@ impl AutoScalingActuator {
         answer: Result<Option<InstanceRefresh>, ActuatorError>,
         now: DateTime<Utc>,
     ) -> Option<InstanceRefresh> {
-        let mut seen = self.seen.lock().expect("seen lock poisoned");
+        let mut seen = lock(&self.seen);
         let refresh = match answer {
             Ok(refresh) => refresh,
             Err(e) => {
@@ -319,9 +320,7 @@ impl AutoScalingActuator {
     /// group never told gets [`activity_history::DEFAULT_LOOK_BACK`].
     pub fn set_look_back(&self, group: &str, look_back: std::time::Duration) {
         let look_back = chrono::Duration::from_std(look_back).unwrap_or(chrono::Duration::MAX);
-        self.seen
-            .lock()
-            .expect("seen lock poisoned")
+        lock(&self.seen)
             .look_backs
             .insert(group.to_string(), look_back);
     }
@@ -354,7 +353,7 @@ impl AutoScalingActuator {
             return self.one_by_one(groups).await;
         }
         let wanted: HashMap<String, chrono::Duration> = {
-            let seen = self.seen.lock().expect("seen lock poisoned");
+            let seen = lock(&self.seen);
             groups
                 .iter()
                 .map(|g| {
@@ -416,7 +415,7 @@ impl AutoScalingActuator {
         Result<Option<(DateTime<Utc>, Action)>, ActuatorError>,
     )> {
         let read = self.activities(groups, now).await;
-        let mut seen = self.seen.lock().expect("seen lock poisoned");
+        let mut seen = lock(&self.seen);
         read.into_iter()
             .map(|(group, answer)| {
                 let last = answer.map(|activities| {
@@ -532,7 +531,7 @@ impl Actuator for AutoScalingActuator {
         // launched, unless that was read already.
         let mut history = HashMap::new();
         let first_sight: Vec<String> = {
-            let mut seen = self.seen.lock().expect("seen lock poisoned");
+            let mut seen = lock(&self.seen);
             let mut unknown = Vec::new();
             for name in raw.iter().map(|g| g.name.as_str()) {
                 if seen.groups.contains(name) {
@@ -559,7 +558,7 @@ impl Actuator for AutoScalingActuator {
         }
         let refreshes = self.refreshes(&raw, now).await;
         let pool_members = self.pool_members(&raw).await;
-        let mut seen = self.seen.lock().expect("seen lock poisoned");
+        let mut seen = lock(&self.seen);
         let mut out = HashMap::with_capacity(raw.len());
         let mut present = HashSet::new();
         // The groups just read, before their descriptions move into `out`.
@@ -646,11 +645,7 @@ impl Actuator for AutoScalingActuator {
         now: DateTime<Utc>,
     ) -> Option<InstanceRefresh> {
         let not_asked = matches!(
-            self.seen
-                .lock()
-                .expect("seen lock poisoned")
-                .refreshes
-                .get(group),
+            lock(&self.seen).refreshes.get(group),
             Some((_, RefreshSeen::NotAsked))
         );
         if !not_asked {

@@ -11,6 +11,7 @@ use super::sinks::{Destination, Sink};
 use super::sns::SnsPublisher;
 use super::{AlertEvent, DeliveryConfig};
 use crate::daemon::config::AwsSettings;
+use crate::lock::lock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -156,7 +157,7 @@ impl Dispatcher {
                 continue;
             }
             let dropped = {
-                let mut events = queue.events.lock().expect("alert queue lock poisoned");
+                let mut events = lock(&queue.events);
                 let dropped = if events.len() >= queue.capacity {
                     events.pop_front()
                 } else {
@@ -242,7 +243,7 @@ async fn worker(
     };
     loop {
         let next = {
-            let mut events = queue.events.lock().expect("alert queue lock poisoned");
+            let mut events = lock(&queue.events);
             let next = events.pop_front();
             metrics
                 .queued

@@ -12,10 +12,11 @@ use super::leader::{Fenced, LeaderHandle};
 use super::shard_lease::ShardRole;
 use crate::actuator::Actuator;
 use crate::control_loop::{
-    EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, lock, run_round,
+    EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, run_round,
 };
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
+use crate::lock::lock;
 use crate::series::FetchResults;
 use crate::source::MetricSource;
 use chrono::{DateTime, Utc};

@@ -9,6 +9,7 @@ use super::lease_table::LeaseTable;
 use super::shard_lease::{ShardLeases, ShardRole, shard_of};
 use crate::actuator::{Actuator, ActuatorError};
 use crate::group::GroupState;
+use crate::lock::lock;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -201,11 +202,6 @@ impl LeaderHandle {
             Leases::Shards(_) => None,
         }
     }
-}
-
-/// The lock is only held for pure state updates, which do not panic.
-fn lock<T>(state: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    state.lock().expect("lease lock poisoned")
 }
 
 /// An actuator that asks the lease right before every change, so an

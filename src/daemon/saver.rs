@@ -16,6 +16,7 @@
 
 use super::history_changes::{ChangeTracker, HistoryChange};
 use super::state::{SavedState, StateStore};
+use crate::lock::lock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -76,12 +77,6 @@ impl Shared {
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         lock(&self.pending)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing panics while holding these locks; a poisoned one still holds
-    // a consistent value.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Writes the state file on a writer task, the latest snapshot only.

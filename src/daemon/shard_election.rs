@@ -10,6 +10,7 @@
 use super::lease::Step;
 use super::lease_table::{LeaseError, LeaseTable};
 use super::shard_lease::ShardLeases;
+use crate::lock::lock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -26,11 +27,6 @@ pub fn shard_of_key(lease_name: &str, key: &str) -> Option<u32> {
         .strip_prefix("/shard-")?
         .parse()
         .ok()
-}
-
-fn lock(leases: &Mutex<ShardLeases>) -> std::sync::MutexGuard<'_, ShardLeases> {
-    // Held only for pure state updates, which do not panic.
-    leases.lock().expect("shard lease lock poisoned")
 }
 
 /// The shard-keeping loop: one round per renew interval until stopped,

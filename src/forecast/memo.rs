@@ -15,6 +15,7 @@ use super::backtest::ModelScore;
 use super::candidate::Candidate;
 use super::history::RegularSeries;
 use super::{Fitted, Seasons};
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -93,14 +94,14 @@ impl<K: Eq + std::hash::Hash, V> Table<K, V> {
 
     fn get_or_compute<R>(&self, key: K, compute: impl FnOnce() -> V, read: impl Fn(&V) -> R) -> R {
         let cell = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entries = lock(&self.entries);
             entries.entry(key).or_default().clone()
         };
         read(cell.get_or_init(compute))
     }
 
     fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        lock(&self.entries).len()
     }
 }
 
@@ -141,7 +142,7 @@ impl ForecastMemo {
             key,
             || fit().map(Mutex::new),
             |shared| match shared {
-                Ok(fitted) => Ok(fitted.lock().unwrap_or_else(|e| e.into_inner()).clone_box()),
+                Ok(fitted) => Ok(lock(fitted).clone_box()),
                 Err(e) => Err(e.clone()),
             },
         )

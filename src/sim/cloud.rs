@@ -10,6 +10,7 @@
 use super::trace::Trace;
 use crate::actuator::{Actuator, ActuatorError};
 use crate::group::{GroupState, Instance, Lifecycle};
+use crate::lock::lock;
 use crate::policy_file::{MetricSpec, SimulatedMetric};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use crate::signal::to_chrono;
@@ -372,7 +373,7 @@ impl SimHandle {
 
     /// Runs `f` on the cloud.
     pub fn with<T>(&self, f: impl FnOnce(&mut SimCloud) -> T) -> T {
-        f(&mut self.0.lock().expect("simulated cloud lock poisoned"))
+        f(&mut lock(&self.0))
     }
 }
 

@@ -7,6 +7,7 @@
 use super::MetricSource;
 use super::http::HttpClient;
 use crate::error_kind::ErrorKind;
+use crate::lock::lock;
 use crate::policy_file::{MetricSourceSpec, PrometheusQuery};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use chrono::{DateTime, Utc};
@@ -66,7 +67,7 @@ impl PrometheusQuerySource {
     }
 
     fn client(&self, ca_file: &Option<PathBuf>) -> Result<HttpClient, String> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut clients = lock(&self.clients);
         if let Some(client) = clients.get(ca_file) {
             return Ok(client.clone());
         }

@@ -6,6 +6,7 @@
 use crate::alert::ReloadFailure;
 use crate::clock::Clock;
 use crate::decision::DecisionRecord;
+use crate::lock::lock;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,13 +92,13 @@ impl Health {
 
     /// The policy files that failed at the last reload (empty: all loaded).
     pub fn set_reload_failures(&self, failures: &BTreeMap<String, ReloadFailure>) {
-        *self.reload_failures.lock().expect("health lock poisoned") = failures.clone();
+        *lock(&self.reload_failures) = failures.clone();
     }
 
     /// Declares the targets the daemon evaluates (at start and on reload);
     /// targets no longer listed are forgotten.
     pub fn set_targets(&self, targets: &[(String, Duration)]) {
-        let mut map = self.targets.lock().expect("health lock poisoned");
+        let mut map = lock(&self.targets);
         map.retain(|name, _| targets.iter().any(|(n, _)| n == name));
         for (name, interval) in targets {
             map.entry(name.clone())
@@ -115,7 +116,7 @@ impl Health {
         if !record.role.is_live() {
             return;
         }
-        let mut map = self.targets.lock().expect("health lock poisoned");
+        let mut map = lock(&self.targets);
         if let Some(t) = map.get_mut(&record.target) {
             t.last = Some(record.time);
             t.error = record.outcome.error().map(str::to_string);
@@ -125,12 +126,8 @@ impl Health {
     /// The `/healthz` body now.
     pub fn report(&self) -> HealthReport {
         let now = self.clock.now();
-        let failures = self
-            .reload_failures
-            .lock()
-            .expect("health lock poisoned")
-            .clone();
-        let map = self.targets.lock().expect("health lock poisoned");
+        let failures = lock(&self.reload_failures).clone();
+        let map = lock(&self.targets);
         let mut targets = BTreeMap::new();
         for (name, t) in map.iter() {
             let max_age = t.interval * self.stale_after_intervals;

@@ -23,6 +23,7 @@ use self::targets::GroupInstances;
 use super::MetricSource;
 use super::http::HttpClient;
 use crate::error_kind::ErrorKind;
+use crate::lock::lock;
 use crate::policy_file::http_sources::{AsgTargets, DnsTargets};
 use crate::policy_file::{HttpAuth, MetricSourceSpec, ScrapeMetric, ScrapeValue};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricKey, MetricRequest, Series};
@@ -119,7 +120,7 @@ impl ScrapeSource {
     }
 
     fn client(&self, ca_file: &Option<PathBuf>) -> Result<HttpClient, String> {
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = lock(&self.shared);
         if let Some(client) = shared.clients.get(ca_file) {
             return Ok(client.clone());
         }
@@ -187,7 +188,7 @@ impl ScrapeSource {
                         stale: Some(format!("no scrape targets: {e}")),
                     }),
                     Some(Ok(targets)) => {
-                        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut shared = lock(&self.shared);
                         let (asked, memory) = shared.memory.entry(request.key.clone()).or_default();
                         *asked = now;
                         Ok(summarize(spec, targets, now, memory))
@@ -198,7 +199,7 @@ impl ScrapeSource {
         }
         // Forget metrics nobody asks for any more. Other batches' metrics
         // are asked for at their own pace, so only long silence counts.
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = lock(&self.shared);
         shared
             .memory
             .retain(|_, (asked, _)| now - *asked < FORGET_AFTER);
