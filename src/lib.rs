@@ -47,3 +47,15 @@ pub mod test_hooks;
 pub mod text_file;
 pub mod trace_export;
 pub mod tune;
+
+/// The integration tests' moto_server helpers (`tests/support`), shared with
+/// the unit tests of crate-private code on AWS paths (a daemon batch), so
+/// those run against moto too rather than against in-memory fakes.
+#[cfg(test)]
+#[path = "../tests/support"]
+#[allow(dead_code)]
+mod test_support {
+    pub mod cbor;
+    pub mod cbor_bridge;
+    pub mod moto;
+}

@@ -253,59 +253,49 @@ impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actuator::ActuatorError;
-    use crate::evaluator::tests::{COOLDOWNS, group, policy_file};
-    use crate::group::{GroupState, InstanceRefresh};
-    use crate::series::{Datapoint, MetricRequest, Series};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::daemon::aws::clients_from;
+    use crate::evaluator::tests::{COOLDOWNS, policy_file};
+    use crate::test_support::moto::{MotoServer, create_group, put_metric, sdk_config};
 
-    /// Every metric at 100% now: every target of the tests scales out.
-    struct Hot;
-
-    impl MetricSource for Hot {
-        async fn fetch(&mut self, now: DateTime<Utc>, requests: &[MetricRequest]) -> FetchResults {
-            let hot = Series {
-                points: vec![Datapoint {
-                    time: now,
-                    value: 100.0,
-                }],
-                ..Series::default()
-            };
-            requests
-                .iter()
-                .map(|r| (r.key.clone(), Ok(hot.clone())))
-                .collect()
+    /// Groups of 4 instances in moto, each at 100% CPU over the last ten
+    /// minutes: every one of them scales out (to 8).
+    async fn hot_groups(moto: &MotoServer, names: &[String]) -> aws_sdk_autoscaling::Client {
+        let config = sdk_config(&moto.url()).await;
+        let asg = aws_sdk_autoscaling::Client::new(&config);
+        let cw = aws_sdk_cloudwatch::Client::new(&config);
+        let now = Utc::now();
+        let hot: Vec<_> = (0..=10)
+            .map(|m| (now - chrono::Duration::minutes(m), 100.0))
+            .collect();
+        for name in names {
+            create_group(&asg, name, 1, 20, 4).await;
+            put_metric(
+                &cw,
+                "AWS/EC2",
+                "CPUUtilization",
+                ("AutoScalingGroupName", name),
+                &hot,
+            )
+            .await;
         }
+        asg
     }
 
-    /// Every group at 4 instances; counts the scale-outs, each one an
-    /// evaluation that ran.
-    #[derive(Clone, Default)]
-    struct Counted {
-        sets: Arc<AtomicUsize>,
-    }
-
-    impl Actuator for Counted {
-        async fn describe(
-            &mut self,
-            groups: &[String],
-            _now: DateTime<Utc>,
-        ) -> Result<HashMap<String, GroupState>, ActuatorError> {
-            Ok(groups.iter().map(|g| (g.clone(), group(4))).collect())
-        }
-
-        async fn set_desired(&mut self, _group: &str, _desired: u32) -> Result<(), ActuatorError> {
-            self.sets.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-
-        async fn refresh_before_scale_in(
-            &mut self,
-            _group: &str,
-            _now: DateTime<Utc>,
-        ) -> Option<InstanceRefresh> {
-            None
-        }
+    /// How many of `names` moto has scaled out: each one an evaluation
+    /// that ran and carried out its decision.
+    async fn scaled_out(asg: &aws_sdk_autoscaling::Client, names: &[String]) -> usize {
+        let described = asg
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(Some(names.to_vec()))
+            .send()
+            .await
+            .expect("describe the groups in moto");
+        let groups = described.auto_scaling_groups();
+        assert_eq!(groups.len(), names.len(), "every group described");
+        groups
+            .iter()
+            .filter(|g| g.desired_capacity() > Some(4))
+            .count()
     }
 
     /// The next report, which must be a finished evaluation.
@@ -325,27 +315,32 @@ mod tests {
     }
 
     /// While the owner writes nothing, no more evaluations than the bound
-    /// run or wait to be written; each one written lets one more run.
+    /// run or wait to be written; each one written lets one more run. The
+    /// batch reads CloudWatch and scales groups in moto_server; the bound
+    /// is the batch's own semaphore, small here (the daemon's is
+    /// [`UNWRITTEN_AT_ONCE`]) so that few groups show it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn evaluations_wait_for_a_place_among_the_unwritten() {
         const BOUND: usize = 3;
         const TARGETS: usize = 20;
+        let Some(moto) = MotoServer::start() else {
+            return;
+        };
+        let names: Vec<String> = (0..TARGETS).map(|i| format!("g{i:02}")).collect();
+        let asg = hot_groups(&moto, &names).await;
+        let clients = clients_from(&sdk_config(&moto.url()).await);
         let unwritten = Arc::new(Semaphore::new(BOUND));
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let targets = (0..TARGETS)
-            .map(|i| {
-                let name = format!("g{i:02}");
-                let evaluator = Box::new(TargetEvaluator::new(policy_file(
-                    &name, "active", COOLDOWNS,
-                )));
-                (evaluator, Report::new(&name, Instant::now(), tx.clone()))
+        let targets = names
+            .iter()
+            .map(|name| {
+                let evaluator =
+                    Box::new(TargetEvaluator::new(policy_file(name, "active", COOLDOWNS)));
+                (evaluator, Report::new(name, Instant::now(), tx.clone()))
             })
             .collect();
-        let actuator = Counted::default();
-        let sets = Arc::clone(&actuator.sets);
-        let batch = tokio::spawn(run_batch_on(
-            Hot,
-            actuator,
+        let batch = tokio::spawn(run_batch(
+            clients,
             targets,
             false,
             None,
@@ -357,21 +352,25 @@ mod tests {
             unwritten_done.push(next_done(&mut rx).await);
         }
         assert!(!another_comes(&mut rx).await, "more reports than the bound");
-        assert_eq!(sets.load(Ordering::SeqCst), BOUND, "evaluations ran ahead");
+        assert_eq!(
+            scaled_out(&asg, &names).await,
+            BOUND,
+            "evaluations ran ahead"
+        );
         assert!(unwritten_done.iter().all(|d| d.place.is_some()));
         assert_eq!(unwritten.available_permits(), 0);
         // One written (its place dropped): one more runs and comes back.
         drop(unwritten_done.remove(0));
         unwritten_done.push(next_done(&mut rx).await);
         assert!(!another_comes(&mut rx).await, "more reports than the bound");
-        assert_eq!(sets.load(Ordering::SeqCst), BOUND + 1);
+        assert_eq!(scaled_out(&asg, &names).await, BOUND + 1);
         // Written as they come: every other one comes back.
         unwritten_done.clear();
         for _ in BOUND + 1..TARGETS {
             drop(next_done(&mut rx).await);
         }
         batch.await.expect("the batch ends");
-        assert_eq!(sets.load(Ordering::SeqCst), TARGETS);
+        assert_eq!(scaled_out(&asg, &names).await, TARGETS);
         assert_eq!(unwritten.available_permits(), BOUND);
     }
 
