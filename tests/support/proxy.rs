@@ -4,7 +4,8 @@
 //! DescribeAutoScalingGroups call. moto itself enforces none of AWS's limits.
 //! It can also inject faults ([`super::faults`]): latency, throttling, 5xx,
 //! dropped connections, hangs. And it can rewrite answers ([`AnswerRule`])
-//! to give ebb what moto does not have (instance weights, instance refreshes).
+//! to give ebb what moto does not have (instance weights, instance
+//! refreshes, GetMetricData pages).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -21,7 +22,8 @@ use super::faults::{self, Fault, FaultRule, Protocol};
 pub type DelayRule = Arc<dyn Fn(&Recorded) -> Option<Duration> + Send + Sync>;
 
 /// Given a request and upstream's answer body, a new body to answer with
-/// (HTTP 200, XML), or `None` to pass upstream's answer on.
+/// (HTTP 200, XML), or `None` to pass upstream's answer on. A CBOR answer
+/// (CloudWatch) is read and written as JSON, the proxy converting it.
 pub type AnswerRule = Arc<dyn Fn(&Recorded, &str) -> Option<String> + Send + Sync>;
 
 /// What to do to a request, and to its answer.
@@ -306,15 +308,44 @@ fn serve(
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map_or(response.len(), |end| end + 4);
-    let body = String::from_utf8_lossy(&response[body_start..]).into_owned();
+    let body = answer_text(protocol, &response[body_start..]);
     if let Some(body) = answers(&recorded_request, &body) {
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        return client.write_all(answer.as_bytes());
+        return client.write_all(&rewritten(protocol, &body));
     }
     client.write_all(&closing(&response))
+}
+
+/// An upstream answer's body as an [`AnswerRule`] reads it: a CBOR one as
+/// JSON text (what [`super::cbor`] makes of it), any other as it is.
+fn answer_text(protocol: Protocol, body: &[u8]) -> String {
+    match protocol {
+        Protocol::Cbor => cbor::to_json(body, false)
+            .map(|json| json.to_string())
+            .unwrap_or_default(),
+        Protocol::Query | Protocol::Json => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// The HTTP 200 answer with a rule's `body`: XML, or for a CBOR request the
+/// rule's JSON as CBOR.
+fn rewritten(protocol: Protocol, body: &str) -> Vec<u8> {
+    let (content_type, body) = match protocol {
+        Protocol::Cbor => {
+            let json = serde_json::from_str(body).expect("an answer rule's CBOR answer is JSON");
+            (
+                "application/cbor\r\nsmithy-protocol: rpc-v2-cbor",
+                cbor::from_json(&json),
+            )
+        }
+        Protocol::Query | Protocol::Json => ("text/xml", body.as_bytes().to_vec()),
+    };
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    answer
 }
 
 /// An awsQuery form body's fields, decoded, in order.
