@@ -34,11 +34,13 @@ mod sections;
 mod traces;
 
 use chrono::Duration;
+use ebb::forecast::Fitted;
 use ebb::forecast::accuracy::naive_scale;
 use ebb::forecast::backtest::{BacktestConfig, backtest, choose, choose_and_forecast};
-use ebb::forecast::candidate::Candidate;
+use ebb::forecast::candidate::{Candidate, combine};
+use ebb::forecast::holt_winters::{HoltWinters, Seasonality};
 use ebb::forecast::report::History;
-use ebb::forecast::{ModelKind, Seasons};
+use ebb::forecast::{Forecast, ModelKind, Seasons};
 use ebb::policy_file::{PolicyFile, PolicySpec, load_file};
 use ebb::sim::fleet::matched_to_fleet;
 use ebb::sim::run::{SimOptions, default_capacity_per_instance, simulate};
@@ -315,11 +317,11 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
     );
     let models: Vec<&str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
     println!(
-        "| trace | step | origins | naive daily | naive weekly | HW add. damped | reference's best | ebb | ebb / best peer | ebb chose | {} |",
+        "| trace | step | origins | naive daily | naive weekly | HW add. damped | reference's best | ebb | ebb / best peer | oracle / best peer | ebb chose | {} |",
         models.join(" | ")
     );
     println!(
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|{}",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|{}",
         "---:|".repeat(models.len())
     );
     let mut ratios = Vec::new();
@@ -331,6 +333,7 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
         let m = seasons.daily;
         let (mut daily, mut weekly, mut hw, mut ebb) = (vec![], vec![], vec![], vec![]);
         let mut alone: Vec<Vec<f64>> = vec![Vec::new(); ModelKind::ALL.len()];
+        let mut oracle_mase: Vec<f64> = Vec::new();
         let mut incumbent: Option<Candidate> = None;
         let mut chosen: Vec<String> = Vec::new();
         for k in (1..=days).rev() {
@@ -348,13 +351,22 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
                 let week_ago = &train[train.len() - 7 * m..train.len() - 6 * m];
                 weekly.push(mase(actual, week_ago, scale));
             }
-            if let Ok(fitted) = ModelKind::HoltWintersAdditive.fit(train, seasons) {
+            // The peer is the plain model on the raw history: what ebb does
+            // to its own training data (clipping spikes) is not the peer's.
+            if let Ok(fitted) = HoltWinters::fit(train, m, Seasonality::Additive) {
                 hw.push(mase(actual, &fitted.forecast(m).mean, scale));
             }
+            let mut forecasts: Vec<(ModelKind, Forecast)> = Vec::new();
             for (i, model) in ModelKind::ALL.into_iter().enumerate() {
                 if let Ok(fitted) = model.fit(train, seasons) {
-                    alone[i].push(mase(actual, &fitted.forecast(m).mean, scale));
+                    let forecast = fitted.forecast(m);
+                    alone[i].push(mase(actual, &forecast.mean, scale));
+                    forecasts.push((model, forecast));
                 }
+            }
+            if let Some(best) = oracle(train, seasons, &forecasts, |f| mase(actual, &f.mean, scale))
+            {
+                oracle_mase.push(best);
             }
             if let Some((choice, forecast)) =
                 choose_and_forecast(train, seasons, m, incumbent.as_ref())
@@ -391,13 +403,14 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
         chosen.dedup();
         let alone: Vec<String> = alone.iter().map(|v| cell(v)).collect();
         println!(
-            "| {name} | {} min | {} | {} | {} | {} | {} | {ours:.3} | {ratio:.2} | {} | {} |",
+            "| {name} | {} min | {} | {} | {} | {} | {} | {ours:.3} | {ratio:.2} | {:.2} | {} | {} |",
             history.step_secs / 60,
             daily.len(),
             cell(&daily),
             cell(&weekly),
             cell(&hw),
             theirs.map_or("-".into(), |t| format!("{} {:.3}", t.1, t.2)),
+            mean(&oracle_mase) / best,
             chosen.join(" > "),
             alone.join(" | ")
         );
@@ -414,6 +427,34 @@ fn peer24h(traces: &[(String, Trace)], full: bool) {
             ratios.len()
         );
     }
+}
+
+/// The lowest error (`error` of a forecast) among the candidates ebb's
+/// 24-hour backtest on `train` chooses between (every model and the
+/// combinations it ranks), from the models' `forecasts` at the origin: what
+/// a chooser that knew the outcome would score, a floor for any chooser
+/// over these candidates.
+fn oracle(
+    train: &[f64],
+    seasons: Seasons,
+    forecasts: &[(ModelKind, Forecast)],
+    error: impl Fn(&Forecast) -> f64,
+) -> Option<f64> {
+    let config = BacktestConfig::daily_origins(seasons, &[seasons.daily]);
+    let scores = backtest(train, seasons, &ModelKind::ALL, &[], &config).pop()?;
+    let forecast_of = |model: &ModelKind| forecasts.iter().find(|(m, _)| m == model).map(|f| &f.1);
+    scores
+        .scores
+        .iter()
+        .filter_map(|s| match &s.model {
+            Candidate::Model(model) => forecast_of(model).map(&error),
+            Candidate::Combination(c) => {
+                let members: Option<Vec<Forecast>> =
+                    c.members.iter().map(|m| forecast_of(m).cloned()).collect();
+                members.map(|f| error(&combine(&f, c.rule)))
+            }
+        })
+        .min_by(f64::total_cmp)
 }
 
 /// One controller configuration in the scaling comparison.

@@ -26,8 +26,10 @@
 
 use super::accuracy::{Accuracy, Summary, naive_scale};
 use super::candidate::{Candidate, Combination, Rule, combine};
-use super::{Fitted, Forecast, ForecastError, ModelKind, Seasons};
+use super::{Fitted, Forecast, ForecastError, ModelKind, Seasons, robust};
 use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Where the backtest looks.
@@ -181,9 +183,10 @@ pub fn backtest(
             wanted.push(*model);
         }
     }
+    let mut clipped = ClippedTraining::new(y, seasons, config);
     let runs: Vec<ModelRun> = wanted
         .iter()
-        .map(|&model| run_model(model, y, seasons, &origins, config))
+        .map(|&model| run_model(model, seasons, &origins, config, &mut clipped))
         .collect();
     config
         .horizons
@@ -216,11 +219,12 @@ pub fn backtest(
 /// it, and refitted when the policy would refit.
 fn run_model(
     model: ModelKind,
-    y: &[f64],
     seasons: Seasons,
     origins: &[usize],
     config: &BacktestConfig,
+    clipped: &mut ClippedTraining<'_>,
 ) -> ModelRun {
+    let y = clipped.y;
     let longest = |origin: usize| {
         config
             .horizons
@@ -246,7 +250,8 @@ fn run_model(
             Some(c) => Ok(c),
             None => {
                 let started = Instant::now();
-                let fitted = model.fit(training(y, origin, config), seasons);
+                let history = clipped.at(origin);
+                let fitted = model.fit_clipped(history, seasons);
                 if fitted.is_ok() {
                     run.elapsed_ms += started.elapsed().as_secs_f64() * 1000.0;
                     run.fits += 1;
@@ -274,6 +279,35 @@ fn run_model(
     // Newest first, as `origins` is.
     run.forecasts.reverse();
     run
+}
+
+/// Each origin's training history with its spikes clipped
+/// ([`robust::clipped`], as [`ModelKind::fit`] clips), once for every
+/// model fitted there.
+struct ClippedTraining<'a> {
+    y: &'a [f64],
+    seasons: Seasons,
+    config: &'a BacktestConfig,
+    by_origin: HashMap<usize, Cow<'a, [f64]>>,
+}
+
+impl<'a> ClippedTraining<'a> {
+    fn new(y: &'a [f64], seasons: Seasons, config: &'a BacktestConfig) -> ClippedTraining<'a> {
+        ClippedTraining {
+            y,
+            seasons,
+            config,
+            by_origin: HashMap::new(),
+        }
+    }
+
+    /// The clipped history a fit at `origin` sees.
+    fn at(&mut self, origin: usize) -> &[f64] {
+        let (y, config, window) = (self.y, self.config, self.seasons.spike_window());
+        self.by_origin
+            .entry(origin)
+            .or_insert_with(|| robust::clipped(training(y, origin, config), window, robust::CLIP_K))
+    }
 }
 
 /// Origins (newest first), `spacing` apart back from the end, until every
