@@ -121,8 +121,11 @@ impl AutoScalingActuator {
     /// The groups' descriptions, batched and paginated, a few calls in
     /// flight at once: 10,000 targets take 200 calls a round, which one
     /// after another would outlast a short interval. Each answer is read
-    /// into [`Described`] as it arrives, and the SDK's copy dropped.
-    async fn describe_raw(&self, names: &[String]) -> Result<Vec<Described>, ActuatorError> {
+    /// into [`Described`] as it arrives, and the SDK's copy dropped. The
+    /// answers stay one `Vec` per call, in the order asked: flattened into
+    /// one, 10,000 descriptions were copied into a buffer that lived beside
+    /// the look's map of group states, at the round's memory peak.
+    async fn describe_raw(&self, names: &[String]) -> Result<Vec<Vec<Described>>, ActuatorError> {
         let batches = name_batches(names).into_iter().enumerate();
         let mut calls = FewAtOnce::new(DESCRIBE_CALLS_AT_ONCE, batches, |(index, chunk)| {
             let actuator = self.clone();
@@ -138,7 +141,7 @@ impl AutoScalingActuator {
         }
         // In the order asked, as one call after another gave them.
         answers.sort_by_key(|(index, _)| *index);
-        Ok(answers.into_iter().flat_map(|(_, groups)| groups).collect())
+        Ok(answers.into_iter().map(|(_, groups)| groups).collect())
     }
 
     /// One DescribeAutoScalingGroups call (following NextToken).
@@ -172,9 +175,13 @@ impl AutoScalingActuator {
     /// The instances in the warm pool of each group that has one (one
     /// DescribeWarmPool per such group); a failed call is logged and the
     /// group's last known members stay.
-    async fn pool_members(&self, groups: &[Described]) -> HashMap<String, HashSet<String>> {
+    async fn pool_members(&self, groups: &[Vec<Described>]) -> HashMap<String, HashSet<String>> {
         let mut out = HashMap::new();
-        for group in groups.iter().filter(|g| g.info.warm_pool.is_some()) {
+        for group in groups
+            .iter()
+            .flatten()
+            .filter(|g| g.info.warm_pool.is_some())
+        {
             let name = &group.name;
             match super::warm_pool::members(&self.client, name).await {
                 Ok(members) => {
@@ -186,20 +193,22 @@ impl AutoScalingActuator {
         out
     }
 
-    /// The instance refresh running on each group that needs asking now
-    /// (see the module doc); groups not asked keep what was last known, and
-    /// a group not asked yet has none known. A failed call keeps what was
-    /// last known too, noted in the log.
+    /// The instance refresh running on each group that has one, as far as
+    /// known: groups that need asking now are asked (see the module doc);
+    /// groups not asked keep what was last known, and a group not asked yet
+    /// has none known. A failed call keeps what was last known too, noted
+    /// in the log. Groups with none are left out: at 10,000 groups an entry
+    /// for each was a map of 10,000 names at the round's memory peak.
     async fn refreshes(
         &self,
-        groups: &[Described],
+        groups: &[Vec<Described>],
         now: DateTime<Utc>,
-    ) -> HashMap<String, Option<InstanceRefresh>> {
+    ) -> HashMap<String, InstanceRefresh> {
         let mut known = HashMap::new();
         let mut ask = Vec::new();
         {
             let mut seen = lock(&self.seen);
-            for group in groups {
+            for group in groups.iter().flatten() {
                 let name = group.name.as_str();
                 let due = match seen.refreshes.get(name) {
                     None => {
@@ -216,7 +225,7 @@ impl AutoScalingActuator {
                 if due {
                     ask.push(name.to_string());
                 }
-                if let Some((_, RefreshSeen::Asked(refresh))) = seen.refreshes.get(name) {
+                if let Some((_, RefreshSeen::Asked(Some(refresh)))) = seen.refreshes.get(name) {
                     known.insert(name.to_string(), refresh.clone());
                 }
             }
@@ -227,8 +236,10 @@ impl AutoScalingActuator {
             })
             .await;
         for (name, answer) in answers {
-            let refresh = self.take_refresh_answer(&name, answer, now);
-            known.insert(name, refresh);
+            match self.take_refresh_answer(&name, answer, now) {
+                Some(refresh) => known.insert(name, refresh),
+                None => known.remove(&name),
+            };
         }
         known
     }
@@ -429,18 +440,21 @@ impl AutoScalingActuator {
 }
 
 /// Splits group names (deduplicated, in order) into calls the API accepts.
+/// Each name is copied once, into its batch (10,000 names a round).
 pub fn name_batches(names: &[String]) -> Vec<Vec<String>> {
-    let mut unique = Vec::with_capacity(names.len());
-    let mut seen = HashSet::new();
-    for name in names {
-        if seen.insert(name.as_str()) {
-            unique.push(name.clone());
+    let mut seen = HashSet::with_capacity(names.len());
+    let mut batches: Vec<Vec<String>> = Vec::new();
+    for name in names.iter().filter(|name| seen.insert(name.as_str())) {
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_NAMES_PER_CALL => batch.push(name.clone()),
+            _ => {
+                let mut batch = Vec::with_capacity(MAX_NAMES_PER_CALL);
+                batch.push(name.clone());
+                batches.push(batch);
+            }
         }
     }
-    unique
-        .chunks(MAX_NAMES_PER_CALL)
-        .map(<[String]>::to_vec)
-        .collect()
+    batches
 }
 
 /// When a group that shows no sign of a refresh is next asked: every
@@ -533,7 +547,7 @@ impl Actuator for AutoScalingActuator {
         let first_sight: Vec<String> = {
             let mut seen = lock(&self.seen);
             let mut unknown = Vec::new();
-            for name in raw.iter().map(|g| g.name.as_str()) {
+            for name in raw.iter().flatten().map(|g| g.name.as_str()) {
                 if seen.groups.contains(name) {
                     continue;
                 }
@@ -556,18 +570,20 @@ impl Actuator for AutoScalingActuator {
                 Err(e) => tracing::warn!(group = %name, error = %e, "cannot read launch history"),
             }
         }
-        let refreshes = self.refreshes(&raw, now).await;
+        let mut refreshes = self.refreshes(&raw, now).await;
         let pool_members = self.pool_members(&raw).await;
         let mut seen = lock(&self.seen);
-        let mut out = HashMap::with_capacity(raw.len());
-        let mut present = HashSet::new();
+        let mut out = HashMap::with_capacity(raw.iter().map(Vec::len).sum());
         // The groups just read, before their descriptions move into `out`.
         let read = raw
             .iter()
+            .flatten()
             .map(|g| g.name.as_str())
             .collect::<HashSet<_>>()
             .len();
-        for group in raw {
+        // One call's answers at a time: each call's buffer is freed once its
+        // groups have moved into `out`.
+        for group in raw.into_iter().flatten() {
             let Described {
                 name,
                 desired,
@@ -579,7 +595,6 @@ impl Actuator for AutoScalingActuator {
             } = group;
             let first = !seen.groups.contains(&name);
             for instance in &mut instances {
-                present.insert(instance.id.clone());
                 let lifecycle = &instance.lifecycle;
                 instance.launched_at =
                     *seen.launched.entry(instance.id.clone()).or_insert_with(|| {
@@ -592,7 +607,7 @@ impl Actuator for AutoScalingActuator {
                         }
                     });
             }
-            info.instance_refresh = refreshes.get(&name).cloned().flatten();
+            info.instance_refresh = refreshes.remove(&name);
             if let Some(pool) = info.warm_pool.as_mut() {
                 let watch = seen.pools.entry(name.clone()).or_default();
                 for instance in &mut instances {
@@ -616,9 +631,15 @@ impl Actuator for AutoScalingActuator {
             seen.groups.insert(name.clone());
             out.insert(name, state);
         }
-        // Forget instances of the groups just read that are gone.
+        // Forget instances of the groups just read that are gone. The ids
+        // are borrowed from `out`: a copy of each was 20,000 strings at
+        // the round's memory peak.
         if read == seen.groups.len() {
-            seen.launched.retain(|id, _| present.contains(id));
+            let present: HashSet<&str> = out
+                .values()
+                .flat_map(|g: &GroupState| g.instances.iter().map(|i| i.id.as_str()))
+                .collect();
+            seen.launched.retain(|id, _| present.contains(id.as_str()));
         }
         Ok(out)
     }
