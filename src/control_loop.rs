@@ -36,17 +36,30 @@ const EVALUATIONS_AT_ONCE: usize = 256;
 /// failed.
 pub type GroupsRead = Result<HashMap<String, GroupState>, ActuatorError>;
 
+/// One target's group, as the round's batched read found it, or why there
+/// is none.
+pub type GroupRead = Result<GroupState, Unavailable>;
+
+/// Takes the group named `name` out of a batched read.
+pub fn take_group(groups: &mut GroupsRead, name: &str) -> GroupRead {
+    match groups {
+        Ok(groups) => groups.remove(name).ok_or(Unavailable::NotFound),
+        Err(e) => Err(Unavailable::ReadFailed(e.clone())),
+    }
+}
+
 /// What a round does with one target once its metrics and group are read:
 /// evaluate it and carry out (or only record) the decision.
 pub trait EvaluateTarget: Clone + Send + 'static {
-    /// Evaluates `target` at `now` from the round's batched reads; the live
+    /// Evaluates `target` at `now` from its part of the round's batched
+    /// reads: the answers to its metric requests and its group. The live
     /// record first, then its shadow candidates'.
     fn evaluate(
         self,
         now: DateTime<Utc>,
         target: &mut TargetEvaluator,
         fetched: &FetchResults,
-        groups: &GroupsRead,
+        group: &GroupRead,
     ) -> impl std::future::Future<Output = Vec<DecisionRecord>> + Send;
 }
 
@@ -66,13 +79,13 @@ impl<A: Actuator + Clone + Send + 'static> EvaluateTarget for Apply<A> {
         now: DateTime<Utc>,
         target: &mut TargetEvaluator,
         fetched: &FetchResults,
-        groups: &GroupsRead,
+        group: &GroupRead,
     ) -> Vec<DecisionRecord> {
         evaluate_and_apply(
             now,
             target,
             fetched,
-            groups,
+            group,
             &mut self.actuator,
             self.dry_run,
         )
@@ -103,10 +116,11 @@ pub enum Evaluated {
 /// One round over `targets` at `now`: one batched fetch of every target's
 /// metrics from `source` and one batched read of every group through
 /// `reader` (both at once), then each target evaluated by `evaluate` on a
-/// task of its own, [`EVALUATIONS_AT_ONCE`] at a time. `finished` hears of each target as soon as it is done,
-/// panics included, whatever the others are still doing. Needs a tokio
-/// runtime (a current-thread one runs the targets one after the other, in
-/// order).
+/// task of its own, [`EVALUATIONS_AT_ONCE`] at a time, with its own part of
+/// the reads ([`RoundReads`]). `finished` hears of each target as soon as
+/// it is done, panics included, whatever the others are still doing. Needs
+/// a tokio runtime (a current-thread one runs the targets one after the
+/// other, in order).
 pub async fn run_round<S, R, E>(
     now: DateTime<Utc>,
     source: &mut S,
@@ -134,22 +148,31 @@ pub async fn run_round<S, R, E>(
         }
     }
     let names: Vec<String> = evaluable.iter().map(|t| t.name().to_string()).collect();
-    let (fetched, groups) =
-        tokio::join!(source.fetch(now, &requests), reader.describe(&names, now));
-    let fetched = Arc::new(fetched);
-    let groups = Arc::new(groups);
+    // The requests and names go as soon as their read is done, not held
+    // through the evaluations.
+    let fetch = async move {
+        let fetched = source.fetch(now, &requests).await;
+        drop(requests);
+        fetched
+    };
+    let describe = async move {
+        let groups = reader.describe(&names, now).await;
+        drop(names);
+        groups
+    };
+    let (fetched, groups) = tokio::join!(fetch, describe);
+    let mut reads = RoundReads { fetched, groups };
     // Which target each running task evaluates, for a task that panics
     // (its evaluator, and so its name, goes with it).
     let running: Arc<Mutex<HashMap<tokio::task::Id, String>>> = Arc::default();
     let mut tasks = FewAtOnce::new(EVALUATIONS_AT_ONCE, evaluable, |mut target| {
-        let fetched = Arc::clone(&fetched);
-        let groups = Arc::clone(&groups);
+        let (fetched, group) = reads.take(&target);
         let evaluate = evaluate.clone();
         let running = Arc::clone(&running);
         async move {
             lock(&running).insert(tokio::task::id(), target.name().to_string());
             crate::test_hooks::panic_if_asked(target.name());
-            let records = evaluate.evaluate(now, &mut target, &fetched, &groups).await;
+            let records = evaluate.evaluate(now, &mut target, &fetched, &group).await;
             lock(&running).remove(&tokio::task::id());
             (target, records)
         }
@@ -169,6 +192,24 @@ pub async fn run_round<S, R, E>(
                 finished(Evaluated::Panicked { target, message });
             }
         }
+    }
+}
+
+/// What a round's batched reads found, handed out target by target as each
+/// evaluation starts: its metrics' answers and its group move into its task
+/// and are freed when it ends. Shared by the whole round, every answer and
+/// group (at 10,000 targets, most of a round's memory) lived until the
+/// round's last evaluation ended.
+struct RoundReads {
+    fetched: FetchResults,
+    groups: GroupsRead,
+}
+
+impl RoundReads {
+    /// `target`'s part: the answers to its metric requests and its group.
+    fn take(&mut self, target: &TargetEvaluator) -> (FetchResults, GroupRead) {
+        let fetched = target.take_answers(&mut self.fetched);
+        (fetched, take_group(&mut self.groups, target.name()))
     }
 }
 
@@ -265,11 +306,10 @@ pub async fn evaluate_and_apply<A: Actuator>(
     now: DateTime<Utc>,
     target: &mut TargetEvaluator,
     fetched: &FetchResults,
-    groups: &GroupsRead,
+    group: &GroupRead,
     actuator: &mut A,
     dry_run: bool,
 ) -> Vec<DecisionRecord> {
-    let group = group_of(target, groups);
     match group {
         Ok(group) => {
             let run = target.run(dry_run);
@@ -298,7 +338,7 @@ pub async fn evaluate_and_apply<A: Actuator>(
             );
             records
         }
-        Err(error) => vec![target.unavailable(now, fetched, error)],
+        Err(error) => vec![target.unavailable(now, fetched, error.clone())],
     }
 }
 
@@ -338,17 +378,6 @@ fn cpu_slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-/// The target's group from a batched read, or why there is none.
-fn group_of<'a>(
-    target: &TargetEvaluator,
-    groups: &'a GroupsRead,
-) -> Result<&'a GroupState, Unavailable> {
-    match groups {
-        Ok(groups) => groups.get(target.name()).ok_or(Unavailable::NotFound),
-        Err(e) => Err(Unavailable::ReadFailed(e.clone())),
-    }
-}
-
 /// Evaluates one target on a standby instance (another holds the leader
 /// lease): the same evaluation, recorded with role `standby`, never acted on.
 /// It decides in a hypothetical state of its own; the live state takes in
@@ -359,9 +388,8 @@ pub async fn evaluate_standby(
     now: DateTime<Utc>,
     target: &mut TargetEvaluator,
     fetched: &FetchResults,
-    groups: &GroupsRead,
+    group: &GroupRead,
 ) -> Vec<DecisionRecord> {
-    let group = group_of(target, groups);
     let mut records = match group {
         Ok(group) => {
             let slow = target.fits_models() || target.shadows_fit_models();
@@ -373,7 +401,7 @@ pub async fn evaluate_standby(
             })
             .await
         }
-        Err(error) => vec![target.unavailable(now, fetched, error)],
+        Err(error) => vec![target.unavailable(now, fetched, error.clone())],
     };
     records[0].role = Role::Standby;
     records
@@ -713,8 +741,9 @@ mod tests {
             .source
             .fetch(now, &lp.targets[0].metric_requests(now))
             .await;
-        let groups = lp.actuator.describe(&names, now).await;
-        let mut records = evaluate_standby(now, &mut lp.targets[0], &fetched, &groups).await;
+        let mut groups = lp.actuator.describe(&names, now).await;
+        let group = take_group(&mut groups, "web");
+        let mut records = evaluate_standby(now, &mut lp.targets[0], &fetched, &group).await;
         lp.clock.advance(chrono::Duration::seconds(60));
         records.remove(0)
     }

@@ -231,6 +231,33 @@ impl TargetEvaluator {
         requests
     }
 
+    /// Moves this target's answers (its shadow candidates' included) out of
+    /// a round's batched fetch: every key [`TargetEvaluator::evaluate`]
+    /// reads, so a round can hand each target its own and free them when
+    /// its evaluation ends.
+    pub fn take_answers(&self, round: &mut FetchResults) -> FetchResults {
+        let mut own = FetchResults::new();
+        self.move_answers(round, &mut own);
+        own
+    }
+
+    /// See [`TargetEvaluator::take_answers`]: the keys `read_metrics` reads.
+    fn move_answers(&self, round: &mut FetchResults, own: &mut FetchResults) {
+        let owner = self.metric_owner();
+        for name in self.file.metrics.keys() {
+            for metric in [name.clone(), history_key(name)] {
+                if let Some((key, answer)) =
+                    round.remove_entry(&MetricKey::new(owner.clone(), metric))
+                {
+                    own.insert(key, answer);
+                }
+            }
+        }
+        for shadow in &self.shadows {
+            shadow.move_answers(round, own);
+        }
+    }
+
     /// The histories the policies keep, by policy name, to persist.
     pub fn histories(&self) -> Vec<(&str, &LoadHistory)> {
         self.policies
@@ -1271,6 +1298,46 @@ warmup = "0s"
                 }
             }
         }
+    }
+
+    /// Every answer a target (and its shadow candidate) asked for is handed
+    /// to it, and no other target's.
+    #[test]
+    fn a_target_takes_the_answers_to_its_own_requests_and_no_others() {
+        let load = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policies")
+                .join(name);
+            crate::policy_file::load_file(&path).expect("the example policy loads")
+        };
+        let shadowed = TargetEvaluator::new(load("web-cpu.toml"))
+            .with_shadows(vec![("next.toml".into(), load("web-predictive.toml"))]);
+        let other = TargetEvaluator::new(policy_file("api", "active", COOLDOWNS));
+        let answer = || Ok(crate::series::Series::default());
+        let asked: Vec<MetricKey> = shadowed
+            .metric_requests(t(0))
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert!(
+            asked.iter().any(|k| k.target.contains("~shadow:")),
+            "{asked:?}"
+        );
+        let mut round: FetchResults = asked
+            .iter()
+            .chain(other.metric_requests(t(0)).iter().map(|r| &r.key))
+            .map(|k| (k.clone(), answer()))
+            .collect();
+        let taken = shadowed.take_answers(&mut round);
+        let mut taken: Vec<MetricKey> = taken.into_keys().collect();
+        taken.sort();
+        let mut expected = asked.clone();
+        expected.sort();
+        assert_eq!(taken, expected);
+        let left: Vec<&MetricKey> = round.keys().collect();
+        assert!(left.iter().all(|k| k.target == "api"), "{left:?}");
+        assert_eq!(other.take_answers(&mut round).len(), left.len());
+        assert!(round.is_empty());
     }
 
     #[test]

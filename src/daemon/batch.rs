@@ -12,7 +12,7 @@ use super::leader::{Fenced, LeaderHandle};
 use super::shard_lease::ShardRole;
 use crate::actuator::Actuator;
 use crate::control_loop::{
-    EvaluateTarget, Evaluated, GroupsRead, evaluate_and_apply, evaluate_standby, run_round,
+    EvaluateTarget, Evaluated, GroupRead, evaluate_and_apply, evaluate_standby, run_round,
 };
 use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
@@ -222,7 +222,7 @@ impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<
         now: DateTime<Utc>,
         target: &mut TargetEvaluator,
         fetched: &FetchResults,
-        groups: &GroupsRead,
+        group: &GroupRead,
     ) -> Vec<DecisionRecord> {
         let LeaseAware {
             mut actuator,
@@ -236,15 +236,15 @@ impl<A: Actuator + Clone + Send + Sync + 'static> EvaluateTarget for LeaseAware<
             lock(&places).insert(target.name().to_string(), place);
         }
         let Some(leader) = leader else {
-            return evaluate_and_apply(now, target, fetched, groups, &mut actuator, dry_run).await;
+            return evaluate_and_apply(now, target, fetched, group, &mut actuator, dry_run).await;
         };
         let ShardRole::Acting(token) = leader.role(target.name()) else {
-            return evaluate_standby(now, target, fetched, groups).await;
+            return evaluate_standby(now, target, fetched, group).await;
         };
         let note = leader.fencing_note(target.name(), token);
         let mut fenced = Fenced::new(actuator, leader, token);
         let mut records =
-            evaluate_and_apply(now, target, fetched, groups, &mut fenced, dry_run).await;
+            evaluate_and_apply(now, target, fetched, group, &mut fenced, dry_run).await;
         records[0].notices.push(note);
         records
     }
