@@ -322,7 +322,7 @@ pub async fn evaluate_and_apply<A: Actuator>(
                 let found = Box::pin(actuator.refresh_before_scale_in(&record.target, now)).await;
                 if let Some(refresh) = found {
                     let mut known = group.into_owned();
-                    known.info.instance_refresh = Some(refresh);
+                    known.info.instance_refresh = Some(Box::new(refresh));
                     record = target.reconsider(now, record, &known);
                     group = std::borrow::Cow::Owned(known);
                 }

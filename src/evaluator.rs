@@ -817,11 +817,11 @@ warmup = "0s"
         use crate::group::InstanceRefresh;
         let fetched = cpu("web", -60, 10.0);
         let mut refreshing = group(6);
-        refreshing.info.instance_refresh = Some(InstanceRefresh {
+        refreshing.info.instance_refresh = Some(Box::new(InstanceRefresh {
             id: "r-1".into(),
             status: "InProgress".into(),
             percent_complete: Some(30),
-        });
+        }));
         // Read without asking about refreshes: 6 at 10% want 2.
         let mut asked_late = TargetEvaluator::new(policy_file("web", "active", COOLDOWNS));
         let first = asked_late.evaluate(t(0), &fetched, &group(6), Run::Live);

@@ -374,11 +374,11 @@ mod tests {
     fn a_refresh_blocks_scale_in_only_and_deletion_or_refusal_both() {
         let file = file_respecting("");
         let refreshing = GroupInfo {
-            instance_refresh: Some(InstanceRefresh {
+            instance_refresh: Some(Box::new(InstanceRefresh {
                 id: "r-1".into(),
                 status: "InProgress".into(),
                 percent_complete: Some(40),
-            }),
+            })),
             ..GroupInfo::default()
         };
         let g = group(vec![], refreshing);
@@ -457,11 +457,11 @@ mod tests {
     #[test]
     fn instances_out_of_the_warm_pool_warm_up_for_the_pools_measured_time() {
         let info = GroupInfo {
-            warm_pool: Some(WarmPool {
+            warm_pool: Some(Box::new(WarmPool {
                 pool_state: Some("Stopped".into()),
                 size: Some(2),
                 time_to_service: Some(Duration::from_secs(40)),
-            }),
+            })),
             ..GroupInfo::default()
         };
         let pooled = Instance {

@@ -607,7 +607,7 @@ impl Actuator for AutoScalingActuator {
                         }
                     });
             }
-            info.instance_refresh = refreshes.remove(&name);
+            info.instance_refresh = refreshes.remove(&name).map(Box::new);
             if let Some(pool) = info.warm_pool.as_mut() {
                 let watch = seen.pools.entry(name.clone()).or_default();
                 for instance in &mut instances {

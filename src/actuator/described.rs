@@ -206,10 +206,12 @@ fn group_info(group: &AutoScalingGroup, problems: Vec<String>) -> GroupInfo {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_string);
-    info.warm_pool = group.warm_pool_configuration().map(|config| WarmPool {
-        pool_state: config.pool_state().map(|s| s.as_str().to_string()),
-        size: group.warm_pool_size().and_then(|n| u32::try_from(n).ok()),
-        time_to_service: None,
+    info.warm_pool = group.warm_pool_configuration().map(|config| {
+        Box::new(WarmPool {
+            pool_state: config.pool_state().map(|s| s.as_str().to_string()),
+            size: group.warm_pool_size().and_then(|n| u32::try_from(n).ok()),
+            time_to_service: None,
+        })
     });
     info
 }

@@ -17,7 +17,7 @@ use super::MetricSource;
 
 use crate::aws_error::call_error;
 use crate::few_at_once::FewAtOnce;
-use crate::policy_file::{CloudWatchMetric, CloudWatchQuery, CloudWatchStat};
+use crate::policy_file::{CloudWatchMetric, CloudWatchQuery, CloudWatchStat, MetricSpec};
 use crate::series::{Datapoint, FetchError, FetchResults, MetricRequest, Series};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
@@ -26,6 +26,7 @@ use aws_sdk_cloudwatch::types::{
 use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// GetMetricData takes at most this many queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -49,16 +50,20 @@ impl CloudWatchSource {
     }
 }
 
-/// The queries of one request, which must travel in the same call.
+/// The queries of one request, which must travel in the same call. They
+/// are built only when their call is made ([`QueryGroup::queries`]): built
+/// for a whole round at once (the SDK's queries are several allocations
+/// each), 10,000 requests' queries were about 6 MiB held at the round's
+/// start, most of them waiting for a call.
 #[derive(Debug, Clone)]
 pub struct QueryGroup {
     /// Index of the request in the batch.
     pub request: usize,
-    /// The id of the query whose data is the request's answer.
-    pub result_id: String,
-    /// The metric data queries of the request: one metric stat, or an expression and the stats it
-    /// refers to.
-    pub queries: Vec<MetricDataQuery>,
+    /// The request's CloudWatch metric (shared with its policy file).
+    metric: Arc<MetricSpec>,
+    /// How many queries the request takes: one metric stat, or an
+    /// expression and the stats it refers to.
+    pub query_count: usize,
     /// Only datapoints of periods starting at or after this are kept.
     pub start: DateTime<Utc>,
     /// Only datapoints of periods ending at or before this are kept.
@@ -84,22 +89,40 @@ pub fn query_group(
     let settled = now - period * cw.delay_periods as i32;
     let end = align_down(settled, period_s);
     let start = align_down(request.since, period_s);
-    let result_id = format!("r{index}");
-    let queries = queries_for(&result_id, cw);
-    if queries.len() > MAX_QUERIES_PER_CALL {
+    let query_count = match &cw.query {
+        CloudWatchQuery::Stat(_) => 1,
+        CloudWatchQuery::Expression { queries, .. } => queries.len() + 1,
+    };
+    if query_count > MAX_QUERIES_PER_CALL {
         return Err(FetchError::other(format!(
-            "{} queries in one metric: GetMetricData takes at most {MAX_QUERIES_PER_CALL}",
-            queries.len()
+            "{query_count} queries in one metric: GetMetricData takes at most {MAX_QUERIES_PER_CALL}"
         )));
     }
     Ok(QueryGroup {
         request: index,
-        result_id,
-        queries,
+        metric: Arc::clone(&request.spec),
+        query_count,
         start,
         end,
         period_s,
     })
+}
+
+impl QueryGroup {
+    /// The id of the query whose data is the request's answer.
+    pub fn result_id(&self) -> String {
+        format!("r{}", self.request)
+    }
+
+    /// The metric data queries of the request: one metric stat, or an
+    /// expression and the stats it refers to.
+    pub fn queries(&self) -> Vec<MetricDataQuery> {
+        match self.metric.source.cloudwatch() {
+            Some(cw) => queries_for(&self.result_id(), cw),
+            // `query_group` made it from a CloudWatch metric only.
+            None => Vec::new(),
+        }
+    }
 }
 
 fn queries_for(result_id: &str, cw: &CloudWatchMetric) -> Vec<MetricDataQuery> {
@@ -210,7 +233,7 @@ pub fn pack_calls(mut groups: Vec<QueryGroup>) -> Vec<Vec<QueryGroup>> {
     groups.sort_by_key(|g| (g.start, g.end, g.request));
     pack(
         groups,
-        |g| g.queries.len(),
+        |g| g.query_count,
         |call, g| {
             let first = &call[0];
             let (lo, hi) = call
@@ -285,7 +308,7 @@ impl CloudWatchSource {
             .max()
             .expect("non-empty call")
             .max(start + chrono::Duration::seconds(1));
-        let queries: Vec<MetricDataQuery> = groups.iter().flat_map(|g| g.queries.clone()).collect();
+        let queries: Vec<MetricDataQuery> = groups.iter().flat_map(QueryGroup::queries).collect();
         let mut collected: HashMap<String, Collected> = HashMap::new();
         let mut next_token: Option<String> = None;
         loop {
@@ -365,7 +388,7 @@ impl MetricSource for CloudWatchSource {
                 Ok(mut collected) => {
                     for group in &call {
                         let key = requests[group.request].key.clone();
-                        let answer = match collected.remove(&group.result_id) {
+                        let answer = match collected.remove(&group.result_id()) {
                             Some(Collected { error: Some(e), .. }) => Err(FetchError::other(e)),
                             Some(Collected { points, .. }) => Ok(settled(points, group)),
                             None => Ok(Series::default()),
@@ -484,11 +507,13 @@ mod tests {
             &request(cw(Some("m1 / m2"), 2), at(11, 50, 0)),
         )
         .unwrap();
-        let ids: Vec<_> = group.queries.iter().map(|q| q.id().unwrap()).collect();
+        let queries = group.queries();
+        assert_eq!(group.query_count, queries.len());
+        let ids: Vec<_> = queries.iter().map(|q| q.id().unwrap()).collect();
         assert_eq!(ids, ["r7_m1", "r7_m2", "r7"]);
-        assert_eq!(group.queries[2].expression(), Some("r7_m1 / r7_m2"));
-        assert_eq!(group.queries[0].return_data(), Some(false));
-        assert_eq!(group.queries[2].return_data(), Some(true));
+        assert_eq!(queries[2].expression(), Some("r7_m1 / r7_m2"));
+        assert_eq!(queries[0].return_data(), Some(false));
+        assert_eq!(queries[2].return_data(), Some(true));
     }
 
     #[test]
