@@ -195,9 +195,8 @@ impl Operations {
     }
 
     fn line(&self, last: Option<&str>) -> String {
-        let report = self.telemetry.health.report();
-        let healthy = report.targets.values().filter(|t| t.healthy).count();
-        let mut line = format!("{} targets, {healthy} healthy", report.targets.len());
+        let (targets, healthy) = self.telemetry.health.counts();
+        let mut line = format!("{targets} targets, {healthy} healthy");
         if let Some(last) = last {
             line.push_str("; last: ");
             line.push_str(last);

@@ -123,6 +123,36 @@ impl Health {
         }
     }
 
+    /// How many targets there are, and how many are healthy: what the
+    /// status line says, without building the report (at 10,000 targets a
+    /// map of 10,000 reports, about 2 MiB, each time the line was sent).
+    pub fn counts(&self) -> (usize, usize) {
+        let now = self.clock.now();
+        let map = lock(&self.targets);
+        let healthy = map
+            .values()
+            .filter(|t| self.problem(t, now).is_none())
+            .count();
+        (map.len(), healthy)
+    }
+
+    /// Why a target is unhealthy at `now`, if it is.
+    fn problem(&self, t: &TargetHealth, now: DateTime<Utc>) -> Option<String> {
+        let max_age = t.interval * self.stale_after_intervals;
+        let age = t.last.map(|last| now - last);
+        match (&t.error, age) {
+            (_, None) => Some("not evaluated yet".to_string()),
+            (Some(e), _) => Some(format!("last evaluation failed: {e}")),
+            (None, Some(age)) if age.to_std().unwrap_or_default() > max_age => Some(format!(
+                "last evaluation {}s ago, more than {} intervals ({}s)",
+                age.num_seconds(),
+                self.stale_after_intervals,
+                max_age.as_secs()
+            )),
+            (None, Some(_)) => None,
+        }
+    }
+
     /// The `/healthz` body now.
     pub fn report(&self) -> HealthReport {
         let now = self.clock.now();
@@ -130,19 +160,7 @@ impl Health {
         let map = lock(&self.targets);
         let mut targets = BTreeMap::new();
         for (name, t) in map.iter() {
-            let max_age = t.interval * self.stale_after_intervals;
-            let age = t.last.map(|last| now - last);
-            let problem = match (&t.error, age) {
-                (_, None) => Some("not evaluated yet".to_string()),
-                (Some(e), _) => Some(format!("last evaluation failed: {e}")),
-                (None, Some(age)) if age.to_std().unwrap_or_default() > max_age => Some(format!(
-                    "last evaluation {}s ago, more than {} intervals ({}s)",
-                    age.num_seconds(),
-                    self.stale_after_intervals,
-                    max_age.as_secs()
-                )),
-                (None, Some(_)) => None,
-            };
+            let problem = self.problem(t, now);
             let warning = failures
                 .iter()
                 .find(|(_, f)| f.target.as_ref() == Some(name))
@@ -152,7 +170,7 @@ impl Health {
                 TargetReport {
                     healthy: problem.is_none(),
                     last_evaluation: t.last,
-                    age_s: age.map(|a| a.num_seconds()),
+                    age_s: t.last.map(|last| (now - last).num_seconds()),
                     problem,
                     warning,
                 },
@@ -169,5 +187,40 @@ impl Health {
             targets,
             warnings,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    /// The status line's counts are the report's: every target, and those
+    /// evaluated well and recently.
+    #[test]
+    fn the_counts_agree_with_the_report() {
+        let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(1);
+        let health = Health::new(Arc::new(ManualClock::new(now)), 3);
+        let interval = Duration::from_secs(10);
+        let names = ["fresh", "failed", "stale", "never"].map(|n| (n.to_string(), interval));
+        health.set_targets(&names);
+        {
+            let mut map = lock(&health.targets);
+            let ago = |s| Some(now - chrono::Duration::seconds(s));
+            map.get_mut("fresh").unwrap().last = ago(5);
+            let failed = map.get_mut("failed").unwrap();
+            failed.last = ago(5);
+            failed.error = Some("Throttling".into());
+            map.get_mut("stale").unwrap().last = ago(31);
+        }
+        let report = health.report();
+        let healthy: Vec<&str> = report
+            .targets
+            .iter()
+            .filter(|(_, t)| t.healthy)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(healthy, ["fresh"]);
+        assert_eq!(health.counts(), (4, 1));
     }
 }
