@@ -1300,16 +1300,18 @@ warmup = "0s"
         }
     }
 
+    /// One of the example policies in `policies/`.
+    fn load(name: &str) -> crate::policy_file::PolicyFile {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("policies")
+            .join(name);
+        crate::policy_file::load_file(&path).expect("the example policy loads")
+    }
+
     /// Every answer a target (and its shadow candidate) asked for is handed
     /// to it, and no other target's.
     #[test]
     fn a_target_takes_the_answers_to_its_own_requests_and_no_others() {
-        let load = |name: &str| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("policies")
-                .join(name);
-            crate::policy_file::load_file(&path).expect("the example policy loads")
-        };
         let shadowed = TargetEvaluator::new(load("web-cpu.toml"))
             .with_shadows(vec![("next.toml".into(), load("web-predictive.toml"))]);
         let other = TargetEvaluator::new(policy_file("api", "active", COOLDOWNS));
@@ -1342,12 +1344,6 @@ warmup = "0s"
 
     #[test]
     fn only_a_predictive_policy_counts_as_fitting_models() {
-        let load = |name: &str| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("policies")
-                .join(name);
-            crate::policy_file::load_file(&path).expect("the example policy loads")
-        };
         let reactive = TargetEvaluator::new(load("web-cpu.toml"));
         assert!(!reactive.fits_models());
         assert!(!reactive.shadows_fit_models());
