@@ -18,7 +18,6 @@ use crate::decision::DecisionRecord;
 use crate::evaluator::TargetEvaluator;
 use crate::lock::lock;
 use crate::series::FetchResults;
-use crate::source::MetricSource;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -145,23 +144,10 @@ pub(super) async fn run_batch(
     leader: Option<LeaderHandle>,
     unwritten: Arc<Semaphore>,
 ) {
-    let RegionClients { source, actuator } = clients;
-    run_batch_on(source, actuator, targets, dry_run, leader, unwritten).await;
-}
-
-/// [`run_batch`] reading metrics from `source` and groups through
-/// `actuator`, which also carries out the decisions.
-async fn run_batch_on<S, A>(
-    mut source: S,
-    actuator: A,
-    targets: Vec<(Box<TargetEvaluator>, Report)>,
-    dry_run: bool,
-    leader: Option<LeaderHandle>,
-    unwritten: Arc<Semaphore>,
-) where
-    S: MetricSource,
-    A: Actuator + Clone + Send + Sync + 'static,
-{
+    let RegionClients {
+        mut source,
+        actuator,
+    } = clients;
     let now = Utc::now();
     let (evaluators, reports): (Vec<_>, Vec<_>) = targets.into_iter().unzip();
     let mut reports = Reports::new(reports);
