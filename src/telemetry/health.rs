@@ -137,18 +137,19 @@ impl Health {
     }
 
     /// Why a target is unhealthy at `now`, if it is.
-    fn problem(&self, t: &TargetHealth, now: DateTime<Utc>) -> Option<String> {
+    fn problem<'a>(&self, t: &'a TargetHealth, now: DateTime<Utc>) -> Option<Problem<'a>> {
         let max_age = t.interval * self.stale_after_intervals;
         let age = t.last.map(|last| now - last);
         match (&t.error, age) {
-            (_, None) => Some("not evaluated yet".to_string()),
-            (Some(e), _) => Some(format!("last evaluation failed: {e}")),
-            (None, Some(age)) if age.to_std().unwrap_or_default() > max_age => Some(format!(
-                "last evaluation {}s ago, more than {} intervals ({}s)",
-                age.num_seconds(),
-                self.stale_after_intervals,
-                max_age.as_secs()
-            )),
+            (_, None) => Some(Problem::NotEvaluated),
+            (Some(e), _) => Some(Problem::Failed(e)),
+            (None, Some(age)) if age.to_std().unwrap_or_default() > max_age => {
+                Some(Problem::Stale {
+                    age,
+                    intervals: self.stale_after_intervals,
+                    max_age,
+                })
+            }
             (None, Some(_)) => None,
         }
     }
@@ -160,7 +161,7 @@ impl Health {
         let map = lock(&self.targets);
         let mut targets = BTreeMap::new();
         for (name, t) in map.iter() {
-            let problem = self.problem(t, now);
+            let problem = self.problem(t, now).map(|p| p.to_string());
             let warning = failures
                 .iter()
                 .find(|(_, f)| f.target.as_ref() == Some(name))
@@ -186,6 +187,37 @@ impl Health {
             status: if all_ok { "ok" } else { "unhealthy" },
             targets,
             warnings,
+        }
+    }
+}
+
+/// Why a target is unhealthy; what `/healthz` says of it. Kept as data until
+/// said, so the status line's counts (once a second) build no text.
+enum Problem<'a> {
+    NotEvaluated,
+    Failed(&'a str),
+    Stale {
+        age: chrono::Duration,
+        intervals: u32,
+        max_age: Duration,
+    },
+}
+
+impl std::fmt::Display for Problem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::NotEvaluated => write!(f, "not evaluated yet"),
+            Problem::Failed(e) => write!(f, "last evaluation failed: {e}"),
+            Problem::Stale {
+                age,
+                intervals,
+                max_age,
+            } => write!(
+                f,
+                "last evaluation {}s ago, more than {intervals} intervals ({}s)",
+                age.num_seconds(),
+                max_age.as_secs()
+            ),
         }
     }
 }
