@@ -8,6 +8,7 @@ use super::policies::LoadedPolicy;
 use super::run::Daemon;
 use super::state::SavedState;
 use crate::actuator::activity_history::DEFAULT_LOOK_BACK;
+use crate::actuator::autoscaling::AutoScalingActuator;
 use crate::evaluator::TargetEvaluator;
 use crate::governor::GovernorState;
 use crate::governor_memory::GovernorMemory;
@@ -62,7 +63,8 @@ impl Daemon {
     /// (so they are not evaluated meanwhile) and come back through
     /// [`Daemon::restored`].
     pub(super) fn restore_later(&mut self, groups: Vec<String>) {
-        let mut by_client: HashMap<ClientKey, Vec<TargetEvaluator>> = HashMap::new();
+        let mut by_client: HashMap<ClientKey, (AutoScalingActuator, Vec<TargetEvaluator>)> =
+            HashMap::new();
         for group in groups {
             let Some(slot) = self.slots.get_mut(&group) else {
                 continue;
@@ -72,14 +74,17 @@ impl Daemon {
             };
             slot.unrestored = false;
             let key = slot.client_key(&self.config.accounts);
-            if !self.clients.contains_key(&key) {
+            let Some(clients) = self.clients.get(&key) else {
                 slot.evaluator = Some(evaluator);
                 continue;
-            }
-            by_client.entry(key).or_default().push(*evaluator);
+            };
+            by_client
+                .entry(key)
+                .or_insert_with(|| (clients.actuator.clone(), Vec::new()))
+                .1
+                .push(*evaluator);
         }
-        for (key, evaluators) in by_client {
-            let actuator = self.clients[&key].actuator.clone();
+        for (actuator, evaluators) in by_client.into_values() {
             let limit = Arc::clone(&self.restore_limit);
             let have_state_file = self.have_state_file;
             self.restoring.spawn(async move {
